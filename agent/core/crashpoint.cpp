@@ -1,0 +1,85 @@
+#include "ferry/core/crashpoint.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+namespace ferry {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<std::string_view> names;
+};
+
+Registry& GetRegistry() {
+  static Registry registry;
+  return registry;
+}
+
+struct Selection {
+  std::string name;
+  long target = 1;  // exit the n-th time the point is passed
+  std::atomic<long> hits{0};
+};
+
+// Read once: the environment of a running process does not change under it.
+Selection* GetSelection() {
+  static Selection* selection = []() -> Selection* {
+    const char* env = std::getenv("FERRY_CRASHPOINT");
+    if (env == nullptr || *env == '\0') {
+      return nullptr;
+    }
+    auto* s = new Selection();  // lives for the whole process
+    std::string_view spec(env);
+    if (const auto colon = spec.rfind(':'); colon != std::string_view::npos) {
+      long n = 0;
+      const auto tail = spec.substr(colon + 1);
+      if (std::from_chars(tail.data(), tail.data() + tail.size(), n).ec == std::errc() && n > 0) {
+        s->target = n;
+        spec = spec.substr(0, colon);
+      }
+    }
+    s->name = std::string(spec);
+    return s;
+  }();
+  return selection;
+}
+
+}  // namespace
+
+CrashpointName::CrashpointName(std::string_view point_name) : name(point_name) {
+  auto& registry = GetRegistry();
+  std::lock_guard lock(registry.mu);
+  if (std::find(registry.names.begin(), registry.names.end(), point_name) == registry.names.end()) {
+    registry.names.push_back(point_name);
+  }
+}
+
+void Crashpoint(const CrashpointName& point) {
+  Selection* selection = GetSelection();
+  if (selection == nullptr || selection->name != point.name) {
+    return;
+  }
+  if (selection->hits.fetch_add(1) + 1 == selection->target) {
+    std::fprintf(stderr, "crash point %s reached: exiting abruptly\n", selection->name.c_str());
+    std::fflush(stderr);
+    ::_exit(kCrashpointExitStatus);
+  }
+}
+
+std::vector<std::string_view> RegisteredCrashpoints() {
+  auto& registry = GetRegistry();
+  std::lock_guard lock(registry.mu);
+  std::vector<std::string_view> names = registry.names;
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace ferry

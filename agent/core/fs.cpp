@@ -1,0 +1,180 @@
+#include "ferry/core/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+namespace ferry::fs {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  int get() const { return fd_; }
+  // Closes now and reports the error, which a destructor cannot.
+  Status Close(const stdfs::path& path) {
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) {
+      return Fail(ErrnoError("close " + path.string()));
+    }
+    return Ok();
+  }
+
+ private:
+  int fd_;
+};
+
+std::string TempSuffix() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rng() % 1000000);
+}
+
+}  // namespace
+
+Status SyncPath(const stdfs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return Fail(ErrnoError("open " + path.string() + " for fsync"));
+  }
+  if (::fsync(fd.get()) != 0) {
+    return Fail(ErrnoError("fsync " + path.string()));
+  }
+  return fd.Close(path);
+}
+
+Status SyncParent(const stdfs::path& path) {
+  stdfs::path parent = path.parent_path();
+  if (parent.empty()) {
+    parent = ".";
+  }
+  return SyncPath(parent);
+}
+
+Status WriteFileAtomic(const stdfs::path& path, std::string_view data, unsigned mode) {
+  const stdfs::path tmp = path.string() + TempSuffix();
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (fd.get() < 0) {
+    return Fail(ErrnoError("create " + tmp.string()));
+  }
+  auto fail = [&](Error e) -> Status {
+    ::unlink(tmp.c_str());
+    return Fail(std::move(e));
+  };
+  if (::fchmod(fd.get(), mode) != 0) {
+    return fail(ErrnoError("chmod " + tmp.string()));
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail(ErrnoError("write " + tmp.string()));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) {
+    return fail(ErrnoError("fsync " + tmp.string()));
+  }
+  if (auto st = fd.Close(tmp); !st) {
+    return fail(st.error());
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(ErrnoError("rename " + tmp.string() + " to " + path.string()));
+  }
+  return SyncParent(path);
+}
+
+Result<std::string> ReadFile(const stdfs::path& path, std::size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    Error e = ErrnoError("open " + path.string(), err);
+    if (err == ENOENT) {
+      return Fail(Error(make_error_code(Errc::kNotFound), e.message()));
+    }
+    return Fail(std::move(e));
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return Fail(ErrnoError("read " + path.string()));
+    }
+    if (n == 0) {
+      break;
+    }
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      return Fail(Errc::kLimitExceeded,
+                  path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+Status MakeDirs(const stdfs::path& dir, unsigned mode) {
+  std::error_code ec;
+  if (stdfs::is_directory(dir, ec)) {
+    return Ok();
+  }
+  const stdfs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) {
+    if (auto st = MakeDirs(parent, mode); !st) {
+      return st;
+    }
+  }
+  if (::mkdir(dir.c_str(), mode) != 0) {
+    if (errno == EEXIST && stdfs::is_directory(dir, ec)) {
+      return Ok();
+    }
+    return Fail(ErrnoError("mkdir " + dir.string()));
+  }
+  return SyncParent(dir);
+}
+
+Status ReplaceSymlink(const stdfs::path& link, const stdfs::path& target) {
+  const stdfs::path tmp = link.string() + ".tmp";
+  ::unlink(tmp.c_str());
+  if (::symlink(target.c_str(), tmp.c_str()) != 0) {
+    return Fail(ErrnoError("symlink " + tmp.string()));
+  }
+  if (auto st = SyncParent(link); !st) {
+    return st;
+  }
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    return Fail(ErrnoError("rename " + tmp.string() + " to " + link.string()));
+  }
+  return SyncParent(link);
+}
+
+Status RenameDurable(const stdfs::path& from, const stdfs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Fail(ErrnoError("rename " + from.string() + " to " + to.string()));
+  }
+  if (auto st = SyncParent(to); !st) {
+    return st;
+  }
+  if (from.parent_path() != to.parent_path()) {
+    return SyncParent(from);
+  }
+  return Ok();
+}
+
+}  // namespace ferry::fs

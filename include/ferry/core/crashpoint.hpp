@@ -1,0 +1,30 @@
+// Named crash points for crash-consistency tests. With FERRY_CRASHPOINT=name (or name:n, the n-th
+// time the point is passed) in the environment, the process exits abruptly (_exit, no cleanup) when
+// it reaches that point, as a power cut or SIGKILL would leave it. Every point is registered by name
+// so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace ferry {
+
+// Declares a crash point at namespace scope: FERRY_DEFINE_CRASHPOINT(kAfterStageSync,
+// "stage.after-sync"); then call Crashpoint(kAfterStageSync) where it applies.
+struct CrashpointName {
+  explicit CrashpointName(std::string_view name);
+  std::string_view name;
+};
+
+#define FERRY_DEFINE_CRASHPOINT(var, literal) static const ::ferry::CrashpointName var(literal)
+
+// Exits the process with status 137 if FERRY_CRASHPOINT selects this point now.
+void Crashpoint(const CrashpointName& point);
+
+// Every crash point linked into this program, sorted by name.
+std::vector<std::string_view> RegisteredCrashpoints();
+
+// The exit status used for a crash-point exit (as if killed by SIGKILL).
+inline constexpr int kCrashpointExitStatus = 137;
+
+}  // namespace ferry

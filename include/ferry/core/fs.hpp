@@ -1,0 +1,37 @@
+// File operations that follow Ferry's durability rules (docs/testing.md §1): a new file is written
+// to a temp file in the same directory, fsynced, renamed into place, and the directory fsynced.
+// A failed fsync fails the step; it is never retried and ignored.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::fs {
+
+namespace stdfs = std::filesystem;
+
+// Writes `data` to `path` atomically and durably, with the given mode.
+Status WriteFileAtomic(const stdfs::path& path, std::string_view data, unsigned mode = 0644);
+
+// Reads a whole file, refusing files larger than `max_bytes`.
+Result<std::string> ReadFile(const stdfs::path& path, std::size_t max_bytes = 64u << 20);
+
+// fsync of a file or directory by path.
+Status SyncPath(const stdfs::path& path);
+
+// fsync of the directory that contains `path`.
+Status SyncParent(const stdfs::path& path);
+
+// Creates `dir` and missing parents with `mode` and fsyncs each new directory's parent.
+Status MakeDirs(const stdfs::path& dir, unsigned mode = 0755);
+
+// Points the symlink `link` at `target` atomically: link.tmp, fsync dir, rename, fsync dir.
+Status ReplaceSymlink(const stdfs::path& link, const stdfs::path& target);
+
+// rename(2) followed by an fsync of both parent directories.
+Status RenameDurable(const stdfs::path& from, const stdfs::path& to);
+
+}  // namespace ferry::fs
