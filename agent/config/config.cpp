@@ -1,9 +1,10 @@
 #include "ferry/config/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <functional>
 #include <map>
-#include <toml++/toml.h>
 
 #include "ferry/core/fs.hpp"
 
@@ -19,8 +20,8 @@ std::string Where(std::string_view source, const toml::source_region& region) {
 }
 
 // Reads one key into a field. Each setter reports a wrong type with the key's name and line.
-using Setter = std::function<Status(const toml::node& node, const std::string& where,
-                                    const std::string& key)>;
+using Setter =
+    std::function<Status(const toml::node& node, const std::string& where, const std::string& key)>;
 
 Status TypeError(const std::string& where, const std::string& key, std::string_view expected,
                  const toml::node& node) {
@@ -107,8 +108,8 @@ Setter Unsigned(T* out) {
     }
     const std::int64_t n = v->get();
     if (n < 0 || static_cast<std::uint64_t>(n) > std::numeric_limits<T>::max()) {
-      return Fail(Errc::kInvalidArgument, where + ": key '" + key + "' is out of range: " +
-                                              std::to_string(n));
+      return Fail(Errc::kInvalidArgument,
+                  where + ": key '" + key + "' is out of range: " + std::to_string(n));
     }
     *out = static_cast<T>(n);
     return Ok();
@@ -127,8 +128,7 @@ Setter Duration(std::chrono::seconds* out, std::chrono::seconds min) {
     } else if (const auto* s = node.as_string()) {
       d = ParseDuration(s->get());
       if (!d) {
-        return Fail(Errc::kInvalidArgument,
-                    where + ": key '" + key + "': " + d.error().message());
+        return Fail(Errc::kInvalidArgument, where + ": key '" + key + "': " + d.error().message());
       }
     } else {
       return TypeError(where, key, "a duration (seconds, or a string like \"5m\")", node);
@@ -193,8 +193,8 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
   } else if (unit == "d") {
     scale = 86400;
   } else {
-    return Fail(Errc::kInvalidArgument, "'" + std::string(text) +
-                                            "' has an unknown unit (use s, m, h or d)");
+    return Fail(Errc::kInvalidArgument,
+                "'" + std::string(text) + "' has an unknown unit (use s, m, h or d)");
   }
   if (n > std::numeric_limits<std::int64_t>::max() / scale) {
     return Fail(Errc::kInvalidArgument, "'" + std::string(text) + "' is too long");
@@ -268,8 +268,7 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
     return Fail(st.error());
   }
   if (!have_state_dir) {
-    return Fail(Errc::kInvalidArgument,
-                std::string(source) + ": missing required key 'state_dir'");
+    return Fail(Errc::kInvalidArgument, std::string(source) + ": missing required key 'state_dir'");
   }
   return config;
 }

@@ -17,26 +17,26 @@ inline constexpr std::string_view kDefaultConfigPath = "/etc/ferry/ferryd.toml";
 inline constexpr std::string_view kDefaultSocketPath = "/run/ferry/ferryd.sock";
 
 struct RuntimeConfig {
-  std::filesystem::path runc = "/usr/sbin/runc";     // runc or crun binary
-  std::filesystem::path root = "/run/ferry/runc";    // the runtime's --root state directory
-  std::chrono::seconds stop_timeout{10};             // SIGTERM grace before SIGKILL
-  std::uint64_t log_max_bytes = 1u << 20;            // per container log file, before rotation
+  std::filesystem::path runc = "/usr/sbin/runc";   // runc or crun binary
+  std::filesystem::path root = "/run/ferry/runc";  // the runtime's --root state directory
+  std::chrono::seconds stop_timeout{10};           // SIGTERM grace before SIGKILL
+  std::uint64_t log_max_bytes = 1u << 20;          // per container log file, before rotation
 };
 
 struct LimitsConfig {
-  std::uint64_t max_metadata_bytes = 1u << 20;       // TUF metadata without a signed length
-  std::uint64_t min_free_bytes = 64u << 20;          // margin kept free on the state filesystem
+  std::uint64_t max_metadata_bytes = 1u << 20;  // TUF metadata without a signed length
+  std::uint64_t min_free_bytes = 64u << 20;     // margin kept free on the state filesystem
   std::uint64_t min_free_inodes = 4096;
-  std::uint64_t download_rate_limit = 0;             // bytes per second; 0 = unlimited
-  std::uint64_t min_throughput = 1024;               // bytes per second before a transfer is dropped
+  std::uint64_t download_rate_limit = 0;  // bytes per second; 0 = unlimited
+  std::uint64_t min_throughput = 1024;    // bytes per second before a transfer is dropped
   std::chrono::seconds min_throughput_window{30};
-  std::uint32_t keep_revisions = 2;                  // committed revisions kept per app
+  std::uint32_t keep_revisions = 2;  // committed revisions kept per app
 };
 
 struct Config {
-  std::filesystem::path state_dir;                              // required
+  std::filesystem::path state_dir;  // required
   std::filesystem::path socket{std::string(kDefaultSocketPath)};
-  std::string server_url;                                       // empty: offline device
+  std::string server_url;  // empty: offline device
   std::filesystem::path device_token_file = "/etc/ferry/device-token";
   std::filesystem::path trusted_root = "/etc/ferry/root.json";
   std::chrono::seconds poll_interval{300};

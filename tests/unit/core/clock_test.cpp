@@ -1,8 +1,8 @@
+#include "ferry/core/clock.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "ferry/core/clock.hpp"
 
 namespace ferry {
 namespace {

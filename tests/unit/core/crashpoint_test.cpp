@@ -1,8 +1,8 @@
+#include "ferry/core/crashpoint.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include "ferry/core/crashpoint.hpp"
 
 namespace ferry {
 namespace {

@@ -1,7 +1,8 @@
+#include "ferry/core/fs.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "ferry/core/fs.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry {

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "ferry/core/log.hpp"
+
+#include <gtest/gtest.h>
 
 namespace ferry {
 namespace {
@@ -11,8 +11,7 @@ TEST(LoggingDeathTest, JournalStreamGivesPriorityPrefixWithoutTimestamp) {
       {
         struct stat st {};
         fstat(2, &st);
-        const std::string stream =
-            std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+        const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
         ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
         InitLogging("ferryd", "info");
         log::warn("disk almost full");
@@ -32,8 +31,7 @@ TEST(LoggingDeathTest, TerminalOutputHasTimeAndLevel) {
         spdlog::default_logger()->flush();
         std::exit(0);
       },
-      ::testing::ExitedWithCode(0),
-      "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ ferryd info: started\n$");
+      ::testing::ExitedWithCode(0), "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ ferryd info: started\n$");
 }
 
 TEST(Logging, StderrIsNotJournalWithoutTheVariable) {
