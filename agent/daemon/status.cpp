@@ -1,0 +1,53 @@
+#include "status.hpp"
+
+#include <unistd.h>
+
+namespace ferry::daemon {
+namespace {
+
+using Json = nlohmann::json;
+
+Result<Json> RevisionSummary(store::StateStore& store, const std::optional<std::string>& id) {
+  if (!id) {
+    return Json(nullptr);
+  }
+  auto rev = store.GetRevision(*id);
+  if (!rev) {
+    // The app points at a revision the database no longer has: show it rather than hide it.
+    return Json{{"revision", *id}, {"version", nullptr}, {"state", "missing"}};
+  }
+  return Json{{"revision", rev->id},
+              {"version", rev->version},
+              {"state", std::string(store::ToString(rev->state))}};
+}
+
+}  // namespace
+
+Result<Json> BuildStatus(store::StateStore& store, const AgentInfo& agent) {
+  auto apps = store.ListApps();
+  if (!apps) {
+    return Fail(apps.error().WithContext("listing apps"));
+  }
+  Json out_apps = Json::array();
+  for (const auto& app : *apps) {
+    auto current = RevisionSummary(store, app.current_revision);
+    auto previous = RevisionSummary(store, app.previous_revision);
+    if (!current || !previous) {
+      return Fail((current ? previous.error() : current.error()).WithContext("app " + app.name));
+    }
+    out_apps.push_back(Json{
+        {"name", app.name}, {"current", *current}, {"previous", *previous}, {"update", nullptr}});
+  }
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - agent.started);
+  return Json{{"agent",
+               {{"version", FERRY_VERSION},
+                {"pid", static_cast<long>(::getpid())},
+                {"state_dir", agent.config->state_dir.string()},
+                {"server_url", agent.config->server_url},
+                {"uptime_seconds", uptime.count()},
+                {"schema_version", store::LatestSchemaVersion()}}},
+              {"apps", out_apps}};
+}
+
+}  // namespace ferry::daemon

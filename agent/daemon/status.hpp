@@ -1,0 +1,20 @@
+// The "status" control method: what the device runs and what it is doing, from the database.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "ferry/config/config.hpp"
+#include "ferry/core/result.hpp"
+#include "ferry/store/state_store.hpp"
+
+namespace ferry::daemon {
+
+struct AgentInfo {
+  const config::Config* config = nullptr;
+  std::chrono::steady_clock::time_point started;
+};
+
+Result<nlohmann::json> BuildStatus(store::StateStore& store, const AgentInfo& agent);
+
+}  // namespace ferry::daemon

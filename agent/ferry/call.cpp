@@ -1,0 +1,31 @@
+#include <ostream>
+
+#include "command.hpp"
+
+namespace ferry::cli {
+
+int CallFerryd(const GlobalOptions& options, const std::string& method, const control::Json& params,
+               control::Json& result, std::ostream& err) {
+  auto reply = control::Call(options.socket, method, params);
+  if (reply) {
+    result = std::move(*reply);
+    return kExitOk;
+  }
+  const Error& e = reply.error();
+  if (e.Is(Errc::kUnavailable)) {
+    err << "ferry: ferryd is not running (" << e.message() << ")\n";
+    return kExitUnreachable;
+  }
+  if (e.Is(Errc::kPermissionDenied)) {
+    err << "ferry: not allowed to talk to ferryd (" << e.message() << "); run as root\n";
+    return kExitUnreachable;
+  }
+  if (e.Is(Errc::kTimeout)) {
+    err << "ferry: " << e.message() << "\n";
+    return kExitUnreachable;
+  }
+  err << "ferry: " << e.message() << "\n";
+  return kExitFailed;
+}
+
+}  // namespace ferry::cli

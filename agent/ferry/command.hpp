@@ -1,0 +1,43 @@
+// The local CLI's subcommands, one file each, dispatched from the table in main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "ferry/control/control.hpp"
+
+namespace ferry::cli {
+
+// Documented in docs/operations.md; scripts rely on them.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailed = 1,       // ferryd answered with an error
+  kExitUsage = 2,        // bad command line
+  kExitUnreachable = 3,  // ferryd is not running, or the socket is not ours to use
+};
+
+struct GlobalOptions {
+  std::filesystem::path socket;
+  bool json = false;
+};
+
+// What each subcommand file provides: register its options on `sub`, and return the function
+// that runs it.
+using RunFn = std::function<int(const GlobalOptions&, std::ostream& out, std::ostream& err)>;
+struct CommandSpec {
+  const char* name;
+  const char* description;
+  std::function<RunFn(CLI::App* sub)> setup;
+};
+
+// Calls ferryd and turns failures into the CLI's messages and exit codes. On success returns
+// kExitOk and fills `result`.
+int CallFerryd(const GlobalOptions& options, const std::string& method, const control::Json& params,
+               control::Json& result, std::ostream& err);
+
+CommandSpec StatusCommand();
+
+}  // namespace ferry::cli

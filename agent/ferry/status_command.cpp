@@ -1,0 +1,109 @@
+#include <algorithm>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <vector>
+
+#include "command.hpp"
+
+namespace ferry::cli {
+namespace {
+
+using Json = control::Json;
+
+std::string Field(const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) {
+    return "-";
+  }
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::string Uptime(long long s) {
+  std::ostringstream out;
+  if (s >= 86400) {
+    out << s / 86400 << "d ";
+  }
+  if (s >= 3600) {
+    out << (s % 86400) / 3600 << "h ";
+  }
+  if (s >= 60) {
+    out << (s % 3600) / 60 << "m ";
+  }
+  out << s % 60 << "s";
+  return out.str();
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      out << row[i];
+      if (i + 1 < row.size()) {
+        out << std::string(widths[i] - row[i].size() + 2, ' ');
+      }
+    }
+    out << "\n";
+  }
+}
+
+void PrintStatus(const Json& status, std::ostream& out) {
+  const Json& agent = status["agent"];
+  out << "ferryd " << Field(agent, "version") << ", up "
+      << Uptime(agent.value("uptime_seconds", 0LL)) << ", state in " << Field(agent, "state_dir");
+  const std::string server = agent.value("server_url", "");
+  out << ", " << (server.empty() ? "no update server (offline installs only)" : "server " + server)
+      << "\n";
+  const Json& apps = status["apps"];
+  if (!apps.is_array() || apps.empty()) {
+    out << "No apps installed.\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"APP", "VERSION", "REVISION", "STATE", "PREVIOUS", "UPDATE"}};
+  for (const auto& app : apps) {
+    const Json& current = app["current"];
+    const Json& previous = app["previous"];
+    const Json& update = app["update"];
+    std::string update_text = "-";
+    if (update.is_object()) {
+      update_text = Field(update, "step");
+      if (update.contains("bytes_total") && update["bytes_total"].is_number()) {
+        update_text += " " + Field(update, "bytes_done") + "/" + Field(update, "bytes_total");
+      }
+    }
+    rows.push_back({Field(app, "name"), Field(current, "version"), Field(current, "revision"),
+                    Field(current, "state"),
+                    previous.is_object()
+                        ? Field(previous, "version") + " (" + Field(previous, "revision") + ")"
+                        : "-",
+                    update_text});
+  }
+  PrintTable(rows, out);
+}
+
+}  // namespace
+
+CommandSpec StatusCommand() {
+  return {"status", "show what each app runs and what ferryd is doing", [](CLI::App*) -> RunFn {
+            return [](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json status;
+              if (int rc = CallFerryd(options, "status", Json::object(), status, err); rc != 0) {
+                return rc;
+              }
+              if (options.json) {
+                out << status.dump(2) << "\n";
+              } else {
+                PrintStatus(status, out);
+              }
+              return static_cast<int>(kExitOk);
+            };
+          }};
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,63 @@
+// The control socket between ferryd and the local `ferry` CLI: a Unix stream socket, mode 0600,
+// carrying one JSON request per line and one JSON reply per line (docs/protocol.md).
+//
+//   request: {"id": 1, "method": "status", "params": {}}
+//   reply:   {"id": 1, "ok": true, "result": {...}}
+//            {"id": 1, "ok": false, "error": {"code": "not_found", "message": "no app web"}}
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::control {
+
+using Json = nlohmann::json;
+
+inline constexpr std::size_t kMaxLineBytes = 1u << 20;
+
+// Sends the reply to one request; call it exactly once, from any thread.
+using Reply = std::function<void(Result<Json>)>;
+// Handles one method. Long work (an install, a revert) may reply later.
+using Handler = std::function<void(const Json& params, Reply reply)>;
+
+// Wraps a handler that answers at once.
+Handler Sync(std::function<Result<Json>(const Json& params)> fn);
+
+// The machine-readable code sent for an error ("not_found", "invalid_argument", …).
+std::string ErrorCodeName(const Error& error);
+
+class ControlServer {
+ public:
+  ControlServer(boost::asio::io_context& io, std::filesystem::path socket_path,
+                std::map<std::string, Handler> handlers);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Binds the socket (mode 0600, parent created 0755) and starts accepting. Fails when another
+  // process is already serving the path; a stale socket file left by a crash is replaced.
+  Status Start();
+  // Stops accepting, closes every connection and removes the socket file.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Calls one method on the ferryd at `socket_path` and waits for the reply. Fails with
+// Errc::kUnavailable when nobody is listening, Errc::kTimeout after `timeout`, and with the error
+// ferryd sent (its code mapped back where known) otherwise.
+Result<Json> Call(const std::filesystem::path& socket_path, const std::string& method,
+                  const Json& params = Json::object(),
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace ferry::control
