@@ -90,7 +90,10 @@ Result<nlohmann::json> BuildOciConfig(const ContainerSpec& spec, const HostPaths
       {"env", spec.env},
       {"cwd", spec.working_dir},
       {"capabilities", Capabilities(caps, spec.uid == 0)},
-      {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 65536}, {"soft", 1024}}}},
+      {"rlimits",
+       {{{"type", "RLIMIT_NOFILE"},
+         {"hard", host_paths.max_open_files},
+         {"soft", std::min<std::uint64_t>(1024, host_paths.max_open_files)}}}},
       {"noNewPrivileges", true},
       {"oomScoreAdj", 500},
   };

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +204,10 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   host.cgroups_parent = config_.cgroups_parent;
   std::error_code ec;
   host.cgroup_namespace = stdfs::exists("/proc/self/ns/cgroup", ec);
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
+    host.max_open_files = std::min<std::uint64_t>(host.max_open_files, nofile.rlim_max);
+  }
   auto config = BuildOciConfig(spec, host);
   if (!config) {
     return Fail(config.error());
@@ -264,6 +269,16 @@ Status RuncRuntime::Start(const std::string& id) {
   return Ok();
 }
 
+void RuncRuntime::ReapOrphansLocked() {
+  std::vector<pid_t> inits;
+  for (const auto& [id, t] : tracked_) {
+    if (t.pid > 0 && !t.exit_code) {
+      inits.push_back(t.pid);
+    }
+  }
+  ReapOrphanedChildren(inits);
+}
+
 void RuncRuntime::ReapLocked(Tracked& t) {
   if (t.pid <= 0 || t.exit_code) {
     return;
@@ -281,6 +296,7 @@ Result<ContainerState> RuncRuntime::State(const std::string& id) {
   std::filesystem::path log_path;
   {
     std::lock_guard lock(mu_);
+    ReapOrphansLocked();
     if (auto it = tracked_.find(id); it != tracked_.end()) {
       ReapLocked(it->second);
       log_path = it->second.log_path;
@@ -338,17 +354,32 @@ Status RuncRuntime::Kill(const std::string& id, int signal) {
 }
 
 Status RuncRuntime::Delete(const std::string& id) {
-  auto r = RunRuntime(Command({"delete", "--force", id}));
-  if (!r && !r.error().Is(RuntimeErrc::kNoSuchContainer)) {
-    return Fail(r.error());
+  pid_t child = 0;
+  {
+    std::lock_guard lock(mu_);
+    ReapOrphansLocked();
+    if (auto it = tracked_.find(id); it != tracked_.end()) {
+      ReapLocked(it->second);
+      child = it->second.exit_code ? 0 : it->second.pid;
+    }
   }
+  if (child > 0) {
+    // `runc delete --force` waits for the killed process to vanish, but our unreaped child stays
+    // a zombie: kill and reap it first.
+    if (auto killed = Kill(id, SIGKILL);
+        !killed && !killed.error().Is(RuntimeErrc::kNoSuchContainer)) {
+      return Fail(killed.error().WithContext("deleting " + id));
+    }
+    WaitForExit(child, kKillWait);
+  }
+  auto r = RunRuntime(Command({"delete", "--force", id}));
   std::lock_guard lock(mu_);
   if (auto it = tracked_.find(id); it != tracked_.end()) {
-    if (it->second.pid > 0 && !it->second.exit_code) {
-      WaitForExit(it->second.pid, kKillWait);
-      ReapLocked(it->second);
-    }
+    ReapLocked(it->second);
     tracked_.erase(it);
+  }
+  if (!r && !r.error().Is(RuntimeErrc::kNoSuchContainer)) {
+    return Fail(r.error());
   }
   return Ok();
 }
@@ -397,6 +428,9 @@ Result<ExecResult> RuncRuntime::Exec(const std::string& id, const std::vector<st
   options.max_output = kExecOutputMax;
   options.timeout = timeout;
   // runc cannot forward SIGKILL: kill the command inside the container by its own pid.
+  // Let runc exec reap the killed command itself: if runc died first, the command would be
+  // orphaned to us.
+  options.timeout_grace = std::chrono::milliseconds(3000);
   options.on_timeout = [&pid_file] {
     if (auto text = fs::ReadFile(pid_file, 64)) {
       if (const int pid = std::atoi(text->c_str()); pid > 0) {

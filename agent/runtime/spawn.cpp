@@ -8,10 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <thread>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
 
 #include "ferry/runtime/errors.hpp"
 
@@ -19,6 +23,11 @@ extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace ferry::runtime {
 namespace {
+
+// The children SpawnAndWait waits for. A pid enters under the lock in the same critical section
+// as its posix_spawn, so ReapOrphanedChildren never mistakes one for an orphan.
+std::mutex g_spawned_mu;
+std::set<pid_t> g_spawned;
 
 class Fd {
  public:
@@ -70,6 +79,22 @@ bool Drain(int fd, std::string& into, std::size_t max) {
 
 }  // namespace
 
+void ReapOrphanedChildren(const std::vector<pid_t>& keep) {
+  std::lock_guard lock(g_spawned_mu);
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    pid_t child = 0;
+    while (children >> child) {
+      if (g_spawned.contains(child) || std::find(keep.begin(), keep.end(), child) != keep.end()) {
+        continue;
+      }
+      int status = 0;
+      ::waitpid(child, &status, WNOHANG);  // a running orphan is left alone
+    }
+  }
+}
+
 int DecodeWaitStatus(int status) {
   if (WIFEXITED(status)) {
     return WEXITSTATUS(status);
@@ -119,7 +144,14 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
   ::posix_spawn_file_actions_adddup2(actions.get(), child_err, 2);
 
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, args[0], actions.get(), nullptr, args.data(), environ);
+  int rc = 0;
+  {
+    std::lock_guard lock(g_spawned_mu);
+    rc = ::posix_spawn(&pid, args[0], actions.get(), nullptr, args.data(), environ);
+    if (rc == 0) {
+      g_spawned.insert(pid);
+    }
+  }
   if (rc != 0) {
     return Fail(RuntimeErrc::kSpawnFailed,
                 "starting " + argv[0] + ": " + std::string(std::strerror(rc)));
@@ -129,12 +161,21 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
 
   const int raw_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   Fd pidfd(raw_pidfd);
+  struct Unregister {
+    pid_t pid;
+    ~Unregister() {
+      std::lock_guard lock(g_spawned_mu);
+      g_spawned.erase(pid);
+    }
+  } unregister{pid};
   SpawnResult result;
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   bool out_open = capture;
   bool err_open = capture;
   int status = 0;
   bool reaped = false;
+  bool sent_kill = false;
+  auto killed_at = deadline;
   while (!reaped) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -143,7 +184,11 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
       if (options.on_timeout) {
         options.on_timeout();
       }
+      killed_at = std::chrono::steady_clock::now() + options.timeout_grace;
+    }
+    if (result.timed_out && !sent_kill && std::chrono::steady_clock::now() >= killed_at) {
       ::kill(pid, SIGKILL);
+      sent_kill = true;
     }
     pollfd fds[3];
     nfds_t n = 0;

@@ -60,6 +60,9 @@ struct HostPaths {
   std::filesystem::path volumes_dir;      // <state_dir>/volumes/<app>: volume N is volumes_dir/N
   std::string cgroups_parent = "/ferry";  // the container's cgroup is <parent>/<app>-<revision>
   bool cgroup_namespace = true;           // false on kernels without cgroup namespaces (before 4.6)
+  // Hard RLIMIT_NOFILE of the container (soft: at most 1024). Raising it past the runtime's own
+  // hard limit needs CAP_SYS_RESOURCE, so RuncRuntime caps it at its own hard limit.
+  std::uint64_t max_open_files = 65536;
 };
 
 // Docker's default capability set (14 names, without the CAP_ prefix).

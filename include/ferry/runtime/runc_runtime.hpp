@@ -78,6 +78,7 @@ class RuncRuntime final : public ContainerRuntime {
   std::vector<std::string> Command(std::initializer_list<std::string> args) const;
   Result<std::string> RunRuntime(std::vector<std::string> argv, int stdio_fd = -1);
   void ReapLocked(Tracked& t);
+  void ReapOrphansLocked();
   void LogLoop();
 
   RuncConfig config_;

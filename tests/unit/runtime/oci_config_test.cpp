@@ -217,6 +217,18 @@ TEST(OciConfig, ResourceLimits) {
   EXPECT_EQ(c["linux"]["cgroupsPath"], "/ferry/web-r1");
 }
 
+TEST(OciConfig, OpenFileLimitNeverAboveTheHostsBound) {
+  HostPaths host = Host();
+  host.max_open_files = 500;
+  auto r = BuildOciConfig(Spec(), host);
+  ASSERT_TRUE(r);
+  const json& nofile = (*r)["process"]["rlimits"][0];
+  EXPECT_EQ(nofile["type"], "RLIMIT_NOFILE");
+  EXPECT_EQ(nofile["hard"], 500);
+  EXPECT_EQ(nofile["soft"], 500);
+  EXPECT_EQ(Build()["process"]["rlimits"][0]["soft"], 1024);
+}
+
 TEST(OciConfig, NoLimitsWhenNoneGiven) {
   auto spec = Spec();
   spec.limits = {};
