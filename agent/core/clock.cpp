@@ -4,7 +4,8 @@
 
 namespace ferry {
 
-ManualClock::ManualClock(WallTime wall_start) : now_(TimePoint(std::chrono::hours(1))), wall_(wall_start) {}
+ManualClock::ManualClock(WallTime wall_start)
+    : now_(TimePoint(std::chrono::hours(1))), wall_(wall_start) {}
 
 Clock::TimePoint ManualClock::Now() const {
   std::lock_guard lock(mu_);

@@ -69,8 +69,8 @@ bool StderrIsJournal() {
 }
 
 void InitLogging(std::string_view program, std::string_view level) {
-  auto logger = std::make_shared<spdlog::logger>(
-      std::string(program), std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(std::string(program),
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (StderrIsJournal()) {
     formatter->add_flag<PriorityFlag>('*').set_pattern("%*%v");

@@ -399,6 +399,59 @@ class Parser {
   std::size_t pos_ = 0;
 };
 
+void EscapedString(const std::string& s, std::string& out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (b < 0x20) {
+      out += "\\u00";
+      out += kDigits[b >> 4];
+      out += kDigits[b & 0x0F];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void SerializeInto(const Json& v, std::string& out) {
+  if (v.IsString()) {
+    EscapedString(v.AsString(), out);
+  } else if (v.IsArray()) {
+    out += '[';
+    bool first = true;
+    for (const auto& item : v.AsArray()) {
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      SerializeInto(item, out);
+    }
+    out += ']';
+  } else if (v.IsObject()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [key, value] : v.AsObject()) {
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      EscapedString(key, out);
+      out += ':';
+      SerializeInto(value, out);
+    }
+    out += '}';
+  } else {
+    out += Canonicalize(v);
+  }
+}
+
 void CanonicalString(const std::string& s, std::string& out) {
   out += '"';
   for (const char c : s) {
@@ -456,6 +509,12 @@ void CanonicalInto(const Json& v, std::string& out) {
 
 Result<Json> ParseJson(std::string_view text, int max_depth) {
   return Parser(text, max_depth).Document();
+}
+
+std::string Serialize(const Json& value) {
+  std::string out;
+  SerializeInto(value, out);
+  return out;
 }
 
 std::string Canonicalize(const Json& value) {

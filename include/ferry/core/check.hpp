@@ -8,9 +8,9 @@ namespace ferry::detail {
 [[noreturn]] void CheckFailed(const char* condition, std::source_location where) noexcept;
 }  // namespace ferry::detail
 
-#define FERRY_CHECK(cond)                                                          \
-  do {                                                                             \
-    if (!(cond)) [[unlikely]] {                                                    \
-      ::ferry::detail::CheckFailed(#cond, ::std::source_location::current());      \
-    }                                                                              \
+#define FERRY_CHECK(cond)                                                     \
+  do {                                                                        \
+    if (!(cond)) [[unlikely]] {                                               \
+      ::ferry::detail::CheckFailed(#cond, ::std::source_location::current()); \
+    }                                                                         \
   } while (false)

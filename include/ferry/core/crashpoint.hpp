@@ -1,7 +1,7 @@
 // Named crash points for crash-consistency tests. With FERRY_CRASHPOINT=name (or name:n, the n-th
 // time the point is passed) in the environment, the process exits abruptly (_exit, no cleanup) when
-// it reaches that point, as a power cut or SIGKILL would leave it. Every point is registered by name
-// so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
+// it reaches that point, as a power cut or SIGKILL would leave it. Every point is registered by
+// name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
 #pragma once
 
 #include <string_view>

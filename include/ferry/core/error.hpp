@@ -27,7 +27,8 @@ enum class Errc {
 };
 
 const std::error_category& CoreCategory() noexcept;
-std::error_code make_error_code(Errc e) noexcept;  // NOLINT(readability-identifier-naming): ADL hook
+std::error_code make_error_code(
+    Errc e) noexcept;  // NOLINT(readability-identifier-naming): ADL hook
 
 class Error {
  public:
@@ -38,10 +39,8 @@ class Error {
 
   // True when the code equals the given enum value of any category.
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  bool Is(E e) const noexcept {
-    return code_ == make_error_code(e);
-  }
+  requires std::is_error_code_enum_v<E>
+  bool Is(E e) const noexcept { return code_ == make_error_code(e); }
 
   // Prefixes the message with what was being done: "opening state.db: disk I/O error".
   Error WithContext(std::string_view context) const& {
@@ -61,8 +60,7 @@ class Error {
 };
 
 template <class E>
-  requires std::is_error_code_enum_v<E>
-Error MakeError(E code, std::string message) {
+requires std::is_error_code_enum_v<E> Error MakeError(E code, std::string message) {
   return Error(make_error_code(code), std::move(message));
 }
 

@@ -23,8 +23,7 @@ inline Status Ok() { return {}; }
 
 // Builds a failed Result of any type: `return Fail(Errc::kNotFound, "no app " + name);`
 template <class E>
-  requires std::is_error_code_enum_v<E>
-std::unexpected<Error> Fail(E code, std::string message) {
+requires std::is_error_code_enum_v<E> std::unexpected<Error> Fail(E code, std::string message) {
   return std::unexpected(MakeError(code, std::move(message)));
 }
 inline std::unexpected<Error> Fail(Error error) { return std::unexpected(std::move(error)); }
@@ -32,10 +31,9 @@ inline std::unexpected<Error> Fail(Error error) { return std::unexpected(std::mo
 }  // namespace ferry
 
 // Returns the error of `expr` (a Result) from the enclosing function, with context added.
-#define FERRY_TRY_STATUS(expr, context)                          \
-  do {                                                           \
-    if (auto ferry_try_r_ = (expr); !ferry_try_r_) {             \
-      return ::std::unexpected(std::move(ferry_try_r_.error())   \
-                                   .WithContext(context));       \
-    }                                                            \
+#define FERRY_TRY_STATUS(expr, context)                                               \
+  do {                                                                                \
+    if (auto ferry_try_r_ = (expr); !ferry_try_r_) {                                  \
+      return ::std::unexpected(std::move(ferry_try_r_.error()).WithContext(context)); \
+    }                                                                                 \
   } while (false)

@@ -62,4 +62,8 @@ Result<Json> ParseJson(std::string_view text, int max_depth = 64);
 // `"` and `\` escaped, integers in decimal.
 std::string Canonicalize(const Json& value);
 
+// Plain compact JSON in member order, with control characters escaped: what repositories serve.
+// (Canonical JSON leaves control characters raw, so it is not always valid JSON.)
+std::string Serialize(const Json& value);
+
 }  // namespace ferry::trust
