@@ -1,0 +1,176 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "agent/layers/unique_fd.hpp"
+#include "ferry/core/crashpoint.hpp"
+#include "ferry/core/fs.hpp"
+#include "ferry/layers/extract.hpp"
+
+namespace ferry::layers {
+namespace {
+
+FERRY_DEFINE_CRASHPOINT(kAfterExtract, "layers.stage.after-extract");
+FERRY_DEFINE_CRASHPOINT(kAfterSync, "layers.stage.after-sync");
+FERRY_DEFINE_CRASHPOINT(kAfterWhiteoutList, "layers.stage.after-whiteout-list");
+FERRY_DEFINE_CRASHPOINT(kAfterRename, "layers.stage.after-rename");
+
+constexpr std::string_view kSha256Prefix = "sha256:";
+
+// Removes `name` below `parent` without following symlinks. A directory the layer left without
+// write or search permission is opened up first: it is inside the tree being removed.
+Status RemoveAt(int parent, const std::string& name, const std::string& shown) {
+  struct stat st {};
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Ok() : Fail(ErrnoError("stat " + shown));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return Fail(ErrnoError("remove " + shown));
+    }
+    return Ok();
+  }
+  if ((st.st_mode & S_IRWXU) != S_IRWXU) {
+    // Never a symlink here (fstatat above), so fchmodat cannot reach outside the tree.
+    ::fchmodat(parent, name.c_str(), (st.st_mode & 07777) | S_IRWXU, 0);
+  }
+  UniqueFd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    return Fail(ErrnoError("open " + shown));
+  }
+  // Names first, then recursion: one open fd per level, however wide the directory.
+  std::vector<std::string> names;
+  {
+    const int list_fd = ::dup(fd.get());
+    DIR* dir = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
+    if (dir == nullptr) {
+      if (list_fd >= 0) {
+        ::close(list_fd);
+      }
+      return Fail(ErrnoError("list " + shown));
+    }
+    while (const dirent* d = ::readdir(dir)) {
+      const std::string_view n = d->d_name;
+      if (n != "." && n != "..") {
+        names.emplace_back(n);
+      }
+    }
+    ::closedir(dir);
+  }
+  for (const std::string& child : names) {
+    FERRY_TRY_STATUS(RemoveAt(fd.get(), child, shown + "/" + child), "removing tree");
+  }
+  if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return Fail(ErrnoError("remove " + shown));
+  }
+  return Ok();
+}
+
+std::string WhiteoutList(const std::vector<Whiteout>& whiteouts) {
+  std::string out;
+  for (const Whiteout& w : whiteouts) {
+    if (w.opaque) {
+      out += w.path.empty() ? ".wh..wh..opq" : w.path + "/.wh..wh..opq";
+    } else {
+      out += w.path;
+    }
+    out += '\0';
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsValidDiffId(std::string_view diff_id) {
+  if (diff_id.size() != kSha256Prefix.size() + 64 || diff_id.substr(0, 7) != kSha256Prefix) {
+    return false;
+  }
+  for (const char c : diff_id.substr(kSha256Prefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status RemoveTree(const std::filesystem::path& path) {
+  const std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : ".";
+  UniqueFd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent_fd.valid()) {
+    return errno == ENOENT ? Ok() : Fail(ErrnoError("open " + parent.string()));
+  }
+  return RemoveAt(parent_fd.get(), path.filename().string(), path.string());
+}
+
+Result<ExtractResult> StageLayer(ByteSource& source, const std::filesystem::path& layers_dir,
+                                 std::string_view expected_diff_id, const ExtractPolicy& policy) {
+  if (!IsValidDiffId(expected_diff_id)) {
+    return Fail(LayersErrc::kBadDiffId,
+                "diff_id \"" + std::string(expected_diff_id.substr(0, 100)) +
+                    "\" is not sha256: followed by 64 lowercase hex digits");
+  }
+  const std::string hex(expected_diff_id.substr(kSha256Prefix.size()));
+  const std::string context = "staging layer " + std::string(expected_diff_id);
+  const std::filesystem::path final_dir = layers_dir / hex;
+  const std::filesystem::path partial = layers_dir / (hex + ".partial");
+  const std::filesystem::path whiteout_list = layers_dir / (hex + ".whiteouts");
+
+  FERRY_TRY_STATUS(fs::MakeDirs(layers_dir), context);
+  struct stat st {};
+  if (::lstat(final_dir.c_str(), &st) == 0) {
+    return Fail(Errc::kAlreadyExists, context + ": " + final_dir.string() + " already exists");
+  }
+  // A leftover of an interrupted attempt is never reused: its content is unverified.
+  FERRY_TRY_STATUS(RemoveTree(partial), context);
+  if (::mkdir(partial.c_str(), 0755) != 0) {
+    return Fail(ErrnoError(context + ": mkdir " + partial.string()));
+  }
+
+  auto fail = [&](Error error) -> Result<ExtractResult> {
+    if (auto removed = RemoveTree(partial); !removed) {
+      error = std::move(error).WithContext("(and " + removed.error().message() + ")");
+    }
+    return Fail(std::move(error).WithContext(context));
+  };
+
+  auto result = ExtractLayer(source, partial, policy);
+  if (!result) {
+    return fail(std::move(result.error()));
+  }
+  Crashpoint(kAfterExtract);
+  if (result->digest != expected_diff_id) {
+    return fail(MakeError(
+        LayersErrc::kDigestMismatch,
+        "the tar's digest is " + result->digest + ", expected " + std::string(expected_diff_id)));
+  }
+  {
+    // syncfs flushes the whole tree at once and reports writeback errors (Linux >= 5.8).
+    UniqueFd fd(::open(partial.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      return fail(ErrnoError("open " + partial.string()));
+    }
+    if (::syncfs(fd.get()) != 0) {
+      return fail(ErrnoError("syncfs " + partial.string()));
+    }
+  }
+  Crashpoint(kAfterSync);
+  if (policy.whiteouts == WhiteoutMode::kList) {
+    if (auto st_list = fs::WriteFileAtomic(whiteout_list, WhiteoutList(result->whiteouts), 0644);
+        !st_list) {
+      return fail(std::move(st_list.error()));
+    }
+    Crashpoint(kAfterWhiteoutList);
+  }
+  if (auto renamed = fs::RenameDurable(partial, final_dir); !renamed) {
+    return fail(std::move(renamed.error()));
+  }
+  Crashpoint(kAfterRename);
+  return result;
+}
+
+}  // namespace ferry::layers

@@ -1,0 +1,498 @@
+#include "ferry/runtime/runc_runtime.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "agent/runtime/log_rotation.hpp"
+#include "agent/runtime/spawn.hpp"
+#include "ferry/core/fs.hpp"
+#include "ferry/core/log.hpp"
+
+namespace ferry::runtime {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+constexpr std::size_t kExecOutputMax = 4096;
+constexpr std::chrono::milliseconds kKillWait{5000};
+
+// runc prints logrus lines (time=… level=error msg="…"); people want the msg parts.
+std::string RuncMessage(const std::string& text) {
+  std::string out;
+  std::size_t pos = 0;
+  while ((pos = text.find("msg=\"", pos)) != std::string::npos) {
+    pos += 5;
+    std::string msg;
+    while (pos < text.size() && text[pos] != '"') {
+      if (text[pos] == '\\' && pos + 1 < text.size()) {
+        ++pos;
+      }
+      msg += text[pos++];
+    }
+    if (!out.empty()) {
+      out += "; ";
+    }
+    out += msg;
+  }
+  if (out.empty()) {
+    out = text;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+      out.pop_back();
+    }
+  }
+  return out.empty() ? "no error output" : out;
+}
+
+// Messages of the JSON log written by `runc --log F --log-format json`.
+std::string RuncJsonLogErrors(const stdfs::path& log) {
+  auto text = fs::ReadFile(log, 1u << 20);
+  if (!text) {
+    return {};
+  }
+  std::string out;
+  std::size_t start = 0;
+  while (start < text->size()) {
+    std::size_t end = text->find('\n', start);
+    if (end == std::string::npos) {
+      end = text->size();
+    }
+    const auto line = nlohmann::json::parse(text->begin() + static_cast<std::ptrdiff_t>(start),
+                                            text->begin() + static_cast<std::ptrdiff_t>(end),
+                                            nullptr, /*allow_exceptions=*/false);
+    if (line.is_object() && line.value("level", "") != "debug" &&
+        line.value("level", "") != "info" && line.contains("msg") && line["msg"].is_string()) {
+      if (!out.empty()) {
+        out += "; ";
+      }
+      out += line["msg"].get<std::string>();
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+bool MentionsMissing(const std::string& message) {
+  return message.find("does not exist") != std::string::npos ||
+         message.find("not found") != std::string::npos;
+}
+
+// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited).
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    return errno == ESRCH;
+  }
+  pollfd p{pidfd, POLLIN, 0};
+  int rc = 0;
+  do {
+    rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  } while (rc < 0 && errno == EINTR);
+  ::close(pidfd);
+  return rc > 0;
+}
+
+Result<ContainerStatus> ParseStatus(const std::string& s) {
+  if (s == "creating") {
+    return ContainerStatus::kCreating;
+  }
+  if (s == "created") {
+    return ContainerStatus::kCreated;
+  }
+  if (s == "running") {
+    return ContainerStatus::kRunning;
+  }
+  if (s == "paused") {
+    return ContainerStatus::kPaused;
+  }
+  if (s == "stopped") {
+    return ContainerStatus::kStopped;
+  }
+  return Fail(RuntimeErrc::kRuntimeFailed, "unknown container status \"" + s + "\"");
+}
+
+}  // namespace
+
+const char* StatusName(ContainerStatus status) {
+  switch (status) {
+    case ContainerStatus::kCreating:
+      return "creating";
+    case ContainerStatus::kCreated:
+      return "created";
+    case ContainerStatus::kRunning:
+      return "running";
+    case ContainerStatus::kPaused:
+      return "paused";
+    case ContainerStatus::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+RuncRuntime::RuncRuntime(RuncConfig config) : config_(std::move(config)) {
+  // The container's first process is orphaned when `runc create` exits; as a subreaper we
+  // inherit it and can read its exit status.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    log::warn("runtime: cannot become child subreaper ({}); exit codes will be unknown",
+              std::strerror(errno));
+  }
+  if (config_.log_check_interval.count() > 0) {
+    log_thread_ = std::thread([this] { LogLoop(); });
+  }
+}
+
+RuncRuntime::~RuncRuntime() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (log_thread_.joinable()) {
+    log_thread_.join();
+  }
+}
+
+std::vector<std::string> RuncRuntime::Command(std::initializer_list<std::string> args) const {
+  std::vector<std::string> argv = {config_.binary.string(), "--root", config_.root.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, int stdio_fd) {
+  SpawnOptions options;
+  options.stdio_fd = stdio_fd;
+  options.timeout = config_.command_timeout;
+  auto r = SpawnAndWait(argv, options);
+  if (!r) {
+    return Fail(r.error());
+  }
+  // argv: binary --root R [global options] subcommand …: name the call by its subcommand and id.
+  std::string what = stdfs::path(argv[0]).filename().string();
+  for (std::size_t i = 3; i < argv.size(); ++i) {
+    if (!argv[i].starts_with("-")) {
+      what += " " + argv[i];
+      break;
+    }
+  }
+  what += " " + argv.back();
+  if (r->timed_out) {
+    return Fail(RuntimeErrc::kTimeout, what + ": no answer within " +
+                                           std::to_string(config_.command_timeout.count()) + " ms");
+  }
+  if (r->exit_code != 0) {
+    const std::string msg = RuncMessage(r->err);
+    return Fail(MentionsMissing(msg) ? RuntimeErrc::kNoSuchContainer : RuntimeErrc::kRuntimeFailed,
+                what + ": " + msg);
+  }
+  return std::move(r->out);
+}
+
+Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
+                           const stdfs::path& bundle_dir) {
+  HostPaths host;
+  host.volumes_dir = config_.state_dir / "volumes" / spec.app;
+  host.cgroups_parent = config_.cgroups_parent;
+  std::error_code ec;
+  host.cgroup_namespace = stdfs::exists("/proc/self/ns/cgroup", ec);
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
+    host.max_open_files = std::min<std::uint64_t>(host.max_open_files, nofile.rlim_max);
+  }
+  auto config = BuildOciConfig(spec, host);
+  if (!config) {
+    return Fail(config.error());
+  }
+  for (const auto& v : spec.volumes) {
+    const stdfs::path dir = host.volumes_dir / v.name;
+    if (!stdfs::exists(dir, ec)) {
+      FERRY_TRY_STATUS(fs::MakeDirs(dir, 0750), "volume " + v.name);
+      // The app's user owns its fresh volume, so a non-root app can write its data.
+      if (::chown(dir.c_str(), spec.uid, spec.gid) != 0) {
+        return Fail(ErrnoError("chown " + dir.string()));
+      }
+    }
+  }
+  FERRY_TRY_STATUS(fs::MakeDirs(bundle_dir), "bundle");
+  FERRY_TRY_STATUS(fs::WriteFileAtomic(bundle_dir / "config.json", config->dump(2), 0600),
+                   "writing config.json");
+
+  const stdfs::path log_path = config_.log_dir / spec.app / (spec.revision + ".log");
+  FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) {
+    return Fail(ErrnoError("open " + log_path.string()));
+  }
+  const stdfs::path pid_file = bundle_dir / "container.pid";
+  const stdfs::path runc_log = bundle_dir / "runtime.log";
+  stdfs::remove(pid_file, ec);
+  stdfs::remove(runc_log, ec);
+  // The container inherits stdout and stderr from `runc create`, so runc's own messages go to a
+  // separate JSON log that we read back on failure.
+  auto created = RunRuntime({config_.binary.string(), "--root", config_.root.string(), "--log",
+                             runc_log.string(), "--log-format", "json", "create", "--bundle",
+                             bundle_dir.string(), "--pid-file", pid_file.string(), id},
+                            log_fd);
+  ::close(log_fd);
+  if (!created) {
+    const std::string details = RuncJsonLogErrors(runc_log);
+    if (!details.empty()) {
+      return Fail(RuntimeErrc::kRuntimeFailed, "runc create " + id + ": " + details);
+    }
+    return Fail(created.error());
+  }
+  auto pid_text = fs::ReadFile(pid_file, 64);
+  Tracked t;
+  t.log_path = log_path;
+  if (pid_text) {
+    t.pid = std::atoi(pid_text->c_str());
+  }
+  std::lock_guard lock(mu_);
+  tracked_[id] = std::move(t);
+  return Ok();
+}
+
+Status RuncRuntime::Start(const std::string& id) {
+  auto r = RunRuntime(Command({"start", id}));
+  if (!r) {
+    return Fail(r.error());
+  }
+  return Ok();
+}
+
+void RuncRuntime::ReapOrphansLocked() {
+  std::vector<pid_t> inits;
+  for (const auto& [id, t] : tracked_) {
+    if (t.pid > 0 && !t.exit_code) {
+      inits.push_back(t.pid);
+    }
+  }
+  ReapOrphanedChildren(inits);
+}
+
+void RuncRuntime::ReapLocked(Tracked& t) {
+  if (t.pid <= 0 || t.exit_code) {
+    return;
+  }
+  int status = 0;
+  const pid_t w = ::waitpid(t.pid, &status, WNOHANG);
+  if (w == t.pid) {
+    t.exit_code = DecodeWaitStatus(status);
+  } else if (w < 0 && errno == ECHILD) {
+    t.pid = 0;  // not our child (ferryd restarted): its status cannot be known
+  }
+}
+
+Result<ContainerState> RuncRuntime::State(const std::string& id) {
+  std::filesystem::path log_path;
+  {
+    std::lock_guard lock(mu_);
+    ReapOrphansLocked();
+    if (auto it = tracked_.find(id); it != tracked_.end()) {
+      ReapLocked(it->second);
+      log_path = it->second.log_path;
+    }
+  }
+  if (!log_path.empty()) {
+    std::lock_guard log_lock(log_mu_);
+    if (auto rotated = RotateLogIfLarge(log_path, config_.log_max_bytes); !rotated) {
+      log::warn("runtime: {}", rotated.error().String());
+    }
+  }
+  auto out = RunRuntime(Command({"state", id}));
+  if (!out) {
+    return Fail(out.error());
+  }
+  const auto json = nlohmann::json::parse(*out, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("status") || !json["status"].is_string()) {
+    return Fail(RuntimeErrc::kRuntimeFailed, "runc state " + id + ": unreadable answer");
+  }
+  auto status = ParseStatus(json["status"].get<std::string>());
+  if (!status) {
+    return Fail(status.error());
+  }
+  ContainerState state;
+  state.status = *status;
+  if (json.contains("pid") && json["pid"].is_number_integer()) {
+    state.pid = json["pid"].get<int>();
+  }
+  std::lock_guard lock(mu_);
+  if (auto it = tracked_.find(id); it != tracked_.end()) {
+    if (state.status == ContainerStatus::kStopped) {
+      // runc may see the exit before our reap above did: reap again so the status is known.
+      if (!it->second.exit_code && it->second.pid > 0) {
+        WaitForExit(it->second.pid, std::chrono::milliseconds(100));
+      }
+      ReapLocked(it->second);
+      state.exit_code = it->second.exit_code;
+    } else if (it->second.exit_code) {
+      state.status = ContainerStatus::kStopped;
+      state.exit_code = it->second.exit_code;
+    }
+  }
+  return state;
+}
+
+Status RuncRuntime::Kill(const std::string& id, int signal) {
+  auto r = RunRuntime(Command({"kill", id, std::to_string(signal)}));
+  if (!r && r.error().message().find("not running") != std::string::npos) {
+    return Ok();
+  }
+  if (!r) {
+    return Fail(r.error());
+  }
+  return Ok();
+}
+
+Status RuncRuntime::Delete(const std::string& id) {
+  pid_t child = 0;
+  {
+    std::lock_guard lock(mu_);
+    ReapOrphansLocked();
+    if (auto it = tracked_.find(id); it != tracked_.end()) {
+      ReapLocked(it->second);
+      child = it->second.exit_code ? 0 : it->second.pid;
+    }
+  }
+  if (child > 0) {
+    // `runc delete --force` waits for the killed process to vanish, but our unreaped child stays
+    // a zombie: kill and reap it first.
+    if (auto killed = Kill(id, SIGKILL);
+        !killed && !killed.error().Is(RuntimeErrc::kNoSuchContainer)) {
+      return Fail(killed.error().WithContext("deleting " + id));
+    }
+    WaitForExit(child, kKillWait);
+  }
+  auto r = RunRuntime(Command({"delete", "--force", id}));
+  std::lock_guard lock(mu_);
+  if (auto it = tracked_.find(id); it != tracked_.end()) {
+    ReapLocked(it->second);
+    tracked_.erase(it);
+  }
+  if (!r && !r.error().Is(RuntimeErrc::kNoSuchContainer)) {
+    return Fail(r.error());
+  }
+  return Ok();
+}
+
+Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace) {
+  auto state = State(id);
+  if (!state && state.error().Is(RuntimeErrc::kNoSuchContainer)) {
+    return Ok();
+  }
+  if (!state) {
+    return Fail(state.error().WithContext("stopping " + id));
+  }
+  if (state->status != ContainerStatus::kStopped && state->pid > 0) {
+    FERRY_TRY_STATUS(Kill(id, SIGTERM), "stopping " + id);
+    if (!WaitForExit(state->pid, grace)) {
+      log::info("runtime: {} ignored SIGTERM for {} ms, sending SIGKILL", id, grace.count());
+      FERRY_TRY_STATUS(Kill(id, SIGKILL), "stopping " + id);
+      if (!WaitForExit(state->pid, kKillWait)) {
+        return Fail(RuntimeErrc::kTimeout, "stopping " + id + ": still running after SIGKILL");
+      }
+    }
+  }
+  FERRY_TRY_STATUS(Delete(id), "stopping " + id);
+  return Ok();
+}
+
+Result<ExecResult> RuncRuntime::Exec(const std::string& id, const std::vector<std::string>& argv,
+                                     std::chrono::milliseconds timeout) {
+  if (argv.empty() || argv[0].empty()) {
+    return Fail(RuntimeErrc::kInvalidSpec, "exec in " + id + ": empty command");
+  }
+  auto state = State(id);
+  if (!state) {
+    return Fail(state.error().WithContext("exec in " + id));
+  }
+  if (state->status != ContainerStatus::kRunning) {
+    return Fail(RuntimeErrc::kRuntimeFailed,
+                "exec in " + id + ": container is " + StatusName(state->status));
+  }
+  static std::atomic<unsigned> counter{0};
+  const stdfs::path pid_file = config_.root / ("exec-" + std::to_string(::getpid()) + "-" +
+                                               std::to_string(++counter) + ".pid");
+  std::vector<std::string> cmd = Command({"exec", "--pid-file", pid_file.string(), id});
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  SpawnOptions options;
+  options.max_output = kExecOutputMax;
+  options.timeout = timeout;
+  // runc cannot forward SIGKILL: kill the command inside the container by its own pid.
+  // Let runc exec reap the killed command itself: if runc died first, the command would be
+  // orphaned to us.
+  options.timeout_grace = std::chrono::milliseconds(3000);
+  options.on_timeout = [&pid_file] {
+    if (auto text = fs::ReadFile(pid_file, 64)) {
+      if (const int pid = std::atoi(text->c_str()); pid > 0) {
+        ::kill(pid, SIGKILL);
+      }
+    }
+  };
+  auto r = SpawnAndWait(cmd, options);
+  std::error_code ec;
+  stdfs::remove(pid_file, ec);
+  if (!r) {
+    return Fail(r.error().WithContext("exec in " + id));
+  }
+  ExecResult result;
+  result.exit_code = r->exit_code;
+  result.timed_out = r->timed_out;
+  result.output = r->out + r->err;
+  if (result.output.size() > kExecOutputMax) {
+    result.output.resize(kExecOutputMax);
+  }
+  return result;
+}
+
+Status RuncRuntime::RotateLogs() {
+  std::lock_guard log_lock(log_mu_);
+  std::error_code ec;
+  if (!stdfs::is_directory(config_.log_dir, ec)) {
+    return Ok();
+  }
+  // Every app's logs, including those of containers started before ferryd last restarted.
+  for (const auto& app : stdfs::directory_iterator(config_.log_dir, ec)) {
+    std::error_code app_ec;
+    for (const auto& file : stdfs::directory_iterator(app.path(), app_ec)) {
+      if (file.path().extension() == ".log") {
+        if (auto r = RotateLogIfLarge(file.path(), config_.log_max_bytes); !r) {
+          return Fail(r.error());
+        }
+      }
+    }
+  }
+  return Ok();
+}
+
+stdfs::path RuncRuntime::LogPath(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = tracked_.find(id);
+  return it == tracked_.end() ? stdfs::path() : it->second.log_path;
+}
+
+void RuncRuntime::LogLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, config_.log_check_interval, [this] { return stopping_; });
+    if (stopping_) {
+      break;
+    }
+    lock.unlock();
+    if (auto r = RotateLogs(); !r) {
+      log::warn("runtime: log rotation: {}", r.error().String());
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace ferry::runtime

@@ -1,0 +1,610 @@
+#include "ferry/trust/metadata.hpp"
+
+#include <cstdio>
+#include <set>
+
+#include "ferry/trust/error.hpp"
+
+namespace ferry::trust {
+namespace {
+
+std::unexpected<Error> Bad(std::string what) {
+  return Fail(TrustErrc::kMalformed, std::move(what));
+}
+
+Result<const Json*> Field(const Json& obj, std::string_view key) {
+  const Json* v = obj.Find(key);
+  if (v == nullptr) {
+    return Bad("missing field \"" + std::string(key) + "\"");
+  }
+  return v;
+}
+
+Result<std::string> StringField(const Json& obj, std::string_view key) {
+  auto v = Field(obj, key);
+  if (!v) {
+    return std::unexpected(v.error());
+  }
+  if (!(*v)->IsString()) {
+    return Bad("field \"" + std::string(key) + "\" is not a string");
+  }
+  return (*v)->AsString();
+}
+
+Result<std::uint64_t> UintValue(const Json& v, std::string_view what, std::uint64_t min) {
+  if (!v.IsInt() || v.AsInt() < 0 || static_cast<std::uint64_t>(v.AsInt()) < min) {
+    return Bad(std::string(what) + " must be an integer >= " + std::to_string(min));
+  }
+  return static_cast<std::uint64_t>(v.AsInt());
+}
+
+Result<std::uint64_t> UintField(const Json& obj, std::string_view key, std::uint64_t min) {
+  auto v = Field(obj, key);
+  if (!v) {
+    return std::unexpected(v.error());
+  }
+  return UintValue(**v, key, min);
+}
+
+Result<std::vector<std::string>> StringArray(const Json& v, std::string_view what) {
+  if (!v.IsArray()) {
+    return Bad(std::string(what) + " is not an array");
+  }
+  std::vector<std::string> out;
+  for (const auto& item : v.AsArray()) {
+    if (!item.IsString()) {
+      return Bad(std::string(what) + " holds a non-string");
+    }
+    out.push_back(item.AsString());
+  }
+  return out;
+}
+
+Result<Hashes> ParseHashes(const Json& v) {
+  if (!v.IsObject() || v.AsObject().empty()) {
+    return Bad("hashes must be a non-empty object");
+  }
+  Hashes out;
+  for (const auto& [alg, digest] : v.AsObject()) {
+    if (!digest.IsString()) {
+      return Bad("hash \"" + alg + "\" is not a string");
+    }
+    out.emplace_back(alg, digest.AsString());
+  }
+  return out;
+}
+
+Result<RoleKeys> ParseRoleKeys(const Json& v) {
+  RoleKeys role;
+  auto keyids_json = Field(v, "keyids");
+  if (!keyids_json) {
+    return std::unexpected(keyids_json.error());
+  }
+  auto keyids = StringArray(**keyids_json, "keyids");
+  if (!keyids) {
+    return std::unexpected(keyids.error());
+  }
+  if (std::set<std::string>(keyids->begin(), keyids->end()).size() != keyids->size()) {
+    return Bad("duplicate key id in a role");
+  }
+  role.keyids = std::move(*keyids);
+  auto threshold = UintField(v, "threshold", 1);
+  if (!threshold) {
+    return std::unexpected(threshold.error());
+  }
+  role.threshold = *threshold;
+  return role;
+}
+
+Result<std::map<std::string, PublicKey>> ParseKeys(const Json& v) {
+  if (!v.IsObject()) {
+    return Bad("keys is not an object");
+  }
+  std::map<std::string, PublicKey> keys;
+  for (const auto& [keyid, key] : v.AsObject()) {
+    auto keytype = StringField(key, "keytype");
+    auto scheme = StringField(key, "scheme");
+    auto keyval = Field(key, "keyval");
+    if (!keytype || !scheme || !keyval) {
+      return Bad("key " + keyid + " lacks keytype, scheme or keyval");
+    }
+    auto pub = StringField(**keyval, "public");
+    if (!pub) {
+      return Bad("key " + keyid + " lacks keyval.public");
+    }
+    keys[keyid] = PublicKey{*keytype, *scheme, *pub};
+  }
+  return keys;
+}
+
+Result<MetaFile> ParseMetaFile(const Json& v) {
+  if (!v.IsObject()) {
+    return Bad("meta entry is not an object");
+  }
+  MetaFile out;
+  auto version = UintField(v, "version", 1);
+  if (!version) {
+    return std::unexpected(version.error());
+  }
+  out.version = *version;
+  if (const Json* length = v.Find("length")) {
+    auto n = UintValue(*length, "length", 0);
+    if (!n) {
+      return std::unexpected(n.error());
+    }
+    out.length = *n;
+  }
+  if (const Json* hashes = v.Find("hashes")) {
+    auto h = ParseHashes(*hashes);
+    if (!h) {
+      return std::unexpected(h.error());
+    }
+    out.hashes = std::move(*h);
+  }
+  return out;
+}
+
+Status ParseDelegations(const Json& v, Metadata& md) {
+  if (!v.IsObject()) {
+    return Bad("delegations is not an object");
+  }
+  md.has_delegations = true;
+  auto keys_json = Field(v, "keys");
+  if (!keys_json) {
+    return std::unexpected(keys_json.error());
+  }
+  auto keys = ParseKeys(**keys_json);
+  if (!keys) {
+    return std::unexpected(keys.error());
+  }
+  md.keys = std::move(*keys);
+  if (v.Find("succinct_roles") != nullptr) {
+    return Fail(TrustErrc::kUnsupported, "succinct hash-bin delegations are not supported");
+  }
+  auto roles = Field(v, "roles");
+  if (!roles) {
+    return std::unexpected(roles.error());
+  }
+  if (!(*roles)->IsArray()) {
+    return Bad("delegations.roles is not an array");
+  }
+  std::set<std::string> names;
+  for (const auto& r : (*roles)->AsArray()) {
+    DelegatedRole role;
+    auto name = StringField(r, "name");
+    if (!name) {
+      return std::unexpected(name.error());
+    }
+    if (!names.insert(*name).second) {
+      return Bad("delegated role \"" + *name + "\" listed twice");
+    }
+    if (*name == "root" || *name == "timestamp" || *name == "snapshot" || *name == "targets") {
+      return Bad("delegated role may not be named \"" + *name + "\"");
+    }
+    role.name = *name;
+    auto keys_of_role = ParseRoleKeys(r);
+    if (!keys_of_role) {
+      return std::unexpected(keys_of_role.error());
+    }
+    role.keys = std::move(*keys_of_role);
+    auto terminating = Field(r, "terminating");
+    if (!terminating || !(*terminating)->IsBool()) {
+      return Bad("delegated role \"" + *name + "\" lacks a boolean terminating");
+    }
+    role.terminating = (*terminating)->AsBool();
+    const Json* paths = r.Find("paths");
+    const Json* prefixes = r.Find("path_hash_prefixes");
+    if ((paths == nullptr) == (prefixes == nullptr)) {
+      return Bad("delegated role \"" + *name + "\" needs exactly one of paths, path_hash_prefixes");
+    }
+    if (paths != nullptr) {
+      auto p = StringArray(*paths, "paths");
+      if (!p) {
+        return std::unexpected(p.error());
+      }
+      role.paths = std::move(*p);
+    } else {
+      auto p = StringArray(*prefixes, "path_hash_prefixes");
+      if (!p) {
+        return std::unexpected(p.error());
+      }
+      role.path_hash_prefixes = std::move(*p);
+    }
+    md.delegated_roles.push_back(std::move(role));
+  }
+  return Ok();
+}
+
+bool SpecVersionSupported(const std::string& v) {
+  // Any 1.x (or 1.x.y) release of the specification: minor releases stay compatible.
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = v.find('.', start);
+    parts.push_back(v.substr(start, dot - start));
+    if (dot == std::string::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3 || parts[0] != "1") {
+    return false;
+  }
+  for (const auto& p : parts) {
+    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// fnmatch(3) semantics without flags, on one path component: `*`, `?`, `[set]`, `[!set]`.
+bool MatchComponent(std::string_view pattern, std::string_view text) {
+  std::size_t p = 0;
+  std::size_t t = 0;
+  std::size_t star_p = std::string_view::npos;
+  std::size_t star_t = 0;
+  while (t < text.size()) {
+    bool advanced = false;
+    if (p < pattern.size()) {
+      const char pc = pattern[p];
+      if (pc == '*') {
+        star_p = p++;
+        star_t = t;
+        continue;
+      }
+      if (pc == '?') {
+        ++p;
+        ++t;
+        advanced = true;
+      } else if (pc == '[') {
+        std::size_t q = p + 1;
+        bool negate = false;
+        if (q < pattern.size() && (pattern[q] == '!' || pattern[q] == '^')) {
+          negate = true;
+          ++q;
+        }
+        bool matched = false;
+        bool first = true;
+        while (q < pattern.size() && (first || pattern[q] != ']')) {
+          first = false;
+          char lo = pattern[q];
+          char hi = lo;
+          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
+            hi = pattern[q + 2];
+            q += 2;
+          }
+          if (text[t] >= lo && text[t] <= hi) {
+            matched = true;
+          }
+          ++q;
+        }
+        if (q >= pattern.size()) {
+          // No closing bracket: '[' is an ordinary character.
+          if (text[t] == '[') {
+            ++p;
+            ++t;
+            advanced = true;
+          }
+        } else if (matched != negate) {
+          p = q + 1;
+          ++t;
+          advanced = true;
+        }
+      } else if (pc == text[t]) {
+        ++p;
+        ++t;
+        advanced = true;
+      }
+    }
+    if (!advanced) {
+      if (star_p == std::string_view::npos) {
+        return false;
+      }
+      p = star_p + 1;
+      t = ++star_t;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') {
+    ++p;
+  }
+  return p == pattern.size();
+}
+
+std::vector<std::string_view> SplitSlash(std::string_view s) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = s.find('/', start);
+    parts.push_back(s.substr(start, slash - start));
+    if (slash == std::string_view::npos) {
+      return parts;
+    }
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+bool DelegatedRole::IsDelegatedPath(std::string_view target_path) const {
+  if (paths) {
+    const auto target_parts = SplitSlash(target_path);
+    for (const auto& pattern : *paths) {
+      const auto pattern_parts = SplitSlash(pattern);
+      if (pattern_parts.size() != target_parts.size()) {
+        continue;
+      }
+      bool all = true;
+      for (std::size_t i = 0; i < pattern_parts.size() && all; ++i) {
+        all = MatchComponent(pattern_parts[i], target_parts[i]);
+      }
+      if (all) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (path_hash_prefixes) {
+    const std::string digest = Sha256Hex(target_path);
+    for (const auto& prefix : *path_hash_prefixes) {
+      if (digest.starts_with(prefix)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+Result<WallTime> ParseExpires(std::string_view text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  char z = 0;
+  int consumed = 0;
+  const std::string str(text);
+  if (str.size() != 20 ||
+      std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &y, &mo, &d, &h, &mi, &s, &z,
+                  &consumed) != 7 ||
+      consumed != 20 || z != 'Z' || str[4] != '-' || str[7] != '-' || str[10] != 'T' ||
+      str[13] != ':' || str[16] != ':') {
+    return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
+  }
+  for (const std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+    if (str[i] < '0' || str[i] > '9') {
+      return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
+    }
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year(y),
+                                        std::chrono::month(static_cast<unsigned>(mo)),
+                                        std::chrono::day(static_cast<unsigned>(d))};
+  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) {
+    return Bad("expires \"" + str + "\" is not a valid time");
+  }
+  return WallTime(std::chrono::sys_days(ymd).time_since_epoch() + std::chrono::hours(h) +
+                  std::chrono::minutes(mi) + std::chrono::seconds(s));
+}
+
+std::string FormatExpires(WallTime t) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const auto days = std::chrono::floor<std::chrono::days>(secs);
+  const std::chrono::year_month_day ymd{days};
+  const std::chrono::hh_mm_ss hms{secs - days};
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+std::string QuoteComponent(std::string_view name) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : name) {
+    const auto b = static_cast<unsigned char>(c);
+    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '_' ||
+        b == '.' || b == '-' || b == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kDigits[b >> 4];
+      out += kDigits[b & 0x0F];
+    }
+  }
+  return out;
+}
+
+Result<Metadata> ParseMetadata(std::string_view bytes, std::string_view expected_type) {
+  auto doc = ParseJson(bytes);
+  if (!doc) {
+    return std::unexpected(doc.error());
+  }
+  if (!doc->IsObject()) {
+    return Bad("metadata is not an object");
+  }
+  auto signed_json = Field(*doc, "signed");
+  auto signatures_json = Field(*doc, "signatures");
+  if (!signed_json || !signatures_json) {
+    return Bad("metadata needs \"signed\" and \"signatures\"");
+  }
+  const Json& s = **signed_json;
+  if (!s.IsObject()) {
+    return Bad("\"signed\" is not an object");
+  }
+  if (!(*signatures_json)->IsArray()) {
+    return Bad("\"signatures\" is not an array");
+  }
+  Metadata md;
+  for (const auto& sig : (*signatures_json)->AsArray()) {
+    auto keyid = StringField(sig, "keyid");
+    auto value = StringField(sig, "sig");
+    if (!keyid || !value) {
+      return Bad("a signature lacks keyid or sig");
+    }
+    md.signatures.push_back({*keyid, *value});
+  }
+  auto type = StringField(s, "_type");
+  if (!type) {
+    return std::unexpected(type.error());
+  }
+  if (*type != expected_type) {
+    return Bad("expected " + std::string(expected_type) + " metadata, got \"" + *type + "\"");
+  }
+  md.type = *type;
+  auto spec = StringField(s, "spec_version");
+  if (!spec) {
+    return std::unexpected(spec.error());
+  }
+  if (!SpecVersionSupported(*spec)) {
+    return Bad("unsupported spec_version \"" + *spec + "\"");
+  }
+  md.spec_version = *spec;
+  auto version = UintField(s, "version", 1);
+  if (!version) {
+    return std::unexpected(version.error());
+  }
+  md.version = *version;
+  auto expires_text = StringField(s, "expires");
+  if (!expires_text) {
+    return std::unexpected(expires_text.error());
+  }
+  auto expires = ParseExpires(*expires_text);
+  if (!expires) {
+    return std::unexpected(expires.error());
+  }
+  md.expires = *expires;
+
+  if (md.type == "root") {
+    if (const Json* cs = s.Find("consistent_snapshot")) {
+      if (!cs->IsBool()) {
+        return Bad("consistent_snapshot is not a boolean");
+      }
+      md.consistent_snapshot = cs->AsBool();
+    }
+    auto keys_json = Field(s, "keys");
+    if (!keys_json) {
+      return std::unexpected(keys_json.error());
+    }
+    auto keys = ParseKeys(**keys_json);
+    if (!keys) {
+      return std::unexpected(keys.error());
+    }
+    md.keys = std::move(*keys);
+    auto roles_json = Field(s, "roles");
+    if (!roles_json) {
+      return std::unexpected(roles_json.error());
+    }
+    if (!(*roles_json)->IsObject()) {
+      return Bad("roles is not an object");
+    }
+    for (const auto& [name, role] : (*roles_json)->AsObject()) {
+      auto keys_of_role = ParseRoleKeys(role);
+      if (!keys_of_role) {
+        return std::unexpected(keys_of_role.error().WithContext("role " + name));
+      }
+      md.roles[name] = std::move(*keys_of_role);
+    }
+    if (md.roles.size() != 4 || !md.roles.contains("root") || !md.roles.contains("timestamp") ||
+        !md.roles.contains("snapshot") || !md.roles.contains("targets")) {
+      return Bad("root must define exactly the roles root, timestamp, snapshot and targets");
+    }
+  } else if (md.type == "timestamp" || md.type == "snapshot") {
+    auto meta_json = Field(s, "meta");
+    if (!meta_json) {
+      return std::unexpected(meta_json.error());
+    }
+    if (!(*meta_json)->IsObject()) {
+      return Bad("meta is not an object");
+    }
+    for (const auto& [name, entry] : (*meta_json)->AsObject()) {
+      auto file = ParseMetaFile(entry);
+      if (!file) {
+        return std::unexpected(file.error().WithContext("meta " + name));
+      }
+      md.meta[name] = std::move(*file);
+    }
+    if (md.type == "timestamp" && (md.meta.size() != 1 || !md.meta.contains("snapshot.json"))) {
+      return Bad("timestamp meta must list snapshot.json alone");
+    }
+  } else if (md.type == "targets") {
+    auto targets_json = Field(s, "targets");
+    if (!targets_json) {
+      return std::unexpected(targets_json.error());
+    }
+    if (!(*targets_json)->IsObject()) {
+      return Bad("targets is not an object");
+    }
+    for (const auto& [path, entry] : (*targets_json)->AsObject()) {
+      TargetFile file;
+      file.path = path;
+      auto length = UintField(entry, "length", 0);
+      if (!length) {
+        return std::unexpected(length.error().WithContext("target " + path));
+      }
+      file.length = *length;
+      auto hashes_json = Field(entry, "hashes");
+      if (!hashes_json) {
+        return std::unexpected(hashes_json.error().WithContext("target " + path));
+      }
+      auto hashes = ParseHashes(**hashes_json);
+      if (!hashes) {
+        return std::unexpected(hashes.error().WithContext("target " + path));
+      }
+      file.hashes = std::move(*hashes);
+      md.targets[path] = std::move(file);
+    }
+    if (const Json* delegations = s.Find("delegations")) {
+      FERRY_TRY_STATUS(ParseDelegations(*delegations, md), "delegations");
+    }
+  } else {
+    return Bad("unknown metadata type \"" + md.type + "\"");
+  }
+  md.canonical_signed = Canonicalize(s);
+  return md;
+}
+
+Status VerifyThreshold(const Metadata& md, const std::map<std::string, PublicKey>& keys,
+                       const RoleKeys& role, std::string_view role_name) {
+  std::set<std::string> counted_keyids;
+  std::set<std::string> counted_keys;
+  for (const auto& keyid : role.keyids) {
+    const auto key = keys.find(keyid);
+    if (key == keys.end() || counted_keyids.contains(keyid) ||
+        counted_keys.contains(key->second.Identity())) {
+      continue;
+    }
+    for (const auto& sig : md.signatures) {
+      if (sig.keyid == keyid && VerifySignature(key->second, md.canonical_signed, sig.sig)) {
+        counted_keyids.insert(keyid);
+        counted_keys.insert(key->second.Identity());
+        break;
+      }
+    }
+  }
+  if (counted_keyids.size() < role.threshold) {
+    return Fail(TrustErrc::kBadSignature,
+                std::string(role_name) + ": " + std::to_string(counted_keyids.size()) + " of " +
+                    std::to_string(role.threshold) + " required signatures valid");
+  }
+  return Ok();
+}
+
+Status VerifyLengthAndHashes(std::string_view bytes, std::optional<std::uint64_t> length,
+                             const Hashes& hashes) {
+  if (length && bytes.size() != *length) {
+    return Fail(TrustErrc::kHashMismatch, "length " + std::to_string(bytes.size()) +
+                                              " differs from signed length " +
+                                              std::to_string(*length));
+  }
+  for (const auto& [alg, expected] : hashes) {
+    auto actual = HashHex(alg, bytes);
+    if (!actual) {
+      return std::unexpected(actual.error());
+    }
+    if (*actual != expected) {
+      return Fail(TrustErrc::kHashMismatch,
+                  alg + " mismatch: got " + *actual + ", signed " + expected);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace ferry::trust

@@ -1,0 +1,22 @@
+// HttpClient through libcurl, for http and https URLs.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "ferry/fetch/http_client.hpp"
+
+namespace ferry::fetch {
+
+struct CurlOptions {
+  std::chrono::seconds connect_timeout{15};
+  // The whole transfer must end within this time.
+  std::chrono::seconds total_timeout{300};
+  // A transfer slower than low_speed_bytes per second for low_speed_time fails (slow retrieval).
+  long low_speed_bytes = 1;
+  std::chrono::seconds low_speed_time{30};
+};
+
+std::unique_ptr<HttpClient> MakeCurlHttpClient(const CurlOptions& options = {});
+
+}  // namespace ferry::fetch

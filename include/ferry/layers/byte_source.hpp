@@ -1,0 +1,94 @@
+// Where the bytes of a layer come from: a file, a zstd decompressor, a delta decoder. The extractor
+// pulls chunks from a ByteSource, so memory stays bounded by one chunk whatever the layer's size.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::layers {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+
+  // The next chunk of the stream. The span stays valid until the next call to Next() or until the
+  // source is destroyed. An empty span means end of stream; after it Next() keeps returning empty.
+  // An error is final: the caller stops reading. Not thread-safe.
+  virtual Result<std::span<const std::byte>> Next() = 0;
+};
+
+// Reads an already-open file descriptor in chunks of `chunk_size` bytes. Does not own the fd.
+class FdSource final : public ByteSource {
+ public:
+  explicit FdSource(int fd, std::size_t chunk_size = 256 * 1024);
+  Result<std::span<const std::byte>> Next() override;
+
+ private:
+  int fd_;
+  std::vector<std::byte> buffer_;
+};
+
+// Opens and reads a file. Fails with an errno error (from Next()) when the file cannot be opened.
+class FileSource final : public ByteSource {
+ public:
+  explicit FileSource(const std::filesystem::path& path, std::size_t chunk_size = 256 * 1024);
+  ~FileSource() override;
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+  Result<std::span<const std::byte>> Next() override;
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  int open_errno_ = 0;
+  FdSource inner_;
+};
+
+// Serves a byte buffer it does not own (tests, small payloads) in chunks of `chunk_size`.
+class MemorySource final : public ByteSource {
+ public:
+  explicit MemorySource(std::span<const std::byte> data, std::size_t chunk_size = 64 * 1024)
+      : data_(data), chunk_size_(chunk_size) {}
+  Result<std::span<const std::byte>> Next() override;
+
+ private:
+  std::span<const std::byte> data_;
+  std::size_t chunk_size_;
+  std::size_t offset_ = 0;
+};
+
+// Adapts a callback with ByteSource's contract (same validity and end-of-stream rules).
+class CallbackSource final : public ByteSource {
+ public:
+  using Callback = std::function<Result<std::span<const std::byte>>()>;
+  explicit CallbackSource(Callback callback) : callback_(std::move(callback)) {}
+  Result<std::span<const std::byte>> Next() override { return callback_(); }
+
+ private:
+  Callback callback_;
+};
+
+// Decompresses a zstd stream (one or more frames) read from `inner`, which must outlive it.
+// A stream that ends inside a frame fails with Errc::kCorrupt, as does any zstd decoding error.
+// Decompression runs on the caller's thread; memory is bounded by zstd's window (the decoder
+// refuses windows over 2^27 bytes) plus one input and one output buffer.
+class ZstdSource final : public ByteSource {
+ public:
+  explicit ZstdSource(ByteSource& inner);
+  ~ZstdSource() override;
+  ZstdSource(const ZstdSource&) = delete;
+  ZstdSource& operator=(const ZstdSource&) = delete;
+  Result<std::span<const std::byte>> Next() override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace ferry::layers

@@ -1,0 +1,186 @@
+// StageLayer: a layer reaches <layers>/<hex>/ only complete, synced and with the expected digest;
+// every failure leaves neither a .partial nor a final directory.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "ferry/core/crashpoint.hpp"
+#include "ferry/core/fs.hpp"
+#include "layer_fixture.hpp"
+#include "support/process.hpp"
+#include "tar_builder.hpp"
+
+namespace ferry::layers::testing {
+namespace {
+namespace fs = std::filesystem;
+
+class StageTest : public LayerTest {
+ public:
+  fs::path layers() const { return tmp_ / "layers"; }
+  std::vector<std::string> LayerDirEntries() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(layers())) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  Result<ExtractResult> Stage(const std::string& tar, std::string_view diff_id,
+                              const ExtractPolicy& policy) {
+    MemorySource source(Bytes(tar));
+    return StageLayer(source, layers(), diff_id, policy);
+  }
+  Result<ExtractResult> Stage(const std::string& tar, std::string_view diff_id) {
+    return Stage(tar, diff_id, DefaultPolicy());
+  }
+};
+
+std::string SampleLayer() {
+  return TarBuilder().Dir("etc").File("etc/os-release", "ID=ferry\n").Finish();
+}
+
+TEST_F(StageTest, GoodLayerLandsUnderItsHex) {
+  const std::string tar = SampleLayer();
+  const std::string hex = Sha256Hex(tar);
+  auto result = Stage(tar, "sha256:" + hex);
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->digest, "sha256:" + hex);
+  EXPECT_EQ(ReadAll(layers() / hex / "etc/os-release"), "ID=ferry\n");
+  EXPECT_EQ(LayerDirEntries(), std::vector<std::string>{hex});
+}
+
+TEST_F(StageTest, WrongDiffIdLeavesNothing) {
+  const std::string tar = SampleLayer();
+  const std::string wrong = "sha256:" + std::string(64, 'a');
+  auto result = Stage(tar, wrong);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(LayersErrc::kDigestMismatch)) << result.error().message();
+  EXPECT_NE(result.error().message().find(Sha256Hex(tar)), std::string::npos);
+  EXPECT_NE(result.error().message().find(wrong), std::string::npos);
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
+TEST_F(StageTest, MalformedDiffIdIsRefusedBeforeTouchingTheDisk) {
+  for (const std::string& bad : std::vector<std::string>{
+           "sha256:../../x", "sha256:" + std::string(64, 'A'), "sha256:" + std::string(63, 'a'),
+           "sha256:" + std::string(65, 'a'), "sha512:" + std::string(64, 'a'),
+           "sha256:" + std::string(62, 'a') + "/x", "sha256:" + std::string(63, 'a') + '\0', "",
+           std::string(64, 'a')}) {
+    auto result = Stage(SampleLayer(), bad);
+    ASSERT_FALSE(result.has_value());
+    EXPECT_TRUE(result.error().Is(LayersErrc::kBadDiffId)) << result.error().message();
+    EXPECT_FALSE(fs::exists(layers()));
+  }
+  EXPECT_TRUE(IsValidDiffId("sha256:" + std::string(64, 'f')));
+}
+
+TEST_F(StageTest, HostileLayerLeavesNothing) {
+  const std::string tar =
+      TarBuilder().File("ok", "1").Symlink("l", "../outside").File("l/x", "evil").Finish();
+  const Snapshot before = TakeSnapshot();
+  auto result = Stage(tar, "sha256:" + Sha256Hex(tar));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(LayersErrc::kSymlinkInPath)) << result.error().message();
+  EXPECT_NE(result.error().message().find("staging layer sha256:"), std::string::npos);
+  EXPECT_TRUE(LayerDirEntries().empty());
+  Snapshot after = TakeSnapshot();
+  after.erase(layers().string());
+  Snapshot before_no_layers = before;
+  before_no_layers.erase(tmp_.path().string());
+  after.erase(tmp_.path().string());
+  EXPECT_EQ(after, before_no_layers);
+}
+
+TEST_F(StageTest, LeftoverPartialIsReplaced) {
+  const std::string tar = SampleLayer();
+  const std::string hex = Sha256Hex(tar);
+  ASSERT_TRUE(ferry::fs::MakeDirs(layers() / (hex + ".partial") / "stale" / "ro").has_value());
+  fs::permissions(layers() / (hex + ".partial") / "stale", fs::perms::owner_read);
+  auto result = Stage(tar, "sha256:" + hex);
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_FALSE(fs::exists(layers() / hex / "stale"));
+  EXPECT_EQ(LayerDirEntries(), std::vector<std::string>{hex});
+}
+
+TEST_F(StageTest, ReadOnlyTreeIsRemovedOnMismatch) {
+  const std::string tar =
+      TarBuilder().Dir("ro", 0500).Dir("ro/inner", 0500).File("ro/inner/f", "x", 0400).Finish();
+  auto result = Stage(tar, "sha256:" + std::string(64, '0'));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
+TEST_F(StageTest, ExistingLayerIsNotReplaced) {
+  const std::string tar = SampleLayer();
+  const std::string hex = Sha256Hex(tar);
+  ASSERT_TRUE(Stage(tar, "sha256:" + hex).has_value());
+  auto again = Stage(tar, "sha256:" + hex);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_TRUE(again.error().Is(Errc::kAlreadyExists));
+  EXPECT_EQ(LayerDirEntries(), std::vector<std::string>{hex});
+}
+
+TEST_F(StageTest, ListedWhiteoutsAreWrittenBesideTheLayer) {
+  ExtractPolicy policy = DefaultPolicy();
+  policy.whiteouts = WhiteoutMode::kList;
+  const std::string tar =
+      TarBuilder().File("etc/.wh.old", "").File("var/.wh..wh..opq", "").Finish();
+  const std::string hex = Sha256Hex(tar);
+  ASSERT_TRUE(Stage(tar, "sha256:" + hex, policy).has_value());
+  EXPECT_EQ(ReadAll(layers() / (hex + ".whiteouts")),
+            std::string("etc/old\0var/.wh..wh..opq\0", 25));
+}
+
+TEST(StageCrashpoints, AreRegistered) {
+  const auto names = RegisteredCrashpoints();
+  for (const char* name : {"layers.extract.after-entry", "layers.extract.before-drain",
+                           "layers.stage.after-extract", "layers.stage.after-sync",
+                           "layers.stage.after-whiteout-list", "layers.stage.after-rename"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
+}
+
+// A crash anywhere before the rename leaves no final directory, and the next attempt succeeds; a
+// crash after it leaves the complete layer.
+class StageCrash : public StageTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(StageCrash, NextAttemptConverges) {
+  const std::string tar = SampleLayer();
+  const std::string hex = Sha256Hex(tar);
+  const std::string point = GetParam();
+  ASSERT_TRUE(ferry::fs::WriteFileAtomic(tmp_ / "layer.tar", tar).has_value());
+  const auto run = ferry::testing::Run(
+      {LAYERS_STAGE_HELPER, (tmp_ / "layer.tar").string(), layers().string(), "sha256:" + hex},
+      {{"FERRY_CRASHPOINT", point}});
+  ASSERT_EQ(run.exit_code, kCrashpointExitStatus) << run.err;
+  const bool renamed = point == "layers.stage.after-rename";
+  EXPECT_EQ(fs::exists(layers() / hex), renamed);
+  const auto again = ferry::testing::Run(
+      {LAYERS_STAGE_HELPER, (tmp_ / "layer.tar").string(), layers().string(), "sha256:" + hex});
+  if (renamed) {
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  } else {
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+  }
+  EXPECT_EQ(ReadAll(layers() / hex / "etc/os-release"), "ID=ferry\n");
+  EXPECT_FALSE(fs::exists(layers() / (hex + ".partial")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, StageCrash,
+                         ::testing::Values("layers.extract.after-entry:2",
+                                           "layers.extract.before-drain",
+                                           "layers.stage.after-extract", "layers.stage.after-sync",
+                                           "layers.stage.after-whiteout-list",
+                                           "layers.stage.after-rename"),
+                         [](const auto& param_info) {
+                           std::string name;
+                           for (const char c : std::string(param_info.param)) {
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace ferry::layers::testing
