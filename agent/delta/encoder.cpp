@@ -78,8 +78,8 @@ Choice Choose(const Matcher& matcher, const std::string& path, std::string_view 
     return choice;
   }
   std::uint64_t best = LzmaEstimate(content);
-  if (old_data.size() <= format::kMaxZstdPatchSize && content.size() <= format::kMaxZstdPatchSize &&
-      !old_data.empty()) {
+  if (options.zstd_patch && old_data.size() <= format::kMaxZstdPatchSize &&
+      content.size() <= format::kMaxZstdPatchSize && !old_data.empty()) {
     std::string frame = ZstdPatchFrame(old_data, content, options.zstd_level);
     if (!frame.empty() && frame.size() < best) {
       best = frame.size();
@@ -87,7 +87,7 @@ Choice Choose(const Matcher& matcher, const std::string& path, std::string_view 
       choice.zstd_frame = std::move(frame);
     }
   }
-  if (old_data.size() < (std::size_t{1} << 31) && !old_data.empty()) {
+  if (options.sa_patch && old_data.size() < (std::size_t{1} << 31) && !old_data.empty()) {
     SaPatch patch = SaDiff(old_data, content);
     std::uint64_t size =
         LzmaEstimate(ControlBytes(patch)) + LzmaEstimate(patch.diff) + LzmaEstimate(patch.extra);

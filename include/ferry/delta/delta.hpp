@@ -83,9 +83,11 @@ struct OldLayer {
 Result<OldLayer> LoadOldLayer(const std::filesystem::path& path);
 
 struct EncodeOptions {
-  int xz_preset = 9;     // 0..9; the extreme flag is always set
-  int zstd_level = 19;   // for zstd patch-from candidates
-  unsigned threads = 2;  // workers computing per-file candidates
+  int xz_preset = 9;       // 0..9; the extreme flag is always set
+  int zstd_level = 19;     // for zstd patch-from candidates
+  unsigned threads = 2;    // workers computing per-file candidates
+  bool zstd_patch = true;  // consider zstd patch-from candidates
+  bool sa_patch = true;    // consider suffix-array patch candidates
 };
 
 // What the encoder chose, for reports and benchmarks.
