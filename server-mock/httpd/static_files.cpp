@@ -95,7 +95,8 @@ bool IfRangeHolds(std::string_view value, const std::string& etag, std::time_t m
 
 }  // namespace
 
-Result<std::shared_ptr<StaticFiles>> StaticFiles::Open(const std::filesystem::path& root) {
+Result<std::shared_ptr<StaticFiles>> StaticFiles::Open(const std::filesystem::path& root,
+                                                       Confinement confinement) {
   const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return Fail(MakeError(HttpdErrc::kBadRoot, ErrnoError("open " + root.string()).message()));
@@ -106,13 +107,13 @@ Result<std::shared_ptr<StaticFiles>> StaticFiles::Open(const std::filesystem::pa
     ::close(fd);
     return Fail(MakeError(HttpdErrc::kBadRoot, error.message()));
   }
-  return std::shared_ptr<StaticFiles>(new StaticFiles(fd, real));
+  return std::shared_ptr<StaticFiles>(new StaticFiles(fd, real, confinement));
 }
 
 StaticFiles::~StaticFiles() { ::close(root_fd_); }
 
 int StaticFiles::OpenBeneath(const std::string& relative) const {
-  if (openat2_works.load(std::memory_order_relaxed)) {
+  if (confinement_ == Confinement::kKernel && openat2_works.load(std::memory_order_relaxed)) {
     struct open_how how {};
     how.flags = static_cast<std::uint64_t>(kOpenFlags);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;

@@ -16,9 +16,16 @@ namespace ferry::httpd {
 
 class StaticFiles {
  public:
+  // How paths are kept below the root.
+  enum class Confinement {
+    kKernel,    // openat2 RESOLVE_BENEATH; falls back to kRealpath where openat2 is refused
+    kRealpath,  // realpath, then a prefix check (racy against concurrent renames in the repo)
+  };
+
   // Opens `root` (which must be a directory) once; files are then opened relative to it.
   // Fails with kBadRoot when it cannot be opened.
-  static Result<std::shared_ptr<StaticFiles>> Open(const std::filesystem::path& root);
+  static Result<std::shared_ptr<StaticFiles>> Open(const std::filesystem::path& root,
+                                                   Confinement confinement = Confinement::kKernel);
   ~StaticFiles();
   StaticFiles(const StaticFiles&) = delete;
   StaticFiles& operator=(const StaticFiles&) = delete;
@@ -27,12 +34,13 @@ class StaticFiles {
   Response Serve(const Request& request, std::string_view raw_path) const;
 
  private:
-  StaticFiles(int root_fd, std::string root_real)
-      : root_fd_(root_fd), root_real_(std::move(root_real)) {}
+  StaticFiles(int root_fd, std::string root_real, Confinement confinement)
+      : root_fd_(root_fd), root_real_(std::move(root_real)), confinement_(confinement) {}
   int OpenBeneath(const std::string& relative) const;  // fd, or -1 with errno set
 
   int root_fd_;
   std::string root_real_;  // canonical root, for the realpath fallback
+  Confinement confinement_;
 };
 
 // A handler for a route "/{path...}": serves the rest capture named "path".

@@ -1,6 +1,7 @@
 // Each fault of ferry-server, as a client sees it, set at start-up (--fault) or at run time
 // (/_faults with the admin token).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -225,6 +226,36 @@ TEST_F(FaultsTest, RuntimeEndpointRefusesMalformedBodiesAndKeepsNothing) {
   const auto big = c.Read();
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 413);
+}
+
+TEST_F(FaultsTest, SlowTransfersDoNotHoldUpOtherClients) {
+  // One event-loop thread: concurrency comes from asynchronous I/O, not from threads.
+  Start({"--threads", "1", "--fault", "throttle:rate=1000,path=/blobs/*"});
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(port_));
+    slow.back()->Send("GET /blobs/big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  for (auto& c : slow) {
+    const auto r = c->Read(/*head=*/true);  // the header arrives; the body trickles
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get("/small.bin").body, small_);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(FaultsTest, SigintDuringATransferStopsTheServerWithinASecond) {
+  Start({"--fault", "throttle:rate=1000"});
+  RawConnection c(port_);
+  c.Send("GET /blobs/big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(c.Read(/*head=*/true));
+  const auto start = std::chrono::steady_clock::now();
+  server_->child().Signal(SIGINT);
+  EXPECT_EQ(server_->child().Wait(1000ms), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_TRUE(c.PeerClosed());
 }
 
 TEST_F(FaultsTest, WithoutATokenFileThereIsNoAdminEndpoint) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "raw_http.hpp"
 #include "server_process.hpp"
@@ -177,6 +178,31 @@ TEST_F(StaticFilesTest, TraversalAttemptsAreRefusedWithoutLeakingOutsideFiles) {
   EXPECT_EQ(Get("/inside-link").body, blob_);
   // Encoded but harmless names still work.
   EXPECT_EQ(Get("/targets/%61pp.json").status, 200);
+}
+
+TEST_F(StaticFilesTest, FilesPast4GiBKeepTheirSizeAndOffsets) {
+  // A sparse 5 GiB file: sizes and positions past 2^32 must not be cut to 32 bits.
+  constexpr std::uint64_t kSize = 5ull << 30;
+  constexpr std::uint64_t kMark = (1ull << 32) + 1;
+  const auto path = repo_ / "huge.bin";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.seekp(static_cast<std::streamoff>(kMark));
+    out << "MARK";
+  }
+  stdfs::resize_file(path, kSize);
+  RawConnection c(port_);
+  c.Send("HEAD /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto head = c.Read(/*head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->Header("Content-Length"), std::to_string(kSize));
+  const auto r = Get("/huge.bin", "Range: bytes=" + std::to_string(kMark - 1) + "-" +
+                                      std::to_string(kMark + 4) + "\r\n");
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, std::string("\0MARK\0", 6));
+  EXPECT_EQ(r.Header("Content-Range"), "bytes 4294967296-4294967301/5368709120");
+  const auto tail = Get("/huge.bin", "Range: bytes=-3\r\n");
+  EXPECT_EQ(tail.Header("Content-Range"), "bytes 5368709117-5368709119/5368709120");
 }
 
 TEST_F(StaticFilesTest, KeepAliveServesSeveralRequestsOnOneConnection) {
