@@ -1,0 +1,446 @@
+// The delta decoder: four xz streams read front to back, old files read through bounded windows,
+// output streamed to the sink. Memory: the four xz dictionaries (capped), one zstd prefix (capped),
+// and 64 KiB buffers.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "agent/delta/format.hpp"
+#include "agent/delta/header.hpp"
+#include "agent/delta/old_dir.hpp"
+#include "agent/delta/xz.hpp"
+#include "ferry/delta/delta.hpp"
+
+namespace ferry::delta {
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+const char* const kStreamNames[format::kStreamCount] = {"commands", "meta", "diff", "data"};
+
+Status Corrupt(std::string message) { return Fail(DeltaErrc::kCorrupt, std::move(message)); }
+
+Result<Fd> OpenRead(const std::filesystem::path& path, int extra_flags) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
+  if (fd < 0) {
+    return Fail(ErrnoError("open " + path.string()));
+  }
+  return Fd(fd);
+}
+
+Result<FullHeader> ReadHeaderFd(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return Fail(ErrnoError("stat delta"));
+  }
+  std::uint8_t buf[format::kHeaderSize];
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < format::kHeaderSize) {
+    return Fail(DeltaErrc::kCorrupt, "delta is shorter than its header");
+  }
+  FERRY_TRY_STATUS(PreadExact(fd, 0, buf, sizeof(buf), "delta header"), "reading delta");
+  return DecodeHeader(buf, sizeof(buf), size);
+}
+
+// Counts, hashes and forwards the rebuilt bytes; refuses to go past the declared size.
+class Output {
+ public:
+  Output(ByteSink& sink, std::uint64_t limit) : sink_(sink), limit_(limit), sha_(EVP_MD_CTX_new()) {
+    EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr);
+  }
+  ~Output() { EVP_MD_CTX_free(sha_); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  Status Write(std::span<const std::uint8_t> bytes) {
+    if (bytes.size() > limit_ - written_) {
+      return Corrupt("delta produces more bytes than its header declares");
+    }
+    written_ += bytes.size();
+    EVP_DigestUpdate(sha_, bytes.data(), bytes.size());
+    return sink_.Write(bytes);
+  }
+  std::uint64_t written() const { return written_; }
+  Sha256 Digest() {
+    Sha256 out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(sha_, out.data(), &len);
+    return out;
+  }
+
+ private:
+  ByteSink& sink_;
+  std::uint64_t limit_;
+  std::uint64_t written_ = 0;
+  EVP_MD_CTX* sha_;
+};
+
+struct OldFile {
+  std::string path;
+  std::uint64_t size = 0;
+};
+
+class Decoder {
+ public:
+  Decoder(int delta_fd, int old_root, const FullHeader& header, ByteSink& sink)
+      : old_root_(old_root),
+        header_(header),
+        out_(sink, header.info.new_size),
+        buf_(kChunk),
+        buf2_(kChunk) {
+    std::uint64_t offset = format::kHeaderSize;
+    for (std::size_t i = 0; i < format::kStreamCount; ++i) {
+      const StreamExtent& s = header.streams[i];
+      streams_[i] = std::make_unique<XzReader>(delta_fd, offset, s.compressed_size, s.raw_size,
+                                               format::kDictCap[i] + format::kDecoderMemSlack,
+                                               kStreamNames[i]);
+      offset += s.compressed_size;
+    }
+  }
+
+  Status Run() {
+    while (true) {
+      auto op = Byte();
+      if (!op) {
+        return Fail(op.error());
+      }
+      switch (*op) {
+        case format::kEnd:
+          return Finish();
+        case format::kLiteral:
+          FERRY_TRY_STATUS(Pass(format::kMeta), "literal record");
+          break;
+        case format::kFull:
+          FERRY_TRY_STATUS(Pass(format::kData), "full-file record");
+          break;
+        case format::kCopy:
+          FERRY_TRY_STATUS(Copy(), "copy record");
+          break;
+        case format::kZstdPatch:
+          FERRY_TRY_STATUS(ZstdPatch(), "zstd patch record");
+          break;
+        case format::kSaPatch:
+          FERRY_TRY_STATUS(SaPatch(), "suffix-array patch record");
+          break;
+        case format::kOldPath:
+          FERRY_TRY_STATUS(DefineOldPath(), "old path record");
+          break;
+        default:
+          return Corrupt("unknown record type " + std::to_string(*op));
+      }
+    }
+  }
+
+ private:
+  XzReader& S(std::size_t i) { return *streams_[i]; }
+
+  Result<std::uint8_t> Byte() {
+    std::uint8_t b = 0;
+    FERRY_TRY_STATUS(S(format::kCommands).Read({&b, 1}), "reading commands");
+    return b;
+  }
+
+  Result<std::uint64_t> Varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      auto b = Byte();
+      if (!b) {
+        return Fail(b.error());
+      }
+      if (shift == 63 && (*b & 0x7e) != 0) {
+        return Fail(DeltaErrc::kCorrupt, "varint overflows 64 bits");
+      }
+      v |= static_cast<std::uint64_t>(*b & 0x7f) << shift;
+      if ((*b & 0x80) == 0) {
+        return v;
+      }
+    }
+    return Fail(DeltaErrc::kCorrupt, "varint longer than 10 bytes");
+  }
+
+  Result<std::uint64_t> Length() {
+    auto len = Varint();
+    if (len && *len > header_.info.new_size - out_.written()) {
+      return Fail(DeltaErrc::kCorrupt, "record length runs past the end of the new tar");
+    }
+    return len;
+  }
+
+  Status PassN(std::size_t stream, std::uint64_t len) {
+    while (len > 0) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(len, kChunk));
+      FERRY_TRY_STATUS(S(stream).Read({buf_.data(), n}), "reading delta");
+      FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
+      len -= n;
+    }
+    return Ok();
+  }
+
+  Status Pass(std::size_t stream) {
+    auto len = Length();
+    if (!len) {
+      return Fail(len.error());
+    }
+    return PassN(stream, *len);
+  }
+
+  Status DefineOldPath() {
+    if (old_files_.size() >= format::kMaxOldFiles) {
+      return Fail(DeltaErrc::kLimitExceeded, "too many old files");
+    }
+    auto size = Varint();
+    if (!size) {
+      return Fail(size.error());
+    }
+    auto len = Varint();
+    if (!len) {
+      return Fail(len.error());
+    }
+    if (*len > format::kMaxPathLen) {
+      return Fail(DeltaErrc::kLimitExceeded, "old path longer than 4096 bytes");
+    }
+    std::string path(*len, '\0');
+    FERRY_TRY_STATUS(
+        S(format::kCommands).Read({reinterpret_cast<std::uint8_t*>(path.data()), path.size()}),
+        "reading old path");
+    if (!IsSafeRelativePath(path)) {
+      return Fail(DeltaErrc::kPathEscape, "old file path '" + path + "' is not allowed");
+    }
+    old_files_.push_back({std::move(path), *size});
+    return Ok();
+  }
+
+  // Opens the old file a record refers to and checks its size against the path table.
+  Result<std::pair<Fd, const OldFile*>> OpenOld() {
+    auto index = Varint();
+    if (!index) {
+      return Fail(index.error());
+    }
+    if (*index >= old_files_.size()) {
+      return Fail(DeltaErrc::kCorrupt, "old file index out of range");
+    }
+    const OldFile& old = old_files_[*index];
+    auto fd = OpenBeneath(old_root_, old.path);
+    if (!fd) {
+      return Fail(fd.error());
+    }
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) {
+      return Fail(ErrnoError("stat old file " + old.path));
+    }
+    if (static_cast<std::uint64_t>(st.st_size) != old.size) {
+      return Fail(DeltaErrc::kOldFileMismatch,
+                  "old file '" + old.path + "' has " + std::to_string(st.st_size) +
+                      " bytes, the delta expects " + std::to_string(old.size));
+    }
+    return std::pair<Fd, const OldFile*>(std::move(*fd), &old);
+  }
+
+  Status Copy() {
+    auto old = OpenOld();
+    if (!old) {
+      return Fail(old.error());
+    }
+    auto len = Length();
+    if (!len) {
+      return Fail(len.error());
+    }
+    if (*len != old->second->size) {
+      return Corrupt("copy length differs from the old file's size");
+    }
+    for (std::uint64_t pos = 0; pos < *len;) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*len - pos, kChunk));
+      FERRY_TRY_STATUS(PreadExact(old->first.get(), pos, buf_.data(), n, old->second->path),
+                       "copying");
+      FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
+      pos += n;
+    }
+    return Ok();
+  }
+
+  Status ZstdPatch() {
+    auto old = OpenOld();
+    if (!old) {
+      return Fail(old.error());
+    }
+    auto new_len = Length();
+    if (!new_len) {
+      return Fail(new_len.error());
+    }
+    auto frame_len = Varint();
+    if (!frame_len) {
+      return Fail(frame_len.error());
+    }
+    if (old->second->size > format::kMaxZstdPatchSize || *new_len > format::kMaxZstdPatchSize ||
+        *frame_len > 2 * format::kMaxZstdPatchSize) {
+      return Fail(DeltaErrc::kLimitExceeded, "zstd patch beyond the 8 MiB limit");
+    }
+    std::vector<std::uint8_t> prefix(old->second->size);
+    FERRY_TRY_STATUS(
+        PreadExact(old->first.get(), 0, prefix.data(), prefix.size(), old->second->path),
+        "reading old file");
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    if (!dctx ||
+        ZSTD_isError(
+            ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, format::kZstdWindowLogMax)) ||
+        ZSTD_isError(ZSTD_DCtx_refPrefix(dctx.get(), prefix.data(), prefix.size()))) {
+      return Corrupt("cannot set up the zstd decoder");
+    }
+    std::uint64_t in_left = *frame_len, produced = 0;
+    ZSTD_inBuffer in{buf2_.data(), 0, 0};
+    std::size_t ret = 1;
+    while (ret != 0) {
+      if (in.pos == in.size && in_left > 0) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(in_left, kChunk));
+        FERRY_TRY_STATUS(S(format::kData).Read({buf2_.data(), n}), "reading zstd frame");
+        in = {buf2_.data(), n, 0};
+        in_left -= n;
+      }
+      ZSTD_outBuffer out{buf_.data(), kChunk, 0};
+      std::size_t in_before = in.pos;
+      ret = ZSTD_decompressStream(dctx.get(), &out, &in);
+      if (ZSTD_isError(ret)) {
+        return Corrupt(std::string("zstd: ") + ZSTD_getErrorName(ret));
+      }
+      if (out.pos > *new_len - produced) {
+        return Corrupt("zstd frame decodes to more than the record's length");
+      }
+      produced += out.pos;
+      FERRY_TRY_STATUS(out_.Write({buf_.data(), out.pos}), "writing output");
+      if (ret != 0 && in_left == 0 && in.pos == in.size && out.pos == 0 && in.pos == in_before) {
+        return Corrupt("zstd frame is truncated");
+      }
+    }
+    if (in_left != 0 || in.pos != in.size) {
+      return Corrupt("bytes after the end of the zstd frame");
+    }
+    if (produced != *new_len) {
+      return Corrupt("zstd frame decodes to fewer bytes than the record's length");
+    }
+    return Ok();
+  }
+
+  Status SaPatch() {
+    auto old = OpenOld();
+    if (!old) {
+      return Fail(old.error());
+    }
+    auto new_len = Length();
+    if (!new_len) {
+      return Fail(new_len.error());
+    }
+    auto count = Varint();
+    if (!count) {
+      return Fail(count.error());
+    }
+    if (*count > *new_len + 1) {
+      return Corrupt("more control triples than bytes");
+    }
+    const std::uint64_t old_size = old->second->size;
+    std::uint64_t produced = 0;
+    std::int64_t old_pos = 0;
+    for (std::uint64_t i = 0; i < *count; ++i) {
+      auto add = Varint();
+      auto copy = add ? Varint() : add;
+      auto seek = copy ? Varint() : copy;
+      if (!seek) {
+        return Fail(seek.error());
+      }
+      if (*add > *new_len - produced || *copy > *new_len - produced - *add) {
+        return Corrupt("control triple runs past the record's length");
+      }
+      if (old_pos < 0 || static_cast<std::uint64_t>(old_pos) > old_size ||
+          *add > old_size - static_cast<std::uint64_t>(old_pos)) {
+        return Corrupt("control triple reads outside the old file");
+      }
+      for (std::uint64_t done = 0; done < *add;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*add - done, kChunk));
+        FERRY_TRY_STATUS(PreadExact(old->first.get(), static_cast<std::uint64_t>(old_pos) + done,
+                                    buf2_.data(), n, old->second->path),
+                         "reading old file");
+        FERRY_TRY_STATUS(S(format::kDiff).Read({buf_.data(), n}), "reading diff");
+        for (std::size_t k = 0; k < n; ++k) {
+          buf_[k] = static_cast<std::uint8_t>(buf_[k] + buf2_[k]);
+        }
+        FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
+        done += n;
+      }
+      old_pos += static_cast<std::int64_t>(*add);
+      FERRY_TRY_STATUS(PassN(format::kData, *copy), "extra bytes");
+      produced += *add + *copy;
+      std::int64_t delta = format::UnZigZag(*seek);
+      if (delta > static_cast<std::int64_t>(format::kMaxSeek) ||
+          delta < -static_cast<std::int64_t>(format::kMaxSeek)) {
+        return Corrupt("seek beyond the format's limit");
+      }
+      old_pos += delta;
+    }
+    if (produced != *new_len) {
+      return Corrupt("control triples do not add up to the record's length");
+    }
+    return Ok();
+  }
+
+  Status Finish() {
+    for (std::size_t i = 0; i < format::kStreamCount; ++i) {
+      FERRY_TRY_STATUS(S(i).Finish(), "after the last record");
+    }
+    if (out_.written() != header_.info.new_size) {
+      return Corrupt("delta ends before the size its header declares");
+    }
+    if (out_.Digest() != header_.info.new_sha256) {
+      return Fail(DeltaErrc::kHashMismatch,
+                  "rebuilt tar does not match sha256:" + HexDigest(header_.info.new_sha256));
+    }
+    return Ok();
+  }
+
+  int old_root_;
+  const FullHeader& header_;
+  Output out_;
+  std::unique_ptr<XzReader> streams_[format::kStreamCount];
+  std::vector<OldFile> old_files_;
+  std::vector<std::uint8_t> buf_, buf2_;
+};
+
+}  // namespace
+
+Result<DeltaHeader> ReadDeltaHeader(const std::filesystem::path& path) {
+  auto fd = OpenRead(path, 0);
+  if (!fd) {
+    return Fail(fd.error());
+  }
+  auto header = ReadHeaderFd(fd->get());
+  if (!header) {
+    return Fail(std::move(header.error()).WithContext(path.string()));
+  }
+  return header->info;
+}
+
+Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::path& delta_path,
+                  ByteSink& sink) {
+  auto delta_fd = OpenRead(delta_path, 0);
+  if (!delta_fd) {
+    return Fail(delta_fd.error());
+  }
+  auto header = ReadHeaderFd(delta_fd->get());
+  if (!header) {
+    return Fail(std::move(header.error()).WithContext(delta_path.string()));
+  }
+  auto root = OpenRead(old_dir, O_DIRECTORY);
+  if (!root) {
+    return Fail(root.error());
+  }
+  Decoder decoder(delta_fd->get(), root->get(), *header, sink);
+  FERRY_TRY_STATUS(decoder.Run(), "applying delta " + delta_path.string());
+  return Ok();
+}
+
+}  // namespace ferry::delta

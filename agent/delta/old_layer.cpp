@@ -1,0 +1,71 @@
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
+#include "agent/delta/header.hpp"
+#include "agent/delta/tar_scan.hpp"
+#include "ferry/delta/delta.hpp"
+
+namespace ferry::delta {
+namespace {
+
+Result<std::string> Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Fail(DeltaErrc::kBadInput, "cannot open " + path.string());
+  }
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return Fail(DeltaErrc::kBadInput, "cannot read " + path.string());
+  }
+  return data;
+}
+
+}  // namespace
+
+Result<OldLayer> LoadOldLayer(const std::filesystem::path& path) {
+  std::error_code ec;
+  OldLayer layer;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::filesystem::recursive_directory_iterator it(path, ec), end;
+    if (ec) {
+      return Fail(SystemError("listing " + path.string(), ec));
+    }
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        return Fail(SystemError("listing " + path.string(), ec));
+      }
+      if (!it->is_regular_file(ec) || it->is_symlink(ec)) {
+        continue;
+      }
+      auto data = Slurp(it->path());
+      if (!data) {
+        return Fail(data.error());
+      }
+      layer.files.emplace(std::filesystem::relative(it->path(), path).generic_string(),
+                          std::move(*data));
+    }
+    return layer;
+  }
+  auto tar = Slurp(path);
+  if (!tar) {
+    return Fail(tar.error());
+  }
+  layer.tar_sha256 = Sha256Of(tar->data(), tar->size());
+  TarScan scan = ScanTar(*tar);
+  for (const TarRegion& r : scan.regions) {
+    if (r.is_content && !r.path.empty()) {
+      layer.files[r.path] = tar->substr(r.offset, r.size);
+    }
+  }
+  for (const auto& [name, target] : scan.hardlinks) {
+    if (auto found = layer.files.find(target); found != layer.files.end() && !name.empty()) {
+      std::string copy = found->second;
+      layer.files[name] = std::move(copy);
+    }
+  }
+  return layer;
+}
+
+}  // namespace ferry::delta

@@ -1,0 +1,110 @@
+// The layer delta engine: the publisher encodes a new layer tar against an old layer, the device
+// rebuilds the new tar byte for byte from the delta and its unpacked old layer. The byte layout is
+// in docs/delta-format.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::delta {
+
+enum class DeltaErrc {
+  kCorrupt = 1,      // the delta is malformed: bad magic, checksum, offset, length or stream
+  kUnsupported,      // a format version or feature this decoder does not know
+  kLimitExceeded,    // a field is beyond a documented limit of the format
+  kOldFileMismatch,  // an old file the delta needs is missing or has another size
+  kPathEscape,       // a path in the delta would leave the old layer directory
+  kHashMismatch,     // the rebuilt tar does not have the sha256 the delta promises
+  kBadInput,         // the encoder's input (old layer, new tar) cannot be read or parsed
+};
+
+const std::error_category& DeltaCategory() noexcept;
+std::error_code make_error_code(DeltaErrc e) noexcept;  // NOLINT(readability-identifier-naming)
+
+using Sha256 = std::array<std::uint8_t, 32>;
+std::string HexDigest(const Sha256& digest);
+
+// Where the decoder writes the rebuilt tar, in order, in chunks of at most 64 KiB.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  // Takes the next bytes of the output. An error stops decoding and is returned by ApplyDelta.
+  virtual Status Write(std::span<const std::uint8_t> bytes) = 0;
+};
+
+// Adapts a callback to ByteSink.
+class FunctionSink final : public ByteSink {
+ public:
+  explicit FunctionSink(std::function<Status(std::span<const std::uint8_t>)> fn)
+      : fn_(std::move(fn)) {}
+  Status Write(std::span<const std::uint8_t> bytes) override { return fn_(bytes); }
+
+ private:
+  std::function<Status(std::span<const std::uint8_t>)> fn_;
+};
+
+// The fixed header of a delta: what it rebuilds and from which base.
+struct DeltaHeader {
+  std::uint64_t new_size = 0;  // size of the rebuilt tar
+  Sha256 new_sha256{};         // sha256 of the rebuilt tar (the layer's diff_id)
+  Sha256 old_sha256{};         // sha256 of the old layer tar, all zero when the encoder had a dir
+};
+
+// Reads and checks the header of the delta file at `path` (magic, version, checksum, stream
+// table against the file size). Fails with kCorrupt/kUnsupported, or an Errc::kIo error.
+Result<DeltaHeader> ReadDeltaHeader(const std::filesystem::path& path);
+
+// Rebuilds the new layer tar from the delta file at `delta_path`, reading old files from the
+// unpacked layer directory `old_dir` (never following symlinks, never leaving it), and writes it
+// to `sink` as it goes. Memory stays bounded (a few tens of MiB) whatever the layer size. Every
+// field of the delta is checked: a corrupt or hostile delta gives a DeltaErrc error, never a crash.
+// The sink may have received bytes before an error; the output is good only when this returns
+// success, which includes a check of the rebuilt bytes' size and sha256 against the header.
+// Blocking; safe to call from several threads on different inputs.
+Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::path& delta_path,
+                  ByteSink& sink);
+
+// The old layer as the encoder sees it: regular files by normalized path ("usr/bin/x", no
+// leading "./" or "/"). Hardlinks of the old tar appear under each of their names.
+struct OldLayer {
+  std::map<std::string, std::string> files;
+  Sha256 tar_sha256{};  // set when loaded from a tar
+};
+
+// Loads an old layer from a tar file or an unpacked directory (symlinks are skipped).
+Result<OldLayer> LoadOldLayer(const std::filesystem::path& path);
+
+struct EncodeOptions {
+  int xz_preset = 9;       // 0..9; the extreme flag is always set
+  int zstd_level = 19;     // for zstd patch-from candidates
+  unsigned threads = 2;    // workers computing per-file candidates
+  bool zstd_patch = true;  // consider zstd patch-from candidates
+  bool sa_patch = true;    // consider suffix-array patch candidates
+};
+
+// What the encoder chose, for reports and benchmarks.
+struct EncodeStats {
+  std::uint64_t new_size = 0;
+  std::uint64_t delta_size = 0;
+  std::uint64_t files = 0, unchanged = 0, full = 0, zstd_patch = 0, sa_patch = 0, renamed = 0;
+  std::uint64_t stream_sizes[4] = {};  // compressed bytes of each stream
+};
+
+// Writes a delta that rebuilds `new_tar` from `old` to `out` (temp file + rename). The new tar
+// may be any tar (GNU, pax, ustar); bytes it cannot parse are carried as literal bytes.
+Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path& new_tar,
+                                const std::filesystem::path& out,
+                                const EncodeOptions& options = {});
+
+}  // namespace ferry::delta
+
+template <>
+struct std::is_error_code_enum<ferry::delta::DeltaErrc> : std::true_type {};

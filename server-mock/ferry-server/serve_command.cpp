@@ -1,0 +1,146 @@
+// `ferry-server serve --repo DIR --listen ADDR:PORT [--fault SPEC]... [--admin-token-file F]`
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "ferry/core/fs.hpp"
+#include "ferry/core/log.hpp"
+#include "ferry/httpd/fault.hpp"
+#include "ferry/httpd/server.hpp"
+#include "ferry/httpd/static_files.hpp"
+#include "subcommand.hpp"
+
+namespace ferry::server {
+namespace {
+
+namespace net = boost::asio;
+
+struct ServeOptions {
+  std::string repo;
+  std::string listen;
+  unsigned threads = 2;
+  std::vector<std::string> faults;
+  std::string admin_token_file;
+};
+
+Result<std::string> ReadToken(const std::string& path) {
+  auto text = fs::ReadFile(path, 4096);
+  if (!text) {
+    return Fail(text.error().WithContext("reading the admin token"));
+  }
+  std::string token = std::move(*text);
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    return Fail(Errc::kInvalidArgument, "admin token file " + path + " is empty");
+  }
+  return token;
+}
+
+int Serve(const ServeOptions& options) {
+  auto endpoint = httpd::ParseListenAddress(options.listen);
+  if (!endpoint) {
+    log::error("{}", endpoint.error().String());
+    return 2;
+  }
+  auto faults = std::make_shared<httpd::FaultSet>();
+  for (const auto& text : options.faults) {
+    auto spec = httpd::ParseFaultSpec(text);
+    if (!spec) {
+      log::error("{}", spec.error().String());
+      return 2;
+    }
+    log::warn("fault in force: {}", httpd::FormatFaultSpec(*spec));
+    faults->Add(std::move(*spec));
+  }
+  auto files = httpd::StaticFiles::Open(options.repo);
+  if (!files) {
+    log::error("{}", files.error().String());
+    return 1;
+  }
+
+  httpd::Router router;
+  if (auto added = router.Add({httpd::http::verb::get, httpd::http::verb::head}, "/{path...}",
+                              httpd::WithFaults(faults, httpd::StaticFilesHandler(*files)));
+      !added) {
+    log::error("{}", added.error().String());
+    return 1;
+  }
+  if (!options.admin_token_file.empty()) {
+    auto token = ReadToken(options.admin_token_file);
+    if (!token) {
+      log::error("{}", token.error().String());
+      return 2;
+    }
+    if (auto added = httpd::AddFaultAdminRoutes(router, faults, std::move(*token)); !added) {
+      log::error("{}", added.error().String());
+      return 1;
+    }
+  }
+
+  net::io_context io(static_cast<int>(options.threads));
+  httpd::Server server(io, router);
+  auto bound = server.Listen(*endpoint);
+  if (!bound) {
+    log::error("{}", bound.error().String());
+    return 1;
+  }
+  // The one line on stdout: scripts and tests read the port from it (port 0 picks a free one).
+  std::printf("listening on %s\n", httpd::FormatEndpoint(*bound).c_str());
+  std::fflush(stdout);
+  log::info("serving {} on {} with {} thread(s)", options.repo, httpd::FormatEndpoint(*bound),
+            options.threads);
+
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) {
+      return;
+    }
+    log::info("signal {}: stopping", signal_number);
+    server.Stop();
+    // In-flight transfers are cut: clients resume with Range, and the exit stays prompt.
+    io.stop();
+  });
+
+  std::vector<std::jthread> workers;
+  for (unsigned i = 1; i < options.threads; ++i) {
+    workers.emplace_back([&io] { io.run(); });
+  }
+  io.run();
+  workers.clear();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+Runner SetupServe(CLI::App& app) {
+  auto options = std::make_shared<ServeOptions>();
+  app.add_option("--repo", options->repo, "Repository directory to serve")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--listen", options->listen,
+                 "ADDR:PORT to listen on, e.g. 0.0.0.0:8080 or [::1]:0 (port 0 picks a free "
+                 "port; the bound address is printed on stdout)")
+      ->required();
+  app.add_option("--threads", options->threads, "Threads running the event loop")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  app.add_option("--fault", options->faults,
+                 "Fault to inject, e.g. drop:after=1000,path=/blobs/*,first=1 (repeatable; see "
+                 "docs/server.md)");
+  app.add_option("--admin-token-file", options->admin_token_file,
+                 "File holding the bearer token for the /_faults endpoint (loopback peers only); "
+                 "without it the endpoint does not exist")
+      ->check(CLI::ExistingFile);
+  return [options] { return Serve(*options); };
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,248 @@
+// Round trips: encode new against old, rebuild from the unpacked old layer, compare bytes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "delta_test_util.hpp"
+#include "ferry/delta/delta.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+#include "tar_builder.hpp"
+
+namespace ferry::testing {
+namespace {
+
+using delta::DeltaErrc;
+
+std::string LongName(char fill) {
+  return "usr/share/" + std::string(120, fill) + "/" + std::string(90, fill) + ".txt";
+}
+
+std::string Text(int version) {
+  std::string out;
+  for (int i = 0; i < 400; ++i) {
+    out += "line " + std::to_string(i) + " of the changelog, release " +
+           std::to_string(i % 97 == 0 ? version : 1) + "\n";
+  }
+  return out;
+}
+
+// A binary-like file: random blocks, with a few bytes changed between versions.
+std::string Binary(int version) {
+  std::string out = RandomBytes(300000, 7);
+  for (std::size_t i = 1000; i < out.size(); i += 9973) {
+    out[i] = static_cast<char>(out[i] + version);
+  }
+  if (version > 1) {
+    out.insert(5000, RandomBytes(777, 99));
+  }
+  return out;
+}
+
+std::string OldTar(TarBuilder::Format format) {
+  TarBuilder b(format);
+  b.Dir("./").Dir("./usr/").Dir("./usr/lib/").Dir("./usr/bin/");
+  b.File("./usr/bin/app", Binary(1), 0755);
+  b.File("./usr/lib/libfoo.so.1.2.3", Binary(1) + Text(1));
+  b.File("./usr/share/changelog", Text(1));
+  b.File("./usr/share/unchanged", Text(5));
+  b.File("./usr/share/removed", Text(6));
+  b.File("./usr/share/moved-away", RandomBytes(5000, 3));
+  b.File("./" + LongName('a'), Text(2));
+  b.File("./usr/share/empty", "");
+  b.Symlink("./usr/lib/libfoo.so", "libfoo.so.1.2.3");
+  return b.Finish();
+}
+
+std::string NewTar(TarBuilder::Format format, bool with_xattrs) {
+  TarBuilder b(format);
+  std::map<std::string, std::string> xattrs;
+  if (with_xattrs) {
+    xattrs = {{"user.comment", "hello"}, {"security.capability", std::string("\x01\0\0\x02", 4)}};
+  }
+  b.Dir("./").Dir("./usr/").Dir("./usr/lib/").Dir("./usr/bin/").Dir("./usr/new-dir/");
+  b.File("./usr/bin/app", Binary(2), 0755, xattrs);
+  b.File("./usr/lib/libfoo.so.1.2.4", Binary(2) + Text(2));
+  b.File("./usr/share/changelog", Text(3));
+  b.File("./usr/share/unchanged", Text(5));
+  b.File("./usr/share/moved-here", RandomBytes(5000, 3));
+  b.File("./" + LongName('a'), Text(4));
+  b.File("./" + LongName('b'), Text(4));
+  b.File("./usr/share/empty", "");
+  b.File("./usr/share/added", RandomBytes(3000, 11) + Text(9));
+  b.Hardlink("./usr/share/added-link", "./usr/share/added");
+  b.Symlink("./usr/lib/libfoo.so", "libfoo.so.1.2.4");
+  return b.Finish();
+}
+
+struct Layers {
+  TempDir tmp;
+  std::string old_tar, new_tar;
+  std::filesystem::path old_tar_path = tmp / "old.tar", new_tar_path = tmp / "new.tar",
+                        old_dir = tmp / "old", delta_path = tmp / "delta";
+  Layers(std::string old_bytes, std::string new_bytes)
+      : old_tar(std::move(old_bytes)), new_tar(std::move(new_bytes)) {
+    WriteString(old_tar_path, old_tar);
+    WriteString(new_tar_path, new_tar);
+    ExtractTar(old_tar_path, old_dir);
+  }
+  delta::EncodeStats Encode(const std::filesystem::path& old_source) {
+    auto old = delta::LoadOldLayer(old_source);
+    EXPECT_TRUE(old.has_value()) << old.error().String();
+    auto stats = delta::EncodeDelta(*old, new_tar_path, delta_path);
+    EXPECT_TRUE(stats.has_value()) << stats.error().String();
+    return stats.value_or(delta::EncodeStats{});
+  }
+};
+
+class RoundTrip : public ::testing::TestWithParam<TarBuilder::Format> {};
+
+TEST_P(RoundTrip, RebuildsTheNewTarByteForByte) {
+  Layers layers(OldTar(GetParam()), NewTar(GetParam(), GetParam() == TarBuilder::Format::kPax));
+  delta::EncodeStats stats = layers.Encode(layers.old_tar_path);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+  EXPECT_GE(stats.unchanged, 1u);
+  EXPECT_GE(stats.renamed, 2u);  // libfoo.so.1.2.3 → 1.2.4, moved-away → moved-here
+  EXPECT_GE(stats.sa_patch + stats.zstd_patch, 3u);
+  EXPECT_GE(stats.full, 1u);
+  // Two binaries of 300 KB differ in a few bytes: the delta is a small fraction of the layer.
+  EXPECT_LT(stats.delta_size, layers.new_tar.size() / 10);
+}
+
+TEST_P(RoundTrip, OldLayerAsDirectoryGivesTheSameResult) {
+  Layers layers(OldTar(GetParam()), NewTar(GetParam(), true));
+  layers.Encode(layers.old_dir);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, RoundTrip,
+                         ::testing::Values(TarBuilder::Format::kGnu, TarBuilder::Format::kPax));
+
+TEST(Delta, HeaderNamesTheNewTarAndTheOldBase) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  auto header = delta::ReadDeltaHeader(layers.delta_path);
+  ASSERT_TRUE(header.has_value()) << header.error().String();
+  EXPECT_EQ(header->new_size, layers.new_tar.size());
+  EXPECT_EQ(header->new_sha256, delta::Sha256Of(layers.new_tar.data(), layers.new_tar.size()));
+  EXPECT_EQ(header->old_sha256, delta::Sha256Of(layers.old_tar.data(), layers.old_tar.size()));
+}
+
+TEST(Delta, EmptyLayersRoundTrip) {
+  Layers layers(TarBuilder(TarBuilder::Format::kGnu).Finish(),
+                TarBuilder(TarBuilder::Format::kGnu).Finish());
+  layers.Encode(layers.old_tar_path);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+}
+
+TEST(Delta, NonTarInputIsCarriedVerbatim) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), RandomBytes(10000, 5) + "not a tar");
+  layers.Encode(layers.old_tar_path);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+}
+
+TEST(Delta, OldFileOfAnotherSizeIsAMismatch) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  WriteString(layers.old_dir / "usr/share/changelog", "shorter");
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_TRUE(rebuilt.error().Is(DeltaErrc::kOldFileMismatch)) << rebuilt.error().String();
+}
+
+TEST(Delta, MissingOldFileIsAMismatch) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::filesystem::remove(layers.old_dir / "usr/bin/app");
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_TRUE(rebuilt.error().Is(DeltaErrc::kOldFileMismatch)) << rebuilt.error().String();
+}
+
+TEST(Delta, OldFileWithOtherContentFailsTheHashCheck) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::string text = Text(1);
+  text[10] = 'X';
+  WriteString(layers.old_dir / "usr/share/changelog", text);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_TRUE(rebuilt.error().Is(DeltaErrc::kHashMismatch)) << rebuilt.error().String();
+}
+
+TEST(Delta, OldFileReplacedBySymlinkIsRefused) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  // Same size and content outside the layer: a symlink must still not be followed.
+  WriteString(layers.tmp / "outside", ReadString(layers.old_dir / "usr/bin/app"));
+  std::filesystem::remove(layers.old_dir / "usr/bin/app");
+  std::filesystem::create_symlink(layers.tmp / "outside", layers.old_dir / "usr/bin/app");
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_TRUE(rebuilt.error().Is(DeltaErrc::kPathEscape)) << rebuilt.error().String();
+}
+
+TEST(Delta, SymlinkedOldDirectoryIsRefused) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::filesystem::rename(layers.old_dir / "usr/bin", layers.tmp / "bin-outside");
+  std::filesystem::create_directory_symlink(layers.tmp / "bin-outside", layers.old_dir / "usr/bin");
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_TRUE(rebuilt.error().Is(DeltaErrc::kPathEscape)) << rebuilt.error().String();
+}
+
+TEST(Delta, SinkErrorStopsDecoding) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::size_t calls = 0;
+  delta::FunctionSink sink([&](std::span<const std::uint8_t>) -> Status {
+    ++calls;
+    return Fail(Errc::kNoSpace, "disk full");
+  });
+  Status st = delta::ApplyDelta(layers.old_dir, layers.delta_path, sink);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_TRUE(st.error().Is(Errc::kNoSpace)) << st.error().String();
+  EXPECT_EQ(calls, 1u);
+}
+
+TEST(Delta, CommandLineRoundTrip) {
+  Layers layers(OldTar(TarBuilder::Format::kPax), NewTar(TarBuilder::Format::kPax, true));
+  RunResult enc = ferry::testing::Run(
+      {BuiltProgram("ferry-publish").string(), "delta", "--old", layers.old_tar_path.string(),
+       "--new", layers.new_tar_path.string(), "--out", layers.delta_path.string()});
+  ASSERT_EQ(enc.exit_code, 0) << enc.err;
+  EXPECT_NE(enc.out.find("suffix-array patch"), std::string::npos) << enc.out;
+  RunResult dec = ferry::testing::Run(
+      {BuiltProgram("ferry-publish").string(), "apply", "--old", layers.old_dir.string(), "--delta",
+       layers.delta_path.string(), "--out", (layers.tmp / "rebuilt.tar").string()});
+  ASSERT_EQ(dec.exit_code, 0) << dec.err;
+  EXPECT_EQ(ReadString(layers.tmp / "rebuilt.tar"), layers.new_tar);
+}
+
+TEST(Delta, CommandLineApplyOfACorruptDeltaFailsAndLeavesNoOutput) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::string bytes = ReadString(layers.delta_path);
+  bytes[bytes.size() / 2] ^= 0x10;
+  WriteString(layers.delta_path, bytes);
+  RunResult dec = ferry::testing::Run(
+      {BuiltProgram("ferry-publish").string(), "apply", "--old", layers.old_dir.string(), "--delta",
+       layers.delta_path.string(), "--out", (layers.tmp / "rebuilt.tar").string()});
+  EXPECT_EQ(dec.exit_code, 1);
+  EXPECT_NE(dec.err.find("stream"), std::string::npos) << dec.err;
+  EXPECT_FALSE(std::filesystem::exists(layers.tmp / "rebuilt.tar"));
+  EXPECT_FALSE(std::filesystem::exists(layers.tmp / "rebuilt.tar.partial"));
+}
+
+}  // namespace
+}  // namespace ferry::testing
