@@ -118,6 +118,17 @@ void RuncTest::TearDown() {
       it.disable_recursion_pending();
     } else if (it->is_directory(ec) && it->path().filename() == leaf) {
       it.disable_recursion_pending();
+      // Children first: a failed test may leave the container's own cgroup behind.
+      std::vector<stdfs::path> dirs;
+      for (auto sub = stdfs::recursive_directory_iterator(it->path(), ec);
+           !ec && sub != stdfs::recursive_directory_iterator(); sub.increment(ec)) {
+        if (sub->is_directory(ec)) {
+          dirs.push_back(sub->path());
+        }
+      }
+      for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
+        ::rmdir(d->c_str());
+      }
       ::rmdir(it->path().c_str());
     }
   }
