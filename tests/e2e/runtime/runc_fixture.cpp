@@ -141,8 +141,9 @@ stdfs::path RuncTest::MakeRootfs(const std::string& name) {
     stdfs::create_directories(root / d);
   }
   stdfs::copy_file(FindBusybox(), root / "bin/busybox");
-  for (const char* applet : {"sh", "httpd", "cat", "grep", "sleep", "unshare", "mount", "echo",
-                             "touch", "id", "head", "wc", "ls", "true", "false"}) {
+  for (const char* applet :
+       {"sh", "httpd", "cat", "grep", "sleep", "unshare", "mount", "echo", "touch", "id", "head",
+        "wc", "ls", "true", "false", "cut", "tr", "test"}) {
     stdfs::create_symlink("busybox", root / "bin" / applet);
   }
   EXPECT_TRUE(fs::WriteFileAtomic(root / "www/index.html", "<h1>hello from ferry</h1>\n"));
