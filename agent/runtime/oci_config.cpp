@@ -124,7 +124,10 @@ Result<nlohmann::json> BuildOciConfig(const ContainerSpec& spec, const HostPaths
   json resources = {{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
   if (spec.limits.memory_bytes) {
     const auto bytes = static_cast<std::int64_t>(*spec.limits.memory_bytes);
-    resources["memory"] = {{"limit", bytes}, {"swap", bytes}};
+    resources["memory"] = {{"limit", bytes}};
+    if (host_paths.swap_limit) {
+      resources["memory"]["swap"] = bytes;
+    }
   }
   if (spec.limits.pids) {
     resources["pids"] = {{"limit", *spec.limits.pids}};

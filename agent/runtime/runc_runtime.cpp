@@ -121,6 +121,21 @@ Result<ContainerStatus> ParseStatus(const std::string& s) {
   return Fail(RuntimeErrc::kRuntimeFailed, "unknown container status \"" + s + "\"");
 }
 
+// Swap accounting per cgroup: memory.memsw.* on cgroup v1, memory.swap.max in non-root cgroups on
+// v2. Kernels built or booted without it (swapaccount=0) have neither file.
+bool SwapLimitSupported() {
+  std::error_code ec;
+  if (stdfs::exists("/sys/fs/cgroup/cgroup.controllers", ec)) {
+    for (const auto& entry : stdfs::directory_iterator("/sys/fs/cgroup", ec)) {
+      if (entry.is_directory(ec) && stdfs::exists(entry.path() / "memory.swap.max", ec)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return stdfs::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", ec);
+}
+
 }  // namespace
 
 const char* StatusName(ContainerStatus status) {
@@ -145,6 +160,12 @@ RuncRuntime::RuncRuntime(RuncConfig config) : config_(std::move(config)) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     log::warn("runtime: cannot become child subreaper ({}); exit codes will be unknown",
               std::strerror(errno));
+  }
+  swap_limit_ = SwapLimitSupported();
+  if (!swap_limit_) {
+    log::warn(
+        "runtime: this kernel does not account swap per cgroup; memory limits will not "
+        "cap swap use");
   }
   if (config_.log_check_interval.count() > 0) {
     log_thread_ = std::thread([this] { LogLoop(); });
@@ -204,6 +225,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   host.cgroups_parent = config_.cgroups_parent;
   std::error_code ec;
   host.cgroup_namespace = stdfs::exists("/proc/self/ns/cgroup", ec);
+  host.swap_limit = swap_limit_;
   if (rlimit nofile{};
       ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max != RLIM_INFINITY) {
     host.max_open_files = std::min<std::uint64_t>(host.max_open_files, nofile.rlim_max);

@@ -63,6 +63,9 @@ struct HostPaths {
   // Hard RLIMIT_NOFILE of the container (soft: at most 1024). Raising it past the runtime's own
   // hard limit needs CAP_SYS_RESOURCE, so RuncRuntime caps it at its own hard limit.
   std::uint64_t max_open_files = 65536;
+  // Whether the kernel accounts swap per cgroup (memsw on cgroup v1, memory.swap.max on v2). When
+  // it does, the memory limit also caps memory+swap; when not, runc would refuse a swap value.
+  bool swap_limit = true;
 };
 
 // Docker's default capability set (14 names, without the CAP_ prefix).

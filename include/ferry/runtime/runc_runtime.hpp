@@ -82,6 +82,7 @@ class RuncRuntime final : public ContainerRuntime {
   void LogLoop();
 
   RuncConfig config_;
+  bool swap_limit_ = true;
   mutable std::mutex mu_;
   std::map<std::string, Tracked> tracked_;
   std::mutex log_mu_;  // one rotation at a time

@@ -118,6 +118,17 @@ void RuncTest::TearDown() {
       it.disable_recursion_pending();
     } else if (it->is_directory(ec) && it->path().filename() == leaf) {
       it.disable_recursion_pending();
+      // Children first: a failed test may leave the container's own cgroup behind.
+      std::vector<stdfs::path> dirs;
+      for (auto sub = stdfs::recursive_directory_iterator(it->path(), ec);
+           !ec && sub != stdfs::recursive_directory_iterator(); sub.increment(ec)) {
+        if (sub->is_directory(ec)) {
+          dirs.push_back(sub->path());
+        }
+      }
+      for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
+        ::rmdir(d->c_str());
+      }
       ::rmdir(it->path().c_str());
     }
   }
@@ -130,8 +141,9 @@ stdfs::path RuncTest::MakeRootfs(const std::string& name) {
     stdfs::create_directories(root / d);
   }
   stdfs::copy_file(FindBusybox(), root / "bin/busybox");
-  for (const char* applet : {"sh", "httpd", "cat", "grep", "sleep", "unshare", "mount", "echo",
-                             "touch", "id", "head", "wc", "ls", "true", "false"}) {
+  for (const char* applet :
+       {"sh", "httpd", "cat", "grep", "sleep", "unshare", "mount", "echo", "touch", "id", "head",
+        "wc", "ls", "true", "false", "cut", "tr", "test"}) {
     stdfs::create_symlink("busybox", root / "bin" / applet);
   }
   EXPECT_TRUE(fs::WriteFileAtomic(root / "www/index.html", "<h1>hello from ferry</h1>\n"));

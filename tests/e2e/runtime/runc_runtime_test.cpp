@@ -75,6 +75,7 @@ echo kcore_bytes=$(head -c 16 /proc/kcore | wc -c)
 if echo 1 > /proc/sys/vm/drop_caches; then echo procsys=writable; else echo procsys=readonly; fi
 echo mem_limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)
 echo pids_limit=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)
+echo cpu_quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)
 echo uid=$(id -u)
 )";
   Run("iso-r1", Spec("r1", {"/bin/sh", "-c", script}));
@@ -99,6 +100,7 @@ echo uid=$(id -u)
   EXPECT_EQ(f.at("procsys"), "readonly") << log;
   EXPECT_EQ(f.at("mem_limit"), std::to_string(64u << 20)) << log;
   EXPECT_EQ(f.at("pids_limit"), "64") << log;
+  EXPECT_EQ(f.at("cpu_quota"), "50000") << log;  // half a CPU
   EXPECT_EQ(f.at("uid"), "0") << log;
   ASSERT_TRUE(state.exit_code);
   EXPECT_EQ(*state.exit_code, 0) << log;

@@ -229,6 +229,14 @@ TEST(OciConfig, OpenFileLimitNeverAboveTheHostsBound) {
   EXPECT_EQ(Build()["process"]["rlimits"][0]["soft"], 1024);
 }
 
+TEST(OciConfig, NoSwapValueWhenTheKernelDoesNotAccountSwap) {
+  HostPaths host = Host();
+  host.swap_limit = false;
+  auto r = BuildOciConfig(Spec(), host);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["linux"]["resources"]["memory"], json::parse(R"({"limit":67108864})"));
+}
+
 TEST(OciConfig, NoLimitsWhenNoneGiven) {
   auto spec = Spec();
   spec.limits = {};

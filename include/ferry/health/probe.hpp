@@ -1,0 +1,31 @@
+// One health probe: an HTTP GET, a TCP connect, or a command inside the container.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "ferry/health/health_check.hpp"
+#include "ferry/runtime/container_runtime.hpp"
+
+namespace ferry::health {
+
+struct ProbeResult {
+  bool healthy = false;
+  std::string output;  // what a person needs to see why (status line, error, command output)
+};
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Runs the probe once, giving up after `timeout`. Blocking; never throws; a probe that cannot
+  // run at all is an unhealthy result whose output says why.
+  virtual ProbeResult Run(std::chrono::milliseconds timeout) = 0;
+};
+
+// The real probe for `check` (nullptr for the process kind, which has none). The exec probe runs
+// through `runtime`, which must outlive it.
+std::unique_ptr<Probe> MakeProbe(const HealthCheck& check, runtime::ContainerRuntime& runtime,
+                                 const std::string& container_id);
+
+}  // namespace ferry::health
