@@ -1,0 +1,725 @@
+#include "ferry/engine/engine.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "delta_source.hpp"
+#include "ferry/core/crashpoint.hpp"
+#include "ferry/core/digest.hpp"
+#include "ferry/core/fs.hpp"
+#include "ferry/core/log.hpp"
+#include "ferry/health/health_check.hpp"
+#include "ferry/layers/extract.hpp"
+#include "rootfs.hpp"
+
+namespace ferry::engine {
+namespace {
+
+namespace stdfs = std::filesystem;
+using Json = nlohmann::json;
+
+FERRY_DEFINE_CRASHPOINT(kStageBeforeRename, "engine.stage.before-rename");
+FERRY_DEFINE_CRASHPOINT(kStageAfterRename, "engine.stage.after-rename");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterJournal, "engine.switch.after-journal");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterStopOld, "engine.switch.after-stop-old");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterStartNew, "engine.switch.after-start-new");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterLink, "engine.switch.after-link");
+FERRY_DEFINE_CRASHPOINT(kTrialStarted, "engine.trial.started");
+FERRY_DEFINE_CRASHPOINT(kTrialBeforeCommit, "engine.trial.before-commit");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterStop, "engine.rollback.after-stop");
+
+constexpr std::string_view kJournalStep = "switch";
+
+std::string RevisionLink(const std::string& revision) { return "revisions/" + revision; }
+
+bool Exists(const stdfs::path& p) {
+  std::error_code ec;
+  return stdfs::exists(stdfs::symlink_status(p, ec));
+}
+
+// Stops an app's old revision, tolerating one the runtime no longer knows.
+Status StopContainer(runtime::ContainerRuntime& rt, const std::string& id,
+                     std::chrono::milliseconds grace) {
+  return rt.Stop(id, grace);
+}
+
+}  // namespace
+
+std::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kCommitted:
+      return "committed";
+    case Outcome::kAlreadyInstalled:
+      return "already-installed";
+    case Outcome::kRolledBack:
+      return "rolled-back";
+    case Outcome::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+Result<stdfs::path> DirBlobProvider::Get(const manifest::Blob& blob) {
+  if (!manifest::IsSha256Digest(blob.digest)) {
+    return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
+  }
+  const stdfs::path p = dir_ / "blobs" / "sha256" / blob.digest.substr(7);
+  if (!Exists(p)) {
+    return Fail(Errc::kNotFound, "blob " + blob.digest + " is not in " + dir_.string());
+  }
+  return p;
+}
+
+Engine::Engine(Layout layout, store::StateStore& store, runtime::ContainerRuntime& runtime,
+               const Clock& clock, health::Sleeper& sleeper, EngineOptions options)
+    : layout_(std::move(layout)),
+      store_(store),
+      runtime_(runtime),
+      clock_(clock),
+      sleeper_(sleeper),
+      options_(std::move(options)) {}
+
+std::map<std::string, Progress> Engine::InFlight() const {
+  std::lock_guard lock(progress_mu_);
+  return progress_;
+}
+
+void Engine::SetProgress(const std::string& app, Progress p) {
+  std::lock_guard lock(progress_mu_);
+  progress_[app] = std::move(p);
+}
+
+void Engine::ClearProgress(const std::string& app) {
+  std::lock_guard lock(progress_mu_);
+  progress_.erase(app);
+}
+
+Status Engine::Event(const std::string& kind, const std::string& app, const std::string& revision,
+                     const std::string& version, const std::string& reason) {
+  Json payload{{"revision", revision}, {"version", version}};
+  if (!reason.empty()) {
+    payload["reason"] = reason;
+  }
+  auto seq = store_.AppendEvent(kind, app, payload.dump());
+  if (!seq) {
+    return Fail(seq.error());
+  }
+  log::info("{} {}: {}{}", app, revision, kind, reason.empty() ? "" : " (" + reason + ")");
+  return Ok();
+}
+
+Result<manifest::Manifest> Engine::LoadRevisionManifest(const std::string& app,
+                                                        const std::string& revision) {
+  auto bytes = fs::ReadFile(layout_.revision(app, revision) / "manifest.json", 1u << 20);
+  if (!bytes) {
+    return Fail(bytes.error().WithContext("revision " + revision));
+  }
+  auto m = manifest::ParseManifest(*bytes);
+  if (!m) {
+    return Fail(m.error().WithContext("revision " + revision + " manifest"));
+  }
+  return m;
+}
+
+std::optional<std::string> Engine::LastGood(const std::string& app, const std::string& except) {
+  auto revs = store_.ListRevisions(app);
+  if (!revs) {
+    return std::nullopt;
+  }
+  for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
+    if (it->id != except && !it->bad && it->state == store::RevisionState::kCommitted &&
+        Exists(layout_.revision(app, it->id) / "rootfs")) {
+      return it->id;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_view manifest_bytes,
+                                      BlobProvider& blobs) {
+  std::lock_guard run_lock(run_mu_);
+  const std::string digest = Sha256Digest(manifest_bytes);
+  const std::string revision = RevisionId(m.version.String(), digest);
+  const std::string version = m.version.String();
+
+  std::optional<std::string> current;
+  if (auto app = store_.GetApp(m.app)) {
+    current = app->current_revision;
+  } else if (!app.error().Is(Errc::kNotFound)) {
+    return Fail(app.error());
+  }
+  if (current == revision) {
+    if (auto st = Event("already-installed", m.app, revision, version); !st) {
+      return Fail(st.error());
+    }
+    return InstallResult{Outcome::kAlreadyInstalled, revision, "already the current revision"};
+  }
+  auto existing = store_.GetRevision(revision);
+  if (existing && existing->bad) {
+    return Fail(Errc::kFailedPrecondition,
+                m.app + " " + version + " (revision " + revision +
+                    ") was marked bad and is not retried automatically: " + existing->reason);
+  }
+  if (current) {
+    auto running = LoadRevisionManifest(m.app, *current);
+    if (running) {
+      if (m.version < running->version && !m.downgrade) {
+        return Fail(Errc::kFailedPrecondition,
+                    "refusing to downgrade " + m.app + " from " + running->version.String() +
+                        " to " + version + ": the release is not signed as an allowed downgrade");
+      }
+      if (m.min_from_version && running->version < *m.min_from_version) {
+        return Fail(Errc::kFailedPrecondition,
+                    m.app + " " + version + " can only be installed over " +
+                        m.min_from_version->String() + " or newer; this device runs " +
+                        running->version.String());
+      }
+    } else {
+      log::warn("{}: cannot read the running revision's manifest: {}", m.app,
+                running.error().message());
+    }
+  }
+
+  Status recorded = store_.InTransaction([&]() -> Status {
+    if (auto st = store_.PutApp(m.app); !st) {
+      return st;
+    }
+    if (existing) {
+      return store_.SetRevisionState(revision, store::RevisionState::kStaging);
+    }
+    store::RevisionRecord rec;
+    rec.id = revision;
+    rec.app = m.app;
+    rec.version = version;
+    rec.manifest_digest = digest;
+    rec.state = store::RevisionState::kStaging;
+    return store_.AddRevision(rec);
+  });
+  if (!recorded) {
+    return Fail(recorded.error());
+  }
+  if (auto st = Event("staging", m.app, revision, version); !st) {
+    return Fail(st.error());
+  }
+  SetProgress(m.app, Progress{"staging", revision, version, 0, 0});
+
+  auto staged = Stage(m, revision, blobs);
+  if (!staged) {
+    ClearProgress(m.app);
+    const std::string reason = staged.error().message();
+    log::error("{} {}: staging failed: {}", m.app, revision, reason);
+    if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
+      return Fail(st.error());
+    }
+    if (auto st = Event("failed", m.app, revision, version, reason); !st) {
+      return Fail(st.error());
+    }
+    return InstallResult{Outcome::kFailed, revision, reason};
+  }
+  if (auto st = store_.SetRevisionState(revision, store::RevisionState::kStaged); !st) {
+    return Fail(st.error());
+  }
+  auto result = SwitchAndTrial(m.app, revision, current, std::string(kJournalStep));
+  ClearProgress(m.app);
+  return result;
+}
+
+Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::string& revision,
+                                     BlobProvider& blobs) {
+  if (auto st = store_.StartStep(revision, "staging"); !st) {
+    return Fail(st.error());
+  }
+  const stdfs::path dir = layout_.revision(m.app, revision);
+  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json")) {
+    // Staged before (a revision reinstalled or reverted to): the tree is complete, as it was
+    // renamed into place only after it was synced.
+    if (auto st = store_.FinishStep(revision, "staging"); !st) {
+      return Fail(st.error());
+    }
+    return Staged{revision, dir};
+  }
+  std::uint64_t total = 0;
+  for (const auto& layer : m.layers) {
+    total += layer.blob.size;
+  }
+  SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total});
+  std::uint64_t done = 0;
+  for (const auto& layer : m.layers) {
+    if (auto st = StageLayer(layer, blobs); !st) {
+      return Fail(st.error().WithContext("layer " + layer.diff_id));
+    }
+    done += layer.blob.size;
+    SetProgress(m.app, Progress{"staging", revision, m.version.String(), done, total});
+  }
+  if (auto st = fs::MakeDirs(layout_.revisions(m.app), 0700); !st) {
+    return Fail(st.error());
+  }
+  const stdfs::path partial = dir.string() + ".partial";
+  for (const auto& p : {partial, dir}) {
+    if (auto st = layers::RemoveTree(p); !st) {
+      return Fail(st.error());
+    }
+  }
+  if (auto st = fs::MakeDirs(partial, 0700); !st) {
+    return Fail(st.error());
+  }
+  std::vector<RootfsLayer> rootfs_layers;
+  std::vector<std::string> diff_ids;
+  for (const auto& layer : m.layers) {
+    rootfs_layers.push_back({layout_.layer(layer.diff_id), layout_.layer_whiteouts(layer.diff_id)});
+    diff_ids.push_back(layer.diff_id);
+  }
+  if (auto st = AssembleRootfs(rootfs_layers, partial / "rootfs", !m.config.read_only_rootfs);
+      !st) {
+    (void)layers::RemoveTree(partial);
+    return Fail(st.error().WithContext("assembling the root filesystem"));
+  }
+  if (auto st =
+          fs::WriteFileAtomic(partial / "manifest.json", manifest::SerializeManifest(m), 0600);
+      !st) {
+    (void)layers::RemoveTree(partial);
+    return Fail(st.error());
+  }
+  if (auto st = fs::SyncPath(partial); !st) {
+    return Fail(st.error());
+  }
+  Crashpoint(kStageBeforeRename);
+  if (auto st = fs::RenameDurable(partial, dir); !st) {
+    return Fail(st.error());
+  }
+  Crashpoint(kStageAfterRename);
+  if (auto st = store_.SetRevisionLayers(revision, diff_ids); !st) {
+    return Fail(st.error());
+  }
+  if (auto st = store_.FinishStep(revision, "staging"); !st) {
+    return Fail(st.error());
+  }
+  return Staged{revision, dir};
+}
+
+Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs) {
+  auto known = store_.GetLayer(layer.diff_id);
+  if (!known) {
+    return Fail(known.error());
+  }
+  const stdfs::path final_dir = layout_.layer(layer.diff_id);
+  if (*known && (*known)->state == store::LayerState::kComplete && Exists(final_dir)) {
+    return Ok();
+  }
+  if (Exists(final_dir)) {
+    // Renamed into place after its digest matched, then interrupted before the database said so.
+    return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
+  }
+  if (auto st = fs::MakeDirs(layout_.layers(), 0700); !st) {
+    return st;
+  }
+  if (auto st = store_.PutLayer(layer.diff_id, store::LayerState::kStaging, layer.size); !st) {
+    return st;
+  }
+  layers::ExtractPolicy policy = layers::ExtractPolicy::ForCurrentProcess();
+  policy.whiteouts = layers::WhiteoutMode::kList;
+  policy.max_tar_bytes = layer.size;
+
+  // The cheapest source first: a delta from a layer this device already has.
+  for (const auto& delta : layer.deltas) {
+    auto base = store_.GetLayer(delta.from_diff_id);
+    if (!base || !*base || (*base)->state != store::LayerState::kComplete ||
+        !Exists(layout_.layer(delta.from_diff_id))) {
+      continue;
+    }
+    auto path = blobs.Get(delta.blob);
+    if (!path) {
+      continue;
+    }
+    if (auto st = VerifyFile(*path, delta.blob.digest, delta.blob.size); !st) {
+      log::warn("delta for {} refused: {}", layer.diff_id, st.error().message());
+      continue;
+    }
+    DeltaSource source(layout_.layer(delta.from_diff_id), *path);
+    auto staged = layers::StageLayer(source, layout_.layers(), layer.diff_id, policy);
+    Status decoded = source.Finish();
+    if (staged) {
+      return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
+    }
+    log::warn("delta for {} failed, falling back to the full layer: {}", layer.diff_id,
+              (decoded ? staged.error() : decoded.error()).message());
+  }
+  auto path = blobs.Get(layer.blob);
+  if (!path) {
+    return Fail(path.error());
+  }
+  if (auto st = VerifyFile(*path, layer.blob.digest, layer.blob.size); !st) {
+    return st;
+  }
+  layers::FileSource file(*path);
+  layers::ZstdSource tar(file);
+  auto staged = layers::StageLayer(tar, layout_.layers(), layer.diff_id, policy);
+  if (!staged) {
+    return Fail(staged.error());
+  }
+  return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
+}
+
+Status Engine::StartRevision(const std::string& app, const std::string& revision) {
+  auto m = LoadRevisionManifest(app, revision);
+  if (!m) {
+    return Fail(m.error());
+  }
+  const stdfs::path dir = layout_.revision(app, revision);
+  auto spec = SpecFromManifest(*m, revision, dir / "rootfs");
+  if (!spec) {
+    return Fail(spec.error());
+  }
+  const std::string id = ContainerId(app, revision);
+  if (auto st = runtime_.Delete(id); !st) {
+    return st;
+  }
+  if (auto st = runtime_.Create(id, *spec, dir); !st) {
+    return st;
+  }
+  return runtime_.Start(id);
+}
+
+Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::string& revision,
+                                             const std::optional<std::string>& from,
+                                             const std::string& journal_step) {
+  auto m = LoadRevisionManifest(app, revision);
+  if (!m) {
+    return Fail(m.error());
+  }
+  const std::string version = m->version.String();
+  health::HealthCheck check;
+  if (!m->config.health.is_null()) {
+    auto parsed = health::ParseHealthCheck(m->config.health);
+    if (!parsed) {
+      const std::string reason = "bad health check: " + parsed.error().message();
+      if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
+        return Fail(st.error());
+      }
+      (void)Event("failed", app, revision, version, reason);
+      return InstallResult{Outcome::kFailed, revision, reason};
+    }
+    check = *parsed;
+  }
+
+  store::JournalEntry entry;
+  entry.app = app;
+  entry.from_revision = from;
+  entry.to_revision = revision;
+  entry.step = journal_step;
+  auto journal = store_.BeginJournal(entry);
+  if (!journal) {
+    return Fail(journal.error());
+  }
+  if (auto st = store_.InTransaction([&]() -> Status {
+        if (auto s = store_.SetRevisionState(revision, store::RevisionState::kSwitching); !s) {
+          return s;
+        }
+        return store_.StartStep(revision, "switching");
+      });
+      !st) {
+    return Fail(st.error());
+  }
+  SetProgress(app, Progress{"switching", revision, version, 0, 0});
+  (void)Event("switching", app, revision, version);
+  Crashpoint(kSwitchAfterJournal);
+
+  auto roll_back = [&](const std::string& reason,
+                       const std::string& details) -> Result<InstallResult> {
+    SetProgress(app, Progress{"rolling-back", revision, version, 0, 0});
+    if (auto st = RollBack(app, revision, from, reason, details); !st) {
+      return Fail(st.error());
+    }
+    if (auto st = store_.FinishJournal(*journal); !st) {
+      return Fail(st.error());
+    }
+    return InstallResult{Outcome::kRolledBack, revision, reason};
+  };
+
+  if (from) {
+    if (auto st = StopContainer(runtime_, ContainerId(app, *from), options_.stop_grace); !st) {
+      log::warn("{}: stopping {} failed: {}", app, *from, st.error().message());
+    }
+  }
+  Crashpoint(kSwitchAfterStopOld);
+  if (auto st = StartRevision(app, revision); !st) {
+    return roll_back("could not start: " + st.error().message(), "");
+  }
+  Crashpoint(kSwitchAfterStartNew);
+  if (auto st = fs::MakeDirs(layout_.app(app), 0700); !st) {
+    return roll_back(st.error().message(), "");
+  }
+  if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(revision)); !st) {
+    return roll_back(st.error().message(), "");
+  }
+  if (from) {
+    if (auto st = fs::ReplaceSymlink(layout_.previous_link(app), RevisionLink(*from)); !st) {
+      return roll_back(st.error().message(), "");
+    }
+  }
+  Crashpoint(kSwitchAfterLink);
+  if (auto st = store_.InTransaction([&]() -> Status {
+        if (auto s = store_.SetAppRevisions(app, revision, from); !s) {
+          return s;
+        }
+        if (auto s = store_.SetRevisionState(revision, store::RevisionState::kTrial); !s) {
+          return s;
+        }
+        if (auto s = store_.FinishStep(revision, "switching"); !s) {
+          return s;
+        }
+        return store_.StartStep(revision, "trial");
+      });
+      !st) {
+    return Fail(st.error());
+  }
+  SetProgress(app, Progress{"trial", revision, version, 0, 0});
+  (void)Event("trial", app, revision, version);
+  Crashpoint(kTrialStarted);
+
+  health::HealthChecker checker(clock_, sleeper_, runtime_);
+  const health::TrialResult trial = checker.Run(check, ContainerId(app, revision));
+  if (!trial.passed) {
+    return roll_back("health check failed: " + trial.reason, trial.last_output);
+  }
+  Crashpoint(kTrialBeforeCommit);
+  if (auto st = store_.InTransaction([&]() -> Status {
+        if (auto s = store_.SetRevisionState(revision, store::RevisionState::kCommitted); !s) {
+          return s;
+        }
+        if (auto s = store_.FinishStep(revision, "trial"); !s) {
+          return s;
+        }
+        return store_.FinishJournal(*journal);
+      });
+      !st) {
+    return Fail(st.error());
+  }
+  (void)Event("committed", app, revision, version, trial.reason);
+  if (auto st = GarbageCollect(app); !st) {
+    log::warn("{}: garbage collection: {}", app, st.error().message());
+  }
+  return InstallResult{Outcome::kCommitted, revision, trial.reason};
+}
+
+Status Engine::RollBack(const std::string& app, const std::string& failed,
+                        const std::optional<std::string>& to, const std::string& reason,
+                        const std::string& details) {
+  log::error("{}: rolling back {}: {}", app, failed, reason);
+  if (auto st = StopContainer(runtime_, ContainerId(app, failed), options_.stop_grace); !st) {
+    log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
+  }
+  Crashpoint(kRollbackAfterStop);
+  std::string full_reason = reason;
+  if (!details.empty()) {
+    full_reason += "; last probe output: " + details.substr(0, 1024);
+  }
+  if (auto st = store_.InTransaction([&]() -> Status {
+        if (auto s =
+                store_.SetRevisionState(failed, store::RevisionState::kRolledBack, full_reason);
+            !s) {
+          return s;
+        }
+        return store_.MarkRevisionBad(failed, full_reason);
+      });
+      !st) {
+    return st;
+  }
+  std::string version;
+  if (auto rec = store_.GetRevision(failed)) {
+    version = rec->version;
+  }
+  Status restarted = Ok();
+  if (to) {
+    restarted = StartRevision(app, *to);
+    if (!restarted) {
+      log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
+    }
+    if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(*to)); !st) {
+      return st;
+    }
+    const auto previous = LastGood(app, *to);
+    if (previous) {
+      if (auto st = fs::ReplaceSymlink(layout_.previous_link(app), RevisionLink(*previous)); !st) {
+        return st;
+      }
+    } else if (::unlink(layout_.previous_link(app).c_str()) != 0 && errno != ENOENT) {
+      return Fail(ErrnoError("unlink " + layout_.previous_link(app).string()));
+    }
+    if (auto st = store_.SetAppRevisions(app, to, previous); !st) {
+      return st;
+    }
+  } else {
+    for (const auto& link : {layout_.current_link(app), layout_.previous_link(app)}) {
+      if (::unlink(link.c_str()) != 0 && errno != ENOENT) {
+        return Fail(ErrnoError("unlink " + link.string()));
+      }
+    }
+    if (auto st = store_.SetAppRevisions(app, std::nullopt, std::nullopt); !st) {
+      return st;
+    }
+  }
+  (void)Event("rolled-back", app, failed, version, full_reason);
+  return restarted;
+}
+
+Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::string> revision) {
+  std::lock_guard run_lock(run_mu_);
+  auto rec = store_.GetApp(app);
+  if (!rec) {
+    return Fail(rec.error());
+  }
+  if (!revision) {
+    revision = rec->previous_revision;
+    if (!revision) {
+      return Fail(Errc::kNotFound, app + " has no previous revision to revert to");
+    }
+  }
+  if (revision == rec->current_revision) {
+    return Fail(Errc::kFailedPrecondition,
+                *revision + " is already " + app + "'s current revision");
+  }
+  auto target = store_.GetRevision(*revision);
+  if (!target || target->app != app) {
+    return Fail(Errc::kNotFound, app + " has no revision " + *revision);
+  }
+  if (target->bad) {
+    return Fail(Errc::kFailedPrecondition, *revision + " was marked bad: " + target->reason);
+  }
+  if (!Exists(layout_.revision(app, *revision) / "rootfs")) {
+    return Fail(Errc::kNotFound, *revision + " is no longer on disk");
+  }
+  auto result = SwitchAndTrial(app, *revision, rec->current_revision, "revert");
+  ClearProgress(app);
+  return result;
+}
+
+Status Engine::GarbageCollect(const std::string& app) {
+  auto rec = store_.GetApp(app);
+  auto revs = store_.ListRevisions(app);
+  if (!rec || !revs) {
+    return Fail((rec ? revs.error() : rec.error()));
+  }
+  std::size_t committed_kept = 0;
+  for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
+    const bool pinned = it->id == rec->current_revision || it->id == rec->previous_revision;
+    bool keep = pinned;
+    if (!keep && it->state == store::RevisionState::kCommitted && !it->bad &&
+        committed_kept < options_.keep_revisions) {
+      keep = true;
+    }
+    if (it->state == store::RevisionState::kCommitted && !it->bad) {
+      ++committed_kept;
+    }
+    if (keep || !Exists(layout_.revision(app, it->id))) {
+      continue;
+    }
+    if (auto st = layers::RemoveTree(layout_.revision(app, it->id)); !st) {
+      return st;
+    }
+    if (auto st = store_.SetRevisionLayers(it->id, {}); !st) {
+      return st;
+    }
+    if (it->state == store::RevisionState::kCommitted) {
+      (void)store_.SetRevisionState(it->id, store::RevisionState::kRemoved);
+    }
+  }
+  auto all = store_.ListLayers();
+  if (!all) {
+    return Fail(all.error());
+  }
+  for (const auto& layer : *all) {
+    if (layer.references > 0) {
+      continue;
+    }
+    if (auto st = layers::RemoveTree(layout_.layer(layer.diff_id)); !st) {
+      return st;
+    }
+    (void)::unlink(layout_.layer_whiteouts(layer.diff_id).c_str());
+    if (auto st = store_.RemoveLayer(layer.diff_id); !st) {
+      return st;
+    }
+  }
+  return Ok();
+}
+
+Status Engine::Recover() {
+  std::lock_guard run_lock(run_mu_);
+  auto unfinished = store_.UnfinishedJournal();
+  if (!unfinished) {
+    return Fail(unfinished.error());
+  }
+  for (const auto& e : *unfinished) {
+    if (!e.to_revision) {
+      (void)store_.FinishJournal(e.id);
+      continue;
+    }
+    log::warn("{}: ferryd stopped during the {} to {}; rolling back", e.app, e.step,
+              *e.to_revision);
+    if (auto st =
+            RollBack(e.app, *e.to_revision, e.from_revision,
+                     "interrupted: ferryd stopped during the switch or trial of this revision", "");
+        !st) {
+      log::error("{}: recovery: {}", e.app, st.error().message());
+    }
+    if (auto st = store_.FinishJournal(e.id); !st) {
+      return st;
+    }
+  }
+  auto apps = store_.ListApps();
+  if (!apps) {
+    return Fail(apps.error());
+  }
+  std::error_code ec;
+  for (const auto& app : *apps) {
+    // Staging leftovers.
+    for (const auto& entry : stdfs::directory_iterator(layout_.revisions(app.name), ec)) {
+      if (entry.path().extension() == ".partial") {
+        (void)layers::RemoveTree(entry.path());
+      }
+    }
+    if (auto revs = store_.ListRevisions(app.name)) {
+      for (const auto& r : *revs) {
+        if (r.state == store::RevisionState::kStaging ||
+            r.state == store::RevisionState::kDownloading ||
+            r.state == store::RevisionState::kStaged) {
+          (void)store_.SetRevisionState(r.id, store::RevisionState::kFailed,
+                                        "interrupted: ferryd stopped while staging");
+        }
+      }
+    }
+    // The database is the truth; the links follow it.
+    const auto link = layout_.current_link(app.name);
+    if (app.current_revision) {
+      std::error_code lec;
+      if (stdfs::read_symlink(link, lec) != RevisionLink(*app.current_revision)) {
+        if (auto st = fs::ReplaceSymlink(link, RevisionLink(*app.current_revision)); !st) {
+          return st;
+        }
+      }
+      const std::string id = ContainerId(app.name, *app.current_revision);
+      auto state = runtime_.State(id);
+      if (state && state->status == runtime::ContainerStatus::kRunning) {
+        log::info("{}: adopted running container {}", app.name, id);
+        continue;
+      }
+      log::info("{}: starting {}", app.name, *app.current_revision);
+      if (auto st = StartRevision(app.name, *app.current_revision); !st) {
+        log::error("{}: could not start {}: {}", app.name, *app.current_revision,
+                   st.error().message());
+        (void)Event("failed", app.name, *app.current_revision, "",
+                    "could not start at boot: " + st.error().message());
+      }
+    } else if (Exists(link)) {
+      (void)::unlink(link.c_str());
+    }
+  }
+  for (const auto& entry : stdfs::directory_iterator(layout_.layers(), ec)) {
+    if (entry.path().extension() == ".partial") {
+      (void)layers::RemoveTree(entry.path());
+    }
+  }
+  return Ok();
+}
+
+}  // namespace ferry::engine

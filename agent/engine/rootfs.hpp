@@ -1,0 +1,26 @@
+// Assembling a revision's root filesystem from its unpacked layers, bottom to top, as a hardlink
+// farm: directories are created, files are hard links into the layer store (so a revision costs
+// inodes, not bytes), symlinks are copied, and each layer's whiteouts hide what lower layers
+// put at those paths. Hard links share inodes with the layer store, so this serves only a
+// read-only root filesystem; a writable root gets copies instead.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::engine {
+
+struct RootfsLayer {
+  std::filesystem::path dir;             // layers/<hex>/
+  std::filesystem::path whiteouts_file;  // layers/<hex>.whiteouts (may be absent: none)
+};
+
+// Builds `target` (which must not exist) from `layers`, bottom first. `copy_files` copies file
+// contents instead of linking them. Never follows a symlink inside a layer or the target. Syncs
+// the new tree before returning.
+Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const std::filesystem::path& target,
+                      bool copy_files);
+
+}  // namespace ferry::engine

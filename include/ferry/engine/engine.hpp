@@ -1,0 +1,151 @@
+// The update path of one app, from a verified release manifest to a committed revision or an
+// automatic rollback (docs/architecture.md, The update step by step):
+//
+//   staging → staged → switching → trial → committed
+//      │                   │          │
+//      └── failure: abandoned, the running revision untouched
+//                          └──────────┴── failure, or ferryd stopped: rolled back, marked bad
+//
+// Persist, then act: each step is recorded in the state database before it touches files or
+// containers, and Recover() finishes or undoes whatever a crash or power cut interrupted.
+//
+// Blocking: every method runs on the caller's thread (ferryd's worker), never on the event loop.
+// Calls for one Engine are serialized internally.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "ferry/core/clock.hpp"
+#include "ferry/core/result.hpp"
+#include "ferry/engine/layout.hpp"
+#include "ferry/health/health_checker.hpp"
+#include "ferry/manifest/manifest.hpp"
+#include "ferry/runtime/container_runtime.hpp"
+#include "ferry/runtime/container_spec.hpp"
+#include "ferry/store/state_store.hpp"
+
+namespace ferry::engine {
+
+// Where the engine gets the verified local file of a blob or delta the manifest pins. The engine
+// checks size and sha256 again before use.
+class BlobProvider {
+ public:
+  virtual ~BlobProvider() = default;
+  // The path of a local file holding `blob`, or an error (Errc::kNotFound when this provider does
+  // not have it, which for a delta means: use another source).
+  virtual Result<std::filesystem::path> Get(const manifest::Blob& blob) = 0;
+};
+
+// Blobs laid out as <dir>/blobs/sha256/<hex> (a repository or an unpacked offline bundle).
+class DirBlobProvider final : public BlobProvider {
+ public:
+  explicit DirBlobProvider(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  Result<std::filesystem::path> Get(const manifest::Blob& blob) override;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+enum class Outcome {
+  kCommitted,         // the new revision passed its trial and runs
+  kAlreadyInstalled,  // this release is already the current revision
+  kRolledBack,        // it failed its trial; the previous revision runs again
+  kFailed,            // it could not be staged or started; the running revision is untouched
+};
+std::string_view OutcomeName(Outcome outcome);
+
+struct InstallResult {
+  Outcome outcome = Outcome::kFailed;
+  std::string revision;
+  std::string reason;
+};
+
+// What an update is doing right now, for `ferry status`.
+struct Progress {
+  std::string step;  // staging, switching, trial, rolling-back
+  std::string revision;
+  std::string version;
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+};
+
+struct EngineOptions {
+  std::chrono::milliseconds stop_grace{10000};  // SIGTERM grace of an old revision
+  std::uint32_t keep_revisions = 2;             // committed revisions kept on disk per app
+  runtime::HostPaths host_paths;                // volumes_dir is filled in per app
+};
+
+class Engine {
+ public:
+  // Every reference must outlive the engine.
+  Engine(Layout layout, store::StateStore& store, runtime::ContainerRuntime& runtime,
+         const Clock& clock, health::Sleeper& sleeper, EngineOptions options);
+
+  // Installs the release `manifest` (whose signed bytes are `manifest_bytes`, already verified by
+  // the trust module) with blobs from `blobs`. Refuses, before touching anything, a release marked
+  // bad, a downgrade that is not signed as one, and a release that does not accept the running
+  // version as its base (min_from_version). A release that cannot be staged or started is an
+  // kFailed result with the running revision untouched; one that fails its trial is rolled back.
+  // Errors are for refusals and for a state database that cannot be written.
+  Result<InstallResult> Install(const manifest::Manifest& manifest, std::string_view manifest_bytes,
+                                BlobProvider& blobs);
+
+  // Switches `app` to `revision` (default: its previous good revision) by hand, with a trial.
+  // The target must be on disk and not marked bad.
+  Result<InstallResult> Revert(const std::string& app, std::optional<std::string> revision);
+
+  // Start-up recovery: rolls back any switch or trial that ferryd did not finish, removes staging
+  // leftovers, makes `current` links agree with the database, and makes sure every app's current
+  // revision runs (adopting a container that survived, or starting it again).
+  Status Recover();
+
+  // Updates in flight, by app.
+  std::map<std::string, Progress> InFlight() const;
+
+ private:
+  struct Staged {
+    std::string revision;
+    std::filesystem::path dir;
+  };
+  Result<Staged> Stage(const manifest::Manifest& m, const std::string& revision,
+                       BlobProvider& blobs);
+  Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs);
+  Result<InstallResult> SwitchAndTrial(const std::string& app, const std::string& revision,
+                                       const std::optional<std::string>& from,
+                                       const std::string& journal_step);
+  Status StartRevision(const std::string& app, const std::string& revision);
+  Status RollBack(const std::string& app, const std::string& failed,
+                  const std::optional<std::string>& to, const std::string& reason,
+                  const std::string& details);
+  Status Event(const std::string& kind, const std::string& app, const std::string& revision,
+               const std::string& version, const std::string& reason = {});
+  Result<manifest::Manifest> LoadRevisionManifest(const std::string& app,
+                                                  const std::string& revision);
+  std::optional<std::string> LastGood(const std::string& app, const std::string& except);
+  Status GarbageCollect(const std::string& app);
+  void SetProgress(const std::string& app, Progress p);
+  void ClearProgress(const std::string& app);
+
+  Layout layout_;
+  store::StateStore& store_;
+  runtime::ContainerRuntime& runtime_;
+  const Clock& clock_;
+  health::Sleeper& sleeper_;
+  EngineOptions options_;
+  std::mutex run_mu_;  // one update or revert at a time
+  mutable std::mutex progress_mu_;
+  std::map<std::string, Progress> progress_;
+};
+
+// The ContainerSpec of a revision of `manifest` whose root filesystem is `rootfs`.
+Result<runtime::ContainerSpec> SpecFromManifest(const manifest::Manifest& manifest,
+                                                const std::string& revision,
+                                                const std::filesystem::path& rootfs);
+
+}  // namespace ferry::engine

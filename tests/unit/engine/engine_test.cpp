@@ -1,0 +1,378 @@
+#include "ferry/engine/engine.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "ferry/core/digest.hpp"
+#include "ferry/core/fs.hpp"
+#include "release_builder.hpp"
+#include "support/fake_runtime.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ferry::engine {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+// Sleeps by moving the manual clock: whole trials run in no real time.
+class AdvancingSleeper final : public health::Sleeper {
+ public:
+  explicit AdvancingSleeper(ManualClock& clock) : clock_(clock) {}
+  bool SleepUntil(Clock::TimePoint until) override {
+    if (until > clock_.Now()) {
+      clock_.Advance(until - clock_.Now());
+    }
+    return true;
+  }
+
+ private:
+  ManualClock& clock_;
+};
+
+// An exec health check; the fake runtime answers it by the version in the container id.
+Json ExecCheck() {
+  return Json{{"kind", "exec"}, {"command", {"/bin/check"}}, {"interval_s", 1}, {"successes", 2},
+              {"failures", 3},  {"deadline_s", 20}};
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenStateStore(dir_ / "state.db");
+    ASSERT_TRUE(s) << s.error().message();
+    store_ = std::move(*s);
+    EngineOptions options;
+    options.stop_grace = 1s;
+    engine_ =
+        std::make_unique<Engine>(Layout(dir_.path()), *store_, runtime_, clock_, sleeper_, options);
+    runtime_.SetExecHandler([this](const std::string& id, const std::vector<std::string>&,
+                                   std::chrono::milliseconds) -> Result<runtime::ExecResult> {
+      const bool broken = id.find(broken_version_) != std::string::npos;
+      return runtime::ExecResult{broken ? 1 : 0, false, broken ? "HTTP 500" : "ok"};
+    });
+    base_ = builder_.Layer({{{"bin/app", "app binary"}, {"etc/conf", "base"}}, {}});
+  }
+
+  manifest::Manifest Version(const std::string& v) {
+    auto top = builder_.Layer({{{"etc/version", v}}, {}});
+    return builder_.Release("web", v, {base_, top}, ExecCheck());
+  }
+
+  Result<InstallResult> Install(const manifest::Manifest& m) {
+    DirBlobProvider blobs(builder_.blob_dir());
+    return engine_->Install(m, manifest::SerializeManifest(m), blobs);
+  }
+
+  std::string Revision(const manifest::Manifest& m) {
+    return RevisionId(m.version.String(), Sha256Digest(manifest::SerializeManifest(m)));
+  }
+
+  std::filesystem::path CurrentLink() { return dir_ / "apps" / "web" / "current"; }
+
+  std::vector<std::string> EventKinds() {
+    std::vector<std::string> kinds;
+    auto events = store_->PendingEvents(1000);
+    for (const auto& e : *events) {
+      kinds.push_back(e.kind);
+    }
+    return kinds;
+  }
+
+  testing::TempDir dir_;
+  testing::TempDir work_;
+  testing::ReleaseBuilder builder_{work_.path()};
+  testing::BuiltLayer base_;
+  ManualClock clock_;
+  AdvancingSleeper sleeper_{clock_};
+  testing::FakeRuntime runtime_;
+  std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<Engine> engine_;
+  std::string broken_version_ = "no-such-version";
+};
+
+TEST_F(EngineTest, FirstInstallIsStagedStartedAndCommitted) {
+  const auto v1 = Version("1.0.0");
+  auto r = Install(v1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  const std::string rev = Revision(v1);
+  EXPECT_EQ(r->revision, rev);
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + rev);
+  const auto rootfs = dir_ / "apps" / "web" / "revisions" / rev / "rootfs";
+  EXPECT_EQ(*fs::ReadFile(rootfs / "etc" / "version"), "1.0.0");
+  EXPECT_EQ(*fs::ReadFile(rootfs / "bin" / "app"), "app binary");
+  auto container = runtime_.Get(ContainerId("web", rev));
+  ASSERT_TRUE(container);
+  EXPECT_EQ(container->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(container->spec.args, (std::vector<std::string>{"/bin/app"}));
+  EXPECT_EQ(store_->GetRevision(rev)->state, store::RevisionState::kCommitted);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, rev);
+  EXPECT_EQ(EventKinds(), (std::vector<std::string>{"staging", "switching", "trial", "committed"}));
+  auto steps = store_->ListSteps(rev);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 3u);
+  for (const auto& s : *steps) {
+    EXPECT_TRUE(s.finished_at.has_value()) << s.step;
+  }
+  EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+}
+
+TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  auto app = store_->GetApp("web");
+  EXPECT_EQ(app->current_revision, Revision(v2));
+  EXPECT_EQ(app->previous_revision, Revision(v1));
+  EXPECT_EQ(std::filesystem::read_symlink(dir_ / "apps" / "web" / "previous"),
+            "revisions/" + Revision(v1));
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1))), std::nullopt) << "old one stopped";
+  // The base layer is shared: three layers in all, the base referenced twice.
+  auto layers = store_->ListLayers();
+  ASSERT_EQ(layers->size(), 3u);
+  auto base = store_->GetLayer(base_.layer.diff_id);
+  EXPECT_EQ((*base)->references, 2u);
+  const auto a = dir_ / "apps/web/revisions" / Revision(v1) / "rootfs/bin/app";
+  const auto b = dir_ / "apps/web/revisions" / Revision(v2) / "rootfs/bin/app";
+  EXPECT_TRUE(std::filesystem::equivalent(a, b)) << "a hardlink farm shares inodes";
+}
+
+TEST_F(EngineTest, FailingHealthCheckRollsBackAndMarksTheRevisionBad) {
+  const auto v1 = Version("1.0.0");
+  const auto v3 = Version("3.0.0");
+  broken_version_ = "3.0.0";
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  auto r = Install(v3);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kRolledBack);
+  EXPECT_NE(r->reason.find("health check failed"), std::string::npos) << r->reason;
+  const auto bad = store_->GetRevision(Revision(v3));
+  EXPECT_TRUE(bad->bad);
+  EXPECT_EQ(bad->state, store::RevisionState::kRolledBack);
+  EXPECT_NE(bad->reason.find("HTTP 500"), std::string::npos) << bad->reason;
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
+  auto running = runtime_.Get(ContainerId("web", Revision(v1)));
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v3))), std::nullopt);
+  auto kinds = EventKinds();
+  EXPECT_EQ(kinds.back(), "rolled-back");
+  EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+
+  // Never retried automatically.
+  auto again = Install(v3);
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(again.error().Is(Errc::kFailedPrecondition));
+  EXPECT_NE(again.error().message().find("marked bad"), std::string::npos);
+}
+
+TEST_F(EngineTest, CrashingContainerFailsItsTrialAtOnce) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  runtime_.SetExecHandler([this](const std::string& id, const std::vector<std::string>&,
+                                 std::chrono::milliseconds) -> Result<runtime::ExecResult> {
+    if (id.find("2.0.0") != std::string::npos) {
+      runtime_.Exit(id, 139);
+    }
+    return runtime::ExecResult{1, false, "segfault"};
+  });
+  const auto start = clock_.Now();
+  auto r = Install(v2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->outcome, Outcome::kRolledBack);
+  EXPECT_NE(r->reason.find("139"), std::string::npos) << r->reason;
+  EXPECT_LT(clock_.Now() - start, 20s) << "a crash must not wait for the deadline";
+}
+
+TEST_F(EngineTest, FirstInstallThatFailsLeavesNothingRunning) {
+  broken_version_ = "1.0.0";
+  auto r = Install(Version("1.0.0"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->outcome, Outcome::kRolledBack);
+  EXPECT_FALSE(store_->GetApp("web")->current_revision.has_value());
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(CurrentLink())));
+}
+
+TEST_F(EngineTest, SameReleaseTwiceIsAlreadyInstalled) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  auto r = Install(v1);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->outcome, Outcome::kAlreadyInstalled);
+  EXPECT_EQ(EventKinds().back(), "already-installed");
+}
+
+TEST_F(EngineTest, UnsignedDowngradeIsRefusedAndSignedOneIsInstalled) {
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  auto v1 = Version("1.0.0");
+  auto refused = Install(v1);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(),
+            "refusing to downgrade web from 2.0.0 to 1.0.0: the release is not signed as an "
+            "allowed downgrade");
+  v1.downgrade = true;
+  auto r = Install(v1);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted);
+}
+
+TEST_F(EngineTest, MinFromVersionIsEnforced) {
+  ASSERT_EQ(Install(Version("1.0.0"))->outcome, Outcome::kCommitted);
+  auto v3 = Version("3.0.0");
+  v3.min_from_version = *manifest::ParseSemVer("2.0.0");
+  auto r = Install(v3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "web 3.0.0 can only be installed over 2.0.0 or newer; this device runs 1.0.0");
+}
+
+TEST_F(EngineTest, CorruptBlobFailsStagingAndLeavesTheRunningRevisionAlone) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const auto v2 = Version("2.0.0");
+  const auto blob = builder_.blob_dir() / "blobs" / "sha256" / v2.layers[1].blob.digest.substr(7);
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(10);
+    f.put('\x7f');
+  }
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kFailed);
+  EXPECT_NE(r->reason.find("was signed"), std::string::npos) << r->reason;
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
+            runtime::ContainerStatus::kRunning);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(v2)));
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "layers")) {
+    EXPECT_NE(e.path().extension(), ".partial") << "staging leftovers";
+  }
+}
+
+TEST_F(EngineTest, ManualRevertGoesBackToThePreviousRevision) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  auto r = engine_->Revert("web", std::nullopt);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_EQ(store_->GetApp("web")->previous_revision, Revision(v2));
+  auto nothing = engine_->Revert("web", std::string("nope"));
+  ASSERT_FALSE(nothing);
+  EXPECT_TRUE(nothing.error().Is(Errc::kNotFound));
+}
+
+TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrial) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  // As ferryd leaves things when it dies in the trial of v2 (after a revert to v1 went live):
+  // an unfinished journal entry, the app pointing at v2, v2 in trial.
+  store::JournalEntry e;
+  e.app = "web";
+  e.from_revision = Revision(v1);
+  e.to_revision = Revision(v2);
+  e.step = "switch";
+  ASSERT_TRUE(store_->BeginJournal(e));
+  ASSERT_TRUE(store_->SetRevisionState(Revision(v2), store::RevisionState::kTrial));
+
+  testing::FakeRuntime after_reboot;  // a power cut emptied the runtime's state
+  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  ASSERT_TRUE(recovered.Recover());
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_TRUE(store_->GetRevision(Revision(v2))->bad);
+  EXPECT_NE(store_->GetRevision(Revision(v2))->reason.find("interrupted"), std::string::npos);
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
+  auto running = after_reboot.Get(ContainerId("web", Revision(v1)));
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+}
+
+TEST_F(EngineTest, RecoveryAdoptsARunningContainerAndRestartsAMissingOne) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const auto calls_before = runtime_.Calls().size();
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_EQ(runtime_.Calls().size(), calls_before) << "a running container is adopted as is";
+
+  testing::FakeRuntime empty;
+  Engine after_power_cut(Layout(dir_.path()), *store_, empty, clock_, sleeper_, EngineOptions{});
+  ASSERT_TRUE(after_power_cut.Recover());
+  EXPECT_EQ(empty.Get(ContainerId("web", Revision(v1)))->state.status,
+            runtime::ContainerStatus::kRunning);
+}
+
+TEST_F(EngineTest, RecoveryMakesTheCurrentLinkFollowTheDatabase) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  ASSERT_TRUE(fs::ReplaceSymlink(CurrentLink(), "revisions/" + Revision(v1)));
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v2));
+}
+
+TEST_F(EngineTest, StagingLeftoversAreRemovedAtRecovery) {
+  ASSERT_EQ(Install(Version("1.0.0"))->outcome, Outcome::kCommitted);
+  std::filesystem::create_directories(dir_ / "apps/web/revisions/9.9.9-abc.partial/rootfs");
+  std::filesystem::create_directories(dir_ / "layers" / (std::string(64, 'e') + ".partial"));
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "apps/web/revisions/9.9.9-abc.partial"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "layers" / (std::string(64, 'e') + ".partial")));
+}
+
+TEST_F(EngineTest, OldRevisionsAreCollectedButCurrentAndPreviousKept) {
+  std::vector<manifest::Manifest> versions;
+  for (const char* v : {"1.0.0", "2.0.0", "3.0.0", "4.0.0"}) {
+    versions.push_back(Version(v));
+    ASSERT_EQ(Install(versions.back())->outcome, Outcome::kCommitted);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(versions[0])));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(versions[1])));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(versions[2])));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(versions[3])));
+  EXPECT_EQ(store_->ListLayers()->size(), 3u) << "base + the two kept tops";
+}
+
+TEST(SpecFromManifest, MapsTheRuntimeConfig) {
+  manifest::Manifest m;
+  m.app = "web";
+  m.version = *manifest::ParseSemVer("1.0.0");
+  m.config.entrypoint = {"/bin/busybox", "httpd"};
+  m.config.cmd = {"-f"};
+  m.config.user = "1000:1001";
+  m.config.capabilities = {"NET_BIND_SERVICE"};
+  m.config.resources.cpu_millis = 500;
+  m.config.volumes = {{"data", "/var/data", false}};
+  auto spec = SpecFromManifest(m, "1.0.0-abc", "/state/apps/web/revisions/1.0.0-abc/rootfs");
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->args, (std::vector<std::string>{"/bin/busybox", "httpd", "-f"}));
+  EXPECT_EQ(spec->uid, 1000u);
+  EXPECT_EQ(spec->gid, 1001u);
+  EXPECT_DOUBLE_EQ(*spec->limits.cpus, 0.5);
+  EXPECT_EQ(spec->labels["io.ferry.version"], "1.0.0");
+  m.config.capabilities = {"SYS_ADMIN"};
+  EXPECT_FALSE(SpecFromManifest(m, "1.0.0-abc", "/rootfs")) << "outside Docker's default set";
+}
+
+TEST(RevisionId, IsStableAndSafeForContainerIds) {
+  const std::string d = "sha256:" + std::string(64, 'a');
+  EXPECT_EQ(RevisionId("1.0.0+build.7", d), "1.0.0_build.7-aaaaaaaaaaaa");
+  EXPECT_EQ(ContainerId("web", "1.0.0-aaaaaaaaaaaa"), "ferry.web.1.0.0-aaaaaaaaaaaa");
+}
+
+}  // namespace
+}  // namespace ferry::engine

@@ -1,0 +1,116 @@
+#include "rootfs.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "ferry/core/fs.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ferry::engine {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+void Write(const stdfs::path& p, const std::string& content) {
+  stdfs::create_directories(p.parent_path());
+  std::ofstream(p) << content;
+}
+
+class RootfsTest : public ::testing::Test {
+ protected:
+  RootfsLayer Layer(const std::string& name, const std::string& whiteouts = {}) {
+    stdfs::create_directories(dir_ / name);
+    if (!whiteouts.empty()) {
+      EXPECT_TRUE(fs::WriteFileAtomic(dir_ / (name + ".whiteouts"), whiteouts));
+    }
+    return {dir_ / name, dir_ / (name + ".whiteouts")};
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(RootfsTest, UpperLayersOverrideLowerOnes) {
+  auto l1 = Layer("l1");
+  Write(l1.dir / "etc/conf", "old");
+  Write(l1.dir / "bin/app", "app");
+  auto l2 = Layer("l2");
+  Write(l2.dir / "etc/conf", "new");
+  ASSERT_TRUE(AssembleRootfs({l1, l2}, dir_ / "rootfs", false));
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/etc/conf"), "new");
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/bin/app"), "app");
+  EXPECT_TRUE(stdfs::equivalent(dir_ / "rootfs/bin/app", l1.dir / "bin/app"));
+}
+
+TEST_F(RootfsTest, WhiteoutsHideLowerEntriesAndOpaqueDirsHideTheirContents) {
+  auto l1 = Layer("l1");
+  Write(l1.dir / "etc/old.conf", "x");
+  Write(l1.dir / "etc/keep.conf", "k");
+  Write(l1.dir / "var/cache/a", "a");
+  Write(l1.dir / "var/cache/sub/b", "b");
+  auto l2 = Layer("l2", std::string("etc/old.conf\0var/cache/.wh..wh..opq\0", 36));
+  Write(l2.dir / "var/cache/fresh", "f");
+  auto st = AssembleRootfs({l1, l2}, dir_ / "rootfs", false);
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_FALSE(stdfs::exists(dir_ / "rootfs/etc/old.conf"));
+  EXPECT_TRUE(stdfs::exists(dir_ / "rootfs/etc/keep.conf"));
+  EXPECT_FALSE(stdfs::exists(dir_ / "rootfs/var/cache/a"));
+  EXPECT_FALSE(stdfs::exists(dir_ / "rootfs/var/cache/sub"));
+  EXPECT_TRUE(stdfs::exists(dir_ / "rootfs/var/cache/fresh"));
+}
+
+TEST_F(RootfsTest, SymlinksAreCopiedNotFollowed) {
+  auto l1 = Layer("l1");
+  stdfs::create_directories(l1.dir);
+  stdfs::create_symlink("/etc", l1.dir / "hostetc");
+  ASSERT_TRUE(AssembleRootfs({l1}, dir_ / "rootfs", false));
+  EXPECT_TRUE(stdfs::is_symlink(dir_ / "rootfs/hostetc"));
+  EXPECT_EQ(stdfs::read_symlink(dir_ / "rootfs/hostetc"), "/etc");
+}
+
+TEST_F(RootfsTest, WhiteoutThroughASymlinkNeverTouchesTheHost) {
+  testing::TempDir outside;
+  Write(outside / "precious", "keep me");
+  auto l1 = Layer("l1");
+  stdfs::create_directories(l1.dir);
+  stdfs::create_symlink(outside.path(), l1.dir / "escape");
+  auto l2 = Layer("l2", std::string("escape/precious\0", 16));
+  ASSERT_TRUE(AssembleRootfs({l1, l2}, dir_ / "rootfs", false));
+  EXPECT_EQ(*fs::ReadFile(outside / "precious"), "keep me");
+}
+
+TEST_F(RootfsTest, DirectoryReplacesALowerSymlinkOfTheSameName) {
+  testing::TempDir outside;
+  auto l1 = Layer("l1");
+  stdfs::create_directories(l1.dir);
+  stdfs::create_symlink(outside.path(), l1.dir / "lib");
+  auto l2 = Layer("l2");
+  Write(l2.dir / "lib/libc.so", "libc");
+  ASSERT_TRUE(AssembleRootfs({l1, l2}, dir_ / "rootfs", false));
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "rootfs/lib"));
+  EXPECT_TRUE(stdfs::exists(dir_ / "rootfs/lib/libc.so"));
+  EXPECT_FALSE(stdfs::exists(outside / "libc.so"));
+}
+
+TEST_F(RootfsTest, UnsafeWhiteoutPathIsRefused) {
+  auto l1 = Layer("l1", std::string("../../etc/passwd\0", 17));
+  auto st = AssembleRootfs({l1}, dir_ / "rootfs", false);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("unsafe whiteout path"), std::string::npos);
+}
+
+TEST_F(RootfsTest, WritableRootGetsCopiesNotLinks) {
+  auto l1 = Layer("l1");
+  Write(l1.dir / "data", "d");
+  ASSERT_TRUE(AssembleRootfs({l1}, dir_ / "rootfs", true));
+  EXPECT_FALSE(stdfs::equivalent(dir_ / "rootfs/data", l1.dir / "data"));
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/data"), "d");
+}
+
+TEST_F(RootfsTest, ExistingTargetIsRefused) {
+  stdfs::create_directories(dir_ / "rootfs");
+  EXPECT_FALSE(AssembleRootfs({}, dir_ / "rootfs", false));
+}
+
+}  // namespace
+}  // namespace ferry::engine
