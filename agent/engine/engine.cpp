@@ -479,6 +479,10 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
 
   health::HealthChecker checker(clock_, sleeper_, runtime_);
   const health::TrialResult trial = checker.Run(check, ContainerId(app, revision));
+  if (trial.cancelled) {
+    // ferryd is shutting down: the journal stays open and the next start rolls back.
+    return Fail(Errc::kCancelled, "the trial of " + revision + " was interrupted by shutdown");
+  }
   if (!trial.passed) {
     return roll_back("health check failed: " + trial.reason, trial.last_output);
   }

@@ -17,6 +17,7 @@ enum ExitCode : int {
   kExitFailed = 1,       // ferryd answered with an error
   kExitUsage = 2,        // bad command line
   kExitUnreachable = 3,  // ferryd is not running, or the socket is not ours to use
+  kExitNotApplied = 4,   // the update or revert ran but did not stick (rolled back or failed)
 };
 
 struct GlobalOptions {
@@ -39,5 +40,9 @@ int CallFerryd(const GlobalOptions& options, const std::string& method, const co
                control::Json& result, std::ostream& err);
 
 CommandSpec StatusCommand();
+CommandSpec HistoryCommand();
+CommandSpec WhyCommand();
+CommandSpec RevertCommand();
+CommandSpec InstallCommand();
 
 }  // namespace ferry::cli

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", options.json, "print stable JSON instead of a table");
   app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
 
-  const std::vector<CommandSpec> commands = {StatusCommand()};
+  const std::vector<CommandSpec> commands = {StatusCommand(), HistoryCommand(), WhyCommand(),
+                                             RevertCommand(), InstallCommand()};
   std::vector<std::pair<CLI::App*, RunFn>> runs;
   for (const auto& command : commands) {
     CLI::App* sub = app.add_subcommand(command.name, command.description);

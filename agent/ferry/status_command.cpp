@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "table.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -31,25 +32,6 @@ std::string Uptime(long long s) {
   }
   out << s % 60 << "s";
   return out.str();
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
-  std::vector<std::size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      out << row[i];
-      if (i + 1 < row.size()) {
-        out << std::string(widths[i] - row[i].size() + 2, ' ');
-      }
-    }
-    out << "\n";
-  }
 }
 
 void PrintStatus(const Json& status, std::ostream& out) {

@@ -1,0 +1,42 @@
+// Offline bundles (`ferry-publish bundle`, `ferry install BUNDLE`): one tar holding a piece of a
+// repository — the TUF metadata chain, a release's manifest target and the blobs or deltas it
+// needs — plus bundle.json naming the release (docs/repository.md). A bundle goes through the
+// same trust checks as an update from a server: nothing in it is used before the metadata chain
+// verifies against the device's trusted root, and the manifest against the signed targets.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "ferry/core/clock.hpp"
+#include "ferry/core/result.hpp"
+#include "ferry/fetch/http_client.hpp"
+#include "ferry/manifest/manifest.hpp"
+#include "ferry/trust/metadata_store.hpp"
+
+namespace ferry::bundle {
+
+struct VerifiedRelease {
+  manifest::Manifest manifest;
+  std::string manifest_bytes;  // as signed
+  std::filesystem::path dir;   // the unpacked bundle; blobs under blobs/sha256/<hex>
+};
+
+// Unpacks `bundle_file` into `work_dir` (an empty directory the caller owns and removes) with the
+// hardened layer extractor, then verifies it: TUF metadata against `store` (seeded from
+// `trusted_root_file` when the store trusts nothing yet), and the manifest target named in
+// bundle.json. Verified metadata is kept in `store`, so version floors rise as with a server.
+Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
+                                   const std::filesystem::path& work_dir,
+                                   trust::MetadataStore& store,
+                                   const std::filesystem::path& trusted_root_file,
+                                   const Clock& clock);
+
+// An HttpClient over local files: "file:///a/b" reads /a/b. Missing files are FetchErrc::kNotFound
+// and files over the byte limit FetchErrc::kTooLarge, as over HTTP.
+class FileClient final : public fetch::HttpClient {
+ public:
+  Result<std::string> Get(const std::string& url, std::uint64_t max_bytes) override;
+};
+
+}  // namespace ferry::bundle
