@@ -250,7 +250,8 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
 
   const stdfs::path log_path = config_.log_dir / spec.app / (spec.revision + ".log");
   FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
-  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  const int log_fd =
+      ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (log_fd < 0) {
     return Fail(ErrnoError("open " + log_path.string()));
   }
