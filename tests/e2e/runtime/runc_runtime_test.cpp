@@ -259,6 +259,20 @@ TEST_F(RuncTest, RuntimeErrorsCarryRuncsMessage) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bundles" / "refused-r1" / "config.json"));
 }
 
+TEST_F(RuncTest, ARestartedRuntimeFindsAndStopsARunningContainer) {
+  Run("old-r1", Spec("r1", {"/bin/sleep", "600"}));
+  runtime_.emplace(config_);  // as after a restart of ferryd: nothing tracked in memory
+  auto state = runtime_->State("old-r1");
+  ASSERT_TRUE(state) << state.error().message();
+  EXPECT_EQ(state->status, ContainerStatus::kRunning);
+  // sleep as pid 1 has no SIGTERM handler, so the kernel drops SIGTERM: SIGKILL after the grace.
+  auto stopped = runtime_->Stop("old-r1", 300ms);
+  ASSERT_TRUE(stopped) << stopped.error().message();
+  auto gone = runtime_->State("old-r1");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(gone.error().Is(RuntimeErrc::kNoSuchContainer));
+}
+
 TEST_F(RuncTest, DeleteOfUnknownContainerSucceeds) { EXPECT_TRUE(runtime_->Delete("never-was")); }
 
 }  // namespace
