@@ -510,6 +510,7 @@ void RuncRuntime::LogLoop() {
     if (stopping_) {
       break;
     }
+    ReapOrphansLocked();
     lock.unlock();
     if (auto r = RotateLogs(); !r) {
       log::warn("runtime: log rotation: {}", r.error().String());

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 
 #include "ferry/core/fs.hpp"
 #include "support/process.hpp"
@@ -126,10 +127,12 @@ void RuncTest::TearDown() {
           dirs.push_back(sub->path());
         }
       }
+      dirs.insert(dirs.begin(), it->path());
       for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
-        ::rmdir(d->c_str());
+        // The kernel frees a cgroup a moment after its last process is reaped: EBUSY until then.
+        ferry::testing::WaitFor([&] { return ::rmdir(d->c_str()) == 0 || errno != EBUSY; },
+                                std::chrono::seconds(2));
       }
-      ::rmdir(it->path().c_str());
     }
   }
 }
