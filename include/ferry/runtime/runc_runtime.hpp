@@ -79,7 +79,8 @@ class RuncRuntime final : public ContainerRuntime {
   };
 
   std::vector<std::string> Command(std::initializer_list<std::string> args) const;
-  Result<std::string> RunRuntime(std::vector<std::string> argv, int stdio_fd = -1);
+  Result<std::string> RunRuntime(std::vector<std::string> argv, const std::string& id,
+                                 int stdio_fd = -1);
   void ReapLocked(Tracked& t);
   void ReapOrphansLocked();
   void LogLoop();
