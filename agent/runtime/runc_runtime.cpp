@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -136,6 +138,20 @@ bool SwapLimitSupported() {
   return stdfs::exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", ec);
 }
 
+// Ids are passed to runc as arguments: one starting with '-' would be read as an option.
+Status CheckId(const std::string& id) {
+  const bool ok =
+      !id.empty() && id.size() <= 128 && std::isalnum(static_cast<unsigned char>(id[0])) &&
+      std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+      });
+  if (!ok) {
+    return Fail(RuntimeErrc::kInvalidSpec,
+                "container id \"" + id.substr(0, 64) + "\" is not [A-Za-z0-9][A-Za-z0-9_.-]*");
+  }
+  return Ok();
+}
+
 }  // namespace
 
 const char* StatusName(ContainerStatus status) {
@@ -189,7 +205,8 @@ std::vector<std::string> RuncRuntime::Command(std::initializer_list<std::string>
   return argv;
 }
 
-Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, int stdio_fd) {
+Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, const std::string& id,
+                                            int stdio_fd) {
   SpawnOptions options;
   options.stdio_fd = stdio_fd;
   options.timeout = config_.command_timeout;
@@ -197,15 +214,17 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, int s
   if (!r) {
     return Fail(r.error());
   }
-  // argv: binary --root R [global options] subcommand …: name the call by its subcommand and id.
+  // Name the call by its subcommand and id: "runc kill web-r2: container not running".
   std::string what = stdfs::path(argv[0]).filename().string();
-  for (std::size_t i = 3; i < argv.size(); ++i) {
-    if (!argv[i].starts_with("-")) {
-      what += " " + argv[i];
-      break;
-    }
+  static constexpr std::string_view kSubcommands[] = {"create", "start",  "state",
+                                                      "kill",   "delete", "exec"};
+  const auto sub = std::find_if(argv.begin() + 1, argv.end(), [](const std::string& a) {
+    return std::find(std::begin(kSubcommands), std::end(kSubcommands), a) != std::end(kSubcommands);
+  });
+  if (sub != argv.end()) {
+    what += " " + *sub;
   }
-  what += " " + argv.back();
+  what += " " + id;
   if (r->timed_out) {
     return Fail(RuntimeErrc::kTimeout, what + ": no answer within " +
                                            std::to_string(config_.command_timeout.count()) + " ms");
@@ -220,6 +239,7 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, int s
 
 Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
                            const stdfs::path& bundle_dir) {
+  FERRY_TRY_STATUS(CheckId(id), "create");
   HostPaths host;
   host.volumes_dir = config_.state_dir / "volumes" / spec.app;
   host.cgroups_parent = config_.cgroups_parent;
@@ -250,7 +270,8 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
 
   const stdfs::path log_path = config_.log_dir / spec.app / (spec.revision + ".log");
   FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
-  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  const int log_fd =
+      ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (log_fd < 0) {
     return Fail(ErrnoError("open " + log_path.string()));
   }
@@ -263,7 +284,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   auto created = RunRuntime({config_.binary.string(), "--root", config_.root.string(), "--log",
                              runc_log.string(), "--log-format", "json", "create", "--bundle",
                              bundle_dir.string(), "--pid-file", pid_file.string(), id},
-                            log_fd);
+                            id, log_fd);
   ::close(log_fd);
   if (!created) {
     const std::string details = RuncJsonLogErrors(runc_log);
@@ -284,7 +305,8 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
 }
 
 Status RuncRuntime::Start(const std::string& id) {
-  auto r = RunRuntime(Command({"start", id}));
+  FERRY_TRY_STATUS(CheckId(id), "start");
+  auto r = RunRuntime(Command({"start", id}), id);
   if (!r) {
     return Fail(r.error());
   }
@@ -315,6 +337,7 @@ void RuncRuntime::ReapLocked(Tracked& t) {
 }
 
 Result<ContainerState> RuncRuntime::State(const std::string& id) {
+  FERRY_TRY_STATUS(CheckId(id), "state");
   std::filesystem::path log_path;
   {
     std::lock_guard lock(mu_);
@@ -330,7 +353,7 @@ Result<ContainerState> RuncRuntime::State(const std::string& id) {
       log::warn("runtime: {}", rotated.error().String());
     }
   }
-  auto out = RunRuntime(Command({"state", id}));
+  auto out = RunRuntime(Command({"state", id}), id);
   if (!out) {
     return Fail(out.error());
   }
@@ -365,7 +388,8 @@ Result<ContainerState> RuncRuntime::State(const std::string& id) {
 }
 
 Status RuncRuntime::Kill(const std::string& id, int signal) {
-  auto r = RunRuntime(Command({"kill", id, std::to_string(signal)}));
+  FERRY_TRY_STATUS(CheckId(id), "kill");
+  auto r = RunRuntime(Command({"kill", id, std::to_string(signal)}), id);
   if (!r && r.error().message().find("not running") != std::string::npos) {
     return Ok();
   }
@@ -376,6 +400,7 @@ Status RuncRuntime::Kill(const std::string& id, int signal) {
 }
 
 Status RuncRuntime::Delete(const std::string& id) {
+  FERRY_TRY_STATUS(CheckId(id), "delete");
   pid_t child = 0;
   {
     std::lock_guard lock(mu_);
@@ -394,7 +419,7 @@ Status RuncRuntime::Delete(const std::string& id) {
     }
     WaitForExit(child, kKillWait);
   }
-  auto r = RunRuntime(Command({"delete", "--force", id}));
+  auto r = RunRuntime(Command({"delete", "--force", id}), id);
   std::lock_guard lock(mu_);
   if (auto it = tracked_.find(id); it != tracked_.end()) {
     ReapLocked(it->second);
@@ -407,6 +432,7 @@ Status RuncRuntime::Delete(const std::string& id) {
 }
 
 Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace) {
+  FERRY_TRY_STATUS(CheckId(id), "stop");
   auto state = State(id);
   if (!state && state.error().Is(RuntimeErrc::kNoSuchContainer)) {
     return Ok();
@@ -430,6 +456,7 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
 
 Result<ExecResult> RuncRuntime::Exec(const std::string& id, const std::vector<std::string>& argv,
                                      std::chrono::milliseconds timeout) {
+  FERRY_TRY_STATUS(CheckId(id), "exec");
   if (argv.empty() || argv[0].empty()) {
     return Fail(RuntimeErrc::kInvalidSpec, "exec in " + id + ": empty command");
   }
@@ -509,6 +536,7 @@ void RuncRuntime::LogLoop() {
     if (stopping_) {
       break;
     }
+    ReapOrphansLocked();
     lock.unlock();
     if (auto r = RotateLogs(); !r) {
       log::warn("runtime: log rotation: {}", r.error().String());

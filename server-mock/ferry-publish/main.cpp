@@ -14,6 +14,18 @@ constexpr CommandEntry kCommands[] = {
      ferry::publish::SetupDeltaCommand},
     {"apply", "Rebuild a new layer tar from an unpacked old layer and a delta (ferryd's decoder)",
      ferry::publish::SetupApplyCommand},
+    {"keygen", "Make a signing key (PATH private, PATH.pub public)",
+     ferry::publish::SetupKeygenCommand},
+    {"init", "Create a TUF repository and its keys", ferry::publish::SetupInitCommand},
+    {"release", "Publish a signed release of an app from an image",
+     ferry::publish::SetupReleaseCommand},
+    {"timestamp", "Re-sign the timestamp with a new expiry (for cron)",
+     ferry::publish::SetupTimestampCommand},
+    {"rotate", "Replace the keys of a role", ferry::publish::SetupRotateCommand},
+    {"revoke", "Remove a key from a role", ferry::publish::SetupRevokeCommand},
+    {"bundle", "Write an offline bundle of a release", ferry::publish::SetupBundleCommand},
+    {"verify", "Check the whole repository as a device would", ferry::publish::SetupVerifyCommand},
+    {"gc", "Remove blobs no manifest references", ferry::publish::SetupGcCommand},
 };
 
 }  // namespace

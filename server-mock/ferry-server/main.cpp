@@ -19,6 +19,7 @@ constexpr std::array kSubcommands = {
 int main(int argc, char** argv) {
   CLI::App app{"ferry-server: serves a Ferry repository to devices"};
   app.require_subcommand(1);
+  app.failure_message(CLI::FailureMessage::help);  // a bare `ferry-server` lists the subcommands
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))

@@ -254,6 +254,7 @@ net::awaitable<void> RunSession(const Router& router, const ServerOptions& optio
     }
     http::request_parser<http::string_body> parser(std::move(header_parser));
     parser.body_limit(match.body_limit);
+    stream.expires_after(options.read_timeout);
     co_await http::async_read(stream, buffer, parser, Redirect(ec));
     if (ec) {
       if (IsParseError(ec)) {

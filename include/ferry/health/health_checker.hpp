@@ -4,7 +4,8 @@
 // Blocking by design: a trial lasts seconds to minutes and mostly waits, so ferryd runs it on a
 // worker thread, never on the event loop. Time comes from a Clock and waiting goes through a
 // Sleeper, so unit tests run whole trials on a ManualClock without sleeping; Cancel() on the
-// sleeper (from any thread) ends a trial at its next wait.
+// sleeper (from any thread) ends a trial at its next wait (a probe in flight
+// finishes first, within its timeout).
 #pragma once
 
 #include <condition_variable>

@@ -16,7 +16,10 @@
 // Exit status: runc does not report it, so this object makes its process a child subreaper
 // (PR_SET_CHILD_SUBREAPER) and the container's first process, orphaned when `runc create` exits,
 // becomes its child; State reaps it and reports the status. After a restart of ferryd the old
-// containers are no longer its children, and a stopped one reports no exit code.
+// containers are no longer its children, and a stopped one reports no exit code. Being a subreaper
+// also makes this process inherit commands orphaned inside containers; State, Delete and the log
+// thread reap those. So every other child of the process must be started through SpawnAndWait
+// (agent/runtime/spawn.hpp), or its exit status may be reaped here first.
 #pragma once
 
 #include <sys/types.h>
@@ -76,7 +79,8 @@ class RuncRuntime final : public ContainerRuntime {
   };
 
   std::vector<std::string> Command(std::initializer_list<std::string> args) const;
-  Result<std::string> RunRuntime(std::vector<std::string> argv, int stdio_fd = -1);
+  Result<std::string> RunRuntime(std::vector<std::string> argv, const std::string& id,
+                                 int stdio_fd = -1);
   void ReapLocked(Tracked& t);
   void ReapOrphansLocked();
   void LogLoop();

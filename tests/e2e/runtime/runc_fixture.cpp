@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include "ferry/core/fs.hpp"
 #include "support/process.hpp"
@@ -109,27 +111,32 @@ void RuncTest::TearDown() {
     EXPECT_TRUE(deleted) << id << ": " << deleted.error().message();
   }
   runtime_.reset();
-  // The per-test cgroup parent is left empty by runc delete in every hierarchy; remove it.
+  // The per-test cgroup parent is left empty by runc delete in every hierarchy; remove it (and,
+  // after a failed test, the container's own cgroup below it).
   const std::string leaf = config_.cgroups_parent.substr(1);
+  std::vector<stdfs::path> parents = {stdfs::path("/sys/fs/cgroup") / leaf};
   std::error_code ec;
-  for (auto it = stdfs::recursive_directory_iterator("/sys/fs/cgroup", ec);
-       !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it.depth() > 3) {
-      it.disable_recursion_pending();
-    } else if (it->is_directory(ec) && it->path().filename() == leaf) {
-      it.disable_recursion_pending();
-      // Children first: a failed test may leave the container's own cgroup behind.
-      std::vector<stdfs::path> dirs;
-      for (auto sub = stdfs::recursive_directory_iterator(it->path(), ec);
-           !ec && sub != stdfs::recursive_directory_iterator(); sub.increment(ec)) {
-        if (sub->is_directory(ec)) {
-          dirs.push_back(sub->path());
-        }
+  for (const auto& hierarchy : stdfs::directory_iterator("/sys/fs/cgroup", ec)) {
+    parents.push_back(hierarchy.path() / leaf);
+  }
+  for (const auto& parent : parents) {
+    std::error_code exists_ec;
+    if (!stdfs::is_directory(parent, exists_ec)) {
+      continue;
+    }
+    std::vector<stdfs::path> dirs = {parent};
+    std::error_code walk_ec;
+    for (auto sub = stdfs::recursive_directory_iterator(parent, walk_ec);
+         !walk_ec && sub != stdfs::recursive_directory_iterator(); sub.increment(walk_ec)) {
+      if (sub->is_directory(walk_ec)) {
+        dirs.push_back(sub->path());
       }
-      for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
-        ::rmdir(d->c_str());
-      }
-      ::rmdir(it->path().c_str());
+    }
+    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
+      // The kernel frees a cgroup a moment after its last process is reaped: EBUSY until then.
+      const bool removed = ferry::testing::WaitFor(
+          [&] { return ::rmdir(d->c_str()) == 0 || errno == ENOENT; }, std::chrono::seconds(5));
+      EXPECT_TRUE(removed) << "cgroup " << *d << ": " << std::strerror(errno);
     }
   }
 }

@@ -218,6 +218,29 @@ TEST_F(RuncTest, LogsAreCapturedAndBounded) {
   EXPECT_EQ(runtime_->LogPath("chatty-r1"), log);
 }
 
+TEST_F(RuncTest, TheLogThreadBoundsLogsWithoutAnyCall) {
+  config_.log_max_bytes = 16u << 10;
+  config_.log_check_interval = std::chrono::milliseconds(50);
+  runtime_.emplace(config_);
+  Run("bg-r1", Spec("r1", {"/bin/sh", "-c",
+                           "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); "
+                           "done; echo done; exec sleep 600"}));
+  const auto log = config_.log_dir / "demo" / "r1.log";
+  const auto rotated = config_.log_dir / "demo" / "r1.log.1";
+  // No State calls here: only the runtime's own thread rotates.
+  ASSERT_TRUE(ferry::testing::WaitFor(
+      [&] {
+        std::error_code ec;
+        const auto log_size = std::filesystem::file_size(log, ec);
+        const auto old_size = std::filesystem::file_size(rotated, ec);
+        const std::string tail = fs::ReadFile(rotated).value_or(std::string()) +
+                                 fs::ReadFile(log).value_or(std::string());
+        return !ec && log_size <= (16u << 10) && old_size <= (16u << 10) &&
+               tail.ends_with("line 19999\ndone\n");
+      },
+      std::chrono::seconds(60)));
+}
+
 TEST_F(RuncTest, VolumesPersistAcrossRevisions) {
   auto spec = Spec("r1", {"/bin/sh", "-c", "echo kept > /data/file"});
   spec.volumes = {{"appdata", "/data", false}};
@@ -257,6 +280,20 @@ TEST_F(RuncTest, RuntimeErrorsCarryRuncsMessage) {
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(RuntimeErrc::kRefused));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bundles" / "refused-r1" / "config.json"));
+}
+
+TEST_F(RuncTest, ARestartedRuntimeFindsAndStopsARunningContainer) {
+  Run("old-r1", Spec("r1", {"/bin/sleep", "600"}));
+  runtime_.emplace(config_);  // as after a restart of ferryd: nothing tracked in memory
+  auto state = runtime_->State("old-r1");
+  ASSERT_TRUE(state) << state.error().message();
+  EXPECT_EQ(state->status, ContainerStatus::kRunning);
+  // sleep as pid 1 has no SIGTERM handler, so the kernel drops SIGTERM: SIGKILL after the grace.
+  auto stopped = runtime_->Stop("old-r1", 300ms);
+  ASSERT_TRUE(stopped) << stopped.error().message();
+  auto gone = runtime_->State("old-r1");
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(gone.error().Is(RuntimeErrc::kNoSuchContainer));
 }
 
 TEST_F(RuncTest, DeleteOfUnknownContainerSucceeds) { EXPECT_TRUE(runtime_->Delete("never-was")); }

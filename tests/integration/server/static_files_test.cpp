@@ -138,6 +138,17 @@ TEST_F(StaticFilesTest, IfNoneMatchWithCurrentEtagGives304) {
   EXPECT_EQ(other.body, blob_);
 }
 
+TEST_F(StaticFilesTest, IfModifiedSinceGives304UnlessIfNoneMatchSaysOtherwise) {
+  const std::string date = Get("/blob.bin").Header("Last-Modified");
+  EXPECT_EQ(Get("/blob.bin", "If-Modified-Since: " + date + "\r\n").status, 304);
+  EXPECT_EQ(Get("/blob.bin", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n").status, 200);
+  EXPECT_EQ(Get("/blob.bin", "If-Modified-Since: garbage\r\n").status, 200);
+  // If-None-Match takes precedence (RFC 9110 §13.2.2).
+  EXPECT_EQ(
+      Get("/blob.bin", "If-None-Match: \"other\"\r\nIf-Modified-Since: " + date + "\r\n").status,
+      200);
+}
+
 TEST_F(StaticFilesTest, EtagChangesWhenTheFileChanges) {
   const std::string before = Get("/targets/app.json").Header("ETag");
   WriteFile(repo_ / "targets" / "app.json", "{\"version\": 2, \"longer\": true}\n");
@@ -223,6 +234,24 @@ TEST_F(StaticFilesTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   ASSERT_TRUE(third && fourth);
   EXPECT_EQ(third->status, 404);
   EXPECT_EQ(fourth->body, blob_);
+}
+
+TEST_F(StaticFilesTest, Http10ClosesUnlessAskedToKeepAlive) {
+  {
+    RawConnection c(port_);
+    c.Send("GET /targets/app.json HTTP/1.0\r\n\r\n");
+    const auto r = c.Read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(c.PeerClosed());
+  }
+  RawConnection c(port_);
+  c.Send("GET /targets/app.json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_TRUE(c.Read());
+  c.Send("GET /targets/app.json HTTP/1.0\r\n\r\n");
+  const auto again = c.Read();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
 }
 
 TEST_F(StaticFilesTest, BadRequestsGet4xxAndTheServerKeepsServing) {

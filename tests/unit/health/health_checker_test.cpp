@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <future>
+#include <thread>
 
 #include "support/fake_runtime.hpp"
 
@@ -291,6 +293,31 @@ TEST_F(HealthCheckerTest, ExecCheckReportsExitStatusAndTimeouts) {
   const auto r = checker_.Run(check, "app-r2");
   EXPECT_FALSE(r.passed);
   EXPECT_EQ(r.last_output, "command exited with status 4: db down");
+}
+
+}  // namespace
+}  // namespace ferry::health
+
+namespace ferry::health {
+namespace {
+
+TEST(RealSleeper, CancelWakesASleeperOnAnotherThread) {
+  RealSleeper sleeper;
+  std::promise<bool> woke;
+  std::thread t([&] {
+    woke.set_value(sleeper.SleepUntil(std::chrono::steady_clock::now() + std::chrono::hours(1)));
+  });
+  sleeper.Cancel();
+  auto result = woke.get_future();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(result.get());
+  t.join();
+  EXPECT_FALSE(sleeper.SleepUntil(std::chrono::steady_clock::now() + std::chrono::hours(1)));
+}
+
+TEST(RealSleeper, ReturnsTrueWhenTheTimeComes) {
+  RealSleeper sleeper;
+  EXPECT_TRUE(sleeper.SleepUntil(std::chrono::steady_clock::now()));
 }
 
 }  // namespace

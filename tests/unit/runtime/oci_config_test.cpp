@@ -240,7 +240,8 @@ TEST(OciConfig, NoSwapValueWhenTheKernelDoesNotAccountSwap) {
 TEST(OciConfig, NoLimitsWhenNoneGiven) {
   auto spec = Spec();
   spec.limits = {};
-  const json& r = Build(spec)["linux"]["resources"];
+  const json config = Build(spec);
+  const json& r = config["linux"]["resources"];
   EXPECT_FALSE(r.contains("memory"));
   EXPECT_FALSE(r.contains("pids"));
   EXPECT_FALSE(r.contains("cpu"));

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 
 #include "ferry/httpd/error.hpp"
 #include "support/temp_dir.hpp"
@@ -16,6 +17,14 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using Confinement = StaticFiles::Confinement;
+
+}  // namespace
+
+void PrintTo(StaticFiles::Confinement c, std::ostream* os) {
+  *os << (c == StaticFiles::Confinement::kKernel ? "kernel" : "realpath");
+}
+
+namespace {
 
 void Write(const stdfs::path& p, std::string_view data) {
   stdfs::create_directories(p.parent_path());

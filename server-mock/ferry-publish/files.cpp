@@ -1,0 +1,265 @@
+#include "server-mock/ferry-publish/files.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "ferry/core/fs.hpp"
+#include "ferry/trust/crypto.hpp"
+
+namespace ferry::publish {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+Result<std::size_t> ReadSome(int fd, void* buf, std::size_t n, const std::filesystem::path& p) {
+  while (true) {
+    ssize_t got = ::read(fd, buf, n);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      return Fail(ErrnoError("read " + p.string()));
+    }
+    return static_cast<std::size_t>(got);
+  }
+}
+
+Status WriteAll(int fd, const void* data, std::size_t n, const std::filesystem::path& p) {
+  const auto* bytes = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t put = ::write(fd, bytes, n);
+    if (put < 0 && errno == EINTR) {
+      continue;
+    }
+    if (put < 0) {
+      return Fail(ErrnoError("write " + p.string()));
+    }
+    bytes += put;
+    n -= static_cast<std::size_t>(put);
+  }
+  return Ok();
+}
+
+Result<int> OpenRead(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Fail(ErrnoError("open " + p.string()));
+  }
+  return fd;
+}
+
+Result<int> OpenWrite(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Fail(ErrnoError("create " + p.string()));
+  }
+  return fd;
+}
+
+Status Finish(Fd& out, const std::filesystem::path& p) {
+  if (::fsync(out.get()) != 0) {
+    return Fail(ErrnoError("fsync " + p.string()));
+  }
+  if (::close(out.release()) != 0) {
+    return Fail(ErrnoError("close " + p.string()));
+  }
+  return Ok();
+}
+
+constexpr std::size_t kChunk = 1 << 20;
+
+}  // namespace
+
+Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
+  auto fd_or = OpenRead(path);
+  if (!fd_or) {
+    return Fail(fd_or.error());
+  }
+  Fd fd(*fd_or);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return Fail(Errc::kIo, "sha256: OpenSSL failed to start a digest");
+  }
+  std::vector<char> buf(kChunk);
+  while (true) {
+    auto n = ReadSome(fd.get(), buf.data(), buf.size(), path);
+    if (!n) {
+      return Fail(n.error());
+    }
+    if (*n == 0) {
+      break;
+    }
+    EVP_DigestUpdate(ctx.get(), buf.data(), *n);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  return trust::ToHex(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
+  auto in_fd = OpenRead(in);
+  if (!in_fd) {
+    return Fail(in_fd.error());
+  }
+  Fd src(*in_fd);
+  auto out_fd = OpenWrite(out);
+  if (!out_fd) {
+    return Fail(out_fd.error());
+  }
+  Fd dst(*out_fd);
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!cctx) {
+    return Fail(Errc::kIo, "zstd: cannot create a compression context");
+  }
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 19);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_enableLongDistanceMatching, 1);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 27);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+  std::vector<char> ibuf(ZSTD_CStreamInSize());
+  std::vector<char> obuf(ZSTD_CStreamOutSize());
+  while (true) {
+    auto n = ReadSome(src.get(), ibuf.data(), ibuf.size(), in);
+    if (!n) {
+      return Fail(n.error());
+    }
+    const ZSTD_EndDirective mode = *n == 0 ? ZSTD_e_end : ZSTD_e_continue;
+    ZSTD_inBuffer input{ibuf.data(), *n, 0};
+    bool done = false;
+    while (!done) {
+      ZSTD_outBuffer output{obuf.data(), obuf.size(), 0};
+      const std::size_t rest = ZSTD_compressStream2(cctx.get(), &output, &input, mode);
+      if (ZSTD_isError(rest)) {
+        return Fail(Errc::kIo, std::string("zstd: ") + ZSTD_getErrorName(rest));
+      }
+      FERRY_TRY_STATUS(WriteAll(dst.get(), obuf.data(), output.pos, out), "compressing");
+      done = mode == ZSTD_e_end ? rest == 0 : input.pos == input.size;
+    }
+    if (*n == 0) {
+      break;
+    }
+  }
+  return Finish(dst, out);
+}
+
+Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
+  auto in_fd = OpenRead(in);
+  if (!in_fd) {
+    return Fail(in_fd.error());
+  }
+  Fd src(*in_fd);
+  auto out_fd = OpenWrite(out);
+  if (!out_fd) {
+    return Fail(out_fd.error());
+  }
+  Fd dst(*out_fd);
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!dctx) {
+    return Fail(Errc::kIo, "zstd: cannot create a decompression context");
+  }
+  ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
+  std::vector<char> ibuf(ZSTD_DStreamInSize());
+  std::vector<char> obuf(ZSTD_DStreamOutSize());
+  std::size_t last = 0;
+  while (true) {
+    auto n = ReadSome(src.get(), ibuf.data(), ibuf.size(), in);
+    if (!n) {
+      return Fail(n.error());
+    }
+    if (*n == 0) {
+      break;
+    }
+    ZSTD_inBuffer input{ibuf.data(), *n, 0};
+    while (input.pos < input.size) {
+      ZSTD_outBuffer output{obuf.data(), obuf.size(), 0};
+      last = ZSTD_decompressStream(dctx.get(), &output, &input);
+      if (ZSTD_isError(last)) {
+        return Fail(Errc::kCorrupt, in.string() + ": zstd: " + ZSTD_getErrorName(last));
+      }
+      FERRY_TRY_STATUS(WriteAll(dst.get(), obuf.data(), output.pos, out), "decompressing");
+    }
+  }
+  if (last != 0) {
+    return Fail(Errc::kCorrupt, in.string() + ": zstd stream ends inside a frame");
+  }
+  return Finish(dst, out);
+}
+
+std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::string& digest) {
+  return repo / "blobs" / "sha256" / digest.substr(digest.find(':') + 1);
+}
+
+Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
+                                 const std::filesystem::path& file) {
+  auto hex = Sha256OfFile(file);
+  if (!hex) {
+    return Fail(hex.error());
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) {
+    return Fail(SystemError("stat " + file.string(), ec));
+  }
+  manifest::Blob blob{"sha256:" + *hex, size};
+  const auto dest = BlobPath(repo, blob.digest);
+  FERRY_TRY_STATUS(fs::MakeDirs(dest.parent_path()), "creating the blob store");
+  if (std::filesystem::exists(dest, ec)) {
+    std::filesystem::remove(file, ec);
+    return blob;
+  }
+  // The work dir may sit on another filesystem: copy next to the destination, then rename.
+  const auto tmp = dest.string() + ".partial";
+  std::filesystem::copy_file(file, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    return Fail(SystemError("copy " + file.string() + " to " + tmp, ec));
+  }
+  FERRY_TRY_STATUS(fs::SyncPath(tmp), "storing blob " + blob.digest);
+  FERRY_TRY_STATUS(fs::RenameDurable(tmp, dest), "storing blob " + blob.digest);
+  std::filesystem::remove(file, ec);
+  return blob;
+}
+
+WorkDir::WorkDir() {
+  std::error_code ec;
+  auto base = std::filesystem::temp_directory_path(ec);
+  if (ec) {
+    base = "/tmp";
+  }
+  std::string templ = (base / "ferry-publish.XXXXXX").string();
+  if (::mkdtemp(templ.data()) != nullptr) {
+    path_ = templ;
+  }
+}
+
+WorkDir::~WorkDir() {
+  if (!path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+}
+
+}  // namespace ferry::publish

@@ -1,0 +1,40 @@
+// Importing an application image for a release: a root filesystem directory, an OCI image layout
+// (index.json + blobs/, as umoci and skopeo write it; "DIR:TAG" picks a tagged manifest), or a
+// `docker save` tarball (manifest.json + config + layer tars). Every layer comes out as an
+// uncompressed tar file with its diff_id.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ferry/core/result.hpp"
+
+namespace ferry::publish {
+
+struct ImportedLayer {
+  std::filesystem::path tar;  // uncompressed tar in the work directory
+  std::string diff_id;        // "sha256:<hex>" of `tar`
+  std::uint64_t size = 0;
+};
+
+struct ImportedImage {
+  std::vector<ImportedLayer> layers;  // bottom first
+  nlohmann::json config;              // the image config's "config" object (may be null)
+  std::string architecture;           // empty when the image does not say
+};
+
+// Imports `source` into `work_dir`. Fails with kNotFound when the source does not exist, and with
+// kInvalidArgument naming the problem when it is none of the three kinds or is malformed (bad
+// digests, a blob whose bytes do not match its digest, a diff_id the image config contradicts).
+Result<ImportedImage> ImportImage(const std::string& source, const std::filesystem::path& work_dir);
+
+// Writes the tree below `root` as one tar layer at `out`: entries sorted by name, each directory
+// before its contents, with the files' own modes, uids, gids and mtimes, no uid/gid names and no
+// atime/ctime, in POSIX pax format, so the same tree always gives the same bytes. Hardlinked
+// files become tar hardlinks; sockets are skipped.
+Status WriteTreeTar(const std::filesystem::path& root, const std::filesystem::path& out);
+
+}  // namespace ferry::publish

@@ -1,0 +1,36 @@
+// ferry-publish timestamp --repo DIR --keys KEYDIR [--expires-days D]
+#include <memory>
+#include <string>
+
+#include "server-mock/ferry-publish/command.hpp"
+#include "server-mock/ferry-publish/repository.hpp"
+
+namespace ferry::publish {
+
+namespace {
+struct TimestampArgs {
+  std::string repo, keys;
+  int expires_days = kDefaultTimestampDays;
+};
+}  // namespace
+
+CommandRun SetupTimestampCommand(CLI::App& sub) {
+  auto args = std::make_shared<TimestampArgs>();
+  sub.add_option("--repo", args->repo, "Repository directory")->required();
+  sub.add_option("--keys", args->keys, "Key directory")->required();
+  sub.add_option("--expires-days", args->expires_days, "Expiry of the new timestamp")
+      ->check(CLI::Range(1, 365))
+      ->capture_default_str();
+  return [args]() -> int {
+    auto repo = Repository::Open(args->repo, args->keys);
+    if (!repo) {
+      return Report("timestamp", repo.error());
+    }
+    if (auto st = repo->Commit(false, args->expires_days); !st) {
+      return Report("timestamp", st.error());
+    }
+    return 0;
+  };
+}
+
+}  // namespace ferry::publish
