@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -21,6 +22,11 @@
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::layers {
+
+// OCI whiteouts: `.wh.<name>` hides <name> of lower layers; the opaque marker hides all of a
+// directory's lower content.
+inline constexpr std::string_view kWhiteoutPrefix = ".wh.";
+inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 enum class EntryKind {
   kFile,
