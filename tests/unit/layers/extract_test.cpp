@@ -291,6 +291,19 @@ TEST_F(LayerTest, ZstdSourceFeedsTheExtractor) {
   EXPECT_EQ(ReadAll(root() / "etc/hostname"), "device\n");
 }
 
+TEST_F(LayerTest, ReadAheadZstdFeedsTheExtractor) {
+  const std::string tar = NormalLayer(TarFormat::kGnu);
+  const std::string blob = Compress(tar);
+  MemorySource raw(Bytes(blob), 333);
+  ZstdSource zstd(raw);
+  ReadAheadSource source(zstd, 2, 8192);
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->digest, "sha256:" + Sha256Hex(tar));
+  EXPECT_EQ(result->tar_bytes, tar.size());
+  EXPECT_EQ(ReadAll(root() / "usr/bin/app"), "#!/bin/sh\necho hi\n");
+}
+
 TEST_F(LayerTest, TruncatedZstdIsCorrupt) {
   const std::string tar = TarBuilder().File("a", std::string(100000, 'q') + "end").Finish();
   const std::string blob = Compress(tar);
