@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -166,23 +167,26 @@ int main(int argc, char** argv) {
   }
 
   auto report = [](const char* name, const std::vector<Measure>& ms) {
-    double best = 1e30;
     long rss = 0;
+    std::vector<double> times;
     std::printf("%-48s", name);
     for (const Measure& m : ms) {
       std::printf(" %6.2fs%s", m.seconds, m.status == 0 ? "" : "(FAILED)");
-      best = std::min(best, m.seconds);
+      times.push_back(m.seconds);
       rss = std::max(rss, m.peak_rss_kb);
     }
-    std::printf("  | best %6.2fs  peak RSS %6.1f MB\n", best, static_cast<double>(rss) / 1024.0);
-    return best;
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    std::printf("  | best %6.2fs median %6.2fs  peak RSS %6.1f MB\n", times.front(), median,
+                static_cast<double>(rss) / 1024.0);
+    return median;
   };
   std::printf("\n%d runs each (page cache warm, blob from a local file):\n", runs);
   const double shell = report("zstd -d | tee >(sha256sum) | tar -x", shell_runs);
   const double ours = report("ferry ExtractLayer, one thread", ours_runs);
   const double ahead = report("ferry ExtractLayer, zstd on a read-ahead thread", ahead_runs);
   report("ferry StageLayer (read-ahead, + syncfs, rename)", stage_runs);
-  std::printf("ratio to the shell pipeline (best runs): one thread %.2fx, read-ahead %.2fx\n",
+  std::printf("ratio to the shell pipeline (medians): one thread %.2fx, read-ahead %.2fx\n",
               ours / shell, ahead / shell);
   const std::string sum = [&] {
     FILE* f = std::fopen((dir / "shell.sum").c_str(), "r");
