@@ -139,14 +139,8 @@ Status TreeWriter::WriteDirectory(const EntryHeader& header,
     }
   }
   // setgid on a directory only makes new files inherit its group; setuid means nothing there.
-  DeferredDir deferred{components, header.mode & 03777, header.mtime, header.atime};
-  const std::string key = JoinPath(components, components.size());
-  if (auto it = deferred_index_.find(key); it != deferred_index_.end()) {
-    deferred_dirs_[it->second] = std::move(deferred);
-  } else {
-    deferred_index_.emplace(key, deferred_dirs_.size());
-    deferred_dirs_.push_back(std::move(deferred));
-  }
+  deferred_dirs_.push_back(
+      {JoinPath(components, components.size()), header.mode & 03777, header.mtime, header.atime});
   return Ok();
 }
 
@@ -237,10 +231,16 @@ Status TreeWriter::WriteWhiteout(const EntryHeader& header,
 Status TreeWriter::Finish() {
   for (const DeferredDir& d : deferred_dirs_) {
     UniqueFd fd;
-    if (d.components.empty()) {
+    if (d.path.empty()) {
       fd.Reset(::dup(root_.get()));
     } else {
-      auto walked = WalkDir(d.components, d.components.size(), /*create=*/false, "");
+      std::vector<std::string> components;
+      for (std::size_t start = 0; start <= d.path.size();) {
+        const std::size_t end = std::min(d.path.find('/', start), d.path.size());
+        components.push_back(d.path.substr(start, end - start));
+        start = end + 1;
+      }
+      auto walked = WalkDir(components, components.size(), /*create=*/false, d.path);
       if (!walked) {
         // A later entry replaced the directory (with a symlink or a file): nothing to apply.
         if (walked.error().Is(LayersErrc::kSymlinkInPath) || walked.error().Is(Errc::kNotFound)) {
@@ -250,7 +250,7 @@ Status TreeWriter::Finish() {
       }
       fd = std::move(*walked);
     }
-    const std::string path = JoinPath(d.components, d.components.size());
+    const std::string& path = d.path;
     if (!fd.valid()) {
       return Fail(ErrnoError("open directory " + QuotePath(path)));
     }
@@ -265,7 +265,6 @@ Status TreeWriter::Finish() {
     }
   }
   deferred_dirs_.clear();
-  deferred_index_.clear();
   return Ok();
 }
 

@@ -13,7 +13,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -81,8 +80,10 @@ class TreeWriter {
   int root_fd() const { return root_.get(); }
 
  private:
+  // One per directory entry, duplicates included (applied in order, so the last one wins): one
+  // joined path each keeps a layer of many directories small in memory.
   struct DeferredDir {
-    std::vector<std::string> components;
+    std::string path;  // normalized, "" for the root
     std::uint32_t mode = 0;
     std::optional<timespec> mtime;
     std::optional<timespec> atime;
@@ -124,7 +125,6 @@ class TreeWriter {
   std::uint64_t total_file_bytes_ = 0;
   std::vector<Whiteout> whiteouts_;
   std::vector<DeferredDir> deferred_dirs_;
-  std::unordered_map<std::string, std::size_t> deferred_index_;
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };

@@ -169,6 +169,14 @@ TEST_F(LayerTest, DirectoryTimesSurviveLaterChildren) {
   EXPECT_EQ(Lstat(root() / "d").st_mtim.tv_sec, TarBuilder::kMtime);
 }
 
+TEST_F(LayerTest, LaterDirectoryEntryOfTheSameNameWins) {
+  const std::string tar =
+      TarBuilder().Dir("d", 0700).File("d/a", "1").Dir("d/", 0751).Dir("./d", 0755).Finish();
+  ASSERT_TRUE(Extract(tar).has_value());
+  EXPECT_EQ(Lstat(root() / "d").st_mode & 07777, 0755u);
+  EXPECT_EQ(ReadAll(root() / "d/a"), "1");
+}
+
 TEST_F(LayerTest, RootEntryAppliesToTheRoot) {
   const std::string tar = TarBuilder().Dir("./", 0711).File("./a", "1").Finish();
   ASSERT_TRUE(Extract(tar).has_value());
