@@ -1,5 +1,6 @@
 #include "ferry/trust/metadata.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -230,12 +231,7 @@ bool SpecVersionSupported(const std::string& v) {
   if (parts.size() < 2 || parts.size() > 3 || parts[0] != "1") {
     return false;
   }
-  for (const auto& p : parts) {
-    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos) {
-      return false;
-    }
-  }
-  return true;
+  return std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); });
 }
 
 // fnmatch(3) semantics without flags, on one path component: `*`, `?`, `[set]`, `[!set]`.
