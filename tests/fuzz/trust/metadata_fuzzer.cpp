@@ -1,7 +1,7 @@
 // Fuzzes the strict JSON parser, canonical JSON and the TUF metadata parser.
 //
 // Build and run (clang only):
-//   cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
+//   cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_C_COMPILER=clang-16 \
 //         -DFERRY_BUILD_FUZZERS=ON -DFERRY_SANITIZE=address,undefined
 //   cmake --build build/fuzz --target trust_metadata_fuzzer
 //   mkdir -p /tmp/corpus && build/fuzz/tests/fuzz/trust/trust_metadata_fuzzer /tmp/corpus \

@@ -166,6 +166,36 @@ TEST(Delegation, DelegatedRoleSignedByWrongKeyFails) {
   EXPECT_TRUE(bytes.error().Is(TrustErrc::kBadSignature));
 }
 
+TEST(Delegation, DelegatedRoleMustMatchSnapshotHash) {
+  Env env;
+  env.repo.targets_meta_hashes = true;
+  env.repo.Delegate("targets", {.name = "a", .paths = {"*"}});
+  env.repo.targets["a"].targets["f"] = "x";
+  env.repo.BumpAndPublish();
+  std::string& bytes = env.repo.files["metadata/2.a.json"];
+  bytes.back() = ' ';  // same length, other bytes
+  auto got = env.Download("f");
+  ASSERT_FALSE(got);
+  EXPECT_TRUE(got.error().Is(TrustErrc::kHashMismatch)) << got.error().String();
+}
+
+TEST(Delegation, DelegatedRoleRollbackIsRejected) {
+  Env env;
+  env.repo.Delegate("targets", {.name = "a", .paths = {"*"}});
+  env.repo.targets["a"].version = 7;
+  env.repo.targets["a"].targets["f"] = "x";
+  env.repo.BumpAndPublish();
+  ASSERT_TRUE(env.Download("f"));
+  EXPECT_EQ(env.Trusted("a"), 8u);
+  env.repo.targets["a"].version = 3;
+  env.repo.snapshot_version += 1;
+  env.repo.timestamp_version += 1;
+  env.repo.Publish();
+  auto status = env.Refresh();
+  ASSERT_FALSE(status);
+  EXPECT_TRUE(status.error().Is(TrustErrc::kRollback)) << status.error().String();
+}
+
 class OddRoleName : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(OddRoleName, IsQuotedInUrlAndFileName) {
