@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <set>
 
 #include "ferry/trust/error.hpp"
@@ -363,7 +364,8 @@ Result<WallTime> ParseExpires(std::string_view text) {
       str[13] != ':' || str[16] != ':') {
     return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
   }
-  for (const std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+  static constexpr std::size_t kDigitPositions[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  for (const std::size_t i : kDigitPositions) {
     if (str[i] < '0' || str[i] > '9') {
       return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
     }
@@ -374,8 +376,23 @@ Result<WallTime> ParseExpires(std::string_view text) {
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) {
     return Bad("expires \"" + str + "\" is not a valid time");
   }
-  return WallTime(std::chrono::sys_days(ymd).time_since_epoch() + std::chrono::hours(h) +
-                  std::chrono::minutes(mi) + std::chrono::seconds(s));
+  const std::chrono::seconds since_epoch = std::chrono::sys_days(ymd).time_since_epoch() +
+                                           std::chrono::hours(h) + std::chrono::minutes(mi) +
+                                           std::chrono::seconds(s);
+  // The clock counts nanoseconds in 64 bits (years 1678 to 2262); times beyond are clamped, so
+  // "9999-12-31T23:59:59Z" means "never" rather than overflowing.
+  using Limits = std::numeric_limits<WallTime::rep>;
+  constexpr auto kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(WallTime::duration(Limits::max()));
+  constexpr auto kMin =
+      std::chrono::duration_cast<std::chrono::seconds>(WallTime::duration(Limits::min()));
+  if (since_epoch >= kMax) {
+    return WallTime::max();
+  }
+  if (since_epoch <= kMin) {
+    return WallTime::min();
+  }
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(since_epoch));
 }
 
 std::string FormatExpires(WallTime t) {
