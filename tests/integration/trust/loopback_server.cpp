@@ -51,6 +51,11 @@ void LoopbackServer::ClearRequests() {
   requests_.clear();
 }
 
+void LoopbackServer::SetOmitContentLength(bool omit) {
+  std::lock_guard lock(mu_);
+  omit_content_length_ = omit;
+}
+
 void LoopbackServer::Serve() {
   while (true) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -93,8 +98,11 @@ void LoopbackServer::Handle(int fd) {
       response =
           "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found";
     } else {
-      response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(it->second.size()) +
-                 "\r\nConnection: close\r\n\r\n" + it->second;
+      response = "HTTP/1.1 200 OK\r\n";
+      if (!omit_content_length_) {
+        response += "Content-Length: " + std::to_string(it->second.size()) + "\r\n";
+      }
+      response += "Connection: close\r\n\r\n" + it->second;
     }
   }
   std::size_t sent = 0;

@@ -24,6 +24,9 @@ class LoopbackServer {
   // Paths requested so far, in order.
   std::vector<std::string> Requests() const;
   void ClearRequests();
+  // Sends bodies without Content-Length (ended by closing the connection), as a streaming or
+  // hostile server would.
+  void SetOmitContentLength(bool omit);
 
  private:
   void Serve();
@@ -34,6 +37,7 @@ class LoopbackServer {
   mutable std::mutex mu_;
   std::map<std::string, std::string> files_;
   std::vector<std::string> requests_;
+  bool omit_content_length_ = false;
   std::thread thread_;
 };
 
