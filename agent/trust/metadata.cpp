@@ -425,6 +425,25 @@ std::string QuoteComponent(std::string_view name) {
   return out;
 }
 
+std::string QuoteTargetPath(std::string_view path) {
+  std::string out;
+  bool first = true;
+  for (const auto component : SplitSlash(path)) {
+    if (!first) {
+      out += '/';
+    }
+    first = false;
+    if (component == ".") {
+      out += "%2E";
+    } else if (component == "..") {
+      out += "%2E%2E";
+    } else {
+      out += QuoteComponent(component);
+    }
+  }
+  return out;
+}
+
 Result<Metadata> ParseMetadata(std::string_view bytes, std::string_view expected_type) {
   auto doc = ParseJson(bytes);
   if (!doc) {

@@ -25,21 +25,6 @@ std::set<std::string> KeyIdSet(const Metadata& root, const std::string& role) {
   return {it->second.keyids.begin(), it->second.keyids.end()};
 }
 
-// Target paths go into URLs component by component; `/` separates directories.
-std::string QuotePath(std::string_view path) {
-  std::string out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = path.find('/', start);
-    out += QuoteComponent(path.substr(start, slash - start));
-    if (slash == std::string_view::npos) {
-      return out;
-    }
-    out += '/';
-    start = slash + 1;
-  }
-}
-
 std::string Expired(const std::string& role, const Metadata& md) {
   return role + " v" + std::to_string(md.version) + " expired at " + FormatExpires(md.expires);
 }
@@ -372,7 +357,7 @@ Result<TargetFile> Updater::GetTargetInfo(std::string_view target_path) {
 }
 
 Result<std::string> Updater::DownloadTarget(const TargetFile& target) {
-  std::string path = QuotePath(target.path);
+  std::string path = QuoteTargetPath(target.path);
   if (root_ && root_->consistent_snapshot) {
     const std::size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);

@@ -100,6 +100,10 @@ Status VerifyLengthAndHashes(std::string_view bytes, std::optional<std::uint64_t
 // always a single safe file or URL path component.
 std::string QuoteComponent(std::string_view name);
 
+// A target path for a URL: each `/`-separated component quoted as above, and `.` / `..`
+// components encoded (%2E) so that no client library or proxy resolves them away.
+std::string QuoteTargetPath(std::string_view path);
+
 // "2030-01-01T00:00:00Z" ↔ time point.
 Result<WallTime> ParseExpires(std::string_view text);
 std::string FormatExpires(WallTime t);

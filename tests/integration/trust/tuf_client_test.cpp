@@ -153,6 +153,18 @@ TEST_F(TufClient, RefusesEndlessMetadataAndOverlongTargets) {
   EXPECT_FALSE(stdfs::exists(dir / "targets" / "readme.txt"));
 }
 
+TEST_F(TufClient, TargetNamedWithDotDotStaysInsideTargetDir) {
+  repo.targets["targets"].targets["../../escape.txt"] = "caught";
+  repo.BumpAndPublish();
+  Serve();
+  ASSERT_EQ(Init().exit_code, 0);
+  RunResult r = Download({"../../escape.txt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(*ferry::fs::ReadFile(dir / "targets" / "..%2F..%2Fescape.txt"), "caught");
+  EXPECT_FALSE(stdfs::exists(dir / "escape.txt"));
+  EXPECT_FALSE(stdfs::exists(dir.path().parent_path() / "escape.txt"));
+}
+
 TEST_F(TufClient, StopsAtFirstFailingTarget) {
   ASSERT_EQ(Init().exit_code, 0);
   RunResult r = Download({"readme.txt", "missing.bin", "apps/demo/manifest.json"});

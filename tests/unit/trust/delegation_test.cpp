@@ -225,6 +225,8 @@ TEST(Quote, EncodesEverythingButUnreserved) {
   EXPECT_EQ(QuoteComponent("#"), "%23");
   EXPECT_EQ(QuoteComponent("a-b_c.d~e"), "a-b_c.d~e");
   EXPECT_EQ(QuoteComponent("\xc3\xa9"), "%C3%A9");
+  EXPECT_EQ(QuoteTargetPath("a/../b c/./d"), "a/%2E%2E/b%20c/%2E/d");
+  EXPECT_EQ(QuoteTargetPath("/x/"), "/x/");
 }
 
 }  // namespace
