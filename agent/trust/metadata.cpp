@@ -1,6 +1,7 @@
 #include "ferry/trust/metadata.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <limits>
 #include <set>
@@ -160,8 +161,26 @@ Status ParseDelegations(const Json& v, Metadata& md) {
     return std::unexpected(keys.error());
   }
   md.keys = std::move(*keys);
-  if (v.Find("succinct_roles") != nullptr) {
-    return Fail(TrustErrc::kUnsupported, "succinct hash-bin delegations are not supported");
+  const Json* succinct = v.Find("succinct_roles");
+  if ((succinct == nullptr) == (v.Find("roles") == nullptr)) {
+    return Bad("delegations need exactly one of roles, succinct_roles");
+  }
+  if (succinct != nullptr) {
+    SuccinctRoles bins;
+    auto keys_of_bins = ParseRoleKeys(*succinct);
+    if (!keys_of_bins) {
+      return std::unexpected(keys_of_bins.error().WithContext("succinct_roles"));
+    }
+    bins.keys = std::move(*keys_of_bins);
+    auto bit_length = UintField(*succinct, "bit_length", 1);
+    auto prefix = StringField(*succinct, "name_prefix");
+    if (!bit_length || !prefix || *bit_length > 32) {
+      return Bad("succinct_roles needs bit_length 1 to 32 and a name_prefix");
+    }
+    bins.bit_length = static_cast<unsigned>(*bit_length);
+    bins.name_prefix = *prefix;
+    md.succinct_roles = std::move(bins);
+    return Ok();
   }
   auto roles = Field(v, "roles");
   if (!roles) {
@@ -322,6 +341,27 @@ std::vector<std::string_view> SplitSlash(std::string_view s) {
 }
 
 }  // namespace
+
+std::string SuccinctRoles::RoleFor(std::string_view target_path) const {
+  // The bin is the first bit_length bits of the path's sha256.
+  const std::string digest = Sha256Hex(target_path);
+  std::uint32_t first32 = 0;
+  std::from_chars(digest.data(), digest.data() + 8, first32, 16);
+  const std::uint32_t bin = bit_length == 32 ? first32 : first32 >> (32 - bit_length);
+  const std::uint64_t last_bin = (std::uint64_t{1} << bit_length) - 1;
+  std::size_t width = 1;
+  while ((last_bin >> (4 * width)) != 0) {
+    ++width;
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string suffix(width, '0');
+  std::uint32_t rest = bin;
+  for (std::size_t i = width; i-- > 0;) {
+    suffix[i] = kDigits[rest & 0xF];
+    rest >>= 4;
+  }
+  return name_prefix + "-" + suffix;
+}
 
 bool DelegatedRole::IsDelegatedPath(std::string_view target_path) const {
   if (paths) {

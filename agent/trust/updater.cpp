@@ -331,6 +331,12 @@ Result<TargetFile> Updater::GetTargetInfo(std::string_view target_path) {
     if (const auto it = (*md)->targets.find(std::string(target_path)); it != (*md)->targets.end()) {
       return it->second;
     }
+    if (const auto& bins = (*md)->succinct_roles) {
+      // Exactly one bin can hold the path, and it is terminating.
+      stack.clear();
+      stack.push_back({bins->RoleFor(target_path), &(*md)->keys, bins->keys});
+      continue;
+    }
     std::vector<Visit> children;
     for (const auto& child : (*md)->delegated_roles) {
       if (!child.IsDelegatedPath(target_path)) {

@@ -40,6 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& role : md->delegated_roles) {
         (void)role.IsDelegatedPath("a/b/c.txt");
       }
+      if (md->succinct_roles && md->succinct_roles->RoleFor("a/b").empty()) {
+        std::abort();
+      }
     }
   }
   return 0;
