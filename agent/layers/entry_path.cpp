@@ -24,6 +24,12 @@ std::string QuotePath(std::string_view raw) {
   return out;
 }
 
+std::string EntryName(std::string_view path) { return "entry " + QuotePath(path); }
+
+Error EntryErrno(std::string_view path, std::string_view what) {
+  return ErrnoError(EntryName(path) + ": " + std::string(what));
+}
+
 Result<std::vector<std::string>> SplitEntryPath(std::string_view raw, const ExtractPolicy& policy,
                                                 std::string_view what) {
   const std::string prefix = std::string(what) + " " + QuotePath(raw) + ": ";

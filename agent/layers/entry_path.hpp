@@ -22,4 +22,10 @@ std::string JoinPath(const std::vector<std::string>& components, std::size_t cou
 // A path for messages: printable ASCII kept, anything else escaped, long paths shortened.
 std::string QuotePath(std::string_view raw);
 
+// How messages name an entry: `entry "etc/passwd"`.
+std::string EntryName(std::string_view path);
+
+// An errno error (the current errno) for the OS call `what` on an entry.
+Error EntryErrno(std::string_view path, std::string_view what);
+
 }  // namespace ferry::layers

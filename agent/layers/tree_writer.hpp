@@ -12,7 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +21,11 @@
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::layers {
+
+// OCI whiteouts: `.wh.<name>` hides <name> of lower layers; the opaque marker hides all of a
+// directory's lower content.
+inline constexpr std::string_view kWhiteoutPrefix = ".wh.";
+inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 enum class EntryKind {
   kFile,
@@ -75,8 +80,10 @@ class TreeWriter {
   int root_fd() const { return root_.get(); }
 
  private:
+  // One per directory entry, duplicates included (applied in order, so the last one wins): one
+  // joined path each keeps a layer of many directories small in memory.
   struct DeferredDir {
-    std::vector<std::string> components;
+    std::string path;  // normalized, "" for the root
     std::uint32_t mode = 0;
     std::optional<timespec> mtime;
     std::optional<timespec> atime;
@@ -118,7 +125,6 @@ class TreeWriter {
   std::uint64_t total_file_bytes_ = 0;
   std::vector<Whiteout> whiteouts_;
   std::vector<DeferredDir> deferred_dirs_;
-  std::unordered_map<std::string, std::size_t> deferred_index_;
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <unordered_set>
 
 #include "ferry/core/check.hpp"
 #include "ferry/trust/error.hpp"
@@ -349,6 +350,7 @@ class Parser {
   Result<Json> ObjectValue(int depth) {
     ++pos_;
     Json::Object members;
+    std::unordered_set<std::string> seen;
     SkipSpace();
     if (pos_ < s_.size() && s_[pos_] == '}') {
       ++pos_;
@@ -363,10 +365,9 @@ class Parser {
       if (!key) {
         return std::unexpected(key.error());
       }
-      for (const auto& m : members) {
-        if (m.first == *key) {
-          return Error("duplicate key \"" + *key + "\"");
-        }
+      // A set, not a scan of `members`: a snapshot may list tens of thousands of roles.
+      if (!seen.insert(*key).second) {
+        return Error("duplicate key \"" + *key + "\"");
       }
       SkipSpace();
       if (pos_ >= s_.size() || s_[pos_] != ':') {

@@ -1,6 +1,8 @@
 #include "ferry/trust/metadata.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <set>
 
 #include "ferry/trust/error.hpp"
@@ -158,8 +160,26 @@ Status ParseDelegations(const Json& v, Metadata& md) {
     return std::unexpected(keys.error());
   }
   md.keys = std::move(*keys);
-  if (v.Find("succinct_roles") != nullptr) {
-    return Fail(TrustErrc::kUnsupported, "succinct hash-bin delegations are not supported");
+  const Json* succinct = v.Find("succinct_roles");
+  if ((succinct == nullptr) == (v.Find("roles") == nullptr)) {
+    return Bad("delegations need exactly one of roles, succinct_roles");
+  }
+  if (succinct != nullptr) {
+    SuccinctRoles bins;
+    auto keys_of_bins = ParseRoleKeys(*succinct);
+    if (!keys_of_bins) {
+      return std::unexpected(keys_of_bins.error().WithContext("succinct_roles"));
+    }
+    bins.keys = std::move(*keys_of_bins);
+    auto bit_length = UintField(*succinct, "bit_length", 1);
+    auto prefix = StringField(*succinct, "name_prefix");
+    if (!bit_length || !prefix || *bit_length > 32) {
+      return Bad("succinct_roles needs bit_length 1 to 32 and a name_prefix");
+    }
+    bins.bit_length = static_cast<unsigned>(*bit_length);
+    bins.name_prefix = *prefix;
+    md.succinct_roles = std::move(bins);
+    return Ok();
   }
   auto roles = Field(v, "roles");
   if (!roles) {
@@ -230,130 +250,10 @@ bool SpecVersionSupported(const std::string& v) {
   if (parts.size() < 2 || parts.size() > 3 || parts[0] != "1") {
     return false;
   }
-  for (const auto& p : parts) {
-    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// fnmatch(3) semantics without flags, on one path component: `*`, `?`, `[set]`, `[!set]`.
-bool MatchComponent(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star_p = std::string_view::npos;
-  std::size_t star_t = 0;
-  while (t < text.size()) {
-    bool advanced = false;
-    if (p < pattern.size()) {
-      const char pc = pattern[p];
-      if (pc == '*') {
-        star_p = p++;
-        star_t = t;
-        continue;
-      }
-      if (pc == '?') {
-        ++p;
-        ++t;
-        advanced = true;
-      } else if (pc == '[') {
-        std::size_t q = p + 1;
-        bool negate = false;
-        if (q < pattern.size() && (pattern[q] == '!' || pattern[q] == '^')) {
-          negate = true;
-          ++q;
-        }
-        bool matched = false;
-        bool first = true;
-        while (q < pattern.size() && (first || pattern[q] != ']')) {
-          first = false;
-          char lo = pattern[q];
-          char hi = lo;
-          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
-            hi = pattern[q + 2];
-            q += 2;
-          }
-          if (text[t] >= lo && text[t] <= hi) {
-            matched = true;
-          }
-          ++q;
-        }
-        if (q >= pattern.size()) {
-          // No closing bracket: '[' is an ordinary character.
-          if (text[t] == '[') {
-            ++p;
-            ++t;
-            advanced = true;
-          }
-        } else if (matched != negate) {
-          p = q + 1;
-          ++t;
-          advanced = true;
-        }
-      } else if (pc == text[t]) {
-        ++p;
-        ++t;
-        advanced = true;
-      }
-    }
-    if (!advanced) {
-      if (star_p == std::string_view::npos) {
-        return false;
-      }
-      p = star_p + 1;
-      t = ++star_t;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') {
-    ++p;
-  }
-  return p == pattern.size();
-}
-
-std::vector<std::string_view> SplitSlash(std::string_view s) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = s.find('/', start);
-    parts.push_back(s.substr(start, slash - start));
-    if (slash == std::string_view::npos) {
-      return parts;
-    }
-    start = slash + 1;
-  }
+  return std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); });
 }
 
 }  // namespace
-
-bool DelegatedRole::IsDelegatedPath(std::string_view target_path) const {
-  if (paths) {
-    const auto target_parts = SplitSlash(target_path);
-    for (const auto& pattern : *paths) {
-      const auto pattern_parts = SplitSlash(pattern);
-      if (pattern_parts.size() != target_parts.size()) {
-        continue;
-      }
-      bool all = true;
-      for (std::size_t i = 0; i < pattern_parts.size() && all; ++i) {
-        all = MatchComponent(pattern_parts[i], target_parts[i]);
-      }
-      if (all) {
-        return true;
-      }
-    }
-    return false;
-  }
-  if (path_hash_prefixes) {
-    const std::string digest = Sha256Hex(target_path);
-    for (const auto& prefix : *path_hash_prefixes) {
-      if (digest.starts_with(prefix)) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
 
 Result<WallTime> ParseExpires(std::string_view text) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
@@ -367,7 +267,8 @@ Result<WallTime> ParseExpires(std::string_view text) {
       str[13] != ':' || str[16] != ':') {
     return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
   }
-  for (const std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+  static constexpr std::size_t kDigitPositions[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  for (const std::size_t i : kDigitPositions) {
     if (str[i] < '0' || str[i] > '9') {
       return Bad("expires \"" + str + "\" is not YYYY-MM-DDTHH:MM:SSZ");
     }
@@ -378,8 +279,23 @@ Result<WallTime> ParseExpires(std::string_view text) {
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) {
     return Bad("expires \"" + str + "\" is not a valid time");
   }
-  return WallTime(std::chrono::sys_days(ymd).time_since_epoch() + std::chrono::hours(h) +
-                  std::chrono::minutes(mi) + std::chrono::seconds(s));
+  const std::chrono::seconds since_epoch = std::chrono::sys_days(ymd).time_since_epoch() +
+                                           std::chrono::hours(h) + std::chrono::minutes(mi) +
+                                           std::chrono::seconds(s);
+  // The clock counts nanoseconds in 64 bits (years 1678 to 2262); times beyond are clamped, so
+  // "9999-12-31T23:59:59Z" means "never" rather than overflowing.
+  using Limits = std::numeric_limits<WallTime::rep>;
+  constexpr auto kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(WallTime::duration(Limits::max()));
+  constexpr auto kMin =
+      std::chrono::duration_cast<std::chrono::seconds>(WallTime::duration(Limits::min()));
+  if (since_epoch >= kMax) {
+    return WallTime::max();
+  }
+  if (since_epoch <= kMin) {
+    return WallTime::min();
+  }
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(since_epoch));
 }
 
 std::string FormatExpires(WallTime t) {
@@ -393,23 +309,6 @@ std::string FormatExpires(WallTime t) {
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   return buf;
-}
-
-std::string QuoteComponent(std::string_view name) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : name) {
-    const auto b = static_cast<unsigned char>(c);
-    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b == '_' ||
-        b == '.' || b == '-' || b == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kDigits[b >> 4];
-      out += kDigits[b & 0x0F];
-    }
-  }
-  return out;
 }
 
 Result<Metadata> ParseMetadata(std::string_view bytes, std::string_view expected_type) {

@@ -25,21 +25,6 @@ std::set<std::string> KeyIdSet(const Metadata& root, const std::string& role) {
   return {it->second.keyids.begin(), it->second.keyids.end()};
 }
 
-// Target paths go into URLs component by component; `/` separates directories.
-std::string QuotePath(std::string_view path) {
-  std::string out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = path.find('/', start);
-    out += QuoteComponent(path.substr(start, slash - start));
-    if (slash == std::string_view::npos) {
-      return out;
-    }
-    out += '/';
-    start = slash + 1;
-  }
-}
-
 std::string Expired(const std::string& role, const Metadata& md) {
   return role + " v" + std::to_string(md.version) + " expired at " + FormatExpires(md.expires);
 }
@@ -346,6 +331,12 @@ Result<TargetFile> Updater::GetTargetInfo(std::string_view target_path) {
     if (const auto it = (*md)->targets.find(std::string(target_path)); it != (*md)->targets.end()) {
       return it->second;
     }
+    if (const auto& bins = (*md)->succinct_roles) {
+      // Exactly one bin can hold the path, and it is terminating.
+      stack.clear();
+      stack.push_back({bins->RoleFor(target_path), &(*md)->keys, bins->keys});
+      continue;
+    }
     std::vector<Visit> children;
     for (const auto& child : (*md)->delegated_roles) {
       if (!child.IsDelegatedPath(target_path)) {
@@ -372,7 +363,7 @@ Result<TargetFile> Updater::GetTargetInfo(std::string_view target_path) {
 }
 
 Result<std::string> Updater::DownloadTarget(const TargetFile& target) {
-  std::string path = QuotePath(target.path);
+  std::string path = QuoteTargetPath(target.path);
   if (root_ && root_->consistent_snapshot) {
     const std::size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);

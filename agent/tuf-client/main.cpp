@@ -168,7 +168,9 @@ Status Run(const Options& opts) {
   config.metadata_base_url = opts.metadata_url;
   config.targets_base_url = opts.target_base_url;
   ferry::trust::Updater updater(store, *http, clock, config);
-  FERRY_TRY_STATUS(updater.Refresh(), "refresh");
+  if (auto refreshed = updater.Refresh(); !refreshed) {
+    return refreshed;
+  }
   if (opts.command == "download") {
     return Download(updater, opts);
   }
@@ -187,7 +189,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (auto status = Run(opts); !status) {
-      std::cerr << "ferry-tuf-client: " << status.error().String() << "\n";
+      std::cerr << "ferry-tuf-client: " << status.error().String() << " ("
+                << status.error().code().message() << ")\n";
       return 1;
     }
     return 0;

@@ -91,4 +91,24 @@ class ZstdSource final : public ByteSource {
   std::unique_ptr<State> state_;
 };
 
+// Reads `inner` ahead on a thread of its own, so that producing bytes (decompression, a delta
+// decoder, disk reads) overlaps with consuming them (hashing and writing files). Chunks are
+// gathered into `buffers` buffers of `buffer_size` bytes: memory is bounded by their sum. `inner`
+// must outlive this source and is used only by its thread until the destructor returns. An error
+// of `inner` is returned by Next() after the bytes read before it. The destructor stops the
+// thread (it waits for the inner Next() call in progress).
+class ReadAheadSource final : public ByteSource {
+ public:
+  explicit ReadAheadSource(ByteSource& inner, std::size_t buffers = 4,
+                           std::size_t buffer_size = 1 << 20);
+  ~ReadAheadSource() override;
+  ReadAheadSource(const ReadAheadSource&) = delete;
+  ReadAheadSource& operator=(const ReadAheadSource&) = delete;
+  Result<std::span<const std::byte>> Next() override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 }  // namespace ferry::layers

@@ -50,6 +50,17 @@ struct DelegatedRole {
   bool IsDelegatedPath(std::string_view target_path) const;
 };
 
+// Succinct hash-bin delegations (TAP 15): 2^bit_length terminating roles named
+// "<prefix>-<bin in hex>", sharing one set of keys; a target belongs to the bin given by the first
+// bit_length bits of the sha256 of its path.
+struct SuccinctRoles {
+  RoleKeys keys;
+  unsigned bit_length = 1;
+  std::string name_prefix;
+
+  std::string RoleFor(std::string_view target_path) const;
+};
+
 struct Signature {
   std::string keyid;
   std::string sig;
@@ -74,7 +85,8 @@ struct Metadata {
   // targets
   std::map<std::string, TargetFile> targets;
   bool has_delegations = false;
-  std::vector<DelegatedRole> delegated_roles;  // in order: the search order
+  std::vector<DelegatedRole> delegated_roles;   // in order: the search order
+  std::optional<SuccinctRoles> succinct_roles;  // instead of delegated_roles
 
   bool IsExpired(WallTime now) const { return now >= expires; }
 };
@@ -99,6 +111,10 @@ Status VerifyLengthAndHashes(std::string_view bytes, std::optional<std::uint64_t
 // Percent-encodes everything except ASCII letters, digits and `_.-~`, so a role or target name is
 // always a single safe file or URL path component.
 std::string QuoteComponent(std::string_view name);
+
+// A target path for a URL: each `/`-separated component quoted as above, and `.` / `..`
+// components encoded (%2E) so that no client library or proxy resolves them away.
+std::string QuoteTargetPath(std::string_view path);
 
 // "2030-01-01T00:00:00Z" ↔ time point.
 Result<WallTime> ParseExpires(std::string_view text);

@@ -169,6 +169,14 @@ TEST_F(LayerTest, DirectoryTimesSurviveLaterChildren) {
   EXPECT_EQ(Lstat(root() / "d").st_mtim.tv_sec, TarBuilder::kMtime);
 }
 
+TEST_F(LayerTest, LaterDirectoryEntryOfTheSameNameWins) {
+  const std::string tar =
+      TarBuilder().Dir("d", 0700).File("d/a", "1").Dir("d/", 0751).Dir("./d", 0755).Finish();
+  ASSERT_TRUE(Extract(tar).has_value());
+  EXPECT_EQ(Lstat(root() / "d").st_mode & 07777, 0755u);
+  EXPECT_EQ(ReadAll(root() / "d/a"), "1");
+}
+
 TEST_F(LayerTest, RootEntryAppliesToTheRoot) {
   const std::string tar = TarBuilder().Dir("./", 0711).File("./a", "1").Finish();
   ASSERT_TRUE(Extract(tar).has_value());
@@ -289,6 +297,19 @@ TEST_F(LayerTest, ZstdSourceFeedsTheExtractor) {
   ASSERT_TRUE(result.has_value()) << result.error().message();
   EXPECT_EQ(result->digest, "sha256:" + Sha256Hex(tar));
   EXPECT_EQ(ReadAll(root() / "etc/hostname"), "device\n");
+}
+
+TEST_F(LayerTest, ReadAheadZstdFeedsTheExtractor) {
+  const std::string tar = NormalLayer(TarFormat::kGnu);
+  const std::string blob = Compress(tar);
+  MemorySource raw(Bytes(blob), 333);
+  ZstdSource zstd(raw);
+  ReadAheadSource source(zstd, 2, 8192);
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->digest, "sha256:" + Sha256Hex(tar));
+  EXPECT_EQ(result->tar_bytes, tar.size());
+  EXPECT_EQ(ReadAll(root() / "usr/bin/app"), "#!/bin/sh\necho hi\n");
 }
 
 TEST_F(LayerTest, TruncatedZstdIsCorrupt) {

@@ -36,6 +36,12 @@ std::string Sha256Hex(const std::string& data) {
   return out;
 }
 
+void PrintTo(const NodeState& n, std::ostream* os) {
+  *os << "{mode " << std::oct << n.mode << std::dec << ", uid " << n.uid << ", gid " << n.gid
+      << ", mtime " << n.mtime_ns << ", ctime " << n.ctime_ns << ", content \"" << n.content
+      << "\"}";
+}
+
 void LayerTest::SetUp() {
   ASSERT_TRUE(fs::create_directory(root()));
   ASSERT_TRUE(fs::create_directory(outside()));

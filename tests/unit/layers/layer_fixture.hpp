@@ -25,6 +25,7 @@ struct NodeState {
   bool operator==(const NodeState&) const = default;
 };
 using Snapshot = std::map<std::string, NodeState>;
+void PrintTo(const NodeState& n, std::ostream* os);
 
 class LayerTest : public ::testing::Test {
  public:

@@ -166,6 +166,81 @@ TEST(Delegation, DelegatedRoleSignedByWrongKeyFails) {
   EXPECT_TRUE(bytes.error().Is(TrustErrc::kBadSignature));
 }
 
+TEST(Delegation, DelegatedRoleMustMatchSnapshotHash) {
+  Env env;
+  env.repo.targets_meta_hashes = true;
+  env.repo.Delegate("targets", {.name = "a", .paths = {"*"}});
+  env.repo.targets["a"].targets["f"] = "x";
+  env.repo.BumpAndPublish();
+  std::string& bytes = env.repo.files["metadata/2.a.json"];
+  bytes.back() = ' ';  // same length, other bytes
+  auto got = env.Download("f");
+  ASSERT_FALSE(got);
+  EXPECT_TRUE(got.error().Is(TrustErrc::kHashMismatch)) << got.error().String();
+}
+
+TEST(Delegation, DelegatedRoleRollbackIsRejected) {
+  Env env;
+  env.repo.Delegate("targets", {.name = "a", .paths = {"*"}});
+  env.repo.targets["a"].version = 7;
+  env.repo.targets["a"].targets["f"] = "x";
+  env.repo.BumpAndPublish();
+  ASSERT_TRUE(env.Download("f"));
+  EXPECT_EQ(env.Trusted("a"), 8u);
+  env.repo.targets["a"].version = 3;
+  env.repo.snapshot_version += 1;
+  env.repo.timestamp_version += 1;
+  env.repo.Publish();
+  auto status = env.Refresh();
+  ASSERT_FALSE(status);
+  EXPECT_TRUE(status.error().Is(TrustErrc::kRollback)) << status.error().String();
+}
+
+TEST(Delegation, SuccinctHashBinsPickTheBinOfThePath) {
+  Env env;
+  // 256 bins: the bin of a path is the first byte of its sha256.
+  const std::string bin = "bins-" + Sha256Hex("apps/demo").substr(0, 2);
+  const SigningKey bin_key = env.repo.NewKey();
+  env.repo.mutate["targets"] = [&](Json& s) {
+    Json::Object keys;
+    keys.emplace_back(bin_key.KeyId(), bin_key.PublicKeyJson());
+    Json::Object succinct;
+    Json::Array keyids;
+    keyids.push_back(Json(bin_key.KeyId()));
+    succinct.emplace_back("keyids", Json(std::move(keyids)));
+    succinct.emplace_back("threshold", Json(std::int64_t{1}));
+    succinct.emplace_back("bit_length", Json(std::int64_t{8}));
+    succinct.emplace_back("name_prefix", Json(std::string("bins")));
+    Json::Object delegations;
+    delegations.emplace_back("keys", Json(std::move(keys)));
+    delegations.emplace_back("succinct_roles", Json(std::move(succinct)));
+    s.Set("delegations", Json(std::move(delegations)));
+  };
+  env.repo.targets[bin].targets["apps/demo"] = "binned";
+  env.repo.targets[bin].expires = env.repo.targets["targets"].expires;
+  env.repo.signers[bin] = {bin_key};
+  env.repo.BumpAndPublish();
+  auto bytes = env.Download("apps/demo");
+  ASSERT_TRUE(bytes) << bytes.error().String();
+  EXPECT_EQ(*bytes, "binned");
+  EXPECT_TRUE(env.http.Requested("metadata/2." + bin + ".json"));
+}
+
+TEST(Delegation, SuccinctRoleNames) {
+  SuccinctRoles bins;
+  bins.name_prefix = "p";
+  bins.bit_length = 1;
+  EXPECT_EQ(bins.RoleFor("x").size(), 3u);  // "p-0" or "p-1"
+  bins.bit_length = 12;
+  EXPECT_EQ(bins.RoleFor("x"), "p-" + Sha256Hex("x").substr(0, 3));
+  bins.bit_length = 32;
+  EXPECT_EQ(bins.RoleFor("x"), "p-" + Sha256Hex("x").substr(0, 8));
+  bins.bit_length = 5;  // 32 bins: two hex digits, values 00 to 1f
+  const std::string name = bins.RoleFor("x");
+  ASSERT_EQ(name.size(), 4u);
+  EXPECT_LE(std::stoul(name.substr(2), nullptr, 16), 31u);
+}
+
 class OddRoleName : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(OddRoleName, IsQuotedInUrlAndFileName) {
@@ -195,6 +270,8 @@ TEST(Quote, EncodesEverythingButUnreserved) {
   EXPECT_EQ(QuoteComponent("#"), "%23");
   EXPECT_EQ(QuoteComponent("a-b_c.d~e"), "a-b_c.d~e");
   EXPECT_EQ(QuoteComponent("\xc3\xa9"), "%C3%A9");
+  EXPECT_EQ(QuoteTargetPath("a/../b c/./d"), "a/%2E%2E/b%20c/%2E/d");
+  EXPECT_EQ(QuoteTargetPath("/x/"), "/x/");
 }
 
 }  // namespace

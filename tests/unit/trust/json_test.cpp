@@ -50,6 +50,20 @@ TEST(Json, BoundsNesting) {
   EXPECT_FALSE(ParseJson(std::string(100000, '[') + std::string(100000, ']')));
 }
 
+TEST(Json, ParsesObjectsWithManyMembers) {
+  // A snapshot may list tens of thousands of roles; duplicate detection must not be quadratic.
+  std::string text = "{";
+  for (int i = 0; i < 200000; ++i) {
+    text += (i ? ",\"r" : "\"r") + std::to_string(i) + ".json\":{\"version\":1}";
+  }
+  text += "}";
+  auto v = ParseJson(text);
+  ASSERT_TRUE(v) << v.error().String();
+  EXPECT_EQ(v->AsObject().size(), 200000u);
+  text.insert(text.size() - 1, ",\"r7.json\":{}");
+  EXPECT_FALSE(ParseJson(text));
+}
+
 TEST(Json, DecodesEscapesToUtf8) {
   auto v = ParseJson(R"("a\"b\\c\/\n\u00e9\ud83d\ude00")");
   ASSERT_TRUE(v);

@@ -188,17 +188,7 @@ std::string TestRepository::MetadataPath(const std::string& role, std::uint64_t 
 
 std::string TestRepository::TargetPathFor(const std::string& path,
                                           const std::string& content) const {
-  std::string quoted;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = path.find('/', start);
-    quoted += QuoteComponent(path.substr(start, slash - start));
-    if (slash == std::string::npos) {
-      break;
-    }
-    quoted += '/';
-    start = slash + 1;
-  }
+  const std::string quoted = QuoteTargetPath(path);
   if (!consistent_snapshot) {
     return "targets/" + quoted;
   }

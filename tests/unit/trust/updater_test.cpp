@@ -422,6 +422,18 @@ TEST(Updater, WorksWithoutConsistentSnapshots) {
   EXPECT_TRUE(env.http.Requested("targets/dir/file.txt"));
 }
 
+TEST(Expires, ParsesStrictFormatAndClampsFarDates) {
+  auto t = ParseExpires("2030-01-02T03:04:05Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(FormatExpires(*t), "2030-01-02T03:04:05Z");
+  EXPECT_EQ(*ParseExpires("9999-12-31T23:59:59Z"), WallTime::max());
+  EXPECT_EQ(*ParseExpires("1015-01-01T00:00:00Z"), WallTime::min());
+  for (const char* bad : {"2030-01-02 03:04:05Z", "2030-1-02T03:04:05Z", "2030-02-30T00:00:00Z",
+                          "2030-01-02T03:04:05", "2030-01-02T03:04:05+00:00", "x"}) {
+    EXPECT_FALSE(ParseExpires(bad)) << bad;
+  }
+}
+
 TEST(Updater, UnknownTargetIsNotFound) {
   Env env;
   auto bytes = env.Download("nope");
