@@ -34,6 +34,8 @@ enum Op : std::uint8_t {
   kZstdPatch = 4,  // old, new_len, frame_len: a zstd frame in kData, old file as prefix
   kSaPatch = 5,    // old, new_len, n, n × (add, copy, zigzag seek)
   kOldPath = 6,    // size, path_len, path: defines the next old file index
+  kGzip = 7,       // old + 1 (0: none), new_len, header_len, level, mem_level, content_len,
+                   // content type (kFull, kZstdPatch or kSaPatch) and that type's fields
 };
 
 inline constexpr std::size_t kMaxPathLen = 4096;
