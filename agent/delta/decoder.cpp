@@ -357,8 +357,14 @@ class Decoder {
         *frame_len > 2 * format::kMaxZstdPatchSize) {
       return Fail(DeltaErrc::kLimitExceeded, "zstd patch beyond the 8 MiB limit");
     }
-    std::vector<std::uint8_t> prefix(old.size);
-    FERRY_TRY_STATUS(old.Read(0, prefix.data(), prefix.size()), "reading old file");
+    // An old file is read into memory (at most 8 MiB); decompressed gzip content already is.
+    std::vector<std::uint8_t> file_bytes;
+    std::span<const std::uint8_t> prefix = old.memory;
+    if (old.fd >= 0) {
+      file_bytes.resize(old.size);
+      FERRY_TRY_STATUS(old.Read(0, file_bytes.data(), file_bytes.size()), "reading old file");
+      prefix = file_bytes;
+    }
     std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
     if (!dctx ||
         ZSTD_isError(

@@ -253,6 +253,8 @@ TEST_F(Corruption, FieldsOutOfRangeAreRejected) {
     return s;
   };
   const std::string def = OldPath("a/bin", bin_size);
+  const std::string full(1, static_cast<char>(format::kFull));
+  const std::string sa(1, static_cast<char>(format::kSaPatch));
   struct Case {
     const char* name;
     std::string cmd;
@@ -286,6 +288,21 @@ TEST_F(Corruption, FieldsOutOfRangeAreRejected) {
       {"zstd patch of a huge new file",
        def + op(format::kZstdPatch) + v(0) + v(format::kMaxZstdPatchSize + 1) + v(10)},
       {"zstd frame of garbage", def + op(format::kZstdPatch) + v(0) + v(10) + v(10)},
+      {"gzip level 0", op(format::kGzip) + v(0) + v(100) + v(10) + v(0) + v(8) + v(10) + full},
+      {"gzip mem level 10",
+       op(format::kGzip) + v(0) + v(100) + v(10) + v(9) + v(10) + v(10) + full},
+      {"gzip header past the record",
+       op(format::kGzip) + v(0) + v(20) + v(15) + v(9) + v(8) + v(10) + full},
+      {"gzip content beyond 8 MiB",
+       op(format::kGzip) + v(0) + v(100) + v(10) + v(9) + v(8) + v(9u << 20) + full},
+      {"gzip patch without an old file", op(format::kGzip) + v(0) + v(100) + v(10) + v(9) + v(8) +
+                                             v(10) + sa + v(1) + v(10) + v(0) + v(0)},
+      {"gzip content of unknown type",
+       op(format::kGzip) + v(0) + v(100) + v(10) + v(9) + v(8) + v(10) + std::string(1, '\x09')},
+      {"gzip old file that is not gzip",
+       def + op(format::kGzip) + v(1) + v(100) + v(10) + v(9) + v(8) + v(10) + full},
+      {"gzip member of another length",
+       op(format::kGzip) + v(0) + v(50) + v(10) + v(9) + v(8) + v(10) + full + op(format::kEnd)},
   };
   for (const Case& c : cases) {
     Status st =
