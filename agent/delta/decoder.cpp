@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "agent/delta/format.hpp"
+#include "agent/delta/gzip.hpp"
 #include "agent/delta/header.hpp"
 #include "agent/delta/old_dir.hpp"
 #include "agent/delta/xz.hpp"
@@ -49,8 +51,32 @@ Result<FullHeader> ReadHeaderFd(int fd) {
   return DecodeHeader(buf, sizeof(buf), size);
 }
 
+// Where a record's bytes go: the rebuilt tar, or memory (the content of a gzip member).
+class Writer {
+ public:
+  virtual ~Writer() = default;
+  virtual Status Write(std::span<const std::uint8_t> bytes) = 0;
+};
+
+// Collects up to `limit` bytes in memory.
+class BufferWriter final : public Writer {
+ public:
+  BufferWriter(std::vector<std::uint8_t>& buf, std::uint64_t limit) : buf_(buf), limit_(limit) {}
+  Status Write(std::span<const std::uint8_t> bytes) override {
+    if (bytes.size() > limit_ - buf_.size()) {
+      return Corrupt("record produces more bytes than it declares");
+    }
+    buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+    return Ok();
+  }
+
+ private:
+  std::vector<std::uint8_t>& buf_;
+  std::uint64_t limit_;
+};
+
 // Counts, hashes and forwards the rebuilt bytes; refuses to go past the declared size.
-class Output {
+class Output final : public Writer {
  public:
   Output(ByteSink& sink, std::uint64_t limit) : sink_(sink), limit_(limit), sha_(EVP_MD_CTX_new()) {
     EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr);
@@ -59,7 +85,7 @@ class Output {
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
-  Status Write(std::span<const std::uint8_t> bytes) {
+  Status Write(std::span<const std::uint8_t> bytes) override {
     if (bytes.size() > limit_ - written_) {
       return Corrupt("delta produces more bytes than its header declares");
     }
@@ -85,6 +111,25 @@ class Output {
 struct OldFile {
   std::string path;
   std::uint64_t size = 0;
+};
+
+// The old bytes a patch applies to: a file of the old layer, or a decompressed gzip member.
+struct OldBytes {
+  int fd = -1;
+  std::span<const std::uint8_t> memory;
+  std::uint64_t size = 0;
+  std::string name;
+
+  Status Read(std::uint64_t offset, std::uint8_t* out, std::size_t n) const {
+    if (fd >= 0) {
+      return PreadExact(fd, offset, out, n, name);
+    }
+    if (offset > memory.size() || n > memory.size() - offset) {
+      return Corrupt("read outside the old content");
+    }
+    std::memcpy(out, memory.data() + offset, n);
+    return Ok();
+  }
 };
 
 class Decoder {
@@ -132,6 +177,9 @@ class Decoder {
         case format::kOldPath:
           FERRY_TRY_STATUS(DefineOldPath(), "old path record");
           break;
+        case format::kGzip:
+          FERRY_TRY_STATUS(Gzip(), "gzip record");
+          break;
         default:
           return Corrupt("unknown record type " + std::to_string(*op));
       }
@@ -173,11 +221,11 @@ class Decoder {
     return len;
   }
 
-  Status PassN(std::size_t stream, std::uint64_t len) {
+  Status PassN(std::size_t stream, std::uint64_t len, Writer& out) {
     while (len > 0) {
       std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(len, kChunk));
       FERRY_TRY_STATUS(S(stream).Read({buf_.data(), n}), "reading delta");
-      FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
+      FERRY_TRY_STATUS(out.Write({buf_.data(), n}), "writing output");
       len -= n;
     }
     return Ok();
@@ -188,7 +236,7 @@ class Decoder {
     if (!len) {
       return Fail(len.error());
     }
-    return PassN(stream, *len);
+    return PassN(stream, *len, out_);
   }
 
   Status DefineOldPath() {
@@ -217,16 +265,12 @@ class Decoder {
     return Ok();
   }
 
-  // Opens the old file a record refers to and checks its size against the path table.
-  Result<std::pair<Fd, const OldFile*>> OpenOld() {
-    auto index = Varint();
-    if (!index) {
-      return Fail(index.error());
-    }
-    if (*index >= old_files_.size()) {
+  // Opens old file `index` and checks its size against the path table.
+  Result<Fd> OpenOldIndex(std::uint64_t index) {
+    if (index >= old_files_.size()) {
       return Fail(DeltaErrc::kCorrupt, "old file index out of range");
     }
-    const OldFile& old = old_files_[*index];
+    const OldFile& old = old_files_[index];
     auto fd = OpenBeneath(old_root_, old.path);
     if (!fd) {
       return Fail(fd.error());
@@ -240,7 +284,22 @@ class Decoder {
                   "old file '" + old.path + "' has " + std::to_string(st.st_size) +
                       " bytes, the delta expects " + std::to_string(old.size));
     }
-    return std::pair<Fd, const OldFile*>(std::move(*fd), &old);
+    return fd;
+  }
+
+  // Reads an old file index from the commands and opens that file.
+  Result<std::pair<Fd, OldBytes>> OpenOld() {
+    auto index = Varint();
+    if (!index) {
+      return Fail(index.error());
+    }
+    auto fd = OpenOldIndex(*index);
+    if (!fd) {
+      return Fail(fd.error());
+    }
+    const OldFile& old = old_files_[*index];
+    OldBytes bytes{fd->get(), {}, old.size, old.path};
+    return std::pair<Fd, OldBytes>(std::move(*fd), std::move(bytes));
   }
 
   Status Copy() {
@@ -252,13 +311,12 @@ class Decoder {
     if (!len) {
       return Fail(len.error());
     }
-    if (*len != old->second->size) {
+    if (*len != old->second.size) {
       return Corrupt("copy length differs from the old file's size");
     }
     for (std::uint64_t pos = 0; pos < *len;) {
       std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*len - pos, kChunk));
-      FERRY_TRY_STATUS(PreadExact(old->first.get(), pos, buf_.data(), n, old->second->path),
-                       "copying");
+      FERRY_TRY_STATUS(old->second.Read(pos, buf_.data(), n), "copying");
       FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
       pos += n;
     }
@@ -274,18 +332,39 @@ class Decoder {
     if (!new_len) {
       return Fail(new_len.error());
     }
+    return ZstdBody(old->second, *new_len, out_);
+  }
+
+  Status SaPatch() {
+    auto old = OpenOld();
+    if (!old) {
+      return Fail(old.error());
+    }
+    auto new_len = Length();
+    if (!new_len) {
+      return Fail(new_len.error());
+    }
+    return SaBody(old->second, *new_len, out_);
+  }
+
+  // The frame_len field and the frame; `new_len` bytes to `out`.
+  Status ZstdBody(const OldBytes& old, std::uint64_t new_len, Writer& out) {
     auto frame_len = Varint();
     if (!frame_len) {
       return Fail(frame_len.error());
     }
-    if (old->second->size > format::kMaxZstdPatchSize || *new_len > format::kMaxZstdPatchSize ||
+    if (old.size > format::kMaxZstdPatchSize || new_len > format::kMaxZstdPatchSize ||
         *frame_len > 2 * format::kMaxZstdPatchSize) {
       return Fail(DeltaErrc::kLimitExceeded, "zstd patch beyond the 8 MiB limit");
     }
-    std::vector<std::uint8_t> prefix(old->second->size);
-    FERRY_TRY_STATUS(
-        PreadExact(old->first.get(), 0, prefix.data(), prefix.size(), old->second->path),
-        "reading old file");
+    // An old file is read into memory (at most 8 MiB); decompressed gzip content already is.
+    std::vector<std::uint8_t> file_bytes;
+    std::span<const std::uint8_t> prefix = old.memory;
+    if (old.fd >= 0) {
+      file_bytes.resize(old.size);
+      FERRY_TRY_STATUS(old.Read(0, file_bytes.data(), file_bytes.size()), "reading old file");
+      prefix = file_bytes;
+    }
     std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
     if (!dctx ||
         ZSTD_isError(
@@ -303,47 +382,39 @@ class Decoder {
         in = {buf2_.data(), n, 0};
         in_left -= n;
       }
-      ZSTD_outBuffer out{buf_.data(), kChunk, 0};
+      ZSTD_outBuffer zout{buf_.data(), kChunk, 0};
       std::size_t in_before = in.pos;
-      ret = ZSTD_decompressStream(dctx.get(), &out, &in);
+      ret = ZSTD_decompressStream(dctx.get(), &zout, &in);
       if (ZSTD_isError(ret)) {
         return Corrupt(std::string("zstd: ") + ZSTD_getErrorName(ret));
       }
-      if (out.pos > *new_len - produced) {
+      if (zout.pos > new_len - produced) {
         return Corrupt("zstd frame decodes to more than the record's length");
       }
-      produced += out.pos;
-      FERRY_TRY_STATUS(out_.Write({buf_.data(), out.pos}), "writing output");
-      if (ret != 0 && in_left == 0 && in.pos == in.size && out.pos == 0 && in.pos == in_before) {
+      produced += zout.pos;
+      FERRY_TRY_STATUS(out.Write({buf_.data(), zout.pos}), "writing output");
+      if (ret != 0 && in_left == 0 && in.pos == in.size && zout.pos == 0 && in.pos == in_before) {
         return Corrupt("zstd frame is truncated");
       }
     }
     if (in_left != 0 || in.pos != in.size) {
       return Corrupt("bytes after the end of the zstd frame");
     }
-    if (produced != *new_len) {
+    if (produced != new_len) {
       return Corrupt("zstd frame decodes to fewer bytes than the record's length");
     }
     return Ok();
   }
 
-  Status SaPatch() {
-    auto old = OpenOld();
-    if (!old) {
-      return Fail(old.error());
-    }
-    auto new_len = Length();
-    if (!new_len) {
-      return Fail(new_len.error());
-    }
+  // The triple count and triples; `new_len` bytes to `out`.
+  Status SaBody(const OldBytes& old, std::uint64_t new_len, Writer& out) {
     auto count = Varint();
     if (!count) {
       return Fail(count.error());
     }
-    if (*count > *new_len + 1) {
+    if (*count > new_len + 1) {
       return Corrupt("more control triples than bytes");
     }
-    const std::uint64_t old_size = old->second->size;
     std::uint64_t produced = 0;
     std::int64_t old_pos = 0;
     for (std::uint64_t i = 0; i < *count; ++i) {
@@ -353,27 +424,26 @@ class Decoder {
       if (!seek) {
         return Fail(seek.error());
       }
-      if (*add > *new_len - produced || *copy > *new_len - produced - *add) {
+      if (*add > new_len - produced || *copy > new_len - produced - *add) {
         return Corrupt("control triple runs past the record's length");
       }
-      if (old_pos < 0 || static_cast<std::uint64_t>(old_pos) > old_size ||
-          *add > old_size - static_cast<std::uint64_t>(old_pos)) {
+      if (old_pos < 0 || static_cast<std::uint64_t>(old_pos) > old.size ||
+          *add > old.size - static_cast<std::uint64_t>(old_pos)) {
         return Corrupt("control triple reads outside the old file");
       }
       for (std::uint64_t done = 0; done < *add;) {
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*add - done, kChunk));
-        FERRY_TRY_STATUS(PreadExact(old->first.get(), static_cast<std::uint64_t>(old_pos) + done,
-                                    buf2_.data(), n, old->second->path),
+        FERRY_TRY_STATUS(old.Read(static_cast<std::uint64_t>(old_pos) + done, buf2_.data(), n),
                          "reading old file");
         FERRY_TRY_STATUS(S(format::kDiff).Read({buf_.data(), n}), "reading diff");
         for (std::size_t k = 0; k < n; ++k) {
           buf_[k] = static_cast<std::uint8_t>(buf_[k] + buf2_[k]);
         }
-        FERRY_TRY_STATUS(out_.Write({buf_.data(), n}), "writing output");
+        FERRY_TRY_STATUS(out.Write({buf_.data(), n}), "writing output");
         done += n;
       }
       old_pos += static_cast<std::int64_t>(*add);
-      FERRY_TRY_STATUS(PassN(format::kData, *copy), "extra bytes");
+      FERRY_TRY_STATUS(PassN(format::kData, *copy, out), "extra bytes");
       produced += *add + *copy;
       std::int64_t delta = format::UnZigZag(*seek);
       if (delta > static_cast<std::int64_t>(format::kMaxSeek) ||
@@ -382,8 +452,122 @@ class Decoder {
       }
       old_pos += delta;
     }
-    if (produced != *new_len) {
+    if (produced != new_len) {
       return Corrupt("control triples do not add up to the record's length");
+    }
+    return Ok();
+  }
+
+  // Decompresses an old gzip file into memory, at most kMaxGzipContent bytes.
+  Status InflateOld(int fd, std::uint64_t size, const std::string& name,
+                    std::vector<std::uint8_t>& out) {
+    z_stream zs{};
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+      return Corrupt("cannot set up inflate");
+    }
+    std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&zs, inflateEnd);
+    std::uint64_t in_pos = 0;
+    int ret = Z_OK;
+    while (ret != Z_STREAM_END) {
+      if (zs.avail_in == 0) {
+        if (in_pos >= size) {
+          return Fail(DeltaErrc::kOldFileMismatch, "old file '" + name + "' is not a whole gzip");
+        }
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - in_pos, kChunk));
+        FERRY_TRY_STATUS(PreadExact(fd, in_pos, buf2_.data(), n, name), "reading old gzip");
+        in_pos += n;
+        zs.next_in = buf2_.data();
+        zs.avail_in = static_cast<uInt>(n);
+      }
+      zs.next_out = buf_.data();
+      zs.avail_out = static_cast<uInt>(kChunk);
+      ret = inflate(&zs, Z_NO_FLUSH);
+      if (ret != Z_OK && ret != Z_STREAM_END) {
+        return Fail(DeltaErrc::kOldFileMismatch, "old file '" + name + "' is not valid gzip");
+      }
+      std::size_t n = kChunk - zs.avail_out;
+      if (n > kMaxGzipContent - out.size()) {
+        return Fail(DeltaErrc::kLimitExceeded, "old gzip content beyond 8 MiB");
+      }
+      out.insert(out.end(), buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    return Ok();
+  }
+
+  Status Gzip() {
+    auto old_plus_one = Varint();
+    auto new_len = old_plus_one ? Length() : old_plus_one;
+    auto header_len = new_len ? Varint() : new_len;
+    auto level = header_len ? Varint() : header_len;
+    auto mem_level = level ? Varint() : level;
+    auto inner_len = mem_level ? Varint() : mem_level;
+    if (!inner_len) {
+      return Fail(inner_len.error());
+    }
+    auto inner_kind = Byte();
+    if (!inner_kind) {
+      return Fail(inner_kind.error());
+    }
+    if (*header_len > kMaxGzipHeader || *header_len + 8 > *new_len || *level < 1 || *level > 9 ||
+        *mem_level < 1 || *mem_level > 9) {
+      return Corrupt("gzip record fields out of range");
+    }
+    if (*inner_len > kMaxGzipContent) {
+      return Fail(DeltaErrc::kLimitExceeded, "gzip content beyond 8 MiB");
+    }
+    std::vector<std::uint8_t> old_content;
+    OldBytes old;
+    if (*old_plus_one != 0) {
+      auto fd = OpenOldIndex(*old_plus_one - 1);
+      if (!fd) {
+        return Fail(fd.error());
+      }
+      const OldFile& file = old_files_[*old_plus_one - 1];
+      FERRY_TRY_STATUS(InflateOld(fd->get(), file.size, file.path, old_content), "old gzip");
+      old = OldBytes{-1, old_content, old_content.size(), file.path};
+    }
+    std::vector<std::uint8_t> content;
+    BufferWriter content_out(content, *inner_len);
+    switch (*inner_kind) {
+      case format::kFull:
+        FERRY_TRY_STATUS(PassN(format::kData, *inner_len, content_out), "gzip content");
+        break;
+      case format::kZstdPatch:
+      case format::kSaPatch:
+        if (*old_plus_one == 0) {
+          return Corrupt("gzip patch without an old file");
+        }
+        if (*inner_kind == format::kZstdPatch) {
+          FERRY_TRY_STATUS(ZstdBody(old, *inner_len, content_out), "gzip content");
+        } else {
+          FERRY_TRY_STATUS(SaBody(old, *inner_len, content_out), "gzip content");
+        }
+        break;
+      default:
+        return Corrupt("unknown gzip content type " + std::to_string(*inner_kind));
+    }
+    if (content.size() != *inner_len) {
+      return Corrupt("gzip content shorter than declared");
+    }
+    old_content = {};
+    std::uint64_t written = 0;
+    auto emit = [&](std::span<const std::uint8_t> bytes) -> Status {
+      if (bytes.size() > *new_len - written) {
+        return Corrupt("gzip member longer than the record's length");
+      }
+      written += bytes.size();
+      return out_.Write(bytes);
+    };
+    std::vector<std::uint8_t> header(*header_len);
+    FERRY_TRY_STATUS(S(format::kMeta).Read(header), "gzip header");
+    FERRY_TRY_STATUS(emit(header), "gzip header");
+    FERRY_TRY_STATUS(
+        DeflateRaw(content, static_cast<int>(*level), static_cast<int>(*mem_level), emit),
+        "compressing gzip content");
+    auto trailer = GzipTrailer(content);
+    FERRY_TRY_STATUS(emit(trailer), "gzip trailer");
+    if (written != *new_len) {
+      return Corrupt("gzip member shorter than the record's length");
     }
     return Ok();
   }

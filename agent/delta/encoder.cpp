@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "agent/delta/format.hpp"
+#include "agent/delta/gzip.hpp"
 #include "agent/delta/header.hpp"
 #include "agent/delta/matcher.hpp"
 #include "agent/delta/sa_diff.hpp"
@@ -26,11 +27,27 @@ namespace {
 
 enum class Kind { kFull, kCopy, kZstd, kSa };
 
-struct Choice {
+// One way to produce some bytes: as they are, or as a patch of old bytes.
+struct Payload {
   Kind kind = Kind::kFull;
-  Matcher::Match match;
+  std::uint64_t cost = 0;  // estimated compressed size
   std::string zstd_frame;
   SaPatch sa;
+};
+
+// A gzip member rebuilt from its content (see gzip.hpp).
+struct GzipPlan {
+  std::size_t header_len = 0;
+  int level = 9, mem_level = 8;
+  std::string content;
+  bool with_old = false;
+  Payload inner;
+};
+
+struct Choice {
+  Matcher::Match match;
+  Payload plain;
+  std::optional<GzipPlan> gzip;
 };
 
 std::string ControlBytes(const SaPatch& patch) {
@@ -65,42 +82,107 @@ std::string ZstdPatchFrame(std::string_view old_data, std::string_view new_data,
   return out;
 }
 
+// The smallest of full, zstd patch and suffix-array patch of `content` against `old_data`
+// (null: no old bytes).
+Payload BestPayload(const std::string_view* old_data, std::string_view content,
+                    const EncodeOptions& options) {
+  Payload best;
+  best.cost = LzmaEstimate(content);
+  if (old_data == nullptr || old_data->empty()) {
+    return best;
+  }
+  if (options.zstd_patch && old_data->size() <= format::kMaxZstdPatchSize &&
+      content.size() <= format::kMaxZstdPatchSize) {
+    std::string frame = ZstdPatchFrame(*old_data, content, options.zstd_level);
+    if (!frame.empty() && frame.size() < best.cost) {
+      best.kind = Kind::kZstd;
+      best.cost = frame.size();
+      best.zstd_frame = std::move(frame);
+    }
+  }
+  if (options.sa_patch && old_data->size() < (std::size_t{1} << 31)) {
+    SaPatch patch = SaDiff(*old_data, content);
+    std::uint64_t cost =
+        LzmaEstimate(ControlBytes(patch)) + LzmaEstimate(patch.diff) + LzmaEstimate(patch.extra);
+    if (cost < best.cost) {
+      best.kind = Kind::kSa;
+      best.cost = cost;
+      best.sa = std::move(patch);
+      best.zstd_frame.clear();
+    }
+  }
+  return best;
+}
+
 Choice Choose(const Matcher& matcher, const std::string& path, std::string_view content,
               const EncodeOptions& options) {
   Choice choice;
   choice.match = matcher.Find(path, content);
-  if (choice.match.content == nullptr) {
-    return choice;
-  }
-  std::string_view old_data = *choice.match.content;
-  if (old_data == content) {
-    choice.kind = Kind::kCopy;
-    return choice;
-  }
-  std::uint64_t best = LzmaEstimate(content);
-  if (options.zstd_patch && old_data.size() <= format::kMaxZstdPatchSize &&
-      content.size() <= format::kMaxZstdPatchSize && !old_data.empty()) {
-    std::string frame = ZstdPatchFrame(old_data, content, options.zstd_level);
-    if (!frame.empty() && frame.size() < best) {
-      best = frame.size();
-      choice.kind = Kind::kZstd;
-      choice.zstd_frame = std::move(frame);
+  std::optional<std::string_view> old_data;
+  if (choice.match.content != nullptr) {
+    old_data = *choice.match.content;
+    if (*old_data == content) {
+      choice.plain.kind = Kind::kCopy;
+      return choice;
     }
   }
-  if (options.sa_patch && old_data.size() < (std::size_t{1} << 31) && !old_data.empty()) {
-    SaPatch patch = SaDiff(old_data, content);
-    std::uint64_t size =
-        LzmaEstimate(ControlBytes(patch)) + LzmaEstimate(patch.diff) + LzmaEstimate(patch.extra);
-    if (size < best) {
-      choice.kind = Kind::kSa;
-      choice.sa = std::move(patch);
-      choice.zstd_frame.clear();
+  choice.plain = BestPayload(old_data ? &*old_data : nullptr, content, options);
+  if (options.gzip) {
+    if (auto member = ReproducibleGzip(content)) {
+      std::optional<std::string> old_content;
+      if (old_data) {
+        old_content = Gunzip(*old_data, kMaxGzipContent);
+      }
+      std::string_view old_view = old_content ? std::string_view(*old_content) : std::string_view();
+      GzipPlan plan{member->header_len,         member->level,           member->mem_level,
+                    std::move(member->content), old_content.has_value(), {}};
+      plan.inner = BestPayload(old_content ? &old_view : nullptr, plan.content, options);
+      if (plan.inner.cost + plan.header_len < choice.plain.cost) {
+        choice.gzip = std::move(plan);
+        choice.plain = {};
+      }
     }
   }
-  if (choice.kind == Kind::kFull) {
+  if (choice.plain.kind == Kind::kFull && !(choice.gzip && choice.gzip->with_old)) {
     choice.match = {};
   }
   return choice;
+}
+
+// Appends the fields and payload of a full, zstd or suffix-array body (after its old index and
+// length) to the streams.
+void EmitBody(Payload& p, std::string_view content, std::string streams[]) {
+  std::string& cmd = streams[format::kCommands];
+  switch (p.kind) {
+    case Kind::kFull:
+    case Kind::kCopy:
+      streams[format::kData] += content;
+      break;
+    case Kind::kZstd:
+      format::PutVarint(cmd, p.zstd_frame.size());
+      streams[format::kData] += p.zstd_frame;
+      break;
+    case Kind::kSa:
+      format::PutVarint(cmd, p.sa.controls.size());
+      cmd += ControlBytes(p.sa);
+      streams[format::kDiff] += p.sa.diff;
+      streams[format::kData] += p.sa.extra;
+      break;
+  }
+}
+
+format::Op OpOf(Kind kind) {
+  switch (kind) {
+    case Kind::kFull:
+      return format::kFull;
+    case Kind::kCopy:
+      return format::kCopy;
+    case Kind::kZstd:
+      return format::kZstdPatch;
+    case Kind::kSa:
+      return format::kSaPatch;
+  }
+  return format::kFull;
 }
 
 Result<std::string> Slurp(const std::filesystem::path& path) {
@@ -177,43 +259,46 @@ Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path
     Choice& c = choices[k++];
     ++stats.files;
     stats.renamed += c.match.renamed ? 1 : 0;
-    switch (c.kind) {
+    if (c.gzip) {
+      ++stats.gzip;
+      GzipPlan& g = *c.gzip;
+      // The old path record, when new, must come before the record that uses it.
+      std::uint64_t old_plus_one = g.with_old ? ref_old(c.match) + 1 : 0;
+      cmd.push_back(static_cast<char>(format::kGzip));
+      format::PutVarint(cmd, old_plus_one);
+      format::PutVarint(cmd, r.size);
+      format::PutVarint(cmd, g.header_len);
+      format::PutVarint(cmd, static_cast<std::uint64_t>(g.level));
+      format::PutVarint(cmd, static_cast<std::uint64_t>(g.mem_level));
+      format::PutVarint(cmd, g.content.size());
+      cmd.push_back(static_cast<char>(OpOf(g.inner.kind)));
+      EmitBody(g.inner, g.content, streams);
+      streams[format::kMeta] += bytes.substr(0, g.header_len);
+      c = {};
+      continue;
+    }
+    switch (c.plain.kind) {
       case Kind::kFull:
         ++stats.full;
-        cmd.push_back(static_cast<char>(format::kFull));
-        format::PutVarint(cmd, r.size);
-        streams[format::kData] += bytes;
         break;
-      case Kind::kCopy: {
+      case Kind::kCopy:
         ++stats.unchanged;
-        std::uint64_t index = ref_old(c.match);
-        cmd.push_back(static_cast<char>(format::kCopy));
-        format::PutVarint(cmd, index);
-        format::PutVarint(cmd, r.size);
         break;
-      }
-      case Kind::kZstd: {
+      case Kind::kZstd:
         ++stats.zstd_patch;
-        std::uint64_t index = ref_old(c.match);
-        cmd.push_back(static_cast<char>(format::kZstdPatch));
-        format::PutVarint(cmd, index);
-        format::PutVarint(cmd, r.size);
-        format::PutVarint(cmd, c.zstd_frame.size());
-        streams[format::kData] += c.zstd_frame;
         break;
-      }
-      case Kind::kSa: {
+      case Kind::kSa:
         ++stats.sa_patch;
-        std::uint64_t index = ref_old(c.match);
-        cmd.push_back(static_cast<char>(format::kSaPatch));
-        format::PutVarint(cmd, index);
-        format::PutVarint(cmd, r.size);
-        format::PutVarint(cmd, c.sa.controls.size());
-        cmd += ControlBytes(c.sa);
-        streams[format::kDiff] += c.sa.diff;
-        streams[format::kData] += c.sa.extra;
         break;
-      }
+    }
+    std::uint64_t index = c.plain.kind != Kind::kFull ? ref_old(c.match) : 0;
+    cmd.push_back(static_cast<char>(OpOf(c.plain.kind)));
+    if (c.plain.kind != Kind::kFull) {
+      format::PutVarint(cmd, index);
+    }
+    format::PutVarint(cmd, r.size);
+    if (c.plain.kind != Kind::kCopy) {
+      EmitBody(c.plain, bytes, streams);
     }
     c = {};
   }

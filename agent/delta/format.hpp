@@ -23,7 +23,7 @@ enum Stream : std::size_t {
 };
 
 // LZMA2 dictionary caps per stream; the decoder's memory limit for each is cap + 1 MiB.
-inline constexpr std::uint32_t kDictCap[kStreamCount] = {2u << 20, 4u << 20, 8u << 20, 16u << 20};
+inline constexpr std::uint32_t kDictCap[kStreamCount] = {2u << 20, 4u << 20, 8u << 20, 8u << 20};
 inline constexpr std::uint64_t kDecoderMemSlack = 1u << 20;
 
 enum Op : std::uint8_t {
@@ -34,12 +34,14 @@ enum Op : std::uint8_t {
   kZstdPatch = 4,  // old, new_len, frame_len: a zstd frame in kData, old file as prefix
   kSaPatch = 5,    // old, new_len, n, n × (add, copy, zigzag seek)
   kOldPath = 6,    // size, path_len, path: defines the next old file index
+  kGzip = 7,       // old + 1 (0: none), new_len, header_len, level, mem_level, content_len,
+                   // content type (kFull, kZstdPatch or kSaPatch) and that type's fields
 };
 
 inline constexpr std::size_t kMaxPathLen = 4096;
 inline constexpr std::uint64_t kMaxOldFiles = 1u << 20;
 inline constexpr std::uint64_t kMaxZstdPatchSize = 8u << 20;  // old file and new file, each
-inline constexpr int kZstdWindowLogMax = 25;
+inline constexpr int kZstdWindowLogMax = 24;  // covers an 8 MiB prefix + 8 MiB output
 inline constexpr std::uint64_t kMaxSeek = 1ull << 62;
 
 // LEB128 unsigned varint.

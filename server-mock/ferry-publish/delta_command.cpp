@@ -48,7 +48,8 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
     if (!args->quiet) {
       std::printf(
           "delta %s: %llu bytes for a %llu-byte tar (%.2f%%) in %.1f s\n"
-          "files %llu: unchanged %llu, full %llu, zstd patch %llu, suffix-array patch %llu "
+          "files %llu: unchanged %llu, full %llu, zstd patch %llu, suffix-array patch %llu, "
+          "gzip rebuilt %llu "
           "(renamed %llu)\n"
           "streams: commands %llu, meta %llu, diff %llu, data %llu\n",
           args->out.c_str(), static_cast<unsigned long long>(stats->delta_size),
@@ -61,6 +62,7 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
           static_cast<unsigned long long>(stats->full),
           static_cast<unsigned long long>(stats->zstd_patch),
           static_cast<unsigned long long>(stats->sa_patch),
+          static_cast<unsigned long long>(stats->gzip),
           static_cast<unsigned long long>(stats->renamed),
           static_cast<unsigned long long>(stats->stream_sizes[0]),
           static_cast<unsigned long long>(stats->stream_sizes[1]),

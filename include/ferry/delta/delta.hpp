@@ -88,6 +88,7 @@ struct EncodeOptions {
   unsigned threads = 2;    // workers computing per-file candidates
   bool zstd_patch = true;  // consider zstd patch-from candidates
   bool sa_patch = true;    // consider suffix-array patch candidates
+  bool gzip = true;        // rebuild gzip files that zlib reproduces from their content
 };
 
 // What the encoder chose, for reports and benchmarks.
@@ -95,6 +96,7 @@ struct EncodeStats {
   std::uint64_t new_size = 0;
   std::uint64_t delta_size = 0;
   std::uint64_t files = 0, unchanged = 0, full = 0, zstd_patch = 0, sa_patch = 0, renamed = 0;
+  std::uint64_t gzip = 0;              // files rebuilt from their decompressed content
   std::uint64_t stream_sizes[4] = {};  // compressed bytes of each stream
 };
 

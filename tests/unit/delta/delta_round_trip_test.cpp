@@ -123,6 +123,51 @@ TEST_P(RoundTrip, OldLayerAsDirectoryGivesTheSameResult) {
 INSTANTIATE_TEST_SUITE_P(Formats, RoundTrip,
                          ::testing::Values(TarBuilder::Format::kGnu, TarBuilder::Format::kPax));
 
+// gzip -9n of `content`, as Debian packages compress changelogs and man pages.
+std::string Gzip(const TempDir& tmp, const std::string& content) {
+  WriteString(tmp / "gz-input", content);
+  RunResult r = ferry::testing::Run({"gzip", "-9nf", (tmp / "gz-input").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return ReadString(tmp / "gz-input.gz");
+}
+
+TEST(Delta, GzipFilesArePatchedThroughTheirContent) {
+  TempDir gz_tmp;
+  std::string old_gz = Gzip(gz_tmp, Prose(400, 1));
+  std::string new_gz = Gzip(gz_tmp, Prose(5, 2) + Prose(400, 1));
+  std::string added_gz = Gzip(gz_tmp, Prose(100, 3));
+  std::string not_gzip = "\x1f\x8b\x08 but not really gzip";
+  TarBuilder old_b(TarBuilder::Format::kGnu);
+  old_b.File("usr/share/doc/changelog.gz", old_gz).File("usr/share/doc/odd.gz", not_gzip);
+  TarBuilder new_b(TarBuilder::Format::kGnu);
+  new_b.File("usr/share/doc/changelog.gz", new_gz).File("usr/share/doc/added.gz", added_gz);
+  new_b.File("usr/share/doc/odd.gz", not_gzip + "!");
+  Layers layers(old_b.Finish(), new_b.Finish());
+  delta::EncodeStats stats = layers.Encode(layers.old_tar_path);
+  EXPECT_EQ(stats.gzip, 2u);
+  // Five new lines: far smaller than the recompressed file.
+  EXPECT_LT(stats.delta_size, new_gz.size() / 4 + added_gz.size());
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+}
+
+TEST(Delta, OldGzipThatNoLongerInflatesIsAMismatch) {
+  TempDir gz_tmp;
+  TarBuilder old_b(TarBuilder::Format::kGnu);
+  old_b.File("doc/changelog.gz", Gzip(gz_tmp, Text(1)));
+  TarBuilder new_b(TarBuilder::Format::kGnu);
+  new_b.File("doc/changelog.gz", Gzip(gz_tmp, Text(2)));
+  Layers layers(old_b.Finish(), new_b.Finish());
+  ASSERT_EQ(layers.Encode(layers.old_tar_path).gzip, 1u);
+  std::string broken = ReadString(layers.old_dir / "doc/changelog.gz");
+  broken[broken.size() / 2] ^= 0x55;
+  WriteString(layers.old_dir / "doc/changelog.gz", broken);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_FALSE(rebuilt.has_value());
+  EXPECT_FALSE(rebuilt.error().Is(DeltaErrc::kCorrupt)) << rebuilt.error().String();
+}
+
 TEST(Delta, HeaderNamesTheNewTarAndTheOldBase) {
   Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
   layers.Encode(layers.old_tar_path);

@@ -95,6 +95,24 @@ std::string TarBuilder::Finish() {
   return out_;
 }
 
+std::string Prose(std::size_t lines, unsigned seed) {
+  static const char* const kWords[] = {
+      "fix",    "security", "update", "memory",      "buffer", "overflow", "release", "package",
+      "debian", "upstream", "patch",  "version",     "build",  "crash",    "error",   "handle",
+      "check",  "input",    "parser", "certificate", "module", "library",  "test",    "support"};
+  std::mt19937 rng(seed);
+  std::string out;
+  for (std::size_t i = 0; i < lines; ++i) {
+    out += "  * ";
+    std::size_t words = 4 + rng() % 9;
+    for (std::size_t w = 0; w < words; ++w) {
+      out += kWords[rng() % std::size(kWords)];
+      out += w + 1 < words ? " " : " (#" + std::to_string(rng() % 100000) + ")\n";
+    }
+  }
+  return out;
+}
+
 std::string RandomBytes(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
   std::string out(n, '\0');

@@ -29,6 +29,9 @@ class TarBuilder {
   std::string out_;
 };
 
+// Deterministic pseudo-random text of `lines` lines, like a changelog.
+std::string Prose(std::size_t lines, unsigned seed);
+
 // Deterministic pseudo-random bytes.
 std::string RandomBytes(std::size_t n, unsigned seed);
 
