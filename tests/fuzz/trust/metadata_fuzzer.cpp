@@ -3,7 +3,8 @@
 // Build and run (clang 16 or newer: apt-get install clang-16 libclang-rt-16-dev):
 //   cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-16 \
 //         -DCMAKE_C_COMPILER=clang-16 -DFERRY_BUILD_FUZZERS=ON -DFERRY_SANITIZE=address,undefined \
-//         "-DCMAKE_CXX_FLAGS=-U__cpp_concepts -D__cpp_concepts=202002L -Wno-builtin-macro-redefined"
+//         "-DCMAKE_CXX_FLAGS=-U__cpp_concepts -D__cpp_concepts=202002L
+//         -Wno-builtin-macro-redefined"
 // (clang 16 implements what libstdc++ 12's <expected> needs but still reports the C++20 concepts
 // level as 201907, so <expected> would be empty without the define.)
 //   cmake --build build/fuzz --target trust_metadata_fuzzer
