@@ -514,8 +514,9 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
     log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
   }
   Crashpoint(kRollbackAfterStop);
+  (void)store_.FinishStep(failed, "trial");  // ends its timing, when the trial had started
   std::string full_reason = reason;
-  if (!details.empty()) {
+  if (!details.empty() && reason.find(details) == std::string::npos) {
     full_reason += "; last probe output: " + details.substr(0, 1024);
   }
   if (auto st = store_.InTransaction([&]() -> Status {
