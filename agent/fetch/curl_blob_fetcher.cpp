@@ -20,6 +20,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// Bytes an attempt must add to count as progress for the give-up rule.
+constexpr std::uint64_t kMinProgress = 16 * 1024;
+
 bool IsDigest(std::string_view s) {
   if (s.size() != 71 || !s.starts_with("sha256:")) {
     return false;
@@ -476,7 +479,10 @@ Result<FetchStats> CurlBlobFetcher::Fetch(const BlobRequest& request, const Prog
     if (!attempt.retryable) {
       return Fail(std::move(*attempt.error));
     }
-    without_progress = file.size() > before ? 0 : without_progress + 1;
+    // A trickle is not progress: a server sending a few bytes per attempt must not reset the
+    // give-up count forever (slow retrieval).
+    const bool progressed = file.size() >= before + std::min(kMinProgress, request.size - before);
+    without_progress = progressed && file.size() > before ? 0 : without_progress + 1;
     if (without_progress >= std::max<std::uint32_t>(options_.backoff.attempts, 1)) {
       return Fail(std::move(*attempt.error)
                       .WithContext("giving up after " + std::to_string(without_progress) +
