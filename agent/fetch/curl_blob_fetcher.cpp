@@ -22,6 +22,9 @@ using std::chrono::seconds;
 
 // Bytes an attempt must add to count as progress for the give-up rule.
 constexpr std::uint64_t kMinProgress = 16 * 1024;
+// How often progress is written to the resume store during a transfer, for `ferry status` after a
+// restart (the partial file's size stays the truth).
+constexpr std::uint64_t kRecordEvery = 4u << 20;
 
 bool IsDigest(std::string_view s) {
   if (s.size() != 71 || !s.starts_with("sha256:")) {
@@ -73,7 +76,8 @@ struct Transfer {
   ResponseHead head;
   bool decided = false;
   bool accept_body = false;
-  bool cut = false;  // the body ran past the signed size and was cut there
+  bool cut = false;            // the body ran past the signed size and was cut there
+  std::uint64_t recorded = 0;  // bytes_done last written to the resume store
   Attempt outcome;
 };
 
@@ -111,6 +115,9 @@ bool Decide(Transfer& t) {
                         "; partial file discarded, starting over"),
           true, true);
       return false;
+    }
+    if (t.validator->empty()) {
+      *t.validator = ValidatorOf(t.head);  // the partial bytes came without one (no store)
     }
     return t.accept_body = true;
   }
@@ -211,6 +218,14 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   if (*t->progress) {
     (*t->progress)(t->file->size(), t->request->size);
   }
+  if (t->resume_store != nullptr && t->file->size() >= t->recorded + kRecordEvery) {
+    t->recorded = t->file->size();
+    const ResumeRecord record{t->request->url, t->recorded, t->request->size, *t->validator};
+    if (auto s = t->resume_store->Save(t->request->digest, record); !s) {
+      // Only the progress figure is lost; the bytes are on disk and the transfer goes on.
+      log::warn("GET {}: recording progress: {}", t->request->url, s.error().message());
+    }
+  }
   if (take < n) {
     t->cut = true;  // no byte past the signed size is accepted
     return 0;
@@ -302,6 +317,7 @@ Attempt CurlBlobFetcher::RunAttempt(CURL* c, const BlobRequest& request, Partial
   t.stats = &stats;
   t.start_offset = file.size();
   t.wall_now = WallNow();
+  t.recorded = t.start_offset;
 
   std::unique_ptr<curl_slist, SlistFree> headers;
   const auto add = [&headers](const std::string& h) {

@@ -136,6 +136,31 @@ TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
   EXPECT_EQ(r->bytes_received, kBlobSize);
 }
 
+TEST_F(FetchTest, ProgressIsRecordedInTheStoreDuringALongTransfer) {
+  const std::string big = PatternBytes(9u << 20, 13);
+  WriteFile(repo_ / "blobs" / "big.bin", big);
+  Start();
+  auto store = store::OpenStateStore(dir_ / "state.db");
+  ASSERT_TRUE(store) << store.error().String();
+  auto resume = fetch::MakeStateStoreResume(**store);
+  auto options = Options();
+  options.resume_store = resume.get();
+  const std::string digest = Sha256Digest(big);
+  fetch::BlobRequest request{Url("big.bin"), digest, big.size(), dir_ / "big.partial"};
+  std::uint64_t seen_in_store = 0;
+  const auto r =
+      fetch::MakeCurlBlobFetcher(options)->Fetch(request, [&](std::uint64_t done, std::uint64_t) {
+        if (done >= (5u << 20) && seen_in_store == 0) {
+          auto record = (*store)->GetDownload(digest);
+          if (record && *record) {
+            seen_in_store = (*record)->bytes_done;
+          }
+        }
+      });
+  ASSERT_TRUE(r) << r.error().String();
+  EXPECT_GE(seen_in_store, 4u << 20);
+}
+
 TEST_F(FetchTest, AServerIgnoringRangeGetsNoBytesSplicedIn) {
   Start({"drop:after=100000,path=/blobs/*,first=1", "ignore-range:path=/blobs/*"});
   auto fetcher = fetch::MakeCurlBlobFetcher(Options());
