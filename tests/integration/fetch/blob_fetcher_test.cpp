@@ -315,6 +315,29 @@ TEST_F(FetchTest, AServerThatKeepsFailingIsGivenUpOnWithGrowingJitteredWaits) {
   }
 }
 
+TEST_F(FetchTest, AServerThatNeverLetsAResumeFinishIsGivenUpOn) {
+  // Every body breaks at the same byte and Range is ignored: each attempt starts over and ends at
+  // the same place, so no attempt after the first makes progress.
+  Start({"drop:after=100000,path=/blobs/*", "ignore-range:path=/blobs/*"});
+  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().Is(FetchErrc::kTransport)) << r.error().String();
+  EXPECT_TRUE(Contains(r.error().message(), "giving up after 5 attempts")) << r.error().message();
+  EXPECT_EQ(Sleeps().size(), 5u);  // the first attempt's 100000 bytes were progress
+  for (const auto d : Sleeps()) {
+    EXPECT_GE(d, milliseconds(50));
+  }
+}
+
+TEST_F(FetchTest, AClientErrorIsNotRetried) {
+  Start({"status:code=403,path=/blobs/*"});
+  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().Is(FetchErrc::kHttpStatus)) << r.error().String();
+  EXPECT_TRUE(Contains(r.error().message(), "HTTP 403")) << r.error().message();
+  EXPECT_TRUE(Sleeps().empty());
+}
+
 TEST_F(FetchTest, NotFoundIsNotRetried) {
   Start();
   const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request("absent.bin"));
