@@ -523,10 +523,12 @@ Result<FetchStats> CurlBlobFetcher::Fetch(const BlobRequest& request, const Prog
 
 }  // namespace
 
-void ApplyLimits(const config::LimitsConfig& limits, BlobFetcherOptions& options) {
-  options.rate_limit = limits.download_rate_limit;
-  options.min_throughput = limits.min_throughput;
-  options.min_throughput_window = limits.min_throughput_window;
+void ApplyConfig(const config::Config& config, BlobFetcherOptions& options) {
+  options.rate_limit = config.limits.download_rate_limit;
+  options.min_throughput = config.limits.min_throughput;
+  options.min_throughput_window = config.limits.min_throughput_window;
+  options.proxy = config.proxy;
+  options.ca_file = config.ca_file.string();
 }
 
 std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options) {

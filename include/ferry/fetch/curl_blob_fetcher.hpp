@@ -12,7 +12,7 @@
 #include "ferry/fetch/blob_fetcher.hpp"
 
 namespace ferry::config {
-struct LimitsConfig;
+struct Config;
 }
 
 namespace ferry::fetch {
@@ -39,9 +39,9 @@ struct BlobFetcherOptions {
   std::uint64_t seed = 0;        // jitter seed; 0: from std::random_device
 };
 
-// Copies the download limits of ferryd's configuration (rate limit, minimum throughput) into
-// `options`.
-void ApplyLimits(const config::LimitsConfig& limits, BlobFetcherOptions& options);
+// Copies the download settings of ferryd's configuration into `options`: rate limit, minimum
+// throughput and its window, proxy and CA file. (The device token is read from its file by ferryd.)
+void ApplyConfig(const config::Config& config, BlobFetcherOptions& options);
 
 std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options);
 
