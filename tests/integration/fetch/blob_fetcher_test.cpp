@@ -1,5 +1,6 @@
 // The blob fetcher against the real ferry-server and each network fault of docs/testing.md §3.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "ferry/fetch/state_store_resume.hpp"
 #include "ferry/store/state_store.hpp"
 #include "fetch_fixture.hpp"
+#include "support/process.hpp"
 
 namespace ferry::testing {
 namespace {
@@ -111,6 +113,39 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record);
   EXPECT_FALSE(*record) << "a finished download leaves no record";
+}
+
+TEST_F(FetchTest, ResumesAfterTheFetchingProcessIsKilled) {
+  // Only the first request is slow, so the kill lands mid-body and the resume is quick.
+  Start({"throttle:rate=40000,path=/blobs/*,first=1"});
+  const stdfs::path db = dir_ / "state.db";
+  {
+    Child tool({BuiltProgram("fetch_blob_tool").string(), Url(), digest_, std::to_string(kBlobSize),
+                partial_.string(), db.string()},
+               {}, dir_ / "tool.log");
+    ASSERT_TRUE(WaitFor([&] {
+      std::error_code ec;
+      return stdfs::file_size(partial_, ec) >= 50000 && !ec;
+    }));
+    tool.Signal(SIGKILL);
+    EXPECT_EQ(tool.Wait(std::chrono::seconds(10)), 128 + SIGKILL);
+  }
+  const std::uint64_t kept = stdfs::file_size(partial_);
+  ASSERT_LT(kept, kBlobSize);
+  auto store = store::OpenStateStore(db);
+  ASSERT_TRUE(store) << store.error().String();
+  auto record = (*store)->GetDownload(digest_);
+  ASSERT_TRUE(record && *record) << "the validator is recorded before the first body byte";
+  EXPECT_FALSE((*record)->validator.empty());
+  auto resume = fetch::MakeStateStoreResume(**store);
+  auto options = Options();
+  options.resume_store = resume.get();
+  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
+  ASSERT_TRUE(r) << r.error().String();
+  EXPECT_EQ(ReadAll(partial_), blob_);
+  EXPECT_EQ(r->resumed_from, kept);
+  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
+  EXPECT_EQ(r->restarts, 0u);
 }
 
 TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
