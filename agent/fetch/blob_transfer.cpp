@@ -20,7 +20,7 @@ std::string Lower(std::string_view s) {
 
 // The validator usable in If-Range: a strong ETag, else Last-Modified (RFC 9110 §13.1.5).
 std::string ValidatorOf(const ResponseHead& head) {
-  const std::string etag = head.Field("etag");
+  std::string etag = head.Field("etag");
   if (!etag.empty() && !etag.starts_with("W/")) {
     return etag;
   }

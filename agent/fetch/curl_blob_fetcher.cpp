@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Bytes an attempt must add to count as progress for the give-up rule.
-constexpr std::uint64_t kMinProgress = 16 * 1024;
+constexpr std::uint64_t kMinProgress = std::uint64_t{16} * 1024;
 
 bool IsDigest(std::string_view s) {
   if (s.size() != 71 || !s.starts_with("sha256:")) {
@@ -158,8 +158,8 @@ Attempt CurlBlobFetcher::RunAttempt(CURL* c, const BlobRequest& request, Partial
       break;
     case CURLE_OPERATION_TIMEDOUT:
       a.error = MakeError(FetchErrc::kTimeout,
-                          what + ": " + curl_easy_strerror(rc) + " (at most " +
-                              std::to_string(options_.min_throughput) + " bytes/s wanted over " +
+                          what + ": " + curl_easy_strerror(rc) + " (slower than " +
+                              std::to_string(options_.min_throughput) + " bytes/s for " +
                               std::to_string(options_.min_throughput_window.count()) + " s)");
       break;
     case CURLE_UNSUPPORTED_PROTOCOL:
