@@ -148,6 +148,26 @@ TEST_F(FetchTest, ResumesAfterTheFetchingProcessIsKilled) {
   EXPECT_EQ(r->restarts, 0u);
 }
 
+TEST_F(FetchTest, AFullDiskFailsAtOnceWithNoSpace) {
+  Start();
+  // A 64 KiB tmpfs in a private mount namespace holds the partial file; the blob is larger.
+  const stdfs::path mnt = dir_ / "small";
+  stdfs::create_directories(mnt);
+  const RunResult probe = ::ferry::testing::Run({"unshare", "-rm", "true"});
+  if (probe.exit_code != 0) {
+    GTEST_SKIP() << "no user and mount namespaces here: " << probe.err;
+  }
+  const RunResult r = ::ferry::testing::Run(
+      {"unshare", "-rm", "sh", "-c",
+       "mount -t tmpfs -o size=64k tmpfs \"$1\" && shift && exec \"$@\"", "sh", mnt.string(),
+       BuiltProgram("fetch_blob_tool").string(), Url(), digest_, std::to_string(kBlobSize),
+       (mnt / "partial").string(), (dir_ / "state.db").string()});
+  EXPECT_EQ(r.exit_code, 3) << "Errc::kNoSpace expected: " << r.err;
+  EXPECT_TRUE(Contains(r.err, "No space left on device")) << r.err;
+  EXPECT_TRUE(Contains(r.err, (mnt / "partial").string())) << r.err;
+  EXPECT_FALSE(Contains(r.err, "retrying")) << "a full disk is not retried:\n" << r.err;
+}
+
 TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
   Start({"throttle:rate=400000,path=/blobs/*"});
   auto store = store::OpenStateStore(dir_ / "state.db");

@@ -1,6 +1,7 @@
 // A minimal program that fetches one blob with a state database, so a test can SIGKILL it in the
 // middle of a transfer, as a power cut or the OOM killer would stop ferryd.
 //   fetch_blob_tool URL DIGEST SIZE PARTIAL_PATH STATE_DB
+// Exit status: 0 fetched, 3 out of space (Errc::kNoSpace), 1 any other failure, 2 usage.
 #include <cstdio>
 #include <string>
 
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
       {argv[1], argv[2], std::stoull(argv[3]), argv[4]});
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().String().c_str());
-    return 1;
+    return r.error().Is(ferry::Errc::kNoSpace) ? 3 : 1;
   }
   return 0;
 }
