@@ -246,6 +246,17 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
                               return "start with http:// or https://, not '" + v + "'";
                             })},
       {"device_token_file", Path(&config.device_token_file)},
+      {"proxy",
+       String(&config.proxy,
+              [](const std::string& v) -> std::string {
+                for (const char* scheme : {"http://", "https://", "socks5://", "socks5h://"}) {
+                  if (v.empty() || v.rfind(scheme, 0) == 0) {
+                    return "";
+                  }
+                }
+                return "start with http://, https://, socks5:// or socks5h://, not '" + v + "'";
+              })},
+      {"ca_file", Path(&config.ca_file, /*allow_empty=*/true)},
       {"trusted_root", Path(&config.trusted_root)},
       {"poll_interval", Duration(&config.poll_interval, std::chrono::seconds(1))},
       {"log_level", String(&config.log_level,

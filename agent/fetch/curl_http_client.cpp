@@ -27,6 +27,9 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
 struct CurlFree {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
+struct SlistFree {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
 
 class CurlHttpClient final : public HttpClient {
  public:
@@ -62,6 +65,18 @@ class CurlHttpClient final : public HttpClient {
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
                      static_cast<curl_off_t>(max_bytes > INT64_MAX ? INT64_MAX : max_bytes));
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, nullptr);
+    curl_easy_setopt(c, CURLOPT_PROXY, options_.proxy.c_str());
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options_.ca_file.empty()) {
+      curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+    }
+    std::unique_ptr<curl_slist, SlistFree> headers;
+    if (!options_.bearer_token.empty()) {
+      const std::string auth = "Authorization: Bearer " + options_.bearer_token;
+      headers.reset(curl_slist_append(nullptr, auth.c_str()));
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    }
     const CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -22,6 +22,14 @@ class FetchCategoryImpl final : public std::error_category {
         return "timed out";
       case FetchErrc::kBadUrl:
         return "bad URL";
+      case FetchErrc::kDigestMismatch:
+        return "digest mismatch";
+      case FetchErrc::kBadRange:
+        return "unusable partial response";
+      case FetchErrc::kCancelled:
+        return "cancelled";
+      case FetchErrc::kIo:
+        return "local file error";
     }
     return "unknown fetch error " + std::to_string(value);
   }

@@ -38,6 +38,8 @@ struct Config {
   std::filesystem::path socket{std::string(kDefaultSocketPath)};
   std::string server_url;  // empty: offline device
   std::filesystem::path device_token_file = "/etc/ferry/device-token";
+  std::string proxy;  // HTTP(S) proxy for every download; empty: none (environment ignored)
+  std::filesystem::path ca_file;  // PEM CA bundle for HTTPS; empty: the system's
   std::filesystem::path trusted_root = "/etc/ferry/root.json";
   std::chrono::seconds poll_interval{300};
   std::string log_level = "info";

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "ferry/fetch/http_client.hpp"
 
@@ -15,6 +16,9 @@ struct CurlOptions {
   // A transfer slower than low_speed_bytes per second for low_speed_time fails (slow retrieval).
   long low_speed_bytes = 1;
   std::chrono::seconds low_speed_time{30};
+  std::string proxy;    // e.g. "http://proxy:3128"; empty = no proxy (environment ignored)
+  std::string ca_file;  // PEM bundle for HTTPS; empty = the system's. Peers are always verified.
+  std::string bearer_token;  // sent as "Authorization: Bearer <token>" when not empty
 };
 
 std::unique_ptr<HttpClient> MakeCurlHttpClient(const CurlOptions& options = {});

@@ -11,12 +11,16 @@
 namespace ferry::fetch {
 
 enum class FetchErrc {
-  kNotFound = 1,  // HTTP 404 or 410: the resource does not exist
-  kHttpStatus,    // any other non-2xx status
-  kTooLarge,      // the body ran past the caller's byte limit; the transfer was aborted
-  kTransport,     // connection, TLS or protocol failure
-  kTimeout,       // connect or transfer deadline passed
-  kBadUrl,        // the URL is malformed or its scheme is not http/https
+  kNotFound = 1,    // HTTP 404 or 410: the resource does not exist
+  kHttpStatus,      // any other non-2xx status
+  kTooLarge,        // the body ran past the caller's byte limit; the transfer was aborted
+  kTransport,       // connection, TLS or protocol failure
+  kTimeout,         // connect or transfer deadline passed
+  kBadUrl,          // the URL is malformed or its scheme is not http/https
+  kDigestMismatch,  // the downloaded bytes do not hash to the signed digest
+  kBadRange,        // a partial response that cannot be used (wrong Content-Range, 416)
+  kCancelled,       // the owner cancelled the transfer
+  kIo,              // writing or reading the local file failed
 };
 
 const std::error_category& FetchCategory() noexcept;

@@ -36,6 +36,8 @@ state_dir = "/data/ferry"
 socket = "/tmp/f.sock"
 server_url = "https://updates.example.com"
 device_token_file = "/etc/ferry/token"
+proxy = "http://proxy.example.com:3128"
+ca_file = "/etc/ferry/ca.pem"
 trusted_root = "/etc/ferry/root.json"
 poll_interval = "5m"
 log_level = "debug"
@@ -59,6 +61,8 @@ keep_revisions = 3
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->socket, "/tmp/f.sock");
   EXPECT_EQ(c->server_url, "https://updates.example.com");
+  EXPECT_EQ(c->proxy, "http://proxy.example.com:3128");
+  EXPECT_EQ(c->ca_file, "/etc/ferry/ca.pem");
   EXPECT_EQ(c->poll_interval, 300s);
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->runtime.runc, "/usr/bin/crun");
@@ -123,6 +127,22 @@ TEST(Config, NegativeAndHugeIntegersAreRefused) {
 TEST(Config, SyntaxErrorsNameTheLine) {
   const std::string err = ErrorOf("state_dir = \"/x\"\nsocket = \n");
   EXPECT_EQ(err.rfind("ferryd.toml:2: ", 0), 0u) << err;
+}
+
+TEST(Config, ProxyMustNameASupportedScheme) {
+  const auto c = ParseConfig("state_dir = \"/x\"\nproxy = \"ftp://p:21\"\n", "ferryd.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("ferryd.toml:2"), std::string::npos) << c.error().message();
+  EXPECT_NE(c.error().message().find("'proxy'"), std::string::npos) << c.error().message();
+  const auto socks = ParseConfig("state_dir = \"/x\"\nproxy = \"socks5h://p:1080\"\n", "f");
+  ASSERT_TRUE(socks) << socks.error().message();
+  EXPECT_EQ(socks->proxy, "socks5h://p:1080");
+}
+
+TEST(Config, CaFileMustBeAbsolute) {
+  const auto c = ParseConfig("state_dir = \"/x\"\nca_file = \"ca.pem\"\n", "ferryd.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("'ca_file'"), std::string::npos) << c.error().message();
 }
 
 TEST(Config, ServerUrlMustBeHttp) {

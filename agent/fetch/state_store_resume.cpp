@@ -1,0 +1,47 @@
+#include "ferry/fetch/state_store_resume.hpp"
+
+#include "ferry/store/state_store.hpp"
+
+namespace ferry::fetch {
+namespace {
+
+class StateStoreResume final : public ResumeStore {
+ public:
+  explicit StateStoreResume(store::StateStore& store) : store_(store) {}
+
+  Result<std::optional<ResumeRecord>> Load(const std::string& digest) override {
+    auto record = store_.GetDownload(digest);
+    if (!record) {
+      return Fail(std::move(record.error()));
+    }
+    if (!*record) {
+      return std::optional<ResumeRecord>();
+    }
+    const store::DownloadRecord& r = **record;
+    return std::optional<ResumeRecord>(
+        ResumeRecord{r.url, r.bytes_done, r.total_bytes, r.validator});
+  }
+
+  Status Save(const std::string& digest, const ResumeRecord& record) override {
+    store::DownloadRecord r;
+    r.digest = digest;
+    r.url = record.url;
+    r.bytes_done = record.bytes_done;
+    r.total_bytes = record.total_bytes;
+    r.validator = record.validator;
+    return store_.PutDownload(r);
+  }
+
+  Status Remove(const std::string& digest) override { return store_.RemoveDownload(digest); }
+
+ private:
+  store::StateStore& store_;
+};
+
+}  // namespace
+
+std::unique_ptr<ResumeStore> MakeStateStoreResume(store::StateStore& store) {
+  return std::make_unique<StateStoreResume>(store);
+}
+
+}  // namespace ferry::fetch

@@ -1,0 +1,18 @@
+// ResumeStore over ferryd's state database (the downloads table), so a download resumes with the
+// right If-Range validator after ferryd restarts.
+#pragma once
+
+#include <memory>
+
+#include "ferry/fetch/blob_fetcher.hpp"
+
+namespace ferry::store {
+class StateStore;
+}
+
+namespace ferry::fetch {
+
+// `store` must outlive the returned object.
+std::unique_ptr<ResumeStore> MakeStateStoreResume(store::StateStore& store);
+
+}  // namespace ferry::fetch
