@@ -88,6 +88,10 @@ TEST_F(ReleaseTest, ReleaseFromRootfsVerifies) {
   EXPECT_EQ(ReadFile(tmp_ / "unpacked" / "bin" / "app"), ReadFile(tmp_ / "rootfs-1/bin/app"));
   EXPECT_EQ(stdfs::read_symlink(tmp_ / "unpacked" / "bin" / "run"), "app");
   EXPECT_TRUE(stdfs::is_directory(tmp_ / "unpacked" / "var" / "empty"));
+  EXPECT_TRUE(stdfs::equivalent(tmp_ / "unpacked" / "bin" / "app",
+                                tmp_ / "unpacked" / "bin" / "app-hardlink"));
+  EXPECT_EQ(stdfs::status(tmp_ / "unpacked" / "bin" / "app").permissions(),
+            stdfs::status(tmp_ / "rootfs-1" / "bin" / "app").permissions());
 
   auto v = Publish({"verify", "--repo", repo().string()});
   EXPECT_EQ(v.exit_code, 0) << v.err;
