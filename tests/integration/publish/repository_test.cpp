@@ -256,6 +256,14 @@ TEST_F(RepositoryTest, TimestampBumpsOnlyTheTimestamp) {
   EXPECT_EQ(VersionOf(ts, "timestamp"), before + 1);
   EXPECT_FALSE(stdfs::exists(repo() / "metadata" / "3.snapshot.json"));
   EXPECT_EQ(Verify().exit_code, 0);
+
+  // --all re-signs targets and snapshot too (a repository with no release for a long time).
+  r = Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string(), "--all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(VersionOf(ts, "timestamp"), before + 2);
+  EXPECT_TRUE(stdfs::exists(repo() / "metadata" / "3.snapshot.json"));
+  EXPECT_TRUE(stdfs::exists(repo() / "metadata" / "3.targets.json"));
+  EXPECT_EQ(Verify().exit_code, 0);
 }
 
 TEST_F(RepositoryTest, GcRemovesOnlyUnreferencedBlobs) {
