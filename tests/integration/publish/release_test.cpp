@@ -156,6 +156,20 @@ TEST_F(ReleaseTest, SecondReleaseCarriesDeltasThatRebuildTheNewLayer) {
   EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
+TEST_F(ReleaseTest, ADamagedStoredBlobIsReplacedWhenTheSameLayerIsReleasedAgain) {
+  ASSERT_EQ(Release("1.0.0", 1).exit_code, 0);
+  const auto m = LoadManifest(repo(), "web", "1.0.0");
+  const auto blob = BlobFile(repo(), m.layers[0].blob.digest);
+  const std::string good = ReadFile(blob);
+  WriteFile(blob, good.substr(0, good.size() / 2));
+  ASSERT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 1);
+  // 1.0.1 has the very same layer: publishing it repairs the shared blob.
+  auto r = Release("1.0.1", 1);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(blob), good);
+  EXPECT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 0);
+}
+
 TEST_F(ReleaseTest, KeepDeltasLimitsTheBases) {
   ASSERT_EQ(Release("1.0.0", 1).exit_code, 0);
   ASSERT_EQ(Release("1.1.0", 2).exit_code, 0);
