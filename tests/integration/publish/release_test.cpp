@@ -244,6 +244,12 @@ TEST_F(ReleaseTest, BadInputGetsAClearError) {
   EXPECT_EQ(no_keys.exit_code, 1);
   EXPECT_NE(no_keys.err.find("role targets"), std::string::npos) << no_keys.err;
 
+  auto owner = Publish({"release", "--repo", repo().string(), "--keys", keys().string(), "--app",
+                        "web", "--version", "1.0.0", "--image", (tmp_ / "rootfs").string(),
+                        "--app-config", app_config_.string(), "--rootfs-owner", "root"});
+  EXPECT_EQ(owner.exit_code, 2);
+  EXPECT_NE(owner.err.find("not UID:GID"), std::string::npos) << owner.err;
+
   auto usage = Publish({"release", "--repo", repo().string()});
   EXPECT_EQ(usage.exit_code, 2);
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -34,6 +35,8 @@ struct Member {
   std::string name;
   time_t mtime;
   mode_t mode;
+  la_int64_t uid;
+  la_int64_t gid;
 };
 
 std::vector<Member> Members(const stdfs::path& tar) {
@@ -43,7 +46,8 @@ std::vector<Member> Members(const stdfs::path& tar) {
   EXPECT_EQ(archive_read_open_filename(a, tar.c_str(), 1 << 16), ARCHIVE_OK);
   archive_entry* e = nullptr;
   while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    out.push_back({archive_entry_pathname(e), archive_entry_mtime(e), archive_entry_mode(e)});
+    out.push_back({archive_entry_pathname(e), archive_entry_mtime(e), archive_entry_mode(e),
+                   archive_entry_uid(e), archive_entry_gid(e)});
     EXPECT_FALSE(archive_entry_atime_is_set(e)) << archive_entry_pathname(e);
     EXPECT_FALSE(archive_entry_ctime_is_set(e)) << archive_entry_pathname(e);
   }
@@ -87,6 +91,20 @@ TEST(WriteTreeTar, SameTreeSameBytesAndAChangedTimeShows) {
   Touch(tmp / "two" / "etc" / "conf", "x=1\n", 5001);
   ASSERT_TRUE(WriteTreeTar(tmp / "two", tmp / "two.tar").has_value());
   EXPECT_NE(Slurp(tmp / "one.tar"), Slurp(tmp / "two.tar"));
+}
+
+TEST(WriteTreeTar, ForcedOwnerAppliesToEveryEntry) {
+  ferry::testing::TempDir tmp;
+  Touch(tmp / "root" / "d" / "f", "f", 1000);
+  ASSERT_TRUE(WriteTreeTar(tmp / "root", tmp / "out.tar", Owner{0, 0}).has_value());
+  ASSERT_TRUE(WriteTreeTar(tmp / "root", tmp / "mine.tar").has_value());
+  for (const auto& m : Members(tmp / "out.tar")) {
+    EXPECT_EQ(m.uid, 0) << m.name;
+    EXPECT_EQ(m.gid, 0) << m.name;
+  }
+  for (const auto& m : Members(tmp / "mine.tar")) {
+    EXPECT_EQ(m.uid, static_cast<la_int64_t>(::getuid())) << m.name;
+  }
 }
 
 TEST(ImportImage, ExplainsWhatItCannotUse) {
