@@ -187,8 +187,7 @@ int Run(const ReleaseArgs& args) {
         continue;
       }
       const manifest::Layer& from = base.layers[i];
-      if (std::find(froms.begin(), froms.end(), from.diff_id) != froms.end() ||
-          HasLayer(base, layer.diff_id)) {
+      if (std::find(froms.begin(), froms.end(), from.diff_id) != froms.end()) {
         continue;
       }
       auto old = old_layers.Get(from);
