@@ -227,7 +227,8 @@ Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
   manifest::Blob blob{"sha256:" + *hex, size};
   const auto dest = BlobPath(repo, blob.digest);
   FERRY_TRY_STATUS(fs::MakeDirs(dest.parent_path()), "creating the blob store");
-  if (std::filesystem::exists(dest, ec)) {
+  // A blob already stored is kept only when its bytes still match its name (no bit rot).
+  if (auto existing = Sha256OfFile(dest); existing && *existing == *hex) {
     std::filesystem::remove(file, ec);
     return blob;
   }

@@ -26,7 +26,8 @@ Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::pa
 std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::string& digest);
 
 // Moves `file` into the repository's blob store under its sha256 (durably; a blob already there
-// is kept and `file` removed) and returns its digest and size.
+// with the right content is kept, a damaged one replaced; `file` is removed) and returns its
+// digest and size.
 Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
                                  const std::filesystem::path& file);
 

@@ -343,8 +343,9 @@ Result<ImportedImage> ImportDockerSave(const stdfs::path& tarball, const stdfs::
 // --- root filesystem directory ---
 
 struct TarWriter {
-  explicit TarWriter(archive* ar) : a(ar) {}
+  TarWriter(archive* ar, std::optional<Owner> forced) : a(ar), owner(forced) {}
   archive* a;
+  std::optional<Owner> owner;
   std::map<std::pair<dev_t, ino_t>, std::string> first_names;
   std::vector<char> buf = std::vector<char>(1 << 20);
 
@@ -363,8 +364,8 @@ struct TarWriter {
     Entry e(archive_entry_new(), archive_entry_free);
     archive_entry_set_pathname(e.get(), rel.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_uid(e.get(), owner ? owner->uid : st.st_uid);
+    archive_entry_set_gid(e.get(), owner ? owner->gid : st.st_gid);
     archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     bool copy_data = false;
     if (S_ISLNK(st.st_mode)) {
@@ -440,10 +441,11 @@ struct TarWriter {
   }
 };
 
-Result<ImportedImage> ImportRootfs(const stdfs::path& dir, const stdfs::path& work_dir) {
+Result<ImportedImage> ImportRootfs(const stdfs::path& dir, const stdfs::path& work_dir,
+                                   std::optional<Owner> owner) {
   ImportedLayer layer;
   layer.tar = work_dir / "layer-0.tar";
-  FERRY_TRY_STATUS(WriteTreeTar(dir, layer.tar), dir.string());
+  FERRY_TRY_STATUS(WriteTreeTar(dir, layer.tar, owner), dir.string());
   auto hex = Sha256OfFile(layer.tar);
   if (!hex) {
     return Fail(hex.error());
@@ -458,7 +460,7 @@ Result<ImportedImage> ImportRootfs(const stdfs::path& dir, const stdfs::path& wo
 
 }  // namespace
 
-Status WriteTreeTar(const stdfs::path& root, const stdfs::path& out) {
+Status WriteTreeTar(const stdfs::path& root, const stdfs::path& out, std::optional<Owner> owner) {
   WriteArchive a(archive_write_new(), archive_write_free);
   archive_write_set_format_pax_restricted(a.get());
   archive_write_set_bytes_per_block(a.get(), 10240);
@@ -466,7 +468,7 @@ Status WriteTreeTar(const stdfs::path& root, const stdfs::path& out) {
   if (archive_write_open_filename(a.get(), out.c_str()) != ARCHIVE_OK) {
     return Fail(Errc::kIo, out.string() + ": " + ArchiveError(a.get()));
   }
-  TarWriter writer(a.get());
+  TarWriter writer(a.get(), owner);
   FERRY_TRY_STATUS(writer.Walk(root, ""), "writing " + out.string());
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return Fail(Errc::kIo, out.string() + ": " + ArchiveError(a.get()));
@@ -474,7 +476,8 @@ Status WriteTreeTar(const stdfs::path& root, const stdfs::path& out) {
   return Ok();
 }
 
-Result<ImportedImage> ImportImage(const std::string& source, const stdfs::path& work_dir) {
+Result<ImportedImage> ImportImage(const std::string& source, const stdfs::path& work_dir,
+                                  std::optional<Owner> rootfs_owner) {
   std::error_code ec;
   stdfs::path path = source;
   std::string tag;
@@ -494,7 +497,7 @@ Result<ImportedImage> ImportImage(const std::string& source, const stdfs::path& 
     if (!tag.empty()) {
       return Fail(Errc::kInvalidArgument, path.string() + " is not an OCI layout; no tags");
     }
-    return ImportRootfs(path, work_dir);
+    return ImportRootfs(path, work_dir, rootfs_owner);
   }
   if (stdfs::is_regular_file(path, ec)) {
     return ImportDockerSave(path, work_dir);

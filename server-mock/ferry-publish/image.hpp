@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,15 +27,25 @@ struct ImportedImage {
   std::string architecture;           // empty when the image does not say
 };
 
-// Imports `source` into `work_dir`. Fails with kNotFound when the source does not exist, and with
-// kInvalidArgument naming the problem when it is none of the three kinds or is malformed (bad
-// digests, a blob whose bytes do not match its digest, a diff_id the image config contradicts).
-Result<ImportedImage> ImportImage(const std::string& source, const std::filesystem::path& work_dir);
+// Numeric owner given to every entry of a root filesystem layer, instead of the files' own (for
+// trees unpacked without root rights).
+struct Owner {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+// Imports `source` into `work_dir`; `rootfs_owner` applies to a root filesystem directory only.
+// Fails with kNotFound when the source does not exist, and with kInvalidArgument naming the problem
+// when it is none of the three kinds or is malformed (bad digests, a blob whose bytes do not match
+// its digest, a diff_id the image config contradicts).
+Result<ImportedImage> ImportImage(const std::string& source, const std::filesystem::path& work_dir,
+                                  std::optional<Owner> rootfs_owner = std::nullopt);
 
 // Writes the tree below `root` as one tar layer at `out`: entries sorted by name, each directory
 // before its contents, with the files' own modes, uids, gids and mtimes, no uid/gid names and no
 // atime/ctime, in POSIX pax format, so the same tree always gives the same bytes. Hardlinked
-// files become tar hardlinks; sockets are skipped.
-Status WriteTreeTar(const std::filesystem::path& root, const std::filesystem::path& out);
+// files become tar hardlinks; sockets are skipped. With `owner`, every entry gets that uid:gid.
+Status WriteTreeTar(const std::filesystem::path& root, const std::filesystem::path& out,
+                    std::optional<Owner> owner = std::nullopt);
 
 }  // namespace ferry::publish

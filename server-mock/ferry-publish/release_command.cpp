@@ -1,6 +1,7 @@
 // ferry-publish release --repo DIR --keys KEYDIR --app NAME --version SEMVER --image SRC
 //                       [--app-config FILE] [--keep-deltas K] [--downgrade] [--architecture A]
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,7 +22,7 @@ namespace {
 using nlohmann::json;
 
 struct ReleaseArgs {
-  std::string repo, keys, app, version, image, app_config, architecture;
+  std::string repo, keys, app, version, image, app_config, architecture, rootfs_owner;
   unsigned keep_deltas = 3;
   bool downgrade = false;
   bool quiet = false;
@@ -102,7 +103,19 @@ int Run(const ReleaseArgs& args) {
   if (!work.ok()) {
     return Report("release", ErrnoError("creating a work directory"));
   }
-  auto image = ImportImage(args.image, work.path());
+  std::optional<Owner> owner;
+  if (!args.rootfs_owner.empty()) {
+    unsigned uid = 0, gid = 0;
+    char extra = 0;
+    if (std::sscanf(args.rootfs_owner.c_str(), "%u:%u%c", &uid, &gid, &extra) != 2) {
+      return Report("release",
+                    MakeError(Errc::kInvalidArgument,
+                              "--rootfs-owner '" + args.rootfs_owner + "' is not UID:GID"),
+                    kExitUsage);
+    }
+    owner = Owner{uid, gid};
+  }
+  auto image = ImportImage(args.image, work.path(), owner);
   if (!image) {
     return Report("release", image.error());
   }
@@ -174,8 +187,7 @@ int Run(const ReleaseArgs& args) {
         continue;
       }
       const manifest::Layer& from = base.layers[i];
-      if (std::find(froms.begin(), froms.end(), from.diff_id) != froms.end() ||
-          HasLayer(base, layer.diff_id)) {
+      if (std::find(froms.begin(), froms.end(), from.diff_id) != froms.end()) {
         continue;
       }
       auto old = old_layers.Get(from);
@@ -248,6 +260,8 @@ CommandRun SetupReleaseCommand(CLI::App& sub) {
                  "Make deltas from the layers of this many newest releases")
       ->check(CLI::Range(0, 32))
       ->capture_default_str();
+  sub.add_option("--rootfs-owner", args->rootfs_owner,
+                 "UID:GID for every file of a root filesystem directory (default: their own)");
   sub.add_option("--architecture", args->architecture, "Architecture (default: the image's)");
   sub.add_flag("--downgrade", args->downgrade,
                "Allow a version below the newest (signed permission to revert)");

@@ -1,5 +1,9 @@
 #include "server-mock/ferry-publish/repository.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
@@ -139,6 +143,23 @@ Result<std::string> SignDocument(const Json& signed_json,
   return trust::Serialize(Json(std::move(doc))) + "\n";
 }
 
+Status Repository::Lock() {
+  const auto path = dir_ / ".ferry-publish.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Fail(ErrnoError("open " + path.string()));
+  }
+  lock_fd_ = std::shared_ptr<int>(new int(fd), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail(Errc::kUnavailable, "another ferry-publish is working on " + dir_.string() + " (" +
+                                        path.string() + " is locked)");
+  }
+  return Ok();
+}
+
 Status Repository::Init(const std::filesystem::path& dir, const std::filesystem::path& keydir,
                         const InitOptions& options) {
   std::error_code ec;
@@ -188,6 +209,7 @@ Status Repository::Init(const std::filesystem::path& dir, const std::filesystem:
   Repository repo;
   repo.dir_ = dir;
   repo.keydir_ = keydir;
+  FERRY_TRY_STATUS(repo.Lock(), "init");
   auto loaded = LoadKeyDir(keydir);
   if (!loaded) {
     return Fail(loaded.error());
@@ -221,6 +243,9 @@ Result<Repository> Repository::Open(const std::filesystem::path& dir,
   Repository repo;
   repo.dir_ = dir;
   repo.keydir_ = keydir;
+  if (auto st = repo.Lock(); !st) {
+    return Fail(st.error());
+  }
   std::uint64_t newest_root = 1;
   for (const auto& entry : std::filesystem::directory_iterator(meta, ec)) {
     const std::string name = entry.path().filename().string();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ class Repository {
 
   // Opens an existing repository; `keydir` may be empty for commands that do not sign. Fails
   // with kFailedPrecondition "not a Ferry repository" when DIR/metadata/1.root.json is missing.
+  // Holds an exclusive lock on DIR/.ferry-publish.lock while the object lives, so two writers
+  // (or gc and a release) never interleave; a second one fails with kUnavailable.
   static Result<Repository> Open(const std::filesystem::path& dir,
                                  const std::filesystem::path& keydir);
 
@@ -94,8 +97,11 @@ class Repository {
                                                     const std::string& role) const;
   Result<std::string> SignRole(const trust::Json& signed_json, const std::string& role) const;
 
+  Status Lock();
+
   std::filesystem::path dir_;
   std::filesystem::path keydir_;
+  std::shared_ptr<int> lock_fd_;
   std::map<std::string, trust::SigningKey> keys_;
   trust::Json root_;
   trust::Json targets_;

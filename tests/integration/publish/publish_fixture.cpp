@@ -55,6 +55,8 @@ void MakeRootfs(const stdfs::path& dir, int variant) {
   std::error_code ec;
   stdfs::remove(dir / "bin" / "run", ec);
   stdfs::create_symlink("app", dir / "bin" / "run");
+  stdfs::remove(dir / "bin" / "app-hardlink", ec);
+  stdfs::create_hard_link(dir / "bin" / "app", dir / "bin" / "app-hardlink");
   for (const auto& entry : stdfs::recursive_directory_iterator(dir)) {
     struct timespec times[2] = {{1'700'000'000, 0}, {1'700'000'000, 0}};
     ::utimensat(AT_FDCWD, entry.path().c_str(), times, AT_SYMLINK_NOFOLLOW);

@@ -16,7 +16,7 @@ namespace ferry::publish::testing {
 ferry::testing::RunResult Publish(const std::vector<std::string>& args);
 
 // Writes a small app tree below `dir`: bin/app (a 256 KiB pseudo-random file whose tail depends
-// on `variant`), etc/app.conf, a symlink, an empty directory; fixed mtimes.
+// on `variant`) and a hardlink to it, etc/app.conf, a symlink, an empty directory; fixed mtimes.
 void MakeRootfs(const std::filesystem::path& dir, int variant);
 
 // Writes `content` to `path` (parents created).

@@ -88,6 +88,10 @@ TEST_F(ReleaseTest, ReleaseFromRootfsVerifies) {
   EXPECT_EQ(ReadFile(tmp_ / "unpacked" / "bin" / "app"), ReadFile(tmp_ / "rootfs-1/bin/app"));
   EXPECT_EQ(stdfs::read_symlink(tmp_ / "unpacked" / "bin" / "run"), "app");
   EXPECT_TRUE(stdfs::is_directory(tmp_ / "unpacked" / "var" / "empty"));
+  EXPECT_TRUE(stdfs::equivalent(tmp_ / "unpacked" / "bin" / "app",
+                                tmp_ / "unpacked" / "bin" / "app-hardlink"));
+  EXPECT_EQ(stdfs::status(tmp_ / "unpacked" / "bin" / "app").permissions(),
+            stdfs::status(tmp_ / "rootfs-1" / "bin" / "app").permissions());
 
   auto v = Publish({"verify", "--repo", repo().string()});
   EXPECT_EQ(v.exit_code, 0) << v.err;
@@ -150,6 +154,20 @@ TEST_F(ReleaseTest, SecondReleaseCarriesDeltasThatRebuildTheNewLayer) {
 
   auto v = Publish({"verify", "--repo", repo().string()});
   EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(ReleaseTest, ADamagedStoredBlobIsReplacedWhenTheSameLayerIsReleasedAgain) {
+  ASSERT_EQ(Release("1.0.0", 1).exit_code, 0);
+  const auto m = LoadManifest(repo(), "web", "1.0.0");
+  const auto blob = BlobFile(repo(), m.layers[0].blob.digest);
+  const std::string good = ReadFile(blob);
+  WriteFile(blob, good.substr(0, good.size() / 2));
+  ASSERT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 1);
+  // 1.0.1 has the very same layer: publishing it repairs the shared blob.
+  auto r = Release("1.0.1", 1);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(blob), good);
+  EXPECT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 0);
 }
 
 TEST_F(ReleaseTest, KeepDeltasLimitsTheBases) {
@@ -225,6 +243,12 @@ TEST_F(ReleaseTest, BadInputGetsAClearError) {
                app_config_.string()});
   EXPECT_EQ(no_keys.exit_code, 1);
   EXPECT_NE(no_keys.err.find("role targets"), std::string::npos) << no_keys.err;
+
+  auto owner = Publish({"release", "--repo", repo().string(), "--keys", keys().string(), "--app",
+                        "web", "--version", "1.0.0", "--image", (tmp_ / "rootfs").string(),
+                        "--app-config", app_config_.string(), "--rootfs-owner", "root"});
+  EXPECT_EQ(owner.exit_code, 2);
+  EXPECT_NE(owner.err.find("not UID:GID"), std::string::npos) << owner.err;
 
   auto usage = Publish({"release", "--repo", repo().string()});
   EXPECT_EQ(usage.exit_code, 2);

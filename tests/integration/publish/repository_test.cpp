@@ -1,6 +1,9 @@
 // Keys, verification of a tampered repository, bundles, rotation, revocation, timestamp and gc.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -253,6 +256,14 @@ TEST_F(RepositoryTest, TimestampBumpsOnlyTheTimestamp) {
   EXPECT_EQ(VersionOf(ts, "timestamp"), before + 1);
   EXPECT_FALSE(stdfs::exists(repo() / "metadata" / "3.snapshot.json"));
   EXPECT_EQ(Verify().exit_code, 0);
+
+  // --all re-signs targets and snapshot too (a repository with no release for a long time).
+  r = Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string(), "--all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(VersionOf(ts, "timestamp"), before + 2);
+  EXPECT_TRUE(stdfs::exists(repo() / "metadata" / "3.snapshot.json"));
+  EXPECT_TRUE(stdfs::exists(repo() / "metadata" / "3.targets.json"));
+  EXPECT_EQ(Verify().exit_code, 0);
 }
 
 TEST_F(RepositoryTest, GcRemovesOnlyUnreferencedBlobs) {
@@ -274,6 +285,21 @@ TEST_F(RepositoryTest, GcRemovesOnlyUnreferencedBlobs) {
   EXPECT_FALSE(stdfs::exists(orphan));
   EXPECT_EQ(count(), before - 1);
   EXPECT_EQ(Verify().exit_code, 0);
+}
+
+TEST_F(RepositoryTest, ASecondWriterIsRefusedWhileTheRepositoryIsLocked) {
+  const auto lock = repo() / ".ferry-publish.lock";
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  auto r = Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("another ferry-publish"), std::string::npos) << r.err;
+  auto gc = Publish({"gc", "--repo", repo().string()});
+  EXPECT_EQ(gc.exit_code, 1);
+  ::close(fd);
+  EXPECT_EQ(Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string()}).exit_code,
+            0);
 }
 
 }  // namespace
