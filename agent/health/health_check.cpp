@@ -165,6 +165,30 @@ Result<HttpTarget> ParseHttpUrl(const std::string& url) {
   return target;
 }
 
+json HealthCheckToJson(const HealthCheck& c) {
+  json j{{"kind", KindName(c.kind)},         {"start_period_s", c.start_period.count()},
+         {"interval_s", c.interval.count()}, {"timeout_s", c.timeout.count()},
+         {"successes", c.successes},         {"failures", c.failures},
+         {"deadline_s", c.deadline.count()}};
+  switch (c.kind) {
+    case CheckKind::kProcess:
+      j["up_s"] = c.up.count();
+      break;
+    case CheckKind::kHttp:
+      j["url"] = c.url;
+      j["expect_status"] = json::array({c.status_min, c.status_max});
+      break;
+    case CheckKind::kTcp:
+      j["host"] = c.host;
+      j["port"] = c.port;
+      break;
+    case CheckKind::kExec:
+      j["command"] = c.command;
+      break;
+  }
+  return j;
+}
+
 Result<HealthCheck> ParseHealthCheck(const json& j) {
   if (!j.is_object()) {
     return Invalid("health check must be a JSON object");

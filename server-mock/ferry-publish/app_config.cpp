@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ferry/core/fs.hpp"
+#include "ferry/health/health_check.hpp"
 
 namespace ferry::publish {
 
@@ -78,41 +79,18 @@ std::string VolumeName(const std::string& path, std::set<std::string>& taken) {
   return unique;
 }
 
-std::int64_t Seconds(const json& v, std::int64_t fallback) {
-  if (!v.is_number_integer() || v.get<std::int64_t>() <= 0) {
-    return fallback;
-  }
-  const std::int64_t ns = v.get<std::int64_t>();
-  return std::max<std::int64_t>(1, (ns + 999'999'999) / 1'000'000'000);
-}
-
-// Docker's HEALTHCHECK as Ferry's exec health check, with Docker's defaults.
+// Docker's HEALTHCHECK as Ferry's exec health check (the health module's mapping, so what is
+// published is exactly what ferryd will parse); NONE or no test means no check.
 Result<json> Health(const json& hc) {
   const std::vector<std::string> test = Strings(hc.value("Test", json::array()));
   if (test.empty() || test[0] == "NONE") {
     return json();
   }
-  std::vector<std::string> cmd;
-  if (test[0] == "CMD") {
-    cmd.assign(test.begin() + 1, test.end());
-  } else if (test[0] == "CMD-SHELL" && test.size() == 2) {
-    cmd = {"/bin/sh", "-c", test[1]};
-  } else {
-    return Fail(Errc::kInvalidArgument,
-                "image Healthcheck.Test is neither CMD, CMD-SHELL nor NONE");
+  auto check = health::HealthCheckFromImage(hc);
+  if (!check) {
+    return Fail(Errc::kInvalidArgument, "image Healthcheck: " + check.error().message());
   }
-  if (cmd.empty()) {
-    return Fail(Errc::kInvalidArgument, "image Healthcheck.Test has no command");
-  }
-  json retries = hc.value("Retries", json());
-  return json{{"kind", "exec"},
-              {"cmd", cmd},
-              {"interval_seconds", Seconds(hc.value("Interval", json()), 30)},
-              {"timeout_seconds", Seconds(hc.value("Timeout", json()), 30)},
-              {"start_period_seconds", Seconds(hc.value("StartPeriod", json()), 0)},
-              {"retries", retries.is_number_integer() && retries.get<std::int64_t>() > 0
-                              ? retries.get<std::int64_t>()
-                              : 3}};
+  return health::HealthCheckToJson(*check);
 }
 
 }  // namespace
@@ -230,6 +208,12 @@ Result<json> BuildRuntimeConfig(const json& image_config, const AppConfig& app) 
       config.erase("health");
     } else {
       config[key] = value;
+    }
+  }
+  // A check ferryd would refuse must fail here, at publish time, not on every device.
+  if (config.contains("health") && !config["health"].is_null()) {
+    if (auto check = health::ParseHealthCheck(config["health"]); !check) {
+      return Fail(Errc::kInvalidArgument, "health: " + check.error().message());
     }
   }
   return config;

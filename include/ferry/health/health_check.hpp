@@ -55,6 +55,10 @@ const char* KindName(CheckKind kind);
 // signed manifest is an error at publish time, not a silently ignored check.
 Result<HealthCheck> ParseHealthCheck(const nlohmann::json& json);
 
+// The manifest JSON of a check, in the form ParseHealthCheck reads (ParseHealthCheck(ToJson(c))
+// gives c back). ferry-publish writes image health checks with it.
+nlohmann::json HealthCheckToJson(const HealthCheck& check);
+
 // Maps an OCI/Docker image config "Healthcheck" object ({"Test":["CMD",…] or ["CMD-SHELL","…"],
 // "Interval", "Timeout", "StartPeriod" in nanoseconds, "Retries"}) to an exec check; "NONE" or an
 // empty test gives the process check. Deadline: start period + (retries + 1) × (interval +

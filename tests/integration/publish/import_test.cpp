@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ferry/health/health_check.hpp"
 #include "publish_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -166,13 +167,14 @@ TEST_F(ImportTest, DockerSaveTarball) {
   EXPECT_EQ(m.config.capabilities, std::vector<std::string>{"NET_BIND_SERVICE"});
   ASSERT_TRUE(m.min_from_version.has_value());
   EXPECT_EQ(m.min_from_version->String(), "1.2.0");
-  const json expected_health{{"kind", "exec"},
-                             {"cmd", {"/bin/sh", "-c", "wget -q -O- http://127.0.0.1/health"}},
-                             {"interval_seconds", 10},
-                             {"timeout_seconds", 2},
-                             {"start_period_seconds", 5},
-                             {"retries", 4}};
-  EXPECT_EQ(m.config.health, expected_health);
+  EXPECT_EQ(m.config.health["kind"], "exec");
+  EXPECT_EQ(m.config.health["command"],
+            json({"/bin/sh", "-c", "wget -q -O- http://127.0.0.1/health"}));
+  EXPECT_EQ(m.config.health["interval_s"], 10.0);
+  EXPECT_EQ(m.config.health["timeout_s"], 2.0);
+  EXPECT_EQ(m.config.health["start_period_s"], 5.0);
+  EXPECT_EQ(m.config.health["failures"], 4);
+  EXPECT_TRUE(health::ParseHealthCheck(m.config.health)) << "ferryd must accept what is signed";
   EXPECT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 0);
 
   // The app config can drop the image's health check.

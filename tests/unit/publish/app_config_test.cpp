@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "ferry/health/health_check.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::publish {
@@ -37,23 +38,28 @@ TEST(BuildRuntimeConfig, MapsDockerHealthchecks) {
   auto cmd = BuildRuntimeConfig(
       {{"Cmd", {"x"}}, {"Healthcheck", {{"Test", {"CMD", "/bin/check", "-q"}}}}}, {});
   ASSERT_TRUE(cmd.has_value());
-  EXPECT_EQ((*cmd)["health"], json({{"kind", "exec"},
-                                    {"cmd", {"/bin/check", "-q"}},
-                                    {"interval_seconds", 30},
-                                    {"timeout_seconds", 30},
-                                    {"start_period_seconds", 0},
-                                    {"retries", 3}}));
+  // Written in the form ferryd reads: Docker's defaults, retries as consecutive failures.
+  const json& h = (*cmd)["health"];
+  EXPECT_EQ(h["kind"], "exec");
+  EXPECT_EQ(h["command"], json({"/bin/check", "-q"}));
+  EXPECT_EQ(h["interval_s"], 30.0);
+  EXPECT_EQ(h["timeout_s"], 30.0);
+  EXPECT_EQ(h["start_period_s"], 0.0);
+  EXPECT_EQ(h["failures"], 3);
+  auto parsed = health::ParseHealthCheck(h);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->command, (std::vector<std::string>{"/bin/check", "-q"}));
   auto none = BuildRuntimeConfig({{"Cmd", {"x"}}, {"Healthcheck", {{"Test", {"NONE"}}}}}, {});
   ASSERT_TRUE(none.has_value());
   EXPECT_FALSE(none->contains("health"));
-  // 1.5 s rounds up: a check never runs more often than the image asked.
+  // Sub-second intervals are kept as they are.
   auto rounded = BuildRuntimeConfig(
       {{"Cmd", {"x"}},
        {"Healthcheck", {{"Test", {"CMD-SHELL", "true"}}, {"Interval", 1'500'000'000LL}}}},
       {});
   ASSERT_TRUE(rounded.has_value());
-  EXPECT_EQ((*rounded)["health"]["interval_seconds"], 2);
-  EXPECT_EQ((*rounded)["health"]["cmd"], json({"/bin/sh", "-c", "true"}));
+  EXPECT_EQ((*rounded)["health"]["interval_s"], 1.5);
+  EXPECT_EQ((*rounded)["health"]["command"], json({"/bin/sh", "-c", "true"}));
   auto bad = BuildRuntimeConfig({{"Healthcheck", {{"Test", {"WHAT"}}}}}, {});
   EXPECT_FALSE(bad.has_value());
 }
