@@ -56,26 +56,38 @@ class UpdateE2e : public ::testing::Test {
     return testing::Run(args);
   }
 
-  // Publishes version `v` of the web app. `kind`: "good", "exits", "404", "hangs".
+  // Publishes version `v` of the web app. `kind`: "good"; or a bad one: "exits" at once, "500"
+  // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
+  // then dies: no restart policy hides a crash loop from the trial).
   void Release(const std::string& v, const std::string& kind = "good") {
     const auto image = dir_ / ("image-" + v);
     stdfs::create_directories(image / "bin");
     stdfs::create_directories(image / "www");
     stdfs::copy_file("/bin/busybox", image / "bin" / "busybox");
-    if (kind != "404") {
-      std::ofstream(image / "www" / "index.html") << "version " << v;
+    stdfs::create_symlink("busybox", image / "bin" / "sh");
+    std::ofstream(image / "www" / "index.html") << "version " << v;
+    stdfs::create_directories(image / "www" / "cgi-bin");
+    {
+      std::ofstream health(image / "www" / "cgi-bin" / "health");
+      health << "#!/bin/sh\n"
+             << (kind == "500" ? "echo 'Status: 500 Internal Server Error'\n"
+                               : "echo 'Status: 200 OK'\n")
+             << "echo 'Content-Type: text/plain'\necho\necho " << kind << "\n";
     }
+    stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
     const std::string listen = "127.0.0.1:" + std::to_string(port_);
     Json entry = Json::array({"/bin/busybox", "httpd", "-f", "-p", listen, "-h", "/www"});
     if (kind == "exits") {
       entry = Json::array({"/bin/busybox", "false"});
     } else if (kind == "hangs") {
       entry = Json::array({"/bin/busybox", "sleep", "100000"});
+    } else if (kind == "crashes") {
+      entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
     }
     Json app{{"entrypoint", entry},
              {"health",
               {{"kind", "http"},
-               {"url", "http://" + listen + "/"},
+               {"url", "http://" + listen + "/cgi-bin/health"},
                {"interval_s", 0.25},
                {"successes", 2},
                {"deadline_s", 5}}}};
@@ -182,7 +194,12 @@ TEST_F(UpdateE2e, EveryKindOfBadVersionIsRolledBackAndNeverRetried) {
   StartFerryd();
   ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
   int minor = 1;
-  for (const std::string kind : {"exits", "404", "hangs"}) {
+  const std::map<std::string, std::string> expected_reason = {
+      {"exits", "container exited with status 1"},
+      {"500", "HTTP status 500"},
+      {"hangs", "did not pass within"},
+      {"crashes", "container exited with status 3"}};
+  for (const auto& [kind, reason] : expected_reason) {
     SCOPED_TRACE(kind);
     const std::string v = "1." + std::to_string(minor++) + ".0";
     Release(v, kind);
@@ -197,6 +214,7 @@ TEST_F(UpdateE2e, EveryKindOfBadVersionIsRolledBackAndNeverRetried) {
     auto why = Ferry({"why", "web"});
     EXPECT_NE(why.out.find(v), std::string::npos) << why.out;
     EXPECT_NE(why.out.find("health check failed"), std::string::npos) << why.out;
+    EXPECT_NE(why.out.find(reason), std::string::npos) << why.out;
     EXPECT_NE(why.out.find("marked bad"), std::string::npos) << why.out;
     auto again = Ferry({"install", Bundle(v)});
     EXPECT_EQ(again.exit_code, 1);
