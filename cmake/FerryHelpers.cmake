@@ -46,9 +46,10 @@ function(ferry_program name)
   install(TARGETS ${name} RUNTIME DESTINATION bin)
 endfunction()
 
-# ferry_test(NAME LABEL SOURCES … DEPS …): one gtest binary, registered with ctest under LABEL.
+# ferry_test(NAME LABEL SOURCES … DEPS … [SERIAL]): one gtest binary, registered with ctest under
+# LABEL. SERIAL runs its tests one at a time, apart from every other test (real runc, real ports).
 function(ferry_test name)
-  cmake_parse_arguments(T "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(T "SERIAL" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
   if(NOT T_LABEL)
     set(T_LABEL unit)
   endif()
@@ -58,6 +59,10 @@ function(ferry_test name)
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} ferry_testing GTest::gtest_main GTest::gmock
     ferry::warnings ferry_sanitizers)
-  gtest_discover_tests(${name} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+  set(serial "")
+  if(T_SERIAL)
+    set(serial RUN_SERIAL TRUE)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${serial}
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -124,12 +124,28 @@ std::optional<RawResponse> RawConnection::Read(bool head, std::chrono::milliseco
 }
 
 bool RawConnection::PeerClosed(std::chrono::milliseconds timeout) {
-  pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) {
-    return false;
+  // Body bytes the peer sent before closing may still be queued: read past them to the end.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return false;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      return false;
+    }
+    char buf[65536];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      return true;
+    }
+    if (n < 0) {
+      return false;
+    }
+    buffer_.append(buf, static_cast<std::size_t>(n));
   }
-  char c = 0;
-  return ::recv(fd_, &c, 1, MSG_PEEK) == 0 || (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 std::optional<RawResponse> Fetch(std::uint16_t port, std::string_view method,
