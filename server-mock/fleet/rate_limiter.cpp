@@ -28,6 +28,11 @@ std::chrono::seconds RateLimiter::Take(std::string_view key, const RateLimit& li
   return std::chrono::seconds(std::max<long>(1, static_cast<long>(std::ceil(wait))));
 }
 
+std::size_t RateLimiter::Keys() {
+  std::lock_guard lock(mu_);
+  return buckets_.size();
+}
+
 void RateLimiter::Prune(Clock::TimePoint now, const RateLimit& limit) {
   std::erase_if(buckets_, [&](const auto& entry) {
     const double elapsed = std::chrono::duration<double>(now - entry.second.updated).count();

@@ -86,8 +86,9 @@ Statement::~Statement() {
 }
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  bind_failed_ |= sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                                    SQLITE_TRANSIENT) != SQLITE_OK;
+  // An empty view may have no data pointer, which SQLite would bind as NULL: bind "" instead.
+  bind_failed_ |= sqlite3_bind_text(stmt_, index, text.data() != nullptr ? text.data() : "",
+                                    static_cast<int>(text.size()), SQLITE_TRANSIENT) != SQLITE_OK;
   return *this;
 }
 

@@ -30,6 +30,9 @@ class RateLimiter {
   // next request would be (at least one second, for Retry-After).
   std::chrono::seconds Take(std::string_view key, const RateLimit& limit);
 
+  // Keys tracked now.
+  std::size_t Keys();
+
  private:
   struct Bucket {
     double tokens = 0;
