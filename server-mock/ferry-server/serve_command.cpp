@@ -36,6 +36,8 @@ struct ServeOptions {
   std::string operator_token_file;
   double device_rate = 1.0;
   double device_burst = 30;
+  double operator_rate = 50;
+  double operator_burst = 200;
 };
 
 Result<std::string> ReadToken(const std::string& path) {
@@ -116,6 +118,7 @@ int Serve(const ServeOptions& options) {
     fleet::ApiOptions api;
     api.operator_token = std::move(*token);
     api.device_limit = {options.device_rate, options.device_burst};
+    api.operator_limit = {options.operator_rate, options.operator_burst};
     if (auto added = fleet::AddFleetRoutes(router, fleet_service, clock, std::move(api)); !added) {
       log::error("{}", added.error().String());
       return 1;
@@ -206,6 +209,14 @@ Runner SetupServe(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--device-burst", options->device_burst, "Requests each device may make at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--operator-rate", options->operator_rate,
+                 "Requests per second the operator may make, sustained")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--operator-burst", options->operator_burst,
+                 "Requests the operator may make at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   return [options] { return Serve(*options); };
