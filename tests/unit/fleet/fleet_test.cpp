@@ -1,6 +1,7 @@
 #include "ferry/fleet/fleet.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <sstream>
@@ -105,6 +106,35 @@ TEST_F(FleetTest, StateSurvivesReopening) {
   fleet_ = Fleet::Open(dir_ / "fleet.db", clock_).value();
   EXPECT_EQ(fleet_->AuthenticateDevice(token).value(), "a");
   EXPECT_EQ(fleet_->GetDevice("a").value().tags, std::vector<std::string>{"x"});
+}
+
+TEST(FleetOpen, RefusesANewerSchemaAndAFileThatIsNotADatabase) {
+  testing::TempDir dir;
+  ManualClock clock;
+  {
+    auto fleet = Fleet::Open(dir / "fleet.db", clock);
+    ASSERT_TRUE(fleet.has_value());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "fleet.db").c_str(), &db), SQLITE_OK);
+  int version = 0;
+  sqlite3_exec(
+      db, "PRAGMA user_version",
+      [](void* out, int, char** values, char**) {
+        *static_cast<int*>(out) = std::atoi(values[0]);
+        return 0;
+      },
+      &version, nullptr);
+  EXPECT_EQ(version, 2);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto newer = Fleet::Open(dir / "fleet.db", clock);
+  ASSERT_FALSE(newer.has_value());
+  EXPECT_TRUE(newer.error().Is(FleetErrc::kTooNew)) << newer.error().String();
+
+  std::ofstream(dir / "junk.db") << std::string(8192, 'x');
+  auto junk = Fleet::Open(dir / "junk.db", clock);
+  ASSERT_FALSE(junk.has_value());
 }
 
 TEST_F(FleetTest, TagsAreAddedAndRemoved) {
