@@ -1,4 +1,4 @@
-// ferry-server: serves a Ferry repository (and, later, the fleet API) over HTTP.
+// ferry-server: serves a Ferry repository and the fleet API over HTTP, and operates the fleet.
 #include <array>
 #include <string>
 #include <utility>
@@ -12,6 +12,8 @@ namespace {
 constexpr std::array kSubcommands = {
     ferry::server::Subcommand{"serve", "Serve a repository directory over HTTP/1.1",
                               &ferry::server::SetupServe},
+    ferry::server::Subcommand{"admin", "Operate the fleet API: devices and deployments",
+                              &ferry::server::SetupAdmin},
 };
 
 }  // namespace
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help is 0; every command-line error is 2, whatever CLI11's own code for it.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   ferry::InitLogging("ferry-server", log_level);
   for (auto& [sub, run] : runners) {

@@ -1,16 +1,21 @@
-// `ferry-server serve --repo DIR --listen ADDR:PORT [--fault SPEC]... [--admin-token-file F]`
+// `ferry-server serve --repo DIR --listen ADDR:PORT [--fault SPEC]... [--admin-token-file F]
+//  [--fleet-db FILE --operator-token-file F]`
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "ferry/core/asio_clock.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/fleet/api.hpp"
 #include "ferry/httpd/fault.hpp"
 #include "ferry/httpd/server.hpp"
 #include "ferry/httpd/static_files.hpp"
@@ -27,12 +32,18 @@ struct ServeOptions {
   unsigned threads = 2;
   std::vector<std::string> faults;
   std::string admin_token_file;
+  std::string fleet_db;
+  std::string operator_token_file;
+  double device_rate = 1.0;
+  double device_burst = 30;
+  double operator_rate = 50;
+  double operator_burst = 200;
 };
 
 Result<std::string> ReadToken(const std::string& path) {
   auto text = fs::ReadFile(path, 4096);
   if (!text) {
-    return Fail(text.error().WithContext("reading the admin token"));
+    return Fail(text.error().WithContext("reading the token file " + path));
   }
   std::string token = std::move(*text);
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
@@ -86,6 +97,34 @@ int Serve(const ServeOptions& options) {
   }
 
   net::io_context io(static_cast<int>(options.threads));
+  AsioClock clock(io);
+  std::shared_ptr<fleet::Fleet> fleet_service;
+  if (!options.fleet_db.empty()) {
+    if (options.operator_token_file.empty()) {
+      log::error("--fleet-db needs --operator-token-file");
+      return 2;
+    }
+    auto token = ReadToken(options.operator_token_file);
+    if (!token) {
+      log::error("{}", token.error().String());
+      return 2;
+    }
+    auto opened = fleet::Fleet::Open(options.fleet_db, clock);
+    if (!opened) {
+      log::error("{}", opened.error().String());
+      return 1;
+    }
+    fleet_service = std::move(*opened);
+    fleet::ApiOptions api;
+    api.operator_token = std::move(*token);
+    api.device_limit = {options.device_rate, options.device_burst};
+    api.operator_limit = {options.operator_rate, options.operator_burst};
+    if (auto added = fleet::AddFleetRoutes(router, fleet_service, clock, std::move(api)); !added) {
+      log::error("{}", added.error().String());
+      return 1;
+    }
+    log::info("fleet API on, database {}", options.fleet_db);
+  }
   httpd::Server server(io, router);
   auto bound = server.Listen(*endpoint);
   if (!bound) {
@@ -98,6 +137,24 @@ int Serve(const ServeOptions& options) {
   log::info("serving {} on {} with {} thread(s)", options.repo, httpd::FormatEndpoint(*bound),
             options.threads);
 
+  // Phase waits fall due with no request to notice them: look once a second.
+  net::steady_timer reconcile_timer(io);
+  std::function<void()> schedule_reconcile = [&] {
+    reconcile_timer.expires_after(std::chrono::seconds(1));
+    reconcile_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) {
+        return;
+      }
+      if (auto st = fleet_service->Reconcile(); !st) {
+        log::error("fleet: {}", st.error().String());
+      }
+      schedule_reconcile();
+    });
+  };
+  if (fleet_service) {
+    schedule_reconcile();
+  }
+
   net::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) {
@@ -105,6 +162,7 @@ int Serve(const ServeOptions& options) {
     }
     log::info("signal {}: stopping", signal_number);
     server.Stop();
+    reconcile_timer.cancel();
     // In-flight transfers are cut: clients resume with Range, and the exit stays prompt.
     io.stop();
   });
@@ -140,6 +198,27 @@ Runner SetupServe(CLI::App& app) {
                  "File holding the bearer token for the /_faults endpoint (loopback peers only); "
                  "without it the endpoint does not exist")
       ->check(CLI::ExistingFile);
+  app.add_option("--fleet-db", options->fleet_db,
+                 "SQLite database of the fleet API (created when missing); without it the fleet "
+                 "API is off");
+  app.add_option("--operator-token-file", options->operator_token_file,
+                 "File holding the operator's bearer token for the fleet API")
+      ->check(CLI::ExistingFile);
+  app.add_option("--device-rate", options->device_rate,
+                 "Requests per second each device may make, sustained")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--device-burst", options->device_burst, "Requests each device may make at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--operator-rate", options->operator_rate,
+                 "Requests per second the operator may make, sustained")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--operator-burst", options->operator_burst,
+                 "Requests the operator may make at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return [options] { return Serve(*options); };
 }
 

@@ -18,5 +18,7 @@ struct Subcommand {
 
 // `ferry-server serve`: serves a repository over HTTP (serve_command.cpp).
 Runner SetupServe(CLI::App& app);
+// `ferry-server admin`: the operator's CLI for the fleet API (admin_command.cpp).
+Runner SetupAdmin(CLI::App& app);
 
 }  // namespace ferry::server

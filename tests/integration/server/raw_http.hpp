@@ -37,6 +37,8 @@ class RawConnection {
                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True when the peer closes the connection within `timeout` with nothing more to read.
   bool PeerClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Reads and drops whatever arrives; true when the peer closes within `timeout`.
+  bool DrainUntilClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
  private:
   // Appends what arrives to buffer_; false on close, error or timeout.

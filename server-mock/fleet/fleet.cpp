@@ -1,0 +1,559 @@
+#include "ferry/fleet/fleet.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <set>
+
+#include "fleet_impl.hpp"
+#include "migrations.hpp"
+
+namespace ferry::fleet {
+namespace {
+
+bool AllOf(std::string_view text, std::size_t max, bool (*ok)(char)) {
+  return !text.empty() && text.size() <= max && std::all_of(text.begin(), text.end(), ok);
+}
+
+bool Alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Event kind → the device's state in the deployment the event is about.
+std::string_view StateFor(std::string_view kind) {
+  if (kind == "downloading") {
+    return "downloading";
+  }
+  if (kind == "staging" || kind == "switching" || kind == "trial") {
+    return "installing";
+  }
+  if (kind == "committed" || kind == "already-installed") {
+    return "committed";
+  }
+  if (kind == "failed") {
+    return "failed";
+  }
+  return "rolled-back";
+}
+
+Status ValidateEvent(const Event& e) {
+  const std::string at = "event " + std::to_string(e.sequence) + ": ";
+  if (e.sequence <= 0) {
+    return Fail(FleetErrc::kBadRequest, "event sequence must be a positive integer");
+  }
+  if (!ValidEventKind(e.kind)) {
+    return Fail(FleetErrc::kBadRequest, at + "unknown kind " + Quote(e.kind));
+  }
+  if (!ValidAppName(e.app)) {
+    return Fail(FleetErrc::kBadRequest, at + "bad app name " + Quote(e.app));
+  }
+  if (e.version.size() > 128 || e.deployment.size() > 64 || e.reason.size() > 4096) {
+    return Fail(FleetErrc::kBadRequest, at + "version, deployment or reason too long");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+bool ValidDeviceId(std::string_view id) {
+  return AllOf(id, 128,
+               [](char c) { return Alnum(c) || c == '.' || c == '_' || c == ':' || c == '-'; });
+}
+
+bool ValidTag(std::string_view tag) {
+  return AllOf(tag, 64, [](char c) {
+    return Alnum(c) || c == '.' || c == '_' || c == ':' || c == '=' || c == '-';
+  });
+}
+
+bool ValidAppName(std::string_view app) {
+  return AllOf(app, 64,
+               [](char c) {
+                 return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                        c == '-';
+               }) &&
+         app.front() != '.' && app.front() != '_' && app.front() != '-';
+}
+
+bool ValidEventKind(std::string_view kind) {
+  static constexpr std::array<std::string_view, 8> kKinds = {
+      "downloading", "staging", "switching",   "trial",
+      "committed",   "failed",  "rolled-back", "already-installed"};
+  return std::find(kKinds.begin(), kKinds.end(), kind) != kKinds.end();
+}
+
+Result<Transaction> Transaction::Begin(Database& db) {
+  FERRY_TRY_STATUS(db.Exec("BEGIN IMMEDIATE"), "starting a transaction");
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  if (db_ != nullptr) {
+    (void)db_->Exec("ROLLBACK");
+  }
+}
+
+Status Transaction::Commit() {
+  Database* db = std::exchange(db_, nullptr);
+  if (auto st = db->Exec("COMMIT"); !st) {
+    (void)db->Exec("ROLLBACK");
+    return Fail(st.error().WithContext("committing"));
+  }
+  return Ok();
+}
+
+std::int64_t Fleet::Impl::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.WallNow().time_since_epoch())
+      .count();
+}
+
+Result<Device> Fleet::Impl::LoadDevice(std::string_view id) {
+  auto stmt = db.Prepare(
+      "SELECT id, created_at, revoked_at, last_seen_at, inventory, inventory_at FROM devices "
+      "WHERE id = ?1");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, id);
+  auto row = stmt->Step();
+  if (!row) {
+    return Fail(row.error());
+  }
+  if (!*row) {
+    return Fail(FleetErrc::kNotFound, "no device " + Quote(id));
+  }
+  Device d;
+  d.id = stmt->Text(0);
+  d.created_at = stmt->Int(1);
+  if (!stmt->IsNull(2)) {
+    d.revoked_at = stmt->Int(2);
+  }
+  if (!stmt->IsNull(3)) {
+    d.last_seen_at = stmt->Int(3);
+  }
+  d.inventory = stmt->OptionalText(4);
+  if (!stmt->IsNull(5)) {
+    d.inventory_at = stmt->Int(5);
+  }
+  auto tags = db.Prepare("SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag");
+  if (!tags) {
+    return Fail(tags.error());
+  }
+  tags->Bind(1, id);
+  for (;;) {
+    auto r = tags->Step();
+    if (!r) {
+      return Fail(r.error());
+    }
+    if (!*r) {
+      break;
+    }
+    d.tags.push_back(tags->Text(0));
+  }
+  return d;
+}
+
+Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Fleet::~Fleet() = default;
+
+Result<std::unique_ptr<Fleet>> Fleet::Open(const std::filesystem::path& path, Clock& clock) {
+  auto db = Database::Open(path);
+  if (!db) {
+    return Fail(db.error());
+  }
+  // WAL keeps polls (readers) off the writers' backs. synchronous=NORMAL: in WAL mode a crash of
+  // the process loses nothing, and a power cut at most the last commits, which devices re-send
+  // (events are idempotent) or operators see missing; an fsync per poll would cap throughput.
+  auto mode = db->QueryText("PRAGMA journal_mode = WAL");
+  if (!mode) {
+    return Fail(mode.error().WithContext("setting WAL mode"));
+  }
+  if (*mode != "wal") {
+    return Fail(FleetErrc::kOpenFailed,
+                path.string() + ": cannot use WAL (journal mode " + *mode + ")");
+  }
+  FERRY_TRY_STATUS(db->Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"),
+                   "setting pragmas");
+  auto check = db->QueryText("PRAGMA quick_check");
+  if (!check) {
+    return Fail(check.error().WithContext("checking the database"));
+  }
+  if (*check != "ok") {
+    return Fail(FleetErrc::kOpenFailed, path.string() + " failed quick_check: " + *check);
+  }
+  FERRY_TRY_STATUS(Migrate(*db, Migrations().back().version), "migrating " + path.string());
+  return std::unique_ptr<Fleet>(new Fleet(std::make_unique<Impl>(std::move(*db), clock)));
+}
+
+Result<ProvisionedDevice> Fleet::AddDevice(std::string_view id, std::span<const std::string> tags) {
+  if (!ValidDeviceId(id)) {
+    return Fail(FleetErrc::kBadRequest,
+                "bad device id " + Quote(id) + " (1-128 of A-Z a-z 0-9 . _ : -)");
+  }
+  if (tags.size() > 64) {
+    return Fail(FleetErrc::kBadRequest, "at most 64 tags per device");
+  }
+  for (const auto& tag : tags) {
+    if (!ValidTag(tag)) {
+      return Fail(FleetErrc::kBadRequest,
+                  "bad tag " + Quote(tag) + " (1-64 of A-Z a-z 0-9 . _ : = -)");
+    }
+  }
+  auto token = NewToken();
+  if (!token) {
+    return Fail(token.error());
+  }
+  std::lock_guard lock(impl_->mu);
+  auto& db = impl_->db;
+  auto tx = Transaction::Begin(db);
+  if (!tx) {
+    return Fail(tx.error());
+  }
+  auto exists = db.Prepare("SELECT 1 FROM devices WHERE id = ?1");
+  if (!exists) {
+    return Fail(exists.error());
+  }
+  exists->Bind(1, id);
+  auto found = exists->Step();
+  if (!found) {
+    return Fail(found.error());
+  }
+  if (*found) {
+    return Fail(FleetErrc::kConflict, "device " + Quote(id) + " exists already");
+  }
+  auto insert = db.Prepare("INSERT INTO devices(id, token_hash, created_at) VALUES (?1, ?2, ?3)");
+  if (!insert) {
+    return Fail(insert.error());
+  }
+  insert->Bind(1, id).Bind(2, Sha256Hex(*token)).Bind(3, impl_->Now());
+  FERRY_TRY_STATUS(insert->Run(), "adding device");
+  for (const auto& tag : tags) {
+    auto add = db.Prepare("INSERT OR IGNORE INTO device_tags(device_id, tag) VALUES (?1, ?2)");
+    if (!add) {
+      return Fail(add.error());
+    }
+    add->Bind(1, id).Bind(2, tag);
+    FERRY_TRY_STATUS(add->Run(), "tagging device");
+  }
+  auto device = impl_->LoadDevice(id);
+  if (!device) {
+    return Fail(device.error());
+  }
+  FERRY_TRY_STATUS(tx->Commit(), "adding device");
+  return ProvisionedDevice{std::move(*device), std::move(*token)};
+}
+
+Result<std::vector<Device>> Fleet::ListDevices(std::optional<std::string_view> tag) {
+  std::lock_guard lock(impl_->mu);
+  auto stmt =
+      tag ? impl_->db.Prepare("SELECT device_id FROM device_tags WHERE tag = ?1 ORDER BY device_id")
+          : impl_->db.Prepare("SELECT id FROM devices ORDER BY id");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  if (tag) {
+    stmt->Bind(1, *tag);
+  }
+  std::vector<std::string> ids;
+  for (;;) {
+    auto r = stmt->Step();
+    if (!r) {
+      return Fail(r.error());
+    }
+    if (!*r) {
+      break;
+    }
+    ids.push_back(stmt->Text(0));
+  }
+  std::vector<Device> out;
+  for (const auto& id : ids) {
+    auto d = impl_->LoadDevice(id);
+    if (!d) {
+      return Fail(d.error());
+    }
+    out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+Result<Device> Fleet::GetDevice(std::string_view id) {
+  std::lock_guard lock(impl_->mu);
+  return impl_->LoadDevice(id);
+}
+
+Result<Device> Fleet::TagDevice(std::string_view id, std::span<const std::string> add,
+                                std::span<const std::string> remove) {
+  for (const auto& tag : add) {
+    if (!ValidTag(tag)) {
+      return Fail(FleetErrc::kBadRequest, "bad tag " + Quote(tag));
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  auto& db = impl_->db;
+  auto tx = Transaction::Begin(db);
+  if (!tx) {
+    return Fail(tx.error());
+  }
+  auto device = impl_->LoadDevice(id);
+  if (!device) {
+    return Fail(device.error());
+  }
+  std::set<std::string> tags(device->tags.begin(), device->tags.end());
+  for (const auto& tag : remove) {
+    tags.erase(tag);
+  }
+  tags.insert(add.begin(), add.end());
+  if (tags.size() > 64) {
+    return Fail(FleetErrc::kBadRequest, "at most 64 tags per device");
+  }
+  auto clear = db.Prepare("DELETE FROM device_tags WHERE device_id = ?1");
+  if (!clear) {
+    return Fail(clear.error());
+  }
+  clear->Bind(1, id);
+  FERRY_TRY_STATUS(clear->Run(), "tagging device");
+  for (const auto& tag : tags) {
+    auto insert = db.Prepare("INSERT INTO device_tags(device_id, tag) VALUES (?1, ?2)");
+    if (!insert) {
+      return Fail(insert.error());
+    }
+    insert->Bind(1, id).Bind(2, tag);
+    FERRY_TRY_STATUS(insert->Run(), "tagging device");
+  }
+  auto updated = impl_->LoadDevice(id);
+  if (!updated) {
+    return Fail(updated.error());
+  }
+  FERRY_TRY_STATUS(tx->Commit(), "tagging device");
+  return updated;
+}
+
+Result<Device> Fleet::RevokeDevice(std::string_view id) {
+  std::lock_guard lock(impl_->mu);
+  auto stmt =
+      impl_->db.Prepare("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, id).Bind(2, impl_->Now());
+  FERRY_TRY_STATUS(stmt->Run(), "revoking device");
+  return impl_->LoadDevice(id);
+}
+
+Result<std::string> Fleet::AuthenticateDevice(std::string_view token) {
+  if (token.empty() || token.size() > 256) {
+    return Fail(FleetErrc::kUnauthorized, "unknown token");
+  }
+  std::lock_guard lock(impl_->mu);
+  auto stmt = impl_->db.Prepare("SELECT id, revoked_at FROM devices WHERE token_hash = ?1");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, Sha256Hex(token));
+  auto row = stmt->Step();
+  if (!row) {
+    return Fail(row.error());
+  }
+  if (!*row) {
+    return Fail(FleetErrc::kUnauthorized, "unknown token");
+  }
+  if (!stmt->IsNull(1)) {
+    return Fail(FleetErrc::kUnauthorized, "the device's token was revoked");
+  }
+  std::string id = stmt->Text(0);
+  // A write only when the record is older than 30 s: polls stay reads.
+  auto seen = impl_->db.Prepare(
+      "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1 AND "
+      "(last_seen_at IS NULL OR last_seen_at < ?2 - 30)");
+  if (!seen) {
+    return Fail(seen.error());
+  }
+  seen->Bind(1, id).Bind(2, impl_->Now());
+  FERRY_TRY_STATUS(seen->Run(), "recording last seen");
+  return id;
+}
+
+Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id) {
+  std::lock_guard lock(impl_->mu);
+  const auto now = impl_->clock.Now();
+  if (now >= impl_->next_reconcile) {
+    impl_->next_reconcile = now + std::chrono::seconds(1);
+    FERRY_TRY_STATUS(impl_->ReconcileLocked(), "reconciling deployments");
+  }
+  auto& db = impl_->db;
+  // The newest deployment of each app that reached this device. An aborted deployment still
+  // holds the devices that committed it (they run it; revert undoes it), not the others.
+  auto stmt = db.Prepare(
+      "SELECT d.app, d.version, d.id, d.downgrade FROM deployment_devices dd "
+      "JOIN deployments d ON d.id = dd.deployment_id "
+      "WHERE dd.device_id = ?1 AND dd.phase <= d.current_phase "
+      "AND (d.state <> 'aborted' OR dd.state = 'committed') ORDER BY d.app, d.seq DESC");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, device_id);
+  std::vector<AppAssignment> out;
+  for (;;) {
+    auto r = stmt->Step();
+    if (!r) {
+      return Fail(r.error());
+    }
+    if (!*r) {
+      break;
+    }
+    std::string app = stmt->Text(0);
+    if (!out.empty() && out.back().app == app) {
+      continue;
+    }
+    out.push_back({std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0});
+  }
+  return out;
+}
+
+Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Event> events) {
+  for (const auto& e : events) {
+    FERRY_TRY_STATUS(ValidateEvent(e), "events");
+  }
+  std::sort(events.begin(), events.end(),
+            [](const Event& a, const Event& b) { return a.sequence < b.sequence; });
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    if (events[i].sequence == events[i - 1].sequence) {
+      return Fail(FleetErrc::kBadRequest,
+                  "sequence " + std::to_string(events[i].sequence) + " twice in one batch");
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  auto& db = impl_->db;
+  const std::int64_t now = impl_->Now();
+  EventsAck ack;
+  {
+    auto tx = Transaction::Begin(db);
+    if (!tx) {
+      return Fail(tx.error());
+    }
+    for (auto& e : events) {
+      auto insert = db.Prepare(
+          "INSERT OR IGNORE INTO events(device_id, sequence, kind, app, version, deployment_id, "
+          "reason, device_time, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      if (!insert) {
+        return Fail(insert.error());
+      }
+      insert->Bind(1, device_id).Bind(2, e.sequence).Bind(3, e.kind).Bind(4, e.app);
+      insert->Bind(5, e.version).Bind(6, e.deployment).Bind(7, e.reason).Bind(9, now);
+      if (e.device_time) {
+        insert->Bind(8, *e.device_time);
+      } else {
+        insert->BindNull(8);
+      }
+      FERRY_TRY_STATUS(insert->Run(), "storing event");
+      if (db.Changes() == 0) {
+        ++ack.duplicates;
+        continue;
+      }
+      ++ack.stored;
+      // The deployment the event is about: the one it names, else the newest one of its app
+      // (and version, when given) released to this device. Only deployments that target this
+      // device are considered, so a device cannot move another device's state.
+      auto target = db.Prepare(
+          "SELECT dd.deployment_id FROM deployment_devices dd "
+          "JOIN deployments d ON d.id = dd.deployment_id "
+          "WHERE dd.device_id = ?1 AND d.app = ?2 AND dd.phase <= d.current_phase "
+          "AND (?3 = '' OR d.id = ?3) AND (?4 = '' OR d.version = ?4) "
+          "ORDER BY d.seq DESC LIMIT 1");
+      if (!target) {
+        return Fail(target.error());
+      }
+      target->Bind(1, device_id).Bind(2, e.app).Bind(3, e.deployment).Bind(4, e.version);
+      auto hit = target->Step();
+      if (!hit) {
+        return Fail(hit.error());
+      }
+      if (!*hit) {
+        continue;
+      }
+      const std::string deployment = target->Text(0);
+      const std::string_view state = StateFor(e.kind);
+      const bool failure = state == "failed" || state == "rolled-back";
+      auto update = db.Prepare(
+          "UPDATE deployment_devices SET state = ?3, state_sequence = ?4, reason = ?5, "
+          "updated_at = ?6 WHERE deployment_id = ?1 AND device_id = ?2 AND state_sequence < ?4");
+      if (!update) {
+        return Fail(update.error());
+      }
+      update->Bind(1, deployment).Bind(2, device_id).Bind(3, state).Bind(4, e.sequence);
+      update->Bind(5, failure ? std::string_view(e.reason) : std::string_view()).Bind(6, now);
+      FERRY_TRY_STATUS(update->Run(), "updating deployment state");
+    }
+    auto highest = db.Prepare("SELECT COALESCE(MAX(sequence), 0) FROM events WHERE device_id = ?1");
+    if (!highest) {
+      return Fail(highest.error());
+    }
+    highest->Bind(1, device_id);
+    auto row = highest->Step();
+    if (!row) {
+      return Fail(row.error());
+    }
+    ack.highest_sequence = highest->Int(0);
+    FERRY_TRY_STATUS(tx->Commit(), "storing events");
+  }
+  if (ack.stored > 0) {
+    FERRY_TRY_STATUS(impl_->ReconcileLocked(), "reconciling deployments");
+  }
+  return ack;
+}
+
+Result<std::vector<Event>> Fleet::DeviceEvents(std::string_view device_id, int limit) {
+  std::lock_guard lock(impl_->mu);
+  auto stmt = impl_->db.Prepare(
+      "SELECT sequence, kind, app, version, deployment_id, reason, device_time, received_at "
+      "FROM events WHERE device_id = ?1 ORDER BY sequence DESC LIMIT ?2");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, device_id).Bind(2, std::int64_t{limit});
+  std::vector<Event> out;
+  for (;;) {
+    auto r = stmt->Step();
+    if (!r) {
+      return Fail(r.error());
+    }
+    if (!*r) {
+      break;
+    }
+    Event e;
+    e.sequence = stmt->Int(0);
+    e.kind = stmt->Text(1);
+    e.app = stmt->Text(2);
+    e.version = stmt->Text(3);
+    e.deployment = stmt->Text(4);
+    e.reason = stmt->Text(5);
+    if (!stmt->IsNull(6)) {
+      e.device_time = stmt->Int(6);
+    }
+    e.received_at = stmt->Int(7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status Fleet::PutInventory(std::string_view device_id, std::string_view inventory) {
+  std::lock_guard lock(impl_->mu);
+  auto stmt = impl_->db.Prepare(
+      "UPDATE devices SET inventory = ?2, inventory_at = ?3, last_seen_at = ?3 WHERE id = ?1");
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  stmt->Bind(1, device_id).Bind(2, inventory).Bind(3, impl_->Now());
+  FERRY_TRY_STATUS(stmt->Run(), "storing inventory");
+  if (impl_->db.Changes() == 0) {
+    return Fail(FleetErrc::kNotFound, "no device " + Quote(device_id));
+  }
+  return Ok();
+}
+
+Status Fleet::Reconcile() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->ReconcileLocked();
+}
+
+}  // namespace ferry::fleet

@@ -1,0 +1,26 @@
+// The schema of the fleet database as a numbered list of migrations. A migration, once released,
+// never changes: a new need is a new migration, and a test proves every older database
+// reaches the latest schema with its data.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "ferry/core/result.hpp"
+#include "sqlite.hpp"
+
+namespace ferry::fleet {
+
+struct Migration {
+  int version;  // PRAGMA user_version after this migration
+  std::string_view name;
+  std::string_view sql;
+};
+
+std::span<const Migration> Migrations();
+
+// Brings `db` from its user_version to `target` in one transaction; fails with kTooNew when the
+// database is newer than this build, and leaves the database unchanged on any failure.
+Status Migrate(Database& db, int target);
+
+}  // namespace ferry::fleet

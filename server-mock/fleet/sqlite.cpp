@@ -1,0 +1,171 @@
+#include "sqlite.hpp"
+
+#include "ferry/fleet/error.hpp"
+
+namespace ferry::fleet {
+
+Result<Database> Database::Open(const std::filesystem::path& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Fail(FleetErrc::kOpenFailed, "open " + path.string() + ": " + msg);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, 5000);
+  return Database(db, path);
+}
+
+Database::~Database() {
+  if (db_ != nullptr) {
+    sqlite3_close_v2(db_);
+  }
+}
+
+Error Database::LastError(std::string_view what) const {
+  return MakeError(FleetErrc::kQueryFailed, path_.filename().string() + ": " + std::string(what) +
+                                                ": " + sqlite3_errmsg(db_));
+}
+
+Status Database::Exec(std::string_view sql) {
+  char* err = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return Fail(FleetErrc::kQueryFailed, path_.filename().string() + ": " + msg);
+  }
+  return Ok();
+}
+
+Result<Statement> Database::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+      SQLITE_OK) {
+    return Fail(LastError("prepare"));
+  }
+  return Statement(this, stmt);
+}
+
+Result<std::int64_t> Database::QueryInt(std::string_view sql) {
+  auto stmt = Prepare(sql);
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  auto row = stmt->Step();
+  if (!row) {
+    return Fail(row.error());
+  }
+  if (!*row) {
+    return Fail(FleetErrc::kQueryFailed, "no row for " + std::string(sql));
+  }
+  return stmt->Int(0);
+}
+
+Result<std::string> Database::QueryText(std::string_view sql) {
+  auto stmt = Prepare(sql);
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  auto row = stmt->Step();
+  if (!row) {
+    return Fail(row.error());
+  }
+  if (!*row) {
+    return Fail(FleetErrc::kQueryFailed, "no row for " + std::string(sql));
+  }
+  return stmt->Text(0);
+}
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) {
+    sqlite3_finalize(stmt_);
+  }
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  // An empty view may have no data pointer, which SQLite would bind as NULL: bind "" instead.
+  bind_failed_ |= sqlite3_bind_text(stmt_, index, text.data() != nullptr ? text.data() : "",
+                                    static_cast<int>(text.size()), SQLITE_TRANSIENT) != SQLITE_OK;
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::int64_t value) {
+  bind_failed_ |= sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK;
+  return *this;
+}
+
+Statement& Statement::BindDouble(int index, double value) {
+  bind_failed_ |= sqlite3_bind_double(stmt_, index, value) != SQLITE_OK;
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  bind_failed_ |= sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
+                                    SQLITE_TRANSIENT) != SQLITE_OK;
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  bind_failed_ |= sqlite3_bind_null(stmt_, index) != SQLITE_OK;
+  return *this;
+}
+
+Statement& Statement::BindOptional(int index, const std::optional<std::string>& text) {
+  return text ? Bind(index, std::string_view(*text)) : BindNull(index);
+}
+
+Result<bool> Statement::Step() {
+  if (bind_failed_) {
+    return Fail(db_->LastError("bind"));
+  }
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) {
+    return true;
+  }
+  if (rc == SQLITE_DONE) {
+    return false;
+  }
+  return Fail(db_->LastError(sqlite3_sql(stmt_)));
+}
+
+Status Statement::Run() {
+  auto r = Step();
+  if (!r) {
+    return Fail(r.error());
+  }
+  return Ok();
+}
+
+std::int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+std::string Statement::Text(int column) const {
+  const auto* p = sqlite3_column_text(stmt_, column);
+  return p != nullptr ? std::string(reinterpret_cast<const char*>(p),
+                                    static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+                      : std::string();
+}
+
+std::optional<std::string> Statement::OptionalText(int column) const {
+  if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) {
+    return std::nullopt;
+  }
+  return Text(column);
+}
+
+std::string Statement::Blob(int column) const {
+  const void* p = sqlite3_column_blob(stmt_, column);
+  const int n = sqlite3_column_bytes(stmt_, column);
+  return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n))
+                      : std::string();
+}
+
+}  // namespace ferry::fleet
