@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -56,6 +57,13 @@ std::string ErrorCodeName(const Error& error) {
 }
 
 namespace {
+
+void SetCloseOnExec(int fd) {
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) {
+    ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -185,6 +193,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             }
             return;
           }
+          SetCloseOnExec(socket.native_handle());
           std::weak_ptr<Impl> weak = self;
           auto session =
               std::make_shared<Session>(std::move(socket), self->handlers, [weak](Session* s) {
@@ -243,6 +252,9 @@ Status ControlServer::Start() {
     ::umask(old_mask);
   }
   if (!bec) {
+    // Children (runc and what it starts) must not inherit the socket: a leftover listener would
+    // make the next ferryd think another one is still serving.
+    SetCloseOnExec(impl_->acceptor.native_handle());
     impl_->acceptor.listen(asio::socket_base::max_listen_connections, bec);
   }
   if (bec) {

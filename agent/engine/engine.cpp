@@ -536,7 +536,10 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   }
   Status restarted = Ok();
   if (to) {
-    restarted = StartRevision(app, *to);
+    // After a crash before the old revision was stopped, it still runs: keep it.
+    auto state = runtime_.State(ContainerId(app, *to));
+    const bool running = state && state->status == runtime::ContainerStatus::kRunning;
+    restarted = running ? Ok() : StartRevision(app, *to);
     if (!restarted) {
       log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
     }
