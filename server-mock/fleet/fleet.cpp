@@ -426,6 +426,7 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
   auto& db = impl_->db;
   const std::int64_t now = impl_->Now();
   EventsAck ack;
+  bool failure_stored = false;
   {
     auto tx = Transaction::Begin(db);
     if (!tx) {
@@ -474,6 +475,7 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
       const std::string deployment = target->Text(0);
       const std::string_view state = StateFor(e.kind);
       const bool failure = state == "failed" || state == "rolled-back";
+      failure_stored = failure_stored || failure;
       auto update = db.Prepare(
           "UPDATE deployment_devices SET state = ?3, state_sequence = ?4, reason = ?5, "
           "updated_at = ?6 WHERE deployment_id = ?1 AND device_id = ?2 AND state_sequence < ?4");
@@ -496,7 +498,10 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
     ack.highest_sequence = highest->Int(0);
     FERRY_TRY_STATUS(tx->Commit(), "storing events");
   }
-  if (ack.stored > 0) {
+  // A failure may pass a phase's ratio: check at once, so the pause is not a poll late. Other
+  // events only finish phases, which the next reconcile (within a second) picks up; checking
+  // after every batch would scan each deployment's devices once per event.
+  if (failure_stored) {
     FERRY_TRY_STATUS(impl_->ReconcileLocked(), "reconciling deployments");
   }
   return ack;

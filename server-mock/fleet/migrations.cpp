@@ -73,6 +73,7 @@ CREATE TABLE deployment_devices (
   PRIMARY KEY (deployment_id, device_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX deployment_devices_by_device ON deployment_devices(device_id, deployment_id);
+CREATE INDEX deployment_devices_by_phase ON deployment_devices(deployment_id, phase, state);
 )sql"},
 };
 

@@ -176,8 +176,8 @@ class Fleet {
 
   // Applies what time and events decide: pauses an active deployment whose phase failure ratio
   // passed its maximum, advances phases whose wait passed with all their devices done, marks
-  // finished deployments completed. Called after events and operator actions, by Assignment at
-  // most once per second of clock time, and by the server's timer.
+  // finished deployments completed. Called after failure events and operator actions, by
+  // Assignment at most once per second of clock time, and by the server's timer.
   Status Reconcile();
 
  private:

@@ -232,6 +232,7 @@ TEST_F(FleetTest, PhasedRolloutAdvancesAfterTheWaitOnceThePhaseIsDone) {
   EXPECT_EQ(Assigned(20, "web", "d-1").size(), 20u);
   EXPECT_EQ(fleet_->GetDeployment("d-1").value().current_phase, 2);
   commit_all();
+  ASSERT_TRUE(fleet_->Reconcile().has_value());
   d = fleet_->GetDeployment("d-1").value();
   EXPECT_EQ(d.state, "completed");
   EXPECT_EQ(d.counts["committed"], 20);
