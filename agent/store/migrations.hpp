@@ -7,15 +7,16 @@
 #include <string_view>
 
 #include "ferry/core/result.hpp"
-#include "sqlite.hpp"
+#include "ferry/sqlite/sqlite.hpp"
 
 namespace ferry::store {
 
-struct Migration {
-  int version;  // PRAGMA user_version after this migration
-  std::string_view name;
-  std::string_view sql;
-};
+using sqlite::Database;
+using sqlite::Migration;
+using sqlite::Statement;
+
+// Opens the database file with this module's error codes.
+Result<Database> OpenDatabase(const std::filesystem::path& path);
 
 std::span<const Migration> Migrations();
 

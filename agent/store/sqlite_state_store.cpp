@@ -2,7 +2,6 @@
 
 #include "ferry/store/state_store.hpp"
 #include "migrations.hpp"
-#include "sqlite.hpp"
 
 namespace ferry::store {
 namespace {
@@ -601,7 +600,7 @@ int LatestSchemaVersion() { return Migrations().back().version; }
 
 Result<std::unique_ptr<StateStore>> OpenStateStore(const std::filesystem::path& path,
                                                    OpenOptions options) {
-  auto db = Database::Open(path);
+  auto db = OpenDatabase(path);
   if (!db) {
     return Fail(db.error());
   }

@@ -157,7 +157,7 @@ Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Fleet::~Fleet() = default;
 
 Result<std::unique_ptr<Fleet>> Fleet::Open(const std::filesystem::path& path, Clock& clock) {
-  auto db = Database::Open(path);
+  auto db = OpenDatabase(path);
   if (!db) {
     return Fail(db.error());
   }

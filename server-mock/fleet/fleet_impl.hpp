@@ -11,7 +11,7 @@
 #include "ferry/core/clock.hpp"
 #include "ferry/fleet/error.hpp"
 #include "ferry/fleet/fleet.hpp"
-#include "sqlite.hpp"
+#include "migrations.hpp"
 
 namespace ferry::fleet {
 

@@ -81,44 +81,15 @@ CREATE INDEX deployment_devices_by_phase ON deployment_devices(deployment_id, ph
 
 std::span<const Migration> Migrations() { return kMigrations; }
 
+Result<Database> OpenDatabase(const std::filesystem::path& path) {
+  return Database::Open(path, sqlite::ErrorCodes{make_error_code(FleetErrc::kOpenFailed),
+                                                 make_error_code(FleetErrc::kQueryFailed),
+                                                 make_error_code(FleetErrc::kTooNew),
+                                                 make_error_code(FleetErrc::kMigrationFailed)});
+}
+
 Status Migrate(Database& db, int target) {
-  auto current = db.QueryInt("PRAGMA user_version");
-  if (!current) {
-    return Fail(current.error().WithContext("reading schema version"));
-  }
-  if (*current > kMigrations.back().version) {
-    return Fail(FleetErrc::kTooNew, db.path().string() + " has schema version " +
-                                        std::to_string(*current) +
-                                        ", newer than this ferry-server knows (" +
-                                        std::to_string(kMigrations.back().version) +
-                                        "); refusing to open it rather than lose data");
-  }
-  if (*current >= target) {
-    return Ok();
-  }
-  if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) {
-    return Fail(MakeError(FleetErrc::kMigrationFailed, st.error().message()));
-  }
-  for (const Migration& m : kMigrations) {
-    if (m.version <= *current || m.version > target) {
-      continue;
-    }
-    auto st = db.Exec(m.sql);
-    if (st) {
-      st = db.Exec("PRAGMA user_version = " + std::to_string(m.version));
-    }
-    if (!st) {
-      (void)db.Exec("ROLLBACK");
-      return Fail(FleetErrc::kMigrationFailed, "migration " + std::to_string(m.version) + " (" +
-                                                   std::string(m.name) +
-                                                   "): " + st.error().message());
-    }
-  }
-  if (auto st = db.Exec("COMMIT"); !st) {
-    (void)db.Exec("ROLLBACK");
-    return Fail(MakeError(FleetErrc::kMigrationFailed, st.error().message()));
-  }
-  return Ok();
+  return sqlite::Migrate(db, kMigrations, target, "ferry-server");
 }
 
 }  // namespace ferry::fleet

@@ -50,7 +50,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
   testing::TempDir dir;
   std::string fresh_schema;
   {
-    auto db = Database::Open(dir / "fresh.db");
+    auto db = OpenDatabase(dir / "fresh.db");
     ASSERT_TRUE(db);
     ASSERT_TRUE(Migrate(*db, LatestSchemaVersion()));
     fresh_schema = Schema(*db);
@@ -59,7 +59,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
     SCOPED_TRACE("from schema version " + std::to_string(start));
     const auto path = dir / ("v" + std::to_string(start) + ".db");
     {
-      auto db = Database::Open(path);
+      auto db = OpenDatabase(path);
       ASSERT_TRUE(db);
       ASSERT_TRUE(Migrate(*db, start));
       for (int v = 1; v <= start; ++v) {
@@ -69,7 +69,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
     auto store = OpenStateStore(path);
     ASSERT_TRUE(store) << store.error().message();
     store->reset();
-    auto db = Database::Open(path);
+    auto db = OpenDatabase(path);
     ASSERT_TRUE(db);
     EXPECT_EQ(*db->QueryInt("PRAGMA user_version"), LatestSchemaVersion());
     EXPECT_EQ(Schema(*db), fresh_schema);
@@ -88,7 +88,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
 
 TEST(Migrations, FailedMigrationLeavesTheDatabaseUnchanged) {
   testing::TempDir dir;
-  auto db = Database::Open(dir / "state.db");
+  auto db = OpenDatabase(dir / "state.db");
   ASSERT_TRUE(db);
   ASSERT_TRUE(Migrate(*db, 1));
   // A table in the way makes migration 2 fail half-way.
@@ -104,7 +104,7 @@ TEST(Migrations, FailedMigrationLeavesTheDatabaseUnchanged) {
 TEST(Migrations, NewerDatabaseIsRefused) {
   testing::TempDir dir;
   {
-    auto db = Database::Open(dir / "state.db");
+    auto db = OpenDatabase(dir / "state.db");
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->Exec("PRAGMA user_version = 999"));
   }

@@ -1,4 +1,6 @@
-// A thin RAII layer over the SQLite C API, private to the store module.
+// A thin RAII layer over the SQLite C API and a numbered-migration runner, shared by the device's
+// state store and the fleet server's database. Each user names the error codes it reports, so
+// their callers keep branching on the store's or the fleet's own codes.
 #pragma once
 
 #include <sqlite3.h>
@@ -6,20 +8,31 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 #include "ferry/core/result.hpp"
 
-namespace ferry::store {
+namespace ferry::sqlite {
 
 class Statement;
 
+// The codes a Database reports, from its user's own error category.
+struct ErrorCodes {
+  std::error_code open_failed;       // the file cannot be opened or is not a database
+  std::error_code query_failed;      // a statement failed
+  std::error_code too_new;           // the schema is newer than this program knows
+  std::error_code migration_failed;  // a migration failed; the database is unchanged
+};
+
 class Database {
  public:
-  static Result<Database> Open(const std::filesystem::path& path);
+  static Result<Database> Open(const std::filesystem::path& path, ErrorCodes codes);
   Database(Database&& other) noexcept
-      : db_(std::exchange(other.db_, nullptr)), path_(other.path_) {}
+      : db_(std::exchange(other.db_, nullptr)), path_(other.path_), codes_(other.codes_) {}
   Database& operator=(Database&&) = delete;
   Database(const Database&) = delete;
   ~Database();
@@ -35,11 +48,14 @@ class Database {
   int Changes() const { return sqlite3_changes(db_); }
   Error LastError(std::string_view what) const;
   const std::filesystem::path& path() const { return path_; }
+  const ErrorCodes& codes() const { return codes_; }
 
  private:
-  Database(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+  Database(sqlite3* db, std::filesystem::path path, ErrorCodes codes)
+      : db_(db), path_(std::move(path)), codes_(codes) {}
   sqlite3* db_;
   std::filesystem::path path_;
+  ErrorCodes codes_;
 };
 
 class Statement {
@@ -53,6 +69,7 @@ class Statement {
   // Parameters are 1-based, as in SQLite.
   Statement& Bind(int index, std::string_view text);
   Statement& Bind(int index, std::int64_t value);
+  Statement& BindDouble(int index, double value);
   Statement& BindBlob(int index, std::string_view bytes);
   Statement& BindNull(int index);
   Statement& BindOptional(int index, const std::optional<std::string>& text);
@@ -63,6 +80,8 @@ class Statement {
   Status Run();
 
   std::int64_t Int(int column) const;
+  double Double(int column) const;
+  bool IsNull(int column) const;
   std::string Text(int column) const;
   std::optional<std::string> OptionalText(int column) const;
   std::string Blob(int column) const;
@@ -75,4 +94,17 @@ class Statement {
   bool bind_failed_ = false;
 };
 
-}  // namespace ferry::store
+struct Migration {
+  int version;  // PRAGMA user_version after this migration
+  std::string_view name;
+  std::string_view sql;
+};
+
+// Brings `db` from its user_version to `target` with `migrations` (numbered from 1, in order) in
+// one transaction. Fails with codes().too_new when the database is newer than the last migration
+// (`program` names who refuses it), and with codes().migration_failed, leaving the database
+// unchanged, when a step fails.
+Status Migrate(Database& db, std::span<const Migration> migrations, int target,
+               std::string_view program);
+
+}  // namespace ferry::sqlite

@@ -1,21 +1,19 @@
-#include "sqlite.hpp"
+#include "ferry/sqlite/sqlite.hpp"
 
-#include "ferry/fleet/error.hpp"
+namespace ferry::sqlite {
 
-namespace ferry::fleet {
-
-Result<Database> Database::Open(const std::filesystem::path& path) {
+Result<Database> Database::Open(const std::filesystem::path& path, ErrorCodes codes) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Fail(FleetErrc::kOpenFailed, "open " + path.string() + ": " + msg);
+    return Fail(Error(codes.open_failed, "open " + path.string() + ": " + msg));
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 5000);
-  return Database(db, path);
+  return Database(db, path, codes);
 }
 
 Database::~Database() {
@@ -25,8 +23,8 @@ Database::~Database() {
 }
 
 Error Database::LastError(std::string_view what) const {
-  return MakeError(FleetErrc::kQueryFailed, path_.filename().string() + ": " + std::string(what) +
-                                                ": " + sqlite3_errmsg(db_));
+  return Error(codes_.query_failed,
+               path_.filename().string() + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
 Status Database::Exec(std::string_view sql) {
@@ -35,7 +33,7 @@ Status Database::Exec(std::string_view sql) {
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    return Fail(FleetErrc::kQueryFailed, path_.filename().string() + ": " + msg);
+    return Fail(Error(codes_.query_failed, path_.filename().string() + ": " + msg));
   }
   return Ok();
 }
@@ -59,7 +57,7 @@ Result<std::int64_t> Database::QueryInt(std::string_view sql) {
     return Fail(row.error());
   }
   if (!*row) {
-    return Fail(FleetErrc::kQueryFailed, "no row for " + std::string(sql));
+    return Fail(Error(codes_.query_failed, "no row for " + std::string(sql)));
   }
   return stmt->Int(0);
 }
@@ -74,7 +72,7 @@ Result<std::string> Database::QueryText(std::string_view sql) {
     return Fail(row.error());
   }
   if (!*row) {
-    return Fail(FleetErrc::kQueryFailed, "no row for " + std::string(sql));
+    return Fail(Error(codes_.query_failed, "no row for " + std::string(sql)));
   }
   return stmt->Text(0);
 }
@@ -168,4 +166,45 @@ std::string Statement::Blob(int column) const {
                       : std::string();
 }
 
-}  // namespace ferry::fleet
+Status Migrate(Database& db, std::span<const Migration> migrations, int target,
+               std::string_view program) {
+  auto current = db.QueryInt("PRAGMA user_version");
+  if (!current) {
+    return Fail(current.error().WithContext("reading schema version"));
+  }
+  if (*current > migrations.back().version) {
+    return Fail(Error(db.codes().too_new, db.path().string() + " has schema version " +
+                                              std::to_string(*current) + ", newer than this " +
+                                              std::string(program) + " knows (" +
+                                              std::to_string(migrations.back().version) +
+                                              "); refusing to open it rather than lose data"));
+  }
+  if (*current >= target) {
+    return Ok();
+  }
+  if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) {
+    return Fail(Error(db.codes().migration_failed, st.error().message()));
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= *current || m.version > target) {
+      continue;
+    }
+    auto st = db.Exec(m.sql);
+    if (st) {
+      st = db.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    }
+    if (!st) {
+      (void)db.Exec("ROLLBACK");
+      return Fail(Error(db.codes().migration_failed, "migration " + std::to_string(m.version) +
+                                                         " (" + std::string(m.name) +
+                                                         "): " + st.error().message()));
+    }
+  }
+  if (auto st = db.Exec("COMMIT"); !st) {
+    (void)db.Exec("ROLLBACK");
+    return Fail(Error(db.codes().migration_failed, st.error().message()));
+  }
+  return Ok();
+}
+
+}  // namespace ferry::sqlite
