@@ -123,26 +123,6 @@ std::optional<RawResponse> RawConnection::Read(bool head, std::chrono::milliseco
   return r;
 }
 
-bool RawConnection::DrainUntilClosed(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      return false;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      return false;
-    }
-    char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      return true;  // EOF or reset: closed
-    }
-  }
-}
-
 bool RawConnection::PeerClosed(std::chrono::milliseconds timeout) {
   // Body bytes the peer sent before closing may still be queued: read past them to the end.
   const auto deadline = std::chrono::steady_clock::now() + timeout;

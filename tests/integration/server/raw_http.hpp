@@ -35,10 +35,9 @@ class RawConnection {
   // the peer closed (or `timeout` passed) before a whole header arrived.
   std::optional<RawResponse> Read(bool head = false,
                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  // True when the peer closes the connection within `timeout` with nothing more to read.
+  // True when the peer closes the connection within `timeout`. Bytes it sent before closing are
+  // read past on the way (and kept in the buffer).
   bool PeerClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  // Reads and drops whatever arrives; true when the peer closes within `timeout`.
-  bool DrainUntilClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
  private:
   // Appends what arrives to buffer_; false on close, error or timeout.
