@@ -48,6 +48,15 @@ AdminReply AdminClient::Call(const std::string& method, const std::string& path,
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!tls_.ca_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.c_str());
+  }
+  if (!tls_.cert_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, tls_.cert_file.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, tls_.key_file.c_str());
+  }
   if (body) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));

@@ -14,10 +14,18 @@ struct AdminReply {
   std::string error;    // what went wrong, for people
 };
 
+// TLS files for an https URL (PEM). The server is always verified: against ca_file when given,
+// else the system's CAs. cert_file and key_file: a client certificate for mutual TLS.
+struct AdminTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
 class AdminClient {
  public:
-  AdminClient(std::string base_url, std::string token)
-      : base_url_(std::move(base_url)), token_(std::move(token)) {}
+  AdminClient(std::string base_url, std::string token, AdminTls tls = {})
+      : base_url_(std::move(base_url)), token_(std::move(token)), tls_(std::move(tls)) {}
 
   // `method` on base_url + `path`, with `body` as JSON when given. Never throws.
   AdminReply Call(const std::string& method, const std::string& path,
@@ -26,6 +34,7 @@ class AdminClient {
  private:
   std::string base_url_;
   std::string token_;
+  AdminTls tls_;
 };
 
 }  // namespace ferry::server

@@ -1,6 +1,6 @@
-// `ferry-server admin --url URL --token-file F [--json] <devices|deploy> ...`: the operator's CLI
-// for the fleet API. Exit status: 0 done, 1 the server refused or failed (its message is shown),
-// 2 bad command line, 3 the server could not be reached.
+// `ferry-server admin --url URL --token-file F [--ca-file F] [--cert F --key F] [--json]
+//  <devices|deploy> ...`: the operator's CLI for the fleet API. Exit status: 0 done, 1 the server
+// refused or failed (its message is shown), 2 bad command line, 3 the server could not be reached.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -31,6 +31,7 @@ constexpr int kExitUnreachable = 3;
 struct AdminOptions {
   std::string url;
   std::string token_file;
+  AdminTls tls;
   bool json_output = false;
 
   // devices
@@ -341,7 +342,7 @@ int Run(const AdminOptions& o, const std::string& command) {
     call = {"POST", dep + "/" + command.substr(command.find(' ') + 1), json::object(),
             print_deployment};
   }
-  AdminClient client(o.url, token);
+  AdminClient client(o.url, token, o.tls);
   const AdminReply reply = client.Call(call.method, call.path, call.body);
   if (!reply.reached) {
     std::cerr << "error: " << reply.error << "\n";
@@ -375,6 +376,16 @@ Runner SetupAdmin(CLI::App& app) {
   app.add_option("--url", o->url, "Base URL of ferry-server, e.g. http://fleet.example:8080")
       ->required();
   app.add_option("--token-file", o->token_file, "File holding the operator token")->required();
+  app.add_option("--ca-file", o->tls.ca_file,
+                 "PEM CA bundle to verify an https server with (default: the system's)")
+      ->check(CLI::ExistingFile);
+  auto* cert = app.add_option("--cert", o->tls.cert_file,
+                              "PEM client certificate, for a server that requires one")
+                   ->check(CLI::ExistingFile);
+  auto* key = app.add_option("--key", o->tls.key_file, "PEM private key of --cert")
+                  ->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
   app.add_flag("--json", o->json_output, "Print the server's JSON reply instead of a table");
   app.require_subcommand(1);
   app.footer(

@@ -1,5 +1,5 @@
 // `ferry-server serve --repo DIR --listen ADDR:PORT [--fault SPEC]... [--admin-token-file F]
-//  [--fleet-db FILE --operator-token-file F]`
+//  [--fleet-db FILE --operator-token-file F] [--tls-cert F --tls-key F [--tls-client-ca F]]`
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +38,7 @@ struct ServeOptions {
   double device_burst = 30;
   double operator_rate = 50;
   double operator_burst = 200;
+  httpd::TlsOptions tls;
 };
 
 Result<std::string> ReadToken(const std::string& path) {
@@ -125,7 +126,17 @@ int Serve(const ServeOptions& options) {
     }
     log::info("fleet API on, database {}", options.fleet_db);
   }
-  httpd::Server server(io, router);
+  if (options.tls.enabled() != !options.tls.key_file.empty()) {
+    log::error("--tls-cert and --tls-key go together");
+    return 2;
+  }
+  if (!options.tls.enabled() && !options.tls.client_ca_file.empty()) {
+    log::error("--tls-client-ca needs --tls-cert and --tls-key");
+    return 2;
+  }
+  httpd::ServerOptions server_options;
+  server_options.tls = options.tls;
+  httpd::Server server(io, router, server_options);
   auto bound = server.Listen(*endpoint);
   if (!bound) {
     log::error("{}", bound.error().String());
@@ -134,7 +145,10 @@ int Serve(const ServeOptions& options) {
   // The one line on stdout: scripts and tests read the port from it (port 0 picks a free one).
   std::printf("listening on %s\n", httpd::FormatEndpoint(*bound).c_str());
   std::fflush(stdout);
-  log::info("serving {} on {} with {} thread(s)", options.repo, httpd::FormatEndpoint(*bound),
+  log::info("serving {} on {} ({}) with {} thread(s)", options.repo, httpd::FormatEndpoint(*bound),
+            !options.tls.enabled()               ? "HTTP"
+            : options.tls.client_ca_file.empty() ? "HTTPS"
+                                                 : "HTTPS, client certificates required",
             options.threads);
 
   // Phase waits fall due with no request to notice them: look once a second.
@@ -219,6 +233,11 @@ Runner SetupServe(CLI::App& app) {
                  "Requests the operator may make at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--tls-cert", options->tls.cert_file,
+                 "PEM certificate chain: serve HTTPS (TLS 1.2 or later) instead of HTTP");
+  app.add_option("--tls-key", options->tls.key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options->tls.client_ca_file,
+                 "PEM CA bundle: require client certificates issued by these CAs (mutual TLS)");
   return [options] { return Serve(*options); };
 }
 

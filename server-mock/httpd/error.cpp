@@ -22,6 +22,8 @@ class HttpdCategoryImpl final : public std::error_category {
         return "cannot listen";
       case HttpdErrc::kBadRoot:
         return "cannot open the directory to serve";
+      case HttpdErrc::kTls:
+        return "unusable TLS configuration";
     }
     return "unknown error " + std::to_string(value);
   }

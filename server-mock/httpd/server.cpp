@@ -37,6 +37,7 @@ struct Server::State {
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, std::weak_ptr<detail::Connection>> connections;
+  std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP
 };
 
 namespace {
@@ -62,7 +63,7 @@ net::awaitable<void> AcceptLoop(std::shared_ptr<Server::State> state,
     // for the peer's delayed ACK of the header (40 ms on Linux) whenever the request had a body.
     error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    auto connection = std::make_shared<detail::Connection>(std::move(socket));
+    auto connection = std::make_shared<detail::Connection>(std::move(socket), state->tls.get());
     std::uint64_t id = 0;
     {
       std::lock_guard lock(state->mu);
@@ -72,7 +73,7 @@ net::awaitable<void> AcceptLoop(std::shared_ptr<Server::State> state,
       id = state->next_id++;
       state->connections.emplace(id, connection);
     }
-    auto executor = connection->stream.get_executor();
+    auto executor = connection->Lowest().get_executor();
     net::co_spawn(executor,
                   detail::RunSession(state->router, state->options, std::move(connection)),
                   [state, id](std::exception_ptr error) {
@@ -99,6 +100,16 @@ Server::Server(net::io_context& io, const Router& router, ServerOptions options)
 Server::~Server() { Stop(); }
 
 Result<tcp::endpoint> Server::Listen(const tcp::endpoint& endpoint) {
+  if (state_->options.tls.enabled()) {
+    std::lock_guard lock(state_->mu);
+    if (!state_->tls) {
+      auto context = detail::MakeTlsContext(state_->options.tls);
+      if (!context) {
+        return Fail(context.error());
+      }
+      state_->tls = std::move(*context);
+    }
+  }
   auto acceptor = std::make_shared<tcp::acceptor>(net::make_strand(state_->io));
   error_code ec;
   const auto fail = [&](std::string_view what) {
@@ -150,10 +161,10 @@ void Server::Stop() {
     });
   }
   for (auto& connection : connections) {
-    net::post(connection->stream.get_executor(), [connection] {
+    net::post(connection->Lowest().get_executor(), [connection] {
       error_code ignored;
-      connection->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      connection->stream.socket().close(ignored);
+      connection->Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      connection->Lowest().socket().close(ignored);
     });
   }
 }

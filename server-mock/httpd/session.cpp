@@ -66,17 +66,25 @@ bool ReadBody(const Response& response, std::uint64_t at, char* out, std::size_t
   return true;
 }
 
-void CloseSocket(beast::tcp_stream& stream) {
+// The TCP layer under a plain or TLS stream, for deadlines and closing.
+template <class Stream>
+beast::tcp_stream& Tcp(Stream& stream) {
+  return beast::get_lowest_layer(stream);
+}
+
+template <class Stream>
+void CloseSocket(Stream& stream) {
   error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
+  Tcp(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  Tcp(stream).socket().close(ignored);
 }
 
 // Writes `response` (header, then body unless `head_only`). Returns true when the connection may
 // serve another request.
-net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const ServerOptions& options,
-                                   unsigned version, bool head_only, bool keep_alive,
-                                   const Response& response, std::uint64_t& sent) {
+template <class Stream>
+net::awaitable<bool> WriteResponse(Stream& stream, const ServerOptions& options, unsigned version,
+                                   bool head_only, bool keep_alive, const Response& response,
+                                   std::uint64_t& sent) {
   http::response<http::empty_body> head(response.status, version);
   for (const auto& field : response.headers) {
     head.insert(field.name_string(), field.value());
@@ -92,7 +100,7 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const ServerOption
 
   error_code ec;
   http::response_serializer<http::empty_body> serializer(head);
-  stream.expires_after(options.write_timeout);
+  Tcp(stream).expires_after(options.write_timeout);
   co_await http::async_write_header(stream, serializer, Redirect(ec));
   if (ec) {
     co_return false;
@@ -125,7 +133,7 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const ServerOption
     }
     if (!ReadBody(response, sent, buffer.data(), n)) {
       log::warn("{}: body source ended early at byte {} of {}",
-                Peer(stream.socket().remote_endpoint(ec)), sent, size);
+                Peer(Tcp(stream).socket().remote_endpoint(ec)), sent, size);
       CloseSocket(stream);
       co_return false;
     }
@@ -135,7 +143,7 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const ServerOption
         buffer[static_cast<std::size_t>(*faults.flip_at - first)] ^= static_cast<char>(0xff);
       }
     }
-    stream.expires_after(options.write_timeout);
+    Tcp(stream).expires_after(options.write_timeout);
     co_await net::async_write(stream, net::buffer(buffer.data(), n), Redirect(ec));
     if (ec) {
       co_return false;
@@ -151,9 +159,9 @@ net::awaitable<bool> WriteResponse(beast::tcp_stream& stream, const ServerOption
 
 // Answers a request that cannot be served (bad, too large, unrouted) and says whether the
 // connection may go on.
-net::awaitable<bool> WriteError(beast::tcp_stream& stream, const ServerOptions& options,
-                                unsigned version, bool head_only, bool keep_alive,
-                                Response response) {
+template <class Stream>
+net::awaitable<bool> WriteError(Stream& stream, const ServerOptions& options, unsigned version,
+                                bool head_only, bool keep_alive, Response response) {
   std::uint64_t sent = 0;
   co_return co_await WriteResponse(stream, options, version, head_only, keep_alive, response, sent);
 }
@@ -183,21 +191,15 @@ Response Dispatch(const Handler& handler, const Request& request) {
   return Response::Text(http::status::internal_server_error, "internal error");
 }
 
-}  // namespace
-
-net::awaitable<void> RunSession(const Router& router, const ServerOptions& options,
-                                std::shared_ptr<Connection> connection) {
-  beast::tcp_stream& stream = connection->stream;
+template <class Stream>
+net::awaitable<void> ServeRequests(const Router& router, const ServerOptions& options,
+                                   Stream& stream, const tcp::endpoint& remote) {
   error_code ec;
-  const tcp::endpoint remote = stream.socket().remote_endpoint(ec);
-  if (ec) {
-    co_return;
-  }
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-    stream.expires_after(options.read_timeout);
+    Tcp(stream).expires_after(options.read_timeout);
     co_await http::async_read_header(stream, buffer, header_parser, Redirect(ec));
     if (ec) {
       if (IsParseError(ec)) {
@@ -246,7 +248,7 @@ net::awaitable<void> RunSession(const Router& router, const ServerOptions& optio
     }
     if (has_body && beast::iequals(header[http::field::expect], "100-continue")) {
       http::response<http::empty_body> proceed(http::status::continue_, version);
-      stream.expires_after(options.write_timeout);
+      Tcp(stream).expires_after(options.write_timeout);
       co_await http::async_write(stream, proceed, Redirect(ec));
       if (ec) {
         break;
@@ -254,7 +256,7 @@ net::awaitable<void> RunSession(const Router& router, const ServerOptions& optio
     }
     http::request_parser<http::string_body> parser(std::move(header_parser));
     parser.body_limit(match.body_limit);
-    stream.expires_after(options.read_timeout);
+    Tcp(stream).expires_after(options.read_timeout);
     co_await http::async_read(stream, buffer, parser, Redirect(ec));
     if (ec) {
       if (IsParseError(ec)) {
@@ -274,7 +276,32 @@ net::awaitable<void> RunSession(const Router& router, const ServerOptions& optio
       break;
     }
   }
-  CloseSocket(stream);
+}
+
+}  // namespace
+
+net::awaitable<void> RunSession(const Router& router, const ServerOptions& options,
+                                std::shared_ptr<Connection> connection) {
+  beast::tcp_stream& tcp_stream = connection->Lowest();
+  error_code ec;
+  const tcp::endpoint remote = tcp_stream.socket().remote_endpoint(ec);
+  if (ec) {
+    co_return;
+  }
+  if (!connection->secure) {
+    co_await ServeRequests(router, options, *connection->plain, remote);
+  } else {
+    tcp_stream.expires_after(options.read_timeout);
+    co_await connection->secure->async_handshake(net::ssl::stream_base::server, Redirect(ec));
+    if (ec) {
+      log::info("{}: TLS handshake failed: {}", Peer(remote), ec.message());
+    } else {
+      // No close_notify on the way out: every response is framed by Content-Length, so a cut
+      // connection cannot pass for a complete reply.
+      co_await ServeRequests(router, options, *connection->secure, remote);
+    }
+  }
+  CloseSocket(tcp_stream);
 }
 
 }  // namespace ferry::httpd::detail

@@ -8,22 +8,44 @@
 // clang-format on
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <memory>
+#include <optional>
 
+#include "ferry/core/result.hpp"
 #include "ferry/httpd/router.hpp"
 #include "ferry/httpd/server.hpp"
 
 namespace ferry::httpd::detail {
 
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
 struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  boost::beast::tcp_stream stream;
+  // `tls` null: plain HTTP.
+  Connection(tcp::socket socket, boost::asio::ssl::context* tls) {
+    if (tls != nullptr) {
+      secure.emplace(std::move(socket), *tls);
+    } else {
+      plain.emplace(std::move(socket));
+    }
+  }
+  // The TCP stream under either kind, for timeouts and for closing the socket.
+  boost::beast::tcp_stream& Lowest() { return secure ? secure->next_layer() : *plain; }
+
+  std::optional<boost::beast::tcp_stream> plain;
+  std::optional<TlsStream> secure;
 };
 
 // Serves requests on `connection` until the peer closes it, an error or a fault ends it, or the
-// server closes the socket. Runs on the connection's strand.
+// server closes the socket. With TLS, the handshake comes first. Runs on the connection's strand.
 boost::asio::awaitable<void> RunSession(const Router& router, const ServerOptions& options,
                                         std::shared_ptr<Connection> connection);
+
+// A server-side TLS context from `tls`: TLS 1.2 or later, the certificate chain and key checked
+// against each other, client certificates required and verified when client_ca_file is set.
+// Fails with HttpdErrc::kTls naming the file.
+Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(const TlsOptions& tls);
 
 }  // namespace ferry::httpd::detail

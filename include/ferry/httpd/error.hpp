@@ -12,6 +12,7 @@ enum class HttpdErrc {
   kBadRoute,          // a route pattern is malformed or clashes with another
   kListen,            // binding or listening on a socket failed
   kBadRoot,           // the directory to serve cannot be opened
+  kTls,               // the TLS certificate, key or client CA cannot be loaded or do not match
 };
 
 const std::error_category& HttpdCategory() noexcept;

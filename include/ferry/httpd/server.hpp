@@ -21,12 +21,22 @@
 
 namespace ferry::httpd {
 
+// HTTPS instead of HTTP: PEM files, TLS 1.2 or later only.
+struct TlsOptions {
+  std::string cert_file;       // the server's certificate chain; empty: plain HTTP
+  std::string key_file;        // its private key (unencrypted)
+  std::string client_ca_file;  // when set, clients must present a certificate issued by these CAs
+
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   std::size_t header_limit = 16 * 1024;    // request line + header fields
   std::chrono::seconds read_timeout{30};   // to read one request, and idle keep-alive time
   std::chrono::seconds write_timeout{60};  // for each chunk of a response
   std::size_t chunk_size = 64 * 1024;      // body bytes per write
   std::string server_name = "ferry-server";
+  TlsOptions tls;
 };
 
 class Server {
@@ -38,7 +48,11 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds `endpoint` (port 0 picks a free port) and starts accepting connections on the
-  // io_context. Returns the bound endpoint. Fails with kListen when the socket cannot be bound.
+  // io_context. Returns the bound endpoint. Fails with kListen when the socket cannot be bound,
+  // and with kTls (naming the file and the problem) when options.tls is enabled and the
+  // certificate, key or client CA cannot be read, or the key does not match the certificate.
+  // With TLS, a connection whose handshake fails (or that brings no valid client certificate when
+  // one is required) is logged and closed before any request is read.
   Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint);
 
   // Stops accepting and closes every open connection. Safe to call from any thread; the work is
