@@ -76,6 +76,14 @@ Setter String(std::string* out, std::function<std::string(const std::string&)> c
   };
 }
 
+// The check of a URL key: empty, or http(s).
+std::string HttpUrl(const std::string& v) {
+  if (v.empty() || v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0) {
+    return "";
+  }
+  return "start with http:// or https://, not '" + v + "'";
+}
+
 Setter Path(std::filesystem::path* out, bool allow_empty = false) {
   return [out, allow_empty](const toml::node& node, const std::string& where,
                             const std::string& key) -> Status {
@@ -218,6 +226,17 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
       {"root", Path(&config.runtime.root)},
       {"stop_timeout", Duration(&config.runtime.stop_timeout, std::chrono::seconds(0))},
       {"log_max_bytes", Unsigned(&config.runtime.log_max_bytes)},
+      {"cgroup_parent",
+       String(&config.runtime.cgroup_parent,
+              [](const std::string& v) -> std::string {
+                const bool ok = v.size() >= 2 && v.size() <= 200 && v.front() == '/' &&
+                                v.back() != '/' && v.find("..") == std::string::npos &&
+                                v.find_first_not_of(
+                                    "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789/._-") == std::string::npos;
+                return ok ? "" : "be an absolute cgroup path like /ferry, not '" + v + "'";
+              })},
   };
   const std::map<std::string, Setter> limits_keys = {
       {"max_metadata_bytes", Unsigned(&config.limits.max_metadata_bytes)},
@@ -237,14 +256,8 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
          return state_dir_setter(node, where, key);
        }},
       {"socket", Path(&config.socket)},
-      {"server_url", String(&config.server_url,
-                            [](const std::string& v) -> std::string {
-                              if (v.empty() || v.rfind("http://", 0) == 0 ||
-                                  v.rfind("https://", 0) == 0) {
-                                return "";
-                              }
-                              return "start with http:// or https://, not '" + v + "'";
-                            })},
+      {"server_url", String(&config.server_url, HttpUrl)},
+      {"repository_url", String(&config.repository_url, HttpUrl)},
       {"device_token_file", Path(&config.device_token_file)},
       {"proxy",
        String(&config.proxy,
@@ -277,6 +290,15 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   };
   if (auto st = ApplyTable(root, top_keys, top_tables, source, ""); !st) {
     return Fail(st.error());
+  }
+  if (config.repository_url.empty()) {
+    config.repository_url = config.server_url;
+  }
+  while (!config.repository_url.empty() && config.repository_url.back() == '/') {
+    config.repository_url.pop_back();
+  }
+  while (!config.server_url.empty() && config.server_url.back() == '/') {
+    config.server_url.pop_back();
   }
   if (!have_state_dir) {
     return Fail(Errc::kInvalidArgument, std::string(source) + ": missing required key 'state_dir'");

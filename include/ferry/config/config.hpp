@@ -21,6 +21,7 @@ struct RuntimeConfig {
   std::filesystem::path root = "/run/ferry/runc";  // the runtime's --root state directory
   std::chrono::seconds stop_timeout{10};           // SIGTERM grace before SIGKILL
   std::uint64_t log_max_bytes = 1u << 20;          // per container log file, before rotation
+  std::string cgroup_parent = "/ferry";  // containers' cgroups are <parent>/<app>-<revision>
 };
 
 struct LimitsConfig {
@@ -36,7 +37,10 @@ struct LimitsConfig {
 struct Config {
   std::filesystem::path state_dir;  // required
   std::filesystem::path socket{std::string(kDefaultSocketPath)};
-  std::string server_url;  // empty: offline device
+  std::string server_url;  // the fleet API (and, by default, the repository); empty: offline device
+  // Where signed releases are fetched from (metadata/, targets/, blobs/): any static web server.
+  // Defaults to server_url. Trailing slashes are dropped from both.
+  std::string repository_url;
   std::filesystem::path device_token_file = "/etc/ferry/device-token";
   std::string proxy;  // HTTP(S) proxy for every download; empty: none (environment ignored)
   std::filesystem::path ca_file;  // PEM CA bundle for HTTPS; empty: the system's

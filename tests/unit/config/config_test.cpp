@@ -150,6 +150,30 @@ TEST(Config, ServerUrlMustBeHttp) {
             "ferryd.toml:2: key 'server_url' must start with http:// or https://, not 'ftp://x'");
 }
 
+TEST(Config, RepositoryUrlDefaultsToServerUrl) {
+  auto c = ParseConfig("state_dir = \"/x\"\nserver_url = \"http://fleet:8080/\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->server_url, "http://fleet:8080");
+  EXPECT_EQ(c->repository_url, "http://fleet:8080");
+  c = ParseConfig(
+      "state_dir = \"/x\"\nserver_url = \"http://fleet\"\nrepository_url = \"https://cdn/r//\"\n",
+      "t.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->repository_url, "https://cdn/r");
+  EXPECT_EQ(ErrorOf("state_dir = \"/x\"\nrepository_url = \"file:///r\"\n"),
+            "ferryd.toml:2: key 'repository_url' must start with http:// or https://, not "
+            "'file:///r'");
+}
+
+TEST(Config, CgroupParentIsAnAbsoluteCgroupPath) {
+  auto c = ParseConfig("state_dir = \"/x\"\n[runtime]\ncgroup_parent = \"/ferry/dev-2\"\n", "t");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->runtime.cgroup_parent, "/ferry/dev-2");
+  EXPECT_EQ(ErrorOf("state_dir = \"/x\"\n[runtime]\ncgroup_parent = \"/a/../b\"\n"),
+            "ferryd.toml:3: key 'runtime.cgroup_parent' must be an absolute cgroup path like "
+            "/ferry, not '/a/../b'");
+}
+
 TEST(Config, LogLevelIsChecked) {
   EXPECT_EQ(ErrorOf("state_dir = \"/x\"\nlog_level = \"loud\"\n"),
             "ferryd.toml:2: key 'log_level' must be one of trace, debug, info, warn, error");
