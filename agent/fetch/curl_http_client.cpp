@@ -11,7 +11,14 @@ struct Transfer {
   std::string body;
   std::uint64_t max_bytes = 0;
   bool too_large = false;
+  const CancelToken* cancel = nullptr;
 };
+
+// Called by curl about once a second and on every chunk: a non-zero return aborts the transfer.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* t = static_cast<const Transfer*>(user);
+  return t->cancel != nullptr && t->cancel->cancelled() ? 1 : 0;
+}
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -48,6 +55,10 @@ class CurlHttpClient final : public HttpClient {
     }
     Transfer t;
     t.max_bytes = max_bytes;
+    t.cancel = options_.cancel;
+    if (t.cancel != nullptr && t.cancel->cancelled()) {
+      return Fail(FetchErrc::kCancelled, "GET " + url + ": cancelled");
+    }
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -56,6 +67,9 @@ class CurlHttpClient final : public HttpClient {
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnData);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
                      static_cast<long>(options_.connect_timeout.count()));
     curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options_.total_timeout.count()));
@@ -84,6 +98,9 @@ class CurlHttpClient final : public HttpClient {
       const FetchErrc code =
           (status == 404 || status == 410) ? FetchErrc::kNotFound : FetchErrc::kHttpStatus;
       return Fail(code, "GET " + url + ": HTTP " + std::to_string(status));
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      return Fail(FetchErrc::kCancelled, "GET " + url + ": cancelled");
     }
     if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
       return Fail(FetchErrc::kTooLarge,

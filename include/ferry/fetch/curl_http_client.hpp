@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "ferry/fetch/blob_fetcher.hpp"
 #include "ferry/fetch/http_client.hpp"
 
 namespace ferry::fetch {
@@ -19,6 +20,9 @@ struct CurlOptions {
   std::string proxy;    // e.g. "http://proxy:3128"; empty = no proxy (environment ignored)
   std::string ca_file;  // PEM bundle for HTTPS; empty = the system's. Peers are always verified.
   std::string bearer_token;  // sent as "Authorization: Bearer <token>" when not empty
+  // Not owned; when cancelled, a transfer in progress ends within about a second with
+  // FetchErrc::kCancelled and new ones fail at once. Null: never cancelled.
+  const CancelToken* cancel = nullptr;
 };
 
 std::unique_ptr<HttpClient> MakeCurlHttpClient(const CurlOptions& options = {});

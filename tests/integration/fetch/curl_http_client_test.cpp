@@ -2,6 +2,12 @@
 #include "ferry/fetch/curl_http_client.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "loopback_server.hpp"
 
@@ -56,6 +62,40 @@ TEST(CurlHttpClient, RefusesOtherSchemesAndUnreachablePeers) {
   auto gone = http->Get(url, 100);
   ASSERT_FALSE(gone);
   EXPECT_TRUE(gone.error().Is(FetchErrc::kTransport)) << gone.error().String();
+}
+
+TEST(CurlHttpClient, CancelEndsATransferThatNeverAnswers) {
+  // A peer that accepts connections (the kernel does, into the backlog) and never replies.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+
+  CancelToken cancel;
+  CurlOptions options;
+  options.cancel = &cancel;
+  auto http = MakeCurlHttpClient(options);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.Cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto body = http->Get(url, 100);
+  const auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ::close(fd);
+  ASSERT_FALSE(body);
+  EXPECT_TRUE(body.error().Is(FetchErrc::kCancelled)) << body.error().String();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  // Once cancelled, it stays cancelled: nothing more is sent.
+  auto again = http->Get(url, 100);
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(again.error().Is(FetchErrc::kCancelled));
 }
 
 }  // namespace
