@@ -64,6 +64,22 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
   }
   const std::string target = info["target"];
 
+  trust::UpdaterConfig config;
+  config.metadata_base_url = std::string(kFileScheme) + (work_dir / "metadata").string();
+  config.targets_base_url = std::string(kFileScheme) + (work_dir / "targets").string();
+  FileClient files;
+  auto release = FetchRelease(store, files, clock, config, trusted_root_file, target, "the bundle");
+  if (!release) {
+    return Fail(release.error());
+  }
+  return VerifiedRelease{std::move(release->manifest), std::move(release->manifest_bytes),
+                         work_dir};
+}
+
+Result<Release> FetchRelease(trust::MetadataStore& store, fetch::HttpClient& http,
+                             const Clock& clock, const trust::UpdaterConfig& config,
+                             const std::filesystem::path& trusted_root_file,
+                             const std::string& target, std::string_view source) {
   auto trusted = store.Load("root");
   if (!trusted) {
     return Fail(trusted.error());
@@ -77,13 +93,9 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
       return Fail(st.error().WithContext("pinned root " + trusted_root_file.string()));
     }
   }
-  FileClient files;
-  trust::UpdaterConfig config;
-  config.metadata_base_url = std::string(kFileScheme) + (work_dir / "metadata").string();
-  config.targets_base_url = std::string(kFileScheme) + (work_dir / "targets").string();
-  trust::Updater updater(store, files, clock, config);
+  trust::Updater updater(store, http, clock, config);
   if (auto st = updater.Refresh(); !st) {
-    return Fail(st.error().WithContext("verifying the bundle's metadata"));
+    return Fail(st.error().WithContext("verifying " + std::string(source) + "'s metadata"));
   }
   auto info_target = updater.GetTargetInfo(target);
   if (!info_target) {
@@ -97,7 +109,7 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
   if (!m) {
     return Fail(m.error().WithContext("release " + target));
   }
-  return VerifiedRelease{std::move(*m), std::move(*bytes), work_dir};
+  return Release{std::move(*m), std::move(*bytes)};
 }
 
 }  // namespace ferry::bundle

@@ -100,11 +100,32 @@ Status Engine::Event(const std::string& kind, const std::string& app, const std:
   if (!reason.empty()) {
     payload["reason"] = reason;
   }
+  if (!deployment_.empty()) {
+    payload["deployment"] = deployment_;
+  }
   auto seq = store_.AppendEvent(kind, app, payload.dump());
   if (!seq) {
     return Fail(seq.error());
   }
   log::info("{} {}: {}{}", app, revision, kind, reason.empty() ? "" : " (" + reason + ")");
+  return Ok();
+}
+
+Status Engine::RecordEvent(const std::string& kind, const std::string& app,
+                           const std::string& version, const std::string& reason,
+                           const std::string& deployment) {
+  Json payload{{"version", version}};
+  if (!reason.empty()) {
+    payload["reason"] = reason;
+  }
+  if (!deployment.empty()) {
+    payload["deployment"] = deployment;
+  }
+  auto seq = store_.AppendEvent(kind, app, payload.dump());
+  if (!seq) {
+    return Fail(seq.error());
+  }
+  log::info("{} {}: {}{}", app, version, kind, reason.empty() ? "" : " (" + reason + ")");
   return Ok();
 }
 
@@ -135,25 +156,32 @@ std::optional<std::string> Engine::LastGood(const std::string& app, const std::s
   return std::nullopt;
 }
 
-Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_view manifest_bytes,
-                                      BlobProvider& blobs) {
-  std::lock_guard run_lock(run_mu_);
-  const std::string digest = Sha256Digest(manifest_bytes);
-  const std::string revision = RevisionId(m.version.String(), digest);
-  const std::string version = m.version.String();
+Result<std::optional<std::string>> Engine::CurrentRevision(const std::string& app) {
+  auto rec = store_.GetApp(app);
+  if (rec) {
+    return rec->current_revision;
+  }
+  if (rec.error().Is(Errc::kNotFound)) {
+    return std::optional<std::string>();
+  }
+  return Fail(rec.error());
+}
 
-  std::optional<std::string> current;
-  if (auto app = store_.GetApp(m.app)) {
-    current = app->current_revision;
-  } else if (!app.error().Is(Errc::kNotFound)) {
-    return Fail(app.error());
+Status Engine::Admissible(const manifest::Manifest& m, std::string_view manifest_bytes) {
+  const std::string revision = RevisionId(m.version.String(), Sha256Digest(manifest_bytes));
+  auto current = CurrentRevision(m.app);
+  if (!current) {
+    return Fail(current.error());
   }
-  if (current == revision) {
-    if (auto st = Event("already-installed", m.app, revision, version); !st) {
-      return Fail(st.error());
-    }
-    return InstallResult{Outcome::kAlreadyInstalled, revision, "already the current revision"};
+  if (*current == revision) {
+    return Ok();
   }
+  return AdmissibleOver(m, revision, *current);
+}
+
+Status Engine::AdmissibleOver(const manifest::Manifest& m, const std::string& revision,
+                              const std::optional<std::string>& current) {
+  const std::string version = m.version.String();
   auto existing = store_.GetRevision(revision);
   if (existing && existing->bad) {
     return Fail(Errc::kFailedPrecondition,
@@ -179,6 +207,31 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
                 running.error().message());
     }
   }
+  return Ok();
+}
+
+Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_view manifest_bytes,
+                                      BlobProvider& blobs, const InstallOptions& options) {
+  std::lock_guard run_lock(run_mu_);
+  deployment_ = options.deployment;
+  const std::string digest = Sha256Digest(manifest_bytes);
+  const std::string revision = RevisionId(m.version.String(), digest);
+  const std::string version = m.version.String();
+
+  auto current = CurrentRevision(m.app);
+  if (!current) {
+    return Fail(current.error());
+  }
+  if (*current == revision) {
+    if (auto st = Event("already-installed", m.app, revision, version); !st) {
+      return Fail(st.error());
+    }
+    return InstallResult{Outcome::kAlreadyInstalled, revision, "already the current revision"};
+  }
+  if (auto st = AdmissibleOver(m, revision, *current); !st) {
+    return Fail(st.error());
+  }
+  auto existing = store_.GetRevision(revision);
 
   Status recorded = store_.InTransaction([&]() -> Status {
     if (auto st = store_.PutApp(m.app); !st) {
@@ -201,7 +254,7 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   if (auto st = Event("staging", m.app, revision, version); !st) {
     return Fail(st.error());
   }
-  SetProgress(m.app, Progress{"staging", revision, version, 0, 0});
+  SetProgress(m.app, Progress{"staging", revision, version, 0, 0, 0});
 
   auto staged = Stage(m, revision, blobs);
   if (!staged) {
@@ -219,7 +272,7 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   if (auto st = store_.SetRevisionState(revision, store::RevisionState::kStaged); !st) {
     return Fail(st.error());
   }
-  auto result = SwitchAndTrial(m.app, revision, current, std::string(kJournalStep));
+  auto result = SwitchAndTrial(m.app, revision, *current, std::string(kJournalStep));
   ClearProgress(m.app);
   return result;
 }
@@ -242,14 +295,14 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   for (const auto& layer : m.layers) {
     total += layer.blob.size;
   }
-  SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total});
+  SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total, 0});
   std::uint64_t done = 0;
   for (const auto& layer : m.layers) {
     if (auto st = StageLayer(layer, blobs); !st) {
       return Fail(st.error().WithContext("layer " + layer.diff_id));
     }
     done += layer.blob.size;
-    SetProgress(m.app, Progress{"staging", revision, m.version.String(), done, total});
+    SetProgress(m.app, Progress{"staging", revision, m.version.String(), done, total, 0});
   }
   if (auto st = fs::MakeDirs(layout_.revisions(m.app), 0700); !st) {
     return Fail(st.error());
@@ -420,13 +473,13 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
       !st) {
     return Fail(st.error());
   }
-  SetProgress(app, Progress{"switching", revision, version, 0, 0});
+  SetProgress(app, Progress{"switching", revision, version, 0, 0, 0});
   (void)Event("switching", app, revision, version);
   Crashpoint(kSwitchAfterJournal);
 
   auto roll_back = [&](const std::string& reason,
                        const std::string& details) -> Result<InstallResult> {
-    SetProgress(app, Progress{"rolling-back", revision, version, 0, 0});
+    SetProgress(app, Progress{"rolling-back", revision, version, 0, 0, 0});
     if (auto st = RollBack(app, revision, from, reason, details); !st) {
       return Fail(st.error());
     }
@@ -473,7 +526,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
       !st) {
     return Fail(st.error());
   }
-  SetProgress(app, Progress{"trial", revision, version, 0, 0});
+  SetProgress(app, Progress{"trial", revision, version, 0, 0, 0});
   (void)Event("trial", app, revision, version);
   Crashpoint(kTrialStarted);
 
@@ -573,6 +626,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
 
 Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::string> revision) {
   std::lock_guard run_lock(run_mu_);
+  deployment_.clear();
   auto rec = store_.GetApp(app);
   if (!rec) {
     return Fail(rec.error());
@@ -653,6 +707,7 @@ Status Engine::GarbageCollect(const std::string& app) {
 
 Status Engine::Recover() {
   std::lock_guard run_lock(run_mu_);
+  deployment_.clear();
   auto unfinished = store_.UnfinishedJournal();
   if (!unfinished) {
     return Fail(unfinished.error());

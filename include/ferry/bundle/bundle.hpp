@@ -13,6 +13,7 @@
 #include "ferry/fetch/http_client.hpp"
 #include "ferry/manifest/manifest.hpp"
 #include "ferry/trust/metadata_store.hpp"
+#include "ferry/trust/updater.hpp"
 
 namespace ferry::bundle {
 
@@ -21,6 +22,21 @@ struct VerifiedRelease {
   std::string manifest_bytes;  // as signed
   std::filesystem::path dir;   // the unpacked bundle; blobs under blobs/sha256/<hex>
 };
+
+struct Release {
+  manifest::Manifest manifest;
+  std::string manifest_bytes;  // as signed
+};
+
+// Verifies the repository's TUF metadata at `config`'s URLs against `store` (seeded from
+// `trusted_root_file` when the store trusts nothing yet) and returns the signed release manifest
+// `target` ("<app>/<version>.json"). Verified metadata is kept in `store`, so version floors rise.
+// `source` names where the metadata came from in errors ("the repository"). The same path serves a
+// server, a static web server and an unpacked offline bundle (file://).
+Result<Release> FetchRelease(trust::MetadataStore& store, fetch::HttpClient& http,
+                             const Clock& clock, const trust::UpdaterConfig& config,
+                             const std::filesystem::path& trusted_root_file,
+                             const std::string& target, std::string_view source);
 
 // Unpacks `bundle_file` into `work_dir` (an empty directory the caller owns and removes) with the
 // hardened layer extractor, then verifies it: TUF metadata against `store` (seeded from

@@ -73,6 +73,12 @@ struct Progress {
   std::string version;
   std::uint64_t bytes_done = 0;
   std::uint64_t bytes_total = 0;
+  std::uint64_t bytes_per_second = 0;  // while downloading
+};
+
+// Where an install comes from, carried into its events.
+struct InstallOptions {
+  std::string deployment;  // the fleet deployment that asked for it; empty for a local install
 };
 
 struct EngineOptions {
@@ -94,7 +100,11 @@ class Engine {
   // kFailed result with the running revision untouched; one that fails its trial is rolled back.
   // Errors are for refusals and for a state database that cannot be written.
   Result<InstallResult> Install(const manifest::Manifest& manifest, std::string_view manifest_bytes,
-                                BlobProvider& blobs);
+                                BlobProvider& blobs, const InstallOptions& options = {});
+
+  // The refusals of Install without installing anything: lets the caller refuse a release before
+  // downloading it. Ok for the release that is already current.
+  Status Admissible(const manifest::Manifest& manifest, std::string_view manifest_bytes);
 
   // Switches `app` to `revision` (default: its previous good revision) by hand, with a trial.
   // The target must be on disk and not marked bad.
@@ -107,12 +117,22 @@ class Engine {
 
   // Updates in flight, by app.
   std::map<std::string, Progress> InFlight() const;
+  // Lets the caller show what it does before Install (e.g. downloading); Install replaces it.
+  void SetProgress(const std::string& app, Progress p);
+  void ClearProgress(const std::string& app);
+
+  // Appends an event to the outbox in the shape Install's events have.
+  Status RecordEvent(const std::string& kind, const std::string& app, const std::string& version,
+                     const std::string& reason, const std::string& deployment);
 
  private:
   struct Staged {
     std::string revision;
     std::filesystem::path dir;
   };
+  Result<std::optional<std::string>> CurrentRevision(const std::string& app);
+  Status AdmissibleOver(const manifest::Manifest& m, const std::string& revision,
+                        const std::optional<std::string>& current);
   Result<Staged> Stage(const manifest::Manifest& m, const std::string& revision,
                        BlobProvider& blobs);
   Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs);
@@ -129,8 +149,6 @@ class Engine {
                                                   const std::string& revision);
   std::optional<std::string> LastGood(const std::string& app, const std::string& except);
   Status GarbageCollect(const std::string& app);
-  void SetProgress(const std::string& app, Progress p);
-  void ClearProgress(const std::string& app);
 
   Layout layout_;
   store::StateStore& store_;
@@ -138,7 +156,8 @@ class Engine {
   const Clock& clock_;
   health::Sleeper& sleeper_;
   EngineOptions options_;
-  std::mutex run_mu_;  // one update or revert at a time
+  std::mutex run_mu_;       // one update or revert at a time
+  std::string deployment_;  // of the install in progress, for its events; guarded by run_mu_
   mutable std::mutex progress_mu_;
   std::map<std::string, Progress> progress_;
 };
