@@ -60,4 +60,14 @@ void WriteFile(const std::filesystem::path& path, const std::string& data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
+std::uint64_t BlobBytesSent(const std::string& log) {
+  static const std::regex line("GET /blobs/sha256/[0-9a-f]{64} (200|206) ([0-9]+)");
+  std::uint64_t total = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
+       ++it) {
+    total += std::stoull((*it)[2].str());
+  }
+  return total;
+}
+
 }  // namespace ferry::testing

@@ -35,4 +35,9 @@ std::string PatternBytes(std::size_t size, unsigned seed = 1);
 
 void WriteFile(const std::filesystem::path& path, const std::string& data);
 
+// Body bytes sent for blob requests (/blobs/sha256/HEX answered 200 or 206), summed from access
+// log lines that read "... GET /blobs/sha256/HEX STATUS BYTES": ferry-server's log, or nginx with
+// a log_format ending in "$request_method $uri $status $body_bytes_sent".
+std::uint64_t BlobBytesSent(const std::string& log);
+
 }  // namespace ferry::testing

@@ -1,0 +1,275 @@
+#include "ferry/update/remote_installer.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <set>
+#include <system_error>
+
+#include "ferry/bundle/bundle.hpp"
+#include "ferry/core/crashpoint.hpp"
+#include "ferry/core/digest.hpp"
+#include "ferry/core/fs.hpp"
+#include "ferry/core/log.hpp"
+#include "ferry/fetch/download_plan.hpp"
+
+namespace ferry::update {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+FERRY_DEFINE_CRASHPOINT(kDownloadBeforeRename, "update.download.before-rename");
+FERRY_DEFINE_CRASHPOINT(kDownloadAfterRename, "update.download.after-rename");
+FERRY_DEFINE_CRASHPOINT(kDownloadedAll, "update.download.complete");
+
+bool Exists(const stdfs::path& p) {
+  std::error_code ec;
+  return stdfs::exists(stdfs::symlink_status(p, ec));
+}
+
+std::uint64_t FileSize(const stdfs::path& p) {
+  std::error_code ec;
+  const auto size = stdfs::file_size(p, ec);
+  return ec ? 0 : size;
+}
+
+// Bytes per second over the last second or more of a download, for `ferry status`.
+class SpeedMeter {
+ public:
+  std::uint64_t Update(std::uint64_t bytes) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!started_) {
+      started_ = true;
+      mark_time_ = now;
+      mark_bytes_ = bytes;
+      return 0;
+    }
+    const auto elapsed = std::chrono::duration<double>(now - mark_time_).count();
+    if (elapsed >= 1.0) {
+      const auto delta = bytes >= mark_bytes_ ? bytes - mark_bytes_ : 0;
+      speed_ = static_cast<std::uint64_t>(static_cast<double>(delta) / elapsed);
+      mark_time_ = now;
+      mark_bytes_ = bytes;
+    }
+    return speed_;
+  }
+
+ private:
+  bool started_ = false;
+  std::chrono::steady_clock::time_point mark_time_;
+  std::uint64_t mark_bytes_ = 0;
+  std::uint64_t speed_ = 0;
+};
+
+// Layers the device has complete on disk.
+std::set<std::string> PresentLayers(store::StateStore& store, const engine::Layout& layout) {
+  std::set<std::string> present;
+  if (auto list = store.ListLayers()) {
+    for (const auto& l : *list) {
+      if (l.state == store::LayerState::kComplete && Exists(layout.layer(l.diff_id))) {
+        present.insert(l.diff_id);
+      }
+    }
+  }
+  return present;
+}
+
+// The engine's view of downloaded blobs: local files first, the network for what the plan did not
+// fetch (a delta that failed to apply falls back to its full layer this way).
+class RemoteBlobs final : public engine::BlobProvider {
+ public:
+  using FetchFn = std::function<Result<stdfs::path>(const manifest::Blob&)>;
+  explicit RemoteBlobs(FetchFn fetch) : fetch_(std::move(fetch)) {}
+  Result<stdfs::path> Get(const manifest::Blob& blob) override { return fetch_(blob); }
+
+ private:
+  FetchFn fetch_;
+};
+
+}  // namespace
+
+std::string ReleaseTarget(const std::string& app, const std::string& version) {
+  return app + "/" + version + ".json";
+}
+
+RemoteInstaller::RemoteInstaller(engine::Engine& engine, store::StateStore& store,
+                                 engine::Layout layout, fetch::HttpClient& metadata,
+                                 fetch::BlobFetcher& blobs, const Clock& clock,
+                                 RemoteOptions options)
+    : engine_(engine),
+      store_(store),
+      layout_(std::move(layout)),
+      metadata_(metadata),
+      blobs_(blobs),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+stdfs::path RemoteInstaller::CachedPath(const manifest::Blob& blob) const {
+  return layout_.blobs() / "sha256" / blob.digest.substr(7);
+}
+
+Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const std::string& app,
+                                               const fetch::CancelToken* cancel) {
+  if (!manifest::IsSha256Digest(blob.digest)) {
+    return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
+  }
+  const stdfs::path cached = CachedPath(blob);
+  if (Exists(cached)) {
+    if (VerifyFile(cached, blob.digest, blob.size)) {
+      return cached;
+    }
+    std::error_code ec;
+    stdfs::remove(cached, ec);
+  }
+  for (const auto& dir : {layout_.partial_blobs(), cached.parent_path()}) {
+    if (auto st = fs::MakeDirs(dir, 0700); !st) {
+      return Fail(st.error());
+    }
+  }
+  fetch::BlobRequest request;
+  request.url = options_.repository_url + "/blobs/sha256/" + blob.digest.substr(7);
+  request.digest = blob.digest;
+  request.size = blob.size;
+  request.partial_path = layout_.partial_blobs() / blob.digest.substr(7);
+
+  // Progress adds this blob's bytes to what the release has downloaded so far.
+  const auto before = engine_.InFlight();
+  engine::Progress base;
+  if (auto it = before.find(app); it != before.end()) {
+    base = it->second;
+  }
+  SpeedMeter meter;
+  const std::uint64_t done_before = base.bytes_done;
+  auto fetched = blobs_.Fetch(
+      request,
+      [&](std::uint64_t done, std::uint64_t) {
+        engine::Progress p = base;
+        p.bytes_done = done_before + done;
+        p.bytes_per_second = meter.Update(done);
+        engine_.SetProgress(app, p);
+      },
+      cancel);
+  if (!fetched) {
+    return Fail(fetched.error());
+  }
+  Crashpoint(kDownloadBeforeRename);
+  if (auto st = fs::RenameDurable(request.partial_path, cached); !st) {
+    return Fail(st.error());
+  }
+  Crashpoint(kDownloadAfterRename);
+  log::info("{}: downloaded {} ({} bytes, {} received, resumed from {})", app, blob.digest,
+            blob.size, fetched->bytes_received, fetched->resumed_from);
+  return cached;
+}
+
+Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
+                                                       const std::string& version,
+                                                       const engine::InstallOptions& options,
+                                                       const fetch::CancelToken* cancel) {
+  trust::UpdaterConfig tuf;
+  tuf.metadata_base_url = options_.repository_url + "/metadata/";
+  tuf.targets_base_url = options_.repository_url + "/targets/";
+  tuf.root_max_length = options_.limits.max_metadata_bytes;
+  const std::string target = ReleaseTarget(app, version);
+  auto release = bundle::FetchRelease(store_.Metadata(), metadata_, clock_, tuf,
+                                      options_.trusted_root, target, "the repository");
+  if (!release) {
+    return Fail(release.error());
+  }
+  const manifest::Manifest& m = release->manifest;
+  if (m.app != app || m.version.String() != version) {
+    return Fail(Errc::kInvalidArgument, "release " + target +
+                                            " is signed, but its manifest is for " + m.app + " " +
+                                            m.version.String());
+  }
+  if (auto st = engine_.Admissible(m, release->manifest_bytes); !st) {
+    return Fail(st.error());
+  }
+
+  const fetch::DownloadPlan plan = fetch::PlanDownloads(m, PresentLayers(store_, layout_));
+  std::uint64_t on_disk = 0;
+  for (const auto& step : plan.steps) {
+    if (step.source != fetch::LayerSource::kPresent) {
+      on_disk += FileSize(CachedPath(step.blob)) +
+                 FileSize(layout_.partial_blobs() / step.blob.digest.substr(7));
+    }
+  }
+  const std::uint64_t need = plan.download_bytes + plan.unpacked_bytes;
+  if (auto st = fs::MakeDirs(layout_.blobs(), 0700); !st) {
+    return Fail(st.error());
+  }
+  if (auto st = fetch::CheckFreeSpace(layout_.root(), need > on_disk ? need - on_disk : 0, 0,
+                                      options_.limits);
+      !st) {
+    return Fail(st.error().WithContext(app + " " + version));
+  }
+
+  if (plan.download_bytes > 0) {
+    if (auto st = engine_.RecordEvent("downloading", app, version, "", options.deployment); !st) {
+      return Fail(st.error());
+    }
+    engine_.SetProgress(app,
+                        engine::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
+    for (const auto& step : plan.steps) {
+      if (step.source == fetch::LayerSource::kPresent) {
+        continue;
+      }
+      auto path = FetchBlob(step.blob, app, cancel);
+      if (!path && step.source == fetch::LayerSource::kDelta &&
+          !path.error().Is(fetch::FetchErrc::kCancelled) &&
+          (path.error().Is(fetch::FetchErrc::kNotFound) ||
+           path.error().Is(fetch::FetchErrc::kDigestMismatch))) {
+        // The repository lacks the delta (or serves a bad one): the full layer still works.
+        log::warn("{}: delta {} unusable ({}); fetching the full layer", app, step.blob.digest,
+                  path.error().message());
+        for (const auto& layer : m.layers) {
+          if (layer.diff_id == step.diff_id) {
+            path = FetchBlob(layer.blob, app, cancel);
+            break;
+          }
+        }
+      }
+      if (!path) {
+        engine_.ClearProgress(app);
+        return Fail(path.error().WithContext(app + " " + version));
+      }
+    }
+    Crashpoint(kDownloadedAll);
+  }
+
+  RemoteBlobs provider([&](const manifest::Blob& blob) { return FetchBlob(blob, app, cancel); });
+  auto result = engine_.Install(m, release->manifest_bytes, provider, options);
+  // The layers are unpacked (or the release failed): the compressed blobs only take space now.
+  (void)CollectGarbage();
+  return result;
+}
+
+Status RemoteInstaller::CollectGarbage() {
+  std::error_code ec;
+  std::uint64_t removed = 0;
+  for (const auto& dir : {layout_.blobs() / "sha256", layout_.partial_blobs()}) {
+    if (!Exists(dir)) {
+      continue;
+    }
+    for (auto it = stdfs::directory_iterator(dir, ec); !ec && it != stdfs::directory_iterator();
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (dir == layout_.partial_blobs()) {
+        // A partial download with a resume record is resumed by the next attempt.
+        auto record = store_.GetDownload("sha256:" + name);
+        if (record && *record) {
+          continue;
+        }
+      }
+      std::error_code rm;
+      stdfs::remove(it->path(), rm);
+      ++removed;
+    }
+  }
+  if (removed > 0) {
+    log::info("removed {} downloaded blobs nothing needs any more", removed);
+  }
+  return Ok();
+}
+
+}  // namespace ferry::update

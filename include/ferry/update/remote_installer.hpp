@@ -1,0 +1,72 @@
+// Installing a release from the repository over the network (docs/download.md): verify the signed
+// metadata, refuse what the engine would refuse before a byte of layer is fetched, plan the
+// cheapest downloads, check free space, fetch blobs and deltas resumably, then hand the release to
+// the engine (stage, switch, trial, commit or roll back).
+//
+// Blocking: run it on ferryd's worker, never on the event loop.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "ferry/config/config.hpp"
+#include "ferry/core/clock.hpp"
+#include "ferry/core/result.hpp"
+#include "ferry/engine/engine.hpp"
+#include "ferry/engine/layout.hpp"
+#include "ferry/fetch/blob_fetcher.hpp"
+#include "ferry/fetch/http_client.hpp"
+#include "ferry/store/state_store.hpp"
+
+namespace ferry::update {
+
+struct RemoteOptions {
+  std::string repository_url;  // serves metadata/, targets/ and blobs/sha256/<hex>
+  std::filesystem::path trusted_root;
+  config::LimitsConfig limits;
+};
+
+// The release target of an app version in the repository: "<app>/<version>.json".
+std::string ReleaseTarget(const std::string& app, const std::string& version);
+
+class RemoteInstaller {
+ public:
+  // Every reference must outlive the installer. `metadata` fetches TUF metadata and release
+  // manifests; `blobs` fetches layers and deltas.
+  RemoteInstaller(engine::Engine& engine, store::StateStore& store, engine::Layout layout,
+                  fetch::HttpClient& metadata, fetch::BlobFetcher& blobs, const Clock& clock,
+                  RemoteOptions options);
+
+  // Installs `app` `version` from the repository. Errors, with nothing installed and the running
+  // revision untouched:
+  //  - a FetchErrc for a network failure (retry later; partial downloads are kept for resuming);
+  //  - a TrustErrc when the metadata or the release does not verify;
+  //  - Errc::kFailedPrecondition for a release the engine refuses (marked bad, a downgrade not
+  //    signed as one, min_from_version);
+  //  - Errc::kNoSpace when the blobs and layers would not fit with the configured margin.
+  // Otherwise the engine's result: committed, already installed, failed to stage (the running
+  // revision untouched) or rolled back.
+  Result<engine::InstallResult> Install(const std::string& app, const std::string& version,
+                                        const engine::InstallOptions& options,
+                                        const fetch::CancelToken* cancel = nullptr);
+
+  // Removes downloaded blobs, and partial downloads that no resume record refers to. Install calls
+  // it when it ends; blobs downloaded before a crash stay until then and are used by the retry.
+  Status CollectGarbage();
+
+ private:
+  Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,
+                                          const fetch::CancelToken* cancel);
+  std::filesystem::path CachedPath(const manifest::Blob& blob) const;
+
+  engine::Engine& engine_;
+  store::StateStore& store_;
+  engine::Layout layout_;
+  fetch::HttpClient& metadata_;
+  fetch::BlobFetcher& blobs_;
+  const Clock& clock_;
+  RemoteOptions options_;
+};
+
+}  // namespace ferry::update
