@@ -8,6 +8,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <random>
 
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
@@ -15,10 +16,15 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/engine/engine.hpp"
+#include "ferry/fetch/curl_blob_fetcher.hpp"
+#include "ferry/fetch/curl_http_client.hpp"
+#include "ferry/fetch/state_store_resume.hpp"
 #include "ferry/health/health_checker.hpp"
 #include "ferry/layers/extract.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/remote_installer.hpp"
+#include "fleet_agent.hpp"
 #include "status.hpp"
 
 namespace ferry::daemon {
@@ -34,6 +40,7 @@ runtime::RuncConfig RuntimeConfig(const config::Config& c) {
   r.state_dir = c.state_dir;
   r.log_dir = c.state_dir / "logs";
   r.log_max_bytes = c.runtime.log_max_bytes;
+  r.cgroups_parent = c.runtime.cgroup_parent;
   return r;
 }
 
@@ -61,7 +68,41 @@ class DaemonImpl final : public Daemon {
         started_(std::chrono::steady_clock::now()),
         runtime_(RuntimeConfig(config_)),
         engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
-                EngineOptions(config_)) {}
+                EngineOptions(config_)) {
+    if (!config_.repository_url.empty()) {
+      fetch::CurlOptions curl;
+      curl.proxy = config_.proxy;
+      curl.ca_file = config_.ca_file.string();
+      curl.total_timeout = std::chrono::seconds(120);
+      curl.cancel = &cancel_;
+      metadata_http_ = fetch::MakeCurlHttpClient(curl);
+      resume_ = fetch::MakeStateStoreResume(*store_);
+      fetch::BlobFetcherOptions blob_options;
+      fetch::ApplyConfig(config_, blob_options);
+      blob_options.resume_store = resume_.get();
+      blob_options.clock = &clock_;
+      blob_fetcher_ = fetch::MakeCurlBlobFetcher(std::move(blob_options));
+      installer_ = std::make_unique<update::RemoteInstaller>(
+          engine_, *store_, engine::Layout(config_.state_dir), *metadata_http_, *blob_fetcher_,
+          clock_,
+          update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
+    }
+    if (!config_.server_url.empty() && installer_) {
+      fleet_ = std::make_unique<FleetAgent>(
+          *store_, engine_, config_,
+          [this](const std::string& token) {
+            fleetclient::ClientOptions o;
+            o.base_url = config_.server_url;
+            o.token = token;
+            o.ca_file = config_.ca_file.string();
+            o.proxy = config_.proxy;
+            o.clock = &clock_;
+            o.cancel = &cancel_;
+            return fleetclient::MakeFleetClient(std::move(o));
+          },
+          [this](const fleetclient::AssignedApp& a) { QueueAssigned(a); });
+    }
+  }
 
   Status Run() override {
     control::ControlServer control(io_, config_.socket, Handlers());
@@ -81,15 +122,24 @@ class DaemonImpl final : public Daemon {
       }
     });
     StartWatchdog();
+    if (fleet_) {
+      // The first look soon after start (a device that was off catches up at once), jittered so
+      // that a fleet powered up together does not arrive together.
+      SchedulePoll(std::chrono::milliseconds(
+          Jitter(0, std::min<std::int64_t>(2000, PollInterval().count()))));
+    }
     log::info("ferryd {} serving {} (state in {})", FERRY_VERSION, config_.socket.string(),
               config_.state_dir.string());
     sd_notify(0, "READY=1");
     io_.run();
     sd_notify(0, "STOPPING=1");
     control.Stop();
-    // A trial in progress ends at its next wait; its journal stays open for the next start.
+    // A trial in progress ends at its next wait; its journal stays open for the next start. A
+    // download stops at its next progress tick; its partial file is resumed at the next start.
     sleeper_.Cancel();
+    cancel_.Cancel();
     worker_.join();
+    net_.join();
     log::info("ferryd stopped");
     return Ok();
   }
@@ -127,6 +177,16 @@ class DaemonImpl final : public Daemon {
         {"why", control::Sync([this](const Json& p) -> Result<Json> { return Why(p); })},
         {"revert", OnWorker([this](const Json& p) -> Result<Json> { return Revert(p); })},
         {"install", OnWorker([this](const Json& p) -> Result<Json> { return Install(p); })},
+        {"update", OnWorker([this](const Json& p) -> Result<Json> { return Update(p); })},
+        {"check",
+         [this](const Json&, control::Reply reply) {
+           if (!fleet_) {
+             reply(Fail(Errc::kFailedPrecondition,
+                        "no fleet server is configured (set server_url in ferryd.toml)"));
+             return;
+           }
+           asio::post(net_, [this, reply = std::move(reply)] { reply(PollRound()); });
+         }},
     };
   }
 
@@ -136,6 +196,16 @@ class DaemonImpl final : public Daemon {
       return status;
     }
     const auto in_flight = engine_.InFlight();
+    for (const auto& [name, progress] : in_flight) {
+      bool listed = false;
+      for (const auto& app : (*status)["apps"]) {
+        listed = listed || app["name"] == name;
+      }
+      if (!listed) {  // a first install, still downloading
+        (*status)["apps"].push_back(
+            Json{{"name", name}, {"current", nullptr}, {"previous", nullptr}});
+      }
+    }
     for (auto& app : (*status)["apps"]) {
       auto it = in_flight.find(app["name"].get<std::string>());
       if (it == in_flight.end()) {
@@ -145,7 +215,8 @@ class DaemonImpl final : public Daemon {
                            {"revision", it->second.revision},
                            {"version", it->second.version},
                            {"bytes_done", it->second.bytes_done},
-                           {"bytes_total", it->second.bytes_total}};
+                           {"bytes_total", it->second.bytes_total},
+                           {"bytes_per_second", it->second.bytes_per_second}};
     }
     return status;
   }
@@ -263,6 +334,83 @@ class DaemonImpl final : public Daemon {
     return out;
   }
 
+  // Installs app@version from the repository, as a fleet assignment would (ferry update).
+  Result<Json> Update(const Json& params) {
+    auto app = AppParam(params);
+    if (!app) {
+      return Fail(app.error());
+    }
+    if (!params.contains("version") || !params["version"].is_string() ||
+        !manifest::ParseSemVer(params["version"].get<std::string>())) {
+      return Fail(Errc::kInvalidArgument, "a valid \"version\" (semver) is required");
+    }
+    if (!installer_) {
+      return Fail(Errc::kFailedPrecondition,
+                  "no repository is configured (set server_url or repository_url in ferryd.toml)");
+    }
+    const std::string version = params["version"].get<std::string>();
+    auto r = installer_->Install(*app, version, engine::InstallOptions{}, &cancel_);
+    if (!r) {
+      log::error("update {} {}: {}", *app, version, r.error().message());
+      return Fail(r.error());
+    }
+    Json out = ResultJson(*r);
+    out["app"] = *app;
+    out["version"] = version;
+    return out;
+  }
+
+  std::chrono::milliseconds PollInterval() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(config_.poll_interval);
+  }
+
+  std::int64_t Jitter(std::int64_t lo, std::int64_t hi) {
+    std::lock_guard lock(rng_mu_);
+    return std::uniform_int_distribution<std::int64_t>(lo, std::max(lo, hi))(rng_);
+  }
+
+  // Polls again after `delay`, on the network thread.
+  void SchedulePoll(std::chrono::milliseconds delay) {
+    clock_.After(delay, [this] {
+      asio::post(net_, [this] {
+        (void)PollRound();
+        // Every interval ±10%, or later when the server asked for it.
+        const auto interval = PollInterval().count();
+        std::chrono::milliseconds next(Jitter(interval * 9 / 10, interval * 11 / 10));
+        if (auto wait = fleet_->RetryAfter(); wait && *wait > next) {
+          next = std::chrono::duration_cast<std::chrono::milliseconds>(*wait);
+        }
+        asio::post(io_, [this, next] { SchedulePoll(next); });
+      });
+    });
+  }
+
+  Result<Json> PollRound() {
+    auto r = fleet_->Round();
+    if (!r) {
+      log::warn("fleet server {}: {}", config_.server_url, r.error().message());
+    }
+    return r;
+  }
+
+  // Installs an assigned release on the worker, then reports to the server at once.
+  void QueueAssigned(const fleetclient::AssignedApp& a) {
+    log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
+    asio::post(worker_, [this, a] {
+      auto r =
+          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment}, &cancel_);
+      fleet_->Finished(a, r);
+      asio::post(net_, [this] {
+        if (auto d = fleet_->DeliverEvents(); !d) {
+          log::warn("fleet server {}: {}", config_.server_url, d.error().message());
+        }
+        if (auto i = fleet_->SendInventory(false); !i) {
+          log::warn("fleet server {}: {}", config_.server_url, i.error().message());
+        }
+      });
+    });
+  }
+
   static std::int64_t Millis(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
@@ -293,8 +441,18 @@ class DaemonImpl final : public Daemon {
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;
   engine::Engine engine_;
+  fetch::CancelToken cancel_;  // cancelled at shutdown
+  std::unique_ptr<fetch::HttpClient> metadata_http_;
+  std::unique_ptr<fetch::ResumeStore> resume_;
+  std::unique_ptr<fetch::BlobFetcher> blob_fetcher_;
+  std::unique_ptr<update::RemoteInstaller> installer_;  // null without a repository
+  std::unique_ptr<FleetAgent> fleet_;                   // null without a fleet server
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_{std::random_device{}()};
   // One worker for everything that blocks (staging, runc, trials); updates run one at a time.
   asio::thread_pool worker_{1};
+  // One thread for talking to the fleet server, so a slow server never holds up an update.
+  asio::thread_pool net_{1};
 };
 
 }  // namespace

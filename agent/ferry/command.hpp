@@ -44,5 +44,7 @@ CommandSpec HistoryCommand();
 CommandSpec WhyCommand();
 CommandSpec RevertCommand();
 CommandSpec InstallCommand();
+CommandSpec UpdateCommand();
+CommandSpec CheckCommand();
 
 }  // namespace ferry::cli

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
 
   const std::vector<CommandSpec> commands = {StatusCommand(), HistoryCommand(), WhyCommand(),
-                                             RevertCommand(), InstallCommand()};
+                                             RevertCommand(), InstallCommand(), UpdateCommand(),
+                                             CheckCommand()};
   std::vector<std::pair<CLI::App*, RunFn>> runs;
   for (const auto& command : commands) {
     CLI::App* sub = app.add_subcommand(command.name, command.description);

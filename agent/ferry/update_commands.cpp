@@ -76,4 +76,60 @@ CommandSpec InstallCommand() {
       }};
 }
 
+CommandSpec UpdateCommand() {
+  struct Args {
+    std::string app;
+    std::string version;
+  };
+  auto args = std::make_shared<Args>();
+  return {"update", "install a release of an app from the configured repository now",
+          [args](CLI::App* sub) -> RunFn {
+            sub->add_option("app", args->app, "the app")->required();
+            sub->add_option("version", args->version, "the release version")->required();
+            return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json result;
+              if (int rc =
+                      CallFerryd(options, "update",
+                                 Json{{"app", args->app}, {"version", args->version}}, result, err);
+                  rc != 0) {
+                return rc;
+              }
+              return PrintOutcome(options, result, out);
+            };
+          }};
+}
+
+CommandSpec CheckCommand() {
+  return {"check", "ask the fleet server now for this device's assignment", [](CLI::App*) -> RunFn {
+            return [](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json r;
+              if (int rc = CallFerryd(options, "check", Json::object(), r, err); rc != 0) {
+                return rc;
+              }
+              if (options.json) {
+                out << r.dump(2) << "\n";
+                return static_cast<int>(kExitOk);
+              }
+              const Json& apps = r["assignment"];
+              if (!apps.is_array() || apps.empty()) {
+                out << "The fleet server assigns no app to this device.\n";
+              }
+              for (const auto& a : apps) {
+                out << "assigned: " << a.value("app", "?") << " " << a.value("version", "?")
+                    << " (deployment " << a.value("deployment", "?") << ")"
+                    << (a.value("downgrade", false) ? ", a downgrade" : "") << "\n";
+              }
+              const Json& queued = r["queued"];
+              if (queued.is_array() && !queued.empty()) {
+                for (const auto& q : queued) {
+                  out << "updating: " << q.get<std::string>() << " (see ferry status)\n";
+                }
+              } else {
+                out << "Nothing to update.\n";
+              }
+              return static_cast<int>(kExitOk);
+            };
+          }};
+}
+
 }  // namespace ferry::cli

@@ -21,7 +21,14 @@ struct Reply {
   std::string retry_after;
   std::size_t header_bytes = 0;
   bool too_large = false;
+  const fetch::CancelToken* cancel = nullptr;
 };
+
+// Called by curl about once a second and on every chunk: a non-zero return aborts the transfer.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* r = static_cast<const Reply*>(user);
+  return r->cancel != nullptr && r->cancel->cancelled() ? 1 : 0;
+}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -205,6 +212,13 @@ class CurlFleetClient final : public FleetClient {
     // Reset clears the options of the last request but keeps its connection open for this one.
     curl_easy_reset(c);
     Reply reply;
+    reply.cancel = options_.cancel;
+    if (reply.cancel != nullptr && reply.cancel->cancelled()) {
+      return Fail(FleetClientErrc::kTransport, what + ": cancelled");
+    }
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &reply);
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -258,6 +272,8 @@ class CurlFleetClient final : public FleetClient {
     switch (rc) {
       case CURLE_OK:
         break;
+      case CURLE_ABORTED_BY_CALLBACK:
+        return Fail(FleetClientErrc::kTransport, what + ": cancelled");
       case CURLE_OPERATION_TIMEDOUT:
         return Fail(FleetClientErrc::kTimeout, what + ": " + curl_easy_strerror(rc));
       case CURLE_URL_MALFORMAT:

@@ -17,6 +17,7 @@
 
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
+#include "ferry/fetch/blob_fetcher.hpp"
 
 namespace ferry::fleetclient {
 
@@ -87,6 +88,9 @@ struct ClientOptions {
   std::chrono::seconds total_timeout{60};
   std::chrono::seconds max_retry_after{3600};  // a longer Retry-After is cut to this
   const Clock* clock = nullptr;  // wall time for Retry-After dates; null: the system clock
+  // Not owned; once cancelled, a request in progress ends within about a second and new ones
+  // fail at once, with kTransport ("cancelled"). Null: never cancelled.
+  const fetch::CancelToken* cancel = nullptr;
 };
 
 // Failures carry FleetClientErrc codes, except a local mistake (an etag or token that cannot go

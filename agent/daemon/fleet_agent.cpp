@@ -1,0 +1,294 @@
+#include "fleet_agent.hpp"
+
+#include <sys/statvfs.h>
+
+#include <cctype>
+
+#include "ferry/core/fs.hpp"
+#include "ferry/core/log.hpp"
+#include "ferry/fetch/http_client.hpp"
+
+namespace ferry::daemon {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::size_t kEventBatch = 500;
+constexpr std::size_t kMaxReason = 4096;  // the server's limit
+
+std::int64_t UnixSeconds(store::WallTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::string Health(store::RevisionState state) {
+  switch (state) {
+    case store::RevisionState::kCommitted:
+      return "healthy";
+    case store::RevisionState::kTrial:
+      return "on-trial";
+    default:
+      return std::string(store::ToString(state));
+  }
+}
+
+// Whether `error` may go away by itself (the network, the server, the disk filling up): such
+// failures are retried at the next round; anything else waits for a new assignment.
+bool Transient(const Error& error) {
+  return error.code().category() == fetch::FetchCategory() || error.Is(Errc::kNoSpace) ||
+         error.Is(Errc::kIo) || error.Is(Errc::kUnavailable) || error.Is(Errc::kTimeout) ||
+         error.Is(Errc::kCancelled);
+}
+
+}  // namespace
+
+std::string AssignmentKey(const fleetclient::AssignedApp& a) {
+  return a.app + "@" + a.version + "#" + a.deployment;
+}
+
+FleetAgent::FleetAgent(store::StateStore& store, engine::Engine& engine,
+                       const config::Config& config, ClientFactory factory, InstallFn install)
+    : store_(store),
+      engine_(engine),
+      config_(config),
+      factory_(std::move(factory)),
+      install_(std::move(install)) {}
+
+Status FleetAgent::EnsureClient() {
+  auto text = fs::ReadFile(config_.device_token_file, 4096);
+  if (!text) {
+    return Fail(text.error().WithContext("reading the device token"));
+  }
+  std::string token = *text;
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    return Fail(Errc::kInvalidArgument,
+                "the device token file " + config_.device_token_file.string() + " is empty");
+  }
+  if (!client_ || token != token_) {
+    client_ = factory_(token);
+    token_ = token;
+    etag_.clear();
+    inventory_sent_.reset();
+  }
+  return Ok();
+}
+
+std::optional<std::chrono::seconds> FleetAgent::RetryAfter() const {
+  std::lock_guard lock(mu_);
+  return retry_after_;
+}
+
+Result<Json> FleetAgent::Round() {
+  {
+    std::lock_guard lock(mu_);
+    retry_after_.reset();
+  }
+  if (auto st = EnsureClient(); !st) {
+    return Fail(st.error());
+  }
+  auto remember_retry = [&](const Error& e) {
+    std::lock_guard lock(mu_);
+    retry_after_ = client_->RetryAfter();
+    return Fail(e);
+  };
+  auto delivered = DeliverEvents();
+  if (!delivered) {
+    return remember_retry(delivered.error());
+  }
+  auto fetched = client_->GetAssignment(etag_);
+  if (!fetched) {
+    return remember_retry(fetched.error().WithContext("fetching the assignment"));
+  }
+  const bool changed = fetched->has_value();
+  if (changed) {
+    etag_ = (*fetched)->etag;
+    assignment_ = std::move(**fetched);
+  }
+  const auto queued = QueueWanted();
+  auto sent = SendInventory(false);
+  if (!sent) {
+    return remember_retry(sent.error());
+  }
+  Json apps = Json::array();
+  if (assignment_) {
+    for (const auto& a : assignment_->apps) {
+      apps.push_back(Json{{"app", a.app},
+                          {"version", a.version},
+                          {"deployment", a.deployment},
+                          {"downgrade", a.downgrade}});
+    }
+  }
+  return Json{{"assignment", apps},
+              {"assignment_changed", changed},
+              {"queued", queued},
+              {"events_delivered", *delivered},
+              {"inventory_sent", *sent}};
+}
+
+std::vector<std::string> FleetAgent::QueueWanted() {
+  std::vector<std::string> queued;
+  if (!assignment_) {
+    return queued;
+  }
+  for (const auto& a : assignment_->apps) {
+    if (Wanted(a)) {
+      queued.push_back(a.app + " " + a.version);
+      install_(a);
+    }
+  }
+  return queued;
+}
+
+bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
+  const std::string key = AssignmentKey(a);
+  {
+    std::lock_guard lock(mu_);
+    if (busy_.contains(a.app) || refused_.contains(key)) {
+      return false;
+    }
+  }
+  if (auto app = store_.GetApp(a.app); app && app->current_revision) {
+    auto current = store_.GetRevision(*app->current_revision);
+    if (current && current->version == a.version) {
+      return false;
+    }
+  }
+  if (auto revs = store_.ListRevisions(a.app)) {
+    for (const auto& r : *revs) {
+      if (r.version == a.version && r.bad) {
+        std::lock_guard lock(mu_);
+        if (reported_.insert(key).second) {
+          log::warn("{} {} is assigned (deployment {}) but was marked bad here: {}", a.app,
+                    a.version, a.deployment, r.reason);
+        }
+        return false;
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  busy_.insert(a.app);
+  return true;
+}
+
+void FleetAgent::Finished(const fleetclient::AssignedApp& a,
+                          const Result<engine::InstallResult>& result) {
+  const std::string key = AssignmentKey(a);
+  bool report = false;
+  std::string reason;
+  {
+    std::lock_guard lock(mu_);
+    busy_.erase(a.app);
+    if (result) {
+      if (result->outcome == engine::Outcome::kFailed) {
+        refused_.insert(key);  // the engine sent its own "failed" event
+      }
+      return;
+    }
+    reason = result.error().message();
+    if (!Transient(result.error())) {
+      refused_.insert(key);
+      report = reported_.insert(key).second;
+    } else if (!result.error().Is(fetch::FetchErrc::kCancelled) &&
+               result.error().code().category() != fetch::FetchCategory()) {
+      report = reported_.insert(key).second;  // e.g. no space: tell the operator once
+    }
+  }
+  log::error("{} {} (deployment {}): {}", a.app, a.version, a.deployment, reason);
+  if (report) {
+    if (reason.size() > kMaxReason) {
+      reason.resize(kMaxReason);
+    }
+    (void)engine_.RecordEvent("failed", a.app, a.version, reason, a.deployment);
+  }
+}
+
+Result<std::size_t> FleetAgent::DeliverEvents() {
+  std::size_t delivered = 0;
+  for (;;) {
+    auto pending = store_.PendingEvents(kEventBatch);
+    if (!pending) {
+      return Fail(pending.error());
+    }
+    if (pending->empty()) {
+      return delivered;
+    }
+    std::vector<fleetclient::DeviceEvent> batch;
+    for (const auto& e : *pending) {
+      fleetclient::DeviceEvent out;
+      out.sequence = e.sequence;
+      out.kind = e.kind;
+      out.app = e.app;
+      out.time = UnixSeconds(e.created_at);
+      const Json payload = Json::parse(e.payload, nullptr, false);
+      if (payload.is_object()) {
+        out.version = payload.value("version", "");
+        out.deployment = payload.value("deployment", "");
+        out.reason = payload.value("reason", "");
+        if (out.reason.size() > kMaxReason) {
+          out.reason.resize(kMaxReason);
+        }
+      }
+      batch.push_back(std::move(out));
+    }
+    auto highest = client_->PostEvents(batch);
+    if (!highest) {
+      return Fail(highest.error().WithContext("delivering events"));
+    }
+    const std::int64_t last = pending->back().sequence;
+    if (*highest < last) {
+      return Fail(Errc::kCorrupt, "the server acknowledged events up to " +
+                                      std::to_string(*highest) + " of " + std::to_string(last));
+    }
+    if (auto st = store_.MarkDelivered(last); !st) {
+      return Fail(st.error());
+    }
+    delivered += pending->size();
+  }
+}
+
+Json FleetAgent::InventoryApps() {
+  Json apps = Json::array();
+  auto list = store_.ListApps();
+  if (!list) {
+    return apps;
+  }
+  for (const auto& app : *list) {
+    Json entry{{"app", app.name}};
+    if (app.current_revision) {
+      entry["revision"] = *app.current_revision;
+      if (auto rev = store_.GetRevision(*app.current_revision)) {
+        entry["version"] = rev->version;
+        entry["health"] = Health(rev->state);
+      }
+    }
+    if (app.previous_revision) {
+      entry["previous_revision"] = *app.previous_revision;
+    }
+    apps.push_back(entry);
+  }
+  return apps;
+}
+
+Result<bool> FleetAgent::SendInventory(bool force) {
+  if (auto st = EnsureClient(); !st) {
+    return Fail(st.error());
+  }
+  Json apps = InventoryApps();
+  if (!force && inventory_sent_ && *inventory_sent_ == apps) {
+    return false;
+  }
+  Json inventory{{"agent_version", FERRY_VERSION}, {"apps", apps}};
+  struct statvfs vfs {};
+  if (::statvfs(config_.state_dir.c_str(), &vfs) == 0) {
+    inventory["free_bytes"] = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  }
+  if (auto st = client_->PutInventory(inventory); !st) {
+    return Fail(st.error().WithContext("sending the inventory"));
+  }
+  inventory_sent_ = std::move(apps);
+  return true;
+}
+
+}  // namespace ferry::daemon

@@ -1,0 +1,85 @@
+// ferryd's side of the fleet API (docs/fleet-api.md): poll the assignment, queue what it asks
+// for, deliver the event outbox in order, and send the inventory after every change.
+//
+// It runs on ferryd's network thread, never on the event loop nor the worker that installs: a
+// server that is slow or gone delays only the next report, never an update's trial, and never
+// causes a rollback. Installs are queued through InstallFn and end in Finished().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "ferry/config/config.hpp"
+#include "ferry/core/result.hpp"
+#include "ferry/engine/engine.hpp"
+#include "ferry/fleetclient/fleet_client.hpp"
+#include "ferry/store/state_store.hpp"
+
+namespace ferry::daemon {
+
+class FleetAgent {
+ public:
+  // Makes a client that presents `token`; called again when the token file changes.
+  using ClientFactory =
+      std::function<std::unique_ptr<fleetclient::FleetClient>(const std::string& token)>;
+  // Queues an install of the assigned release on the worker; must not block.
+  using InstallFn = std::function<void(const fleetclient::AssignedApp&)>;
+
+  FleetAgent(store::StateStore& store, engine::Engine& engine, const config::Config& config,
+             ClientFactory factory, InstallFn install);
+
+  // One round: deliver pending events, fetch the assignment (If-None-Match), queue the installs
+  // it asks for, send the inventory if it changed. Returns what it saw, for `ferry check`. Fails
+  // with the first error that stopped it (an unreachable server, 401, 429…).
+  Result<nlohmann::json> Round();
+
+  // Delivers the outbox, oldest first, in batches, until it is empty or the server fails.
+  Result<std::size_t> DeliverEvents();
+  // Sends the inventory when its apps differ from the last one the server acknowledged, or always
+  // with `force`.
+  Result<bool> SendInventory(bool force);
+
+  // The worker reports how an install queued by this agent ended. A release the engine refused,
+  // or that failed to stage, is not tried again until the assignment changes; a network failure
+  // is retried at the next round.
+  void Finished(const fleetclient::AssignedApp& assigned,
+                const Result<engine::InstallResult>& result);
+
+  // How long the server asked us to wait (Retry-After of a 429/503 in the last round).
+  std::optional<std::chrono::seconds> RetryAfter() const;
+
+ private:
+  Status EnsureClient();
+  std::vector<std::string> QueueWanted();
+  bool Wanted(const fleetclient::AssignedApp& a);
+  nlohmann::json InventoryApps();
+
+  store::StateStore& store_;
+  engine::Engine& engine_;
+  const config::Config& config_;
+  ClientFactory factory_;
+  InstallFn install_;
+
+  std::string token_;
+  std::unique_ptr<fleetclient::FleetClient> client_;
+  std::string etag_;
+  std::optional<fleetclient::Assignment> assignment_;
+  std::optional<nlohmann::json> inventory_sent_;
+
+  mutable std::mutex mu_;           // the sets below are written by the worker too
+  std::set<std::string> busy_;      // apps with an install queued or running
+  std::set<std::string> refused_;   // app@version#deployment not to try again
+  std::set<std::string> reported_;  // failures already sent as events
+  std::optional<std::chrono::seconds> retry_after_;
+};
+
+// The key an assignment is remembered by: "app@version#deployment".
+std::string AssignmentKey(const fleetclient::AssignedApp& a);
+
+}  // namespace ferry::daemon

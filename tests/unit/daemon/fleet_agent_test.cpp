@@ -1,0 +1,225 @@
+#include "fleet_agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include "ferry/core/fs.hpp"
+#include "ferry/fetch/http_client.hpp"
+#include "ferry/fleetclient/fleet_client.hpp"
+#include "support/fake_runtime.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ferry::daemon {
+namespace {
+
+using Json = nlohmann::json;
+using fleetclient::AssignedApp;
+
+// The fleet server as the agent sees it: answers scripted by the test, requests recorded.
+struct FakeServer {
+  std::optional<fleetclient::Assignment> assignment;  // nullopt: 304
+  std::vector<fleetclient::DeviceEvent> events;
+  std::vector<Json> inventories;
+  std::vector<std::string> etags_asked;
+  std::vector<std::string> tokens;
+  bool fail_events = false;
+};
+
+class FakeClient final : public fleetclient::FleetClient {
+ public:
+  explicit FakeClient(FakeServer& s) : s_(s) {}
+  Result<std::optional<fleetclient::Assignment>> GetAssignment(const std::string& etag) override {
+    s_.etags_asked.push_back(etag);
+    return s_.assignment;
+  }
+  Result<std::int64_t> PostEvents(const std::vector<fleetclient::DeviceEvent>& events) override {
+    if (s_.fail_events) {
+      return Fail(fleetclient::FleetClientErrc::kTransport, "connection refused");
+    }
+    s_.events.insert(s_.events.end(), events.begin(), events.end());
+    return events.back().sequence;
+  }
+  Status PutInventory(const Json& inventory) override {
+    s_.inventories.push_back(inventory);
+    return Ok();
+  }
+  std::optional<std::chrono::seconds> RetryAfter() const override { return std::nullopt; }
+
+ private:
+  FakeServer& s_;
+};
+
+class NoSleep final : public health::Sleeper {
+ public:
+  bool SleepUntil(Clock::TimePoint) override { return true; }
+};
+
+class FleetAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenStateStore(dir_ / "state.db");
+    ASSERT_TRUE(s) << s.error().message();
+    store_ = std::move(*s);
+    engine_ = std::make_unique<engine::Engine>(engine::Layout(dir_.path()), *store_, runtime_,
+                                               clock_, sleeper_, engine::EngineOptions{});
+    config_.state_dir = dir_.path();
+    config_.device_token_file = dir_ / "token";
+    ASSERT_TRUE(fs::WriteFileAtomic(config_.device_token_file, "fdt_one\n"));
+    agent_ = std::make_unique<FleetAgent>(
+        *store_, *engine_, config_,
+        [this](const std::string& token) {
+          server_.tokens.push_back(token);
+          return std::make_unique<FakeClient>(server_);
+        },
+        [this](const AssignedApp& a) { queued_.push_back(a); });
+  }
+
+  // Records `version` of `app` as its committed current revision.
+  void Installed(const std::string& app, const std::string& version, bool bad = false) {
+    ASSERT_TRUE(store_->PutApp(app));
+    store::RevisionRecord r;
+    r.id = app + "-" + version;
+    r.app = app;
+    r.version = version;
+    r.manifest_digest = "sha256:" + std::string(64, 'a');
+    r.state = store::RevisionState::kCommitted;
+    ASSERT_TRUE(store_->AddRevision(r));
+    if (bad) {
+      ASSERT_TRUE(store_->MarkRevisionBad(r.id, "health check failed"));
+    } else {
+      ASSERT_TRUE(store_->SetAppRevisions(app, r.id, std::nullopt));
+    }
+  }
+
+  void Assign(std::vector<AssignedApp> apps, const std::string& etag = "\"e1\"") {
+    server_.assignment = fleetclient::Assignment{"dev-1", std::move(apps), etag};
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_;
+  NoSleep sleeper_;
+  testing::FakeRuntime runtime_;
+  std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  config::Config config_;
+  FakeServer server_;
+  std::vector<AssignedApp> queued_;
+  std::unique_ptr<FleetAgent> agent_;
+};
+
+const AssignedApp kWeb2{"web", "2.0.0", "d-7", false};
+
+TEST_F(FleetAgentTest, QueuesWhatDiffersFromWhatRunsOnce) {
+  Installed("web", "1.0.0");
+  Installed("db", "3.0.0");
+  Assign({kWeb2, {"db", "3.0.0", "d-8", false}});
+  auto r = agent_->Round();
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(queued_.size(), 1u);
+  EXPECT_EQ(queued_[0], kWeb2);
+  EXPECT_EQ((*r)["queued"], Json::array({"web 2.0.0"}));
+  // Still installing: the next round does not queue it again, and sends If-None-Match.
+  server_.assignment.reset();
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 1u);
+  EXPECT_EQ(server_.etags_asked, (std::vector<std::string>{"", "\"e1\""}));
+}
+
+TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedUntilTheAssignmentChanges) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(Errc::kFailedPrecondition, "refusing to downgrade web"));
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 1u);
+  std::vector<std::string> failed;
+  for (const auto& e : server_.events) {
+    if (e.kind == "failed") {
+      failed.push_back(e.app + " " + e.version + " " + e.deployment + ": " + e.reason);
+    }
+  }
+  EXPECT_EQ(failed, (std::vector<std::string>{"web 2.0.0 d-7: refusing to downgrade web"}));
+  // A new deployment of the same version is a new assignment: tried again.
+  Assign({{"web", "2.0.0", "d-9", false}}, "\"e2\"");
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 2u);
+}
+
+TEST_F(FleetAgentTest, ANetworkFailureIsRetriedAtTheNextRoundWithoutAnEvent) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(fetch::FetchErrc::kTransport, "GET blob: connection reset"));
+  server_.assignment.reset();  // 304: the agent keeps what it was told
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 2u);
+  for (const auto& e : server_.events) {
+    EXPECT_NE(e.kind, "failed");
+  }
+}
+
+TEST_F(FleetAgentTest, AVersionMarkedBadHereIsNeverQueued) {
+  Installed("web", "1.0.0");
+  Installed("web", "2.0.0", /*bad=*/true);
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(queued_.empty());
+}
+
+TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {
+  ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
+  ASSERT_TRUE(engine_->RecordEvent("failed", "web", "2.0.0", "no space", "d-7"));
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.events.size(), 2u);
+  EXPECT_EQ(server_.events[0].kind, "downloading");
+  EXPECT_EQ(server_.events[1].kind, "failed");
+  EXPECT_LT(server_.events[0].sequence, server_.events[1].sequence);
+  EXPECT_EQ(server_.events[1].deployment, "d-7");
+  EXPECT_EQ(server_.events[1].reason, "no space");
+  EXPECT_GT(server_.events[1].time, 0);
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.events.size(), 2u) << "delivered events are not sent again";
+}
+
+TEST_F(FleetAgentTest, AnUnreachableServerKeepsEventsForLater) {
+  ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
+  server_.fail_events = true;
+  EXPECT_FALSE(agent_->Round());
+  EXPECT_EQ(store_->PendingEvents(10)->size(), 1u);
+  server_.fail_events = false;
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.events.size(), 1u);
+  EXPECT_TRUE(store_->PendingEvents(10)->empty());
+}
+
+TEST_F(FleetAgentTest, InventoryIsSentWhenItChanges) {
+  Installed("web", "1.0.0");
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.inventories.size(), 1u);
+  EXPECT_EQ(server_.inventories[0]["apps"][0]["version"], "1.0.0");
+  EXPECT_EQ(server_.inventories[0]["apps"][0]["health"], "healthy");
+  EXPECT_TRUE(server_.inventories[0]["free_bytes"].is_number());
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.inventories.size(), 1u);
+  Installed("db", "1.0.0");
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.inventories.size(), 2u);
+}
+
+TEST_F(FleetAgentTest, ANewTokenInTheFileIsPickedUpWithoutARestart) {
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_TRUE(fs::WriteFileAtomic(config_.device_token_file, "fdt_two"));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.tokens, (std::vector<std::string>{"fdt_one", "fdt_two"}));
+  ASSERT_TRUE(fs::WriteFileAtomic(config_.device_token_file, "  \n"));
+  auto r = agent_->Round();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("is empty"), std::string::npos) << r.error().message();
+}
+
+}  // namespace
+}  // namespace ferry::daemon
