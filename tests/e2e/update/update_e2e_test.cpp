@@ -1,17 +1,11 @@
 // The whole update path as a device sees it: releases made by ferry-publish, offline bundles,
 // ferryd running them with real runc, and ferry at the console. Needs root and runc.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
-#include "ferry/core/fs.hpp"
-#include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "device_lab.hpp"
 
 namespace ferry {
 namespace {
@@ -20,150 +14,7 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 namespace stdfs = std::filesystem;
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-class UpdateE2e : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (::geteuid() != 0 || !stdfs::exists("/usr/sbin/runc") || !stdfs::exists("/bin/busybox")) {
-      GTEST_SKIP() << "needs root, runc and busybox-static";
-    }
-    port_ = FreePort();
-    ASSERT_EQ(Publish({"init", "--repo", (dir_ / "repo").string(), "--keys", Keys()}).exit_code, 0);
-  }
-
-  void TearDown() override {
-    ferryd_.reset();
-    for (const auto& id : Containers()) {
-      testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
-    }
-  }
-
-  std::string Keys() const { return (dir_ / "keys").string(); }
-
-  testing::RunResult Publish(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BuiltProgram("ferry-publish").string());
-    return testing::Run(args);
-  }
-
-  // Publishes version `v` of the web app. `kind`: "good"; or a bad one: "exits" at once, "500"
-  // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
-  // then dies: no restart policy hides a crash loop from the trial).
-  void Release(const std::string& v, const std::string& kind = "good") {
-    const auto image = dir_ / ("image-" + v);
-    stdfs::create_directories(image / "bin");
-    stdfs::create_directories(image / "www");
-    stdfs::copy_file("/bin/busybox", image / "bin" / "busybox");
-    stdfs::create_symlink("busybox", image / "bin" / "sh");
-    std::ofstream(image / "www" / "index.html") << "version " << v;
-    stdfs::create_directories(image / "www" / "cgi-bin");
-    {
-      std::ofstream health(image / "www" / "cgi-bin" / "health");
-      health << "#!/bin/sh\n"
-             << (kind == "500" ? "echo 'Status: 500 Internal Server Error'\n"
-                               : "echo 'Status: 200 OK'\n")
-             << "echo 'Content-Type: text/plain'\necho\necho " << kind << "\n";
-    }
-    stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
-    const std::string listen = "127.0.0.1:" + std::to_string(port_);
-    Json entry = Json::array({"/bin/busybox", "httpd", "-f", "-p", listen, "-h", "/www"});
-    if (kind == "exits") {
-      entry = Json::array({"/bin/busybox", "false"});
-    } else if (kind == "hangs") {
-      entry = Json::array({"/bin/busybox", "sleep", "100000"});
-    } else if (kind == "crashes") {
-      entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
-    }
-    Json app{{"entrypoint", entry},
-             {"health",
-              {{"kind", "http"},
-               {"url", "http://" + listen + "/cgi-bin/health"},
-               {"interval_s", 0.25},
-               {"successes", 2},
-               {"deadline_s", 5}}}};
-    ASSERT_TRUE(fs::WriteFileAtomic(dir_ / ("app-" + v + ".json"), app.dump()));
-    auto r = Publish({"release", "--repo", (dir_ / "repo").string(), "--keys", Keys(), "--app",
-                      "web", "--version", v, "--image", image.string(), "--app-config",
-                      (dir_ / ("app-" + v + ".json")).string(), "--quiet"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    auto b = Publish({"bundle", "--repo", (dir_ / "repo").string(), "--app", "web", "--version", v,
-                      "--out", Bundle(v)});
-    ASSERT_EQ(b.exit_code, 0) << b.err;
-  }
-
-  std::string Bundle(const std::string& v) const { return (dir_ / (v + ".bundle")).string(); }
-
-  void StartFerryd(const std::map<std::string, std::string>& env = {}) {
-    const std::string config = "state_dir = \"" + (dir_ / "state").string() + "\"\nsocket = \"" +
-                               (dir_ / "ferryd.sock").string() + "\"\ntrusted_root = \"" +
-                               (dir_ / "repo/metadata/1.root.json").string() +
-                               "\"\n[runtime]\nroot = \"" + (dir_ / "runc").string() +
-                               "\"\nstop_timeout = 1\n";
-    ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "ferryd.toml", config));
-    ferryd_ = std::make_unique<testing::Child>(
-        std::vector<std::string>{testing::BuiltProgram("ferryd"), "--config",
-                                 (dir_ / "ferryd.toml").string()},
-        env, dir_ / "ferryd.log");
-    ASSERT_TRUE(testing::WaitFor([&] { return Ferry({"status"}).exit_code == 0; }, 30s)) << Log();
-  }
-
-  testing::RunResult Ferry(std::vector<std::string> args) {
-    args.insert(args.begin(), {testing::BuiltProgram("ferry").string(), "--socket",
-                               (dir_ / "ferryd.sock").string()});
-    return testing::Run(args);
-  }
-
-  Json Status() {
-    auto r = Ferry({"status", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.exit_code == 0 ? Json::parse(r.out) : Json();
-  }
-
-  std::string CurrentVersion() {
-    Json s = Status();
-    if (!s.is_object() || s["apps"].empty() || s["apps"][0]["current"].is_null()) {
-      return "";
-    }
-    return s["apps"][0]["current"]["version"];
-  }
-
-  std::string Page() {
-    auto r = testing::Run(
-        {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port_) + "/"});
-    return r.exit_code == 0 ? r.out : "";
-  }
-
-  std::vector<std::string> Containers() {
-    auto r = testing::Run({"runc", "--root", (dir_ / "runc").string(), "list", "-q"});
-    std::vector<std::string> ids;
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) {
-        ids.push_back(line);
-      }
-    }
-    return ids;
-  }
-
-  std::string Log() {
-    auto t = fs::ReadFile(dir_ / "ferryd.log");
-    return t ? *t : "";
-  }
-
-  testing::TempDir dir_;
-  int port_ = 0;
-  std::unique_ptr<testing::Child> ferryd_;
-};
+class UpdateE2e : public testing::DeviceLab {};
 
 TEST_F(UpdateE2e, HealthyUpdateIsCommittedAndServesTheNewVersion) {
   Release("1.0.0");

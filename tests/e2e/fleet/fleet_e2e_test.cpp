@@ -1,0 +1,261 @@
+// The update path over the network, as a fleet device lives it: ferryd polls ferry-server for its
+// assignment, fetches signed releases (deltas where it can) from the repository — ferry-server or
+// a plain nginx — runs them on real runc, rolls back a bad one by itself and reports everything
+// back. Needs root, runc, busybox-static and nginx.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "device_lab.hpp"
+#include "ferry/core/fs.hpp"
+
+namespace ferry {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+namespace stdfs = std::filesystem;
+
+using testing::BlobBytesSent;
+
+class FleetE2e : public testing::DeviceLab {
+ protected:
+  std::string ServerLog() { return server_ ? server_->Log() : ""; }
+
+  // ferryd of a device provisioned on the fleet server, polling every second.
+  void StartFleetDevice(const std::map<std::string, std::string>& env = {}) {
+    if (!stdfs::exists(dir_ / "device-token")) {
+      Provision("dev-1", dir_ / "device-token");
+    }
+    StartFerryd(env, "server_url = \"" + ServerUrl() + "\"\ndevice_token_file = \"" +
+                         (dir_ / "device-token").string() + "\"\npoll_interval = \"1s\"\n");
+  }
+
+  Json Deployment(const std::string& id) {
+    auto r = Admin({"--json", "deploy", "status", id});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
+  }
+
+  std::string Deploy(const std::string& version) {
+    auto r = Admin(
+        {"--json", "deploy", "create", "--app", "web", "--version", version, "--device", "dev-1"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
+  }
+
+  bool DeploymentReaches(const std::string& id, const std::string& state) {
+    return testing::WaitFor(
+        [&] {
+          Json d = Deployment(id);
+          return d.is_object() && d["counts"].value(state, 0) == 1;
+        },
+        60s);
+  }
+};
+
+TEST_F(FleetE2e, DeployCommitThenBadReleaseRollsBackByItselfAndIsReported) {
+  Release("1.0.0");
+  Release("2.0.0");
+  Release("3.0.0", "500");
+  StartServer(true);
+  StartFleetDevice();
+
+  const std::string d1 = Deploy("1.0.0");
+  ASSERT_TRUE(DeploymentReaches(d1, "committed")) << Deployment(d1).dump(2) << Log();
+  EXPECT_EQ(Page(), "version 1.0.0");
+
+  const std::string d2 = Deploy("2.0.0");
+  ASSERT_TRUE(DeploymentReaches(d2, "committed")) << Deployment(d2).dump(2) << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+
+  const std::string d3 = Deploy("3.0.0");
+  ASSERT_TRUE(DeploymentReaches(d3, "rolled-back")) << Deployment(d3).dump(2) << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+  EXPECT_EQ(CurrentVersion(), "2.0.0");
+  Json d = Deployment(d3);
+  ASSERT_EQ(d["failures"].size(), 1u) << d.dump(2);
+  EXPECT_NE(d["failures"][0]["reason"].get<std::string>().find("HTTP status 500"),
+            std::string::npos)
+      << d.dump(2);
+
+  // Still assigned, but marked bad here: a check (and the polls meanwhile) never retries it.
+  auto check = Ferry({"--json", "check"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_TRUE(Json::parse(check.out)["queued"].empty()) << check.out;
+  std::this_thread::sleep_for(2500ms);  // a couple of polls
+  auto history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  EXPECT_EQ(history["revisions"].size(), 3u) << history.dump(2);
+  EXPECT_EQ(Page(), "version 2.0.0");
+
+  // The server saw the inventory.
+  auto show = Admin({"--json", "devices", "show", "dev-1"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  Json device = Json::parse(show.out)["device"];
+  ASSERT_TRUE(device["inventory"].is_object()) << device.dump(2);
+  EXPECT_EQ(device["inventory"]["apps"][0]["version"], "2.0.0") << device.dump(2);
+}
+
+TEST_F(FleetE2e, UpdateFromTheRepositoryFetchesOnlyTheDeltaAndSurvivesADroppedConnection) {
+  Release("1.0.0");
+  Release("2.0.0");
+  // The first blob download of each kind breaks after 2000 bytes: the fetcher resumes.
+  StartServer(false, {"--fault", "drop:after=2000,path=/blobs/*,first=1"});
+  StartFerryd({}, "repository_url = \"" + ServerUrl() + "\"\n");
+  auto r1 = Ferry({"update", "web", "1.0.0"});
+  ASSERT_EQ(r1.exit_code, 0) << r1.out << r1.err << Log();
+  EXPECT_EQ(Page(), "version 1.0.0");
+  const std::uint64_t full = BlobBytesSent(ServerLog());
+
+  auto r2 = Ferry({"update", "web", "2.0.0"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.out << r2.err << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+  const std::uint64_t delta = BlobBytesSent(ServerLog()) - full;
+  std::cout << "bytes on the wire: version 1.0.0 (full layer, one dropped connection) " << full
+            << ", version 2.0.0 (delta) " << delta << "\n";
+  EXPECT_GT(full, 100'000u);
+  EXPECT_LT(delta * 10, full) << "the 2.0.0 update should fetch a delta, not the full layer";
+  // Nothing left behind: downloaded blobs are removed once their layers are unpacked.
+  std::error_code ec;
+  EXPECT_TRUE(stdfs::is_empty(dir_ / "state/blobs/sha256", ec));
+}
+
+TEST_F(FleetE2e, BadRepositoryInputLeavesTheRunningRevisionAlone) {
+  Release("1.0.0");
+  Release("2.0.0");
+  StartServer(false, {"--fault", "flip:offset=100,path=/blobs/sha256/*"});
+  StartFerryd({}, "repository_url = \"" + ServerUrl() + "\"\n");
+  auto r1 = Ferry({"update", "web", "1.0.0"});
+  EXPECT_EQ(r1.exit_code, 1) << r1.out << r1.err;
+  EXPECT_NE(r1.err.find("sha256"), std::string::npos) << r1.err;
+  EXPECT_EQ(Containers().size(), 0u);
+  // Unsigned version: refused before anything is fetched.
+  auto r9 = Ferry({"update", "web", "9.9.9"});
+  EXPECT_EQ(r9.exit_code, 1);
+  EXPECT_NE(r9.err.find("web/9.9.9.json"), std::string::npos) << r9.err;
+}
+
+// ferryd killed while downloading (by a named crash point, or SIGKILL mid-transfer), then
+// started again: the download resumes from the bytes on disk and the update completes.
+class DownloadCrashE2e : public FleetE2e, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DownloadCrashE2e, RestartResumesTheDownloadAndTheUpdateCompletes) {
+  Release("1.0.0");
+  StartServer(false);
+  const std::string config = "repository_url = \"" + ServerUrl() + "\"\n";
+  StartFerryd({{"FERRY_CRASHPOINT", GetParam()}}, config);
+  auto r = Ferry({"update", "web", "1.0.0"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(ferryd_->Wait(30s), 137) << Log();
+  const std::uint64_t before = BlobBytesSent(ServerLog());
+  StartFerryd({}, config);
+  auto again = Ferry({"update", "web", "1.0.0"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
+  EXPECT_EQ(Page(), "version 1.0.0");
+  EXPECT_EQ(BlobBytesSent(ServerLog()), before) << "the blob was on disk already";
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, DownloadCrashE2e,
+                         ::testing::Values("update.download.before-rename",
+                                           "update.download.after-rename",
+                                           "update.download.complete"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           for (char& c : name) {
+                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           }
+                           return name;
+                         });
+
+TEST_F(FleetE2e, KilledMidTransferResumesFromThePartialFile) {
+  Release("1.0.0");
+  StartServer(false, {"--fault", "throttle:rate=65536,path=/blobs/*"});
+  const std::string config = "repository_url = \"" + ServerUrl() + "\"\n";
+  StartFerryd({}, config);
+  auto update = std::async(std::launch::async, [&] { return Ferry({"update", "web", "1.0.0"}); });
+  std::uint64_t seen = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        Json s = Status();
+        for (const auto& app : s["apps"]) {
+          if (app["update"].is_object() && app["update"]["step"] == "downloading") {
+            seen = app["update"]["bytes_done"].get<std::uint64_t>();
+          }
+        }
+        return seen > 100'000;
+      },
+      30s))
+      << Status().dump(2);
+  ferryd_->Signal(SIGKILL);
+  EXPECT_EQ(ferryd_->Wait(10s), 137);
+  update.get();
+  StartFerryd({}, config);
+  auto again = Ferry({"update", "web", "1.0.0"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
+  EXPECT_EQ(Page(), "version 1.0.0");
+  std::smatch m;
+  const std::string log = Log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("resumed from ([0-9]+)"))) << log;
+  EXPECT_GT(std::stoull(m[1].str()), 0u) << log;
+}
+
+// The repository on the web server an operator already runs: nginx serves it as static files,
+// ferry-server only the fleet API.
+TEST_F(FleetE2e, RepositoryServedByNginx) {
+  if (!stdfs::exists("/usr/sbin/nginx")) {
+    GTEST_SKIP() << "needs nginx (nginx-light)";
+  }
+  Release("1.0.0");
+  Release("2.0.0");
+  StartServer(true);
+  const int nginx_port = testing::FreePort();
+  stdfs::create_directories(dir_ / "nginx/logs");
+  std::ofstream(dir_ / "nginx/nginx.conf")
+      // The test's directories are private to root: the worker must be able to read them.
+      << "daemon off;\nuser root;\nworker_processes 1;\npid " << (dir_ / "nginx/nginx.pid").string()
+      << ";\nerror_log " << (dir_ / "nginx/logs/error.log").string()
+      << ";\nevents { worker_connections 64; }\nhttp {\n"
+      << "  log_format ferry '$remote_addr $request_method $uri $status $body_bytes_sent';\n"
+      << "  access_log " << (dir_ / "nginx/logs/access.log").string() << " ferry;\n"
+      << "  client_body_temp_path " << (dir_ / "nginx").string() << ";\n"
+      << "  proxy_temp_path " << (dir_ / "nginx").string() << ";\n"
+      << "  fastcgi_temp_path " << (dir_ / "nginx").string() << ";\n"
+      << "  uwsgi_temp_path " << (dir_ / "nginx").string() << ";\n"
+      << "  scgi_temp_path " << (dir_ / "nginx").string() << ";\n"
+      << "  types { application/json json; }\n  default_type application/octet-stream;\n"
+      << "  server {\n    listen 127.0.0.1:" << nginx_port << ";\n    root " << Repo().string()
+      << ";\n  }\n}\n";
+  testing::Child nginx({"/usr/sbin/nginx", "-c", (dir_ / "nginx/nginx.conf").string(), "-p",
+                        (dir_ / "nginx").string()},
+                       {}, dir_ / "nginx/stderr.log");
+  const std::string repo_url = "http://127.0.0.1:" + std::to_string(nginx_port);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::Run({"curl", "-sf", repo_url + "/metadata/1.root.json", "-o", "/dev/null"})
+                   .exit_code == 0;
+      },
+      10s));
+  Provision("dev-1", dir_ / "device-token");
+  StartFerryd({}, "server_url = \"" + ServerUrl() + "\"\nrepository_url = \"" + repo_url +
+                      "\"\ndevice_token_file = \"" + (dir_ / "device-token").string() +
+                      "\"\npoll_interval = \"1s\"\n");
+  const std::string d1 = Deploy("1.0.0");
+  ASSERT_TRUE(DeploymentReaches(d1, "committed")) << Deployment(d1).dump(2) << Log();
+  const std::string d2 = Deploy("2.0.0");
+  ASSERT_TRUE(DeploymentReaches(d2, "committed")) << Deployment(d2).dump(2) << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+  auto access = fs::ReadFile(dir_ / "nginx/logs/access.log");
+  ASSERT_TRUE(access);
+  EXPECT_GT(BlobBytesSent(*access), 0u) << *access;
+  EXPECT_EQ(BlobBytesSent(ServerLog()), 0u) << "blobs come from nginx only";
+  nginx.Signal(SIGQUIT);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,186 @@
+#include "device_lab.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ferry/core/fs.hpp"
+
+namespace ferry::testing {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+namespace stdfs = std::filesystem;
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void DeviceLab::SetUp() {
+  if (::geteuid() != 0 || !stdfs::exists("/usr/sbin/runc") || !stdfs::exists("/bin/busybox")) {
+    GTEST_SKIP() << "needs root, runc and busybox-static";
+  }
+  port_ = FreePort();
+  ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);
+}
+
+void DeviceLab::TearDown() {
+  ferryd_.reset();
+  server_.reset();
+  for (const auto& id : Containers()) {
+    ferry::testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
+  }
+}
+
+RunResult DeviceLab::Publish(std::vector<std::string> args) {
+  args.insert(args.begin(), BuiltProgram("ferry-publish").string());
+  return ferry::testing::Run(args);
+}
+
+void DeviceLab::Release(const std::string& v, const std::string& kind) {
+  const auto image = dir_ / ("image-" + v);
+  stdfs::create_directories(image / "bin");
+  stdfs::create_directories(image / "www");
+  stdfs::copy_file("/bin/busybox", image / "bin" / "busybox");
+  stdfs::create_symlink("busybox", image / "bin" / "sh");
+  std::ofstream(image / "www" / "index.html") << "version " << v;
+  stdfs::create_directories(image / "www" / "cgi-bin");
+  {
+    std::ofstream health(image / "www" / "cgi-bin" / "health");
+    health << "#!/bin/sh\n"
+           << (kind == "500" ? "echo 'Status: 500 Internal Server Error'\n"
+                             : "echo 'Status: 200 OK'\n")
+           << "echo 'Content-Type: text/plain'\necho\necho " << kind << "\n";
+  }
+  stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
+  const std::string listen = "127.0.0.1:" + std::to_string(port_);
+  Json entry = Json::array({"/bin/busybox", "httpd", "-f", "-p", listen, "-h", "/www"});
+  if (kind == "exits") {
+    entry = Json::array({"/bin/busybox", "false"});
+  } else if (kind == "hangs") {
+    entry = Json::array({"/bin/busybox", "sleep", "100000"});
+  } else if (kind == "crashes") {
+    entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
+  }
+  Json health{{"kind", "http"},
+              {"url", "http://" + listen + "/cgi-bin/health"},
+              {"interval_s", 0.25},
+              {"successes", 2},
+              {"deadline_s", 5}};
+  if (kind == "idle" || kind == "idle-crashes") {
+    // No port: several devices on one host can run it side by side.
+    entry = kind == "idle" ? Json::array({"/bin/busybox", "sleep", "100000"})
+                           : Json::array({"/bin/busybox", "sh", "-c", "sleep 0.3; exit 3"});
+    health = Json{{"kind", "process"}, {"up_s", 1}, {"deadline_s", 5}};
+  }
+  Json app{{"entrypoint", entry}, {"health", health}};
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ / ("app-" + v + ".json"), app.dump()));
+  auto r = Publish({"release", "--repo", Repo().string(), "--keys", Keys(), "--app", "web",
+                    "--version", v, "--image", image.string(), "--app-config",
+                    (dir_ / ("app-" + v + ".json")).string(), "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto b = Publish(
+      {"bundle", "--repo", Repo().string(), "--app", "web", "--version", v, "--out", Bundle(v)});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+}
+
+void DeviceLab::StartFerryd(const std::map<std::string, std::string>& env,
+                            const std::string& extra_config) {
+  const std::string config = "state_dir = \"" + (dir_ / "state").string() + "\"\nsocket = \"" +
+                             (dir_ / "ferryd.sock").string() + "\"\ntrusted_root = \"" +
+                             (Repo() / "metadata/1.root.json").string() + "\"\n" + extra_config +
+                             "\n[runtime]\nroot = \"" + (dir_ / "runc").string() +
+                             "\"\nstop_timeout = 1\n";
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "ferryd.toml", config));
+  ferryd_ = std::make_unique<Child>(
+      std::vector<std::string>{BuiltProgram("ferryd"), "--config", (dir_ / "ferryd.toml").string()},
+      env, dir_ / "ferryd.log");
+  ASSERT_TRUE(WaitFor([&] { return Ferry({"status"}).exit_code == 0; }, 30s)) << Log();
+}
+
+RunResult DeviceLab::Ferry(std::vector<std::string> args) {
+  args.insert(args.begin(),
+              {BuiltProgram("ferry").string(), "--socket", (dir_ / "ferryd.sock").string()});
+  return ferry::testing::Run(args);
+}
+
+Json DeviceLab::Status() {
+  auto r = Ferry({"status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? Json::parse(r.out) : Json();
+}
+
+std::string DeviceLab::CurrentVersion() {
+  Json s = Status();
+  if (!s.is_object() || s["apps"].empty() || s["apps"][0]["current"].is_null()) {
+    return "";
+  }
+  return s["apps"][0]["current"]["version"];
+}
+
+std::string DeviceLab::Page() {
+  auto r = ferry::testing::Run(
+      {"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port_) + "/"});
+  return r.exit_code == 0 ? r.out : "";
+}
+
+std::vector<std::string> DeviceLab::Containers() {
+  auto r = ferry::testing::Run({"runc", "--root", (dir_ / "runc").string(), "list", "-q"});
+  std::vector<std::string> ids;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      ids.push_back(line);
+    }
+  }
+  return ids;
+}
+
+std::string DeviceLab::Log() {
+  auto t = fs::ReadFile(dir_ / "ferryd.log");
+  return t ? *t : "";
+}
+
+void DeviceLab::StartServer(bool fleet, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = extra;
+  if (fleet) {
+    ASSERT_TRUE(fs::WriteFileAtomic(OperatorToken(), "operator-secret-for-tests\n", 0600));
+    args.insert(args.end(), {"--fleet-db", (dir_ / "fleet.db").string(), "--operator-token-file",
+                             OperatorToken().string()});
+  }
+  server_ = std::make_unique<ServerProcess>(Repo(), args, dir_ / "server.log");
+  ASSERT_NE(server_->port(), 0);
+}
+
+std::string DeviceLab::ServerUrl() const {
+  return "http://127.0.0.1:" + std::to_string(server_->port());
+}
+
+RunResult DeviceLab::Admin(std::vector<std::string> args) {
+  args.insert(args.begin(), {BuiltProgram("ferry-server").string(), "admin", "--url", ServerUrl(),
+                             "--token-file", OperatorToken().string()});
+  return ferry::testing::Run(args);
+}
+
+void DeviceLab::Provision(const std::string& id, const stdfs::path& token_file,
+                          const std::vector<std::string>& tags) {
+  std::vector<std::string> args = {"devices", "add", id, "--token-out", token_file.string()};
+  for (const auto& t : tags) {
+    args.insert(args.end(), {"--tag", t});
+  }
+  auto r = Admin(args);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+}  // namespace ferry::testing

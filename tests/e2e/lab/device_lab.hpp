@@ -1,0 +1,68 @@
+// A device in a temp dir for end-to-end tests: releases of a busybox httpd app made by
+// ferry-publish (good ones and bad ones), ferryd on real runc, the ferry CLI, and ferry-server in
+// front of the repository and the fleet API. Needs root, runc and busybox-static.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "server_process.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ferry::testing {
+
+// A free TCP port on 127.0.0.1 for the app under test.
+int FreePort();
+
+class DeviceLab : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  std::string Keys() const { return (dir_ / "keys").string(); }
+  std::filesystem::path Repo() const { return dir_ / "repo"; }
+
+  RunResult Publish(std::vector<std::string> args);
+
+  // Publishes version `v` of the web app. `kind`: "good"; or a bad one: "exits" at once, "500"
+  // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
+  // then dies: no restart policy hides a crash loop from the trial). "idle" sleeps with a process
+  // health check and no port, "idle-crashes" exits soon. Also makes its bundle.
+  void Release(const std::string& v, const std::string& kind = "good");
+  std::string Bundle(const std::string& v) const { return (dir_ / (v + ".bundle")).string(); }
+
+  // Starts ferryd with `extra_config` appended to the top-level keys of its configuration.
+  void StartFerryd(const std::map<std::string, std::string>& env = {},
+                   const std::string& extra_config = "");
+  RunResult Ferry(std::vector<std::string> args);
+  nlohmann::json Status();
+  std::string CurrentVersion();
+  std::string Page();
+  std::vector<std::string> Containers();
+  std::string Log();
+
+  // ferry-server serving the repository, and with `fleet` the fleet API (operator token in
+  // OperatorToken()).
+  void StartServer(bool fleet, const std::vector<std::string>& extra = {});
+  std::string ServerUrl() const;
+  std::filesystem::path OperatorToken() const { return dir_ / "operator-token"; }
+  // `ferry-server admin --url … --token-file … ARGS`.
+  RunResult Admin(std::vector<std::string> args);
+  // Adds device `id` (with `tags`) and writes its token to `token_file`.
+  void Provision(const std::string& id, const std::filesystem::path& token_file,
+                 const std::vector<std::string>& tags = {});
+
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<Child> ferryd_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+}  // namespace ferry::testing
