@@ -10,6 +10,7 @@
 #include "ferry/core/log.hpp"
 #include "ferry/health/health_check.hpp"
 #include "ferry/layers/extract.hpp"
+#include "layer_gc.hpp"
 #include "rootfs.hpp"
 
 namespace ferry::engine {
@@ -208,6 +209,10 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
     ClearProgress(m.app);
     const std::string reason = staged.error().message();
     log::error("{} {}: staging failed: {}", m.app, revision, reason);
+    // Layers unpacked for this revision only: a disk filled by a failed staging is given back.
+    if (auto st = RemoveUnreferencedLayers(store_, layout_); !st) {
+      log::warn("{} {}: removing unused layers: {}", m.app, revision, st.error().message());
+    }
     if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
       return Fail(st.error());
     }
@@ -632,23 +637,7 @@ Status Engine::GarbageCollect(const std::string& app) {
       (void)store_.SetRevisionState(it->id, store::RevisionState::kRemoved);
     }
   }
-  auto all = store_.ListLayers();
-  if (!all) {
-    return Fail(all.error());
-  }
-  for (const auto& layer : *all) {
-    if (layer.references > 0) {
-      continue;
-    }
-    if (auto st = layers::RemoveTree(layout_.layer(layer.diff_id)); !st) {
-      return st;
-    }
-    (void)::unlink(layout_.layer_whiteouts(layer.diff_id).c_str());
-    if (auto st = store_.RemoveLayer(layer.diff_id); !st) {
-      return st;
-    }
-  }
-  return Ok();
+  return RemoveUnreferencedLayers(store_, layout_);
 }
 
 Status Engine::Recover() {
