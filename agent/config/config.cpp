@@ -218,6 +218,12 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
       {"root", Path(&config.runtime.root)},
       {"stop_timeout", Duration(&config.runtime.stop_timeout, std::chrono::seconds(0))},
       {"log_max_bytes", Unsigned(&config.runtime.log_max_bytes)},
+      {"rootfs", String(&config.runtime.rootfs,
+                        [](const std::string& v) -> std::string {
+                          return v == "auto" || v == "overlay" || v == "hardlink"
+                                     ? ""
+                                     : "be one of auto, overlay, hardlink";
+                        })},
   };
   const std::map<std::string, Setter> limits_keys = {
       {"max_metadata_bytes", Unsigned(&config.limits.max_metadata_bytes)},

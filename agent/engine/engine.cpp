@@ -11,7 +11,7 @@
 #include "ferry/health/health_check.hpp"
 #include "ferry/layers/extract.hpp"
 #include "layer_gc.hpp"
-#include "rootfs.hpp"
+#include "revision_rootfs.hpp"
 
 namespace ferry::engine {
 namespace {
@@ -261,7 +261,7 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   }
   const stdfs::path partial = dir.string() + ".partial";
   for (const auto& p : {partial, dir}) {
-    if (auto st = layers::RemoveTree(p); !st) {
+    if (auto st = RemoveRevisionDir(p); !st) {
       return Fail(st.error());
     }
   }
@@ -274,15 +274,16 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     rootfs_layers.push_back({layout_.layer(layer.diff_id), layout_.layer_whiteouts(layer.diff_id)});
     diff_ids.push_back(layer.diff_id);
   }
-  if (auto st = AssembleRootfs(rootfs_layers, partial / "rootfs", !m.config.read_only_rootfs);
+  if (auto st =
+          BuildRevisionRootfs(rootfs_layers, partial, !m.config.read_only_rootfs, options_.rootfs);
       !st) {
-    (void)layers::RemoveTree(partial);
+    (void)RemoveRevisionDir(partial);
     return Fail(st.error().WithContext("assembling the root filesystem"));
   }
   if (auto st =
           fs::WriteFileAtomic(partial / "manifest.json", manifest::SerializeManifest(m), 0600);
       !st) {
-    (void)layers::RemoveTree(partial);
+    (void)RemoveRevisionDir(partial);
     return Fail(st.error());
   }
   if (auto st = fs::SyncPath(partial); !st) {
@@ -374,6 +375,9 @@ Status Engine::StartRevision(const std::string& app, const std::string& revision
   auto spec = SpecFromManifest(*m, revision, dir / "rootfs");
   if (!spec) {
     return Fail(spec.error());
+  }
+  if (auto st = MountRevisionRootfs(layout_.layers(), dir); !st) {
+    return st;
   }
   const std::string id = ContainerId(app, revision);
   if (auto st = runtime_.Delete(id); !st) {
@@ -627,7 +631,7 @@ Status Engine::GarbageCollect(const std::string& app) {
     if (keep || !Exists(layout_.revision(app, it->id))) {
       continue;
     }
-    if (auto st = layers::RemoveTree(layout_.revision(app, it->id)); !st) {
+    if (auto st = RemoveRevisionDir(layout_.revision(app, it->id)); !st) {
       return st;
     }
     if (auto st = store_.SetRevisionLayers(it->id, {}); !st) {
@@ -672,7 +676,7 @@ Status Engine::Recover() {
     // Staging leftovers.
     for (const auto& entry : stdfs::directory_iterator(layout_.revisions(app.name), ec)) {
       if (entry.path().extension() == ".partial") {
-        (void)layers::RemoveTree(entry.path());
+        (void)RemoveRevisionDir(entry.path());
       }
     }
     if (auto revs = store_.ListRevisions(app.name)) {

@@ -21,6 +21,9 @@ struct RuntimeConfig {
   std::filesystem::path root = "/run/ferry/runc";  // the runtime's --root state directory
   std::chrono::seconds stop_timeout{10};           // SIGTERM grace before SIGKILL
   std::uint64_t log_max_bytes = 1u << 20;          // per container log file, before rotation
+  // How revisions' root filesystems are made: "auto" (overlay where the kernel allows it, else
+  // a hardlink farm), "overlay" or "hardlink" (engine::ParseRootfsMode reads it).
+  std::string rootfs = "auto";
 };
 
 struct LimitsConfig {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ferry/core/fs.hpp"
+#include "support/mounts.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -47,6 +48,8 @@ class UpdateE2e : public ::testing::Test {
     for (const auto& id : Containers()) {
       testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
     }
+    // Overlay root filesystems stay mounted when ferryd stops (its containers may live on).
+    testing::UnmountAllBelow(dir_.path());
   }
 
   std::string Keys() const { return (dir_ / "keys").string(); }
@@ -289,6 +292,8 @@ TEST_P(CrashE2e, RestartRollsBackAnInterruptedUpdate) {
       testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
     }
     stdfs::remove_all(dir_ / "runc");
+    // And no mount survives it: ferryd must mount the overlay root filesystems again.
+    testing::UnmountAllBelow(dir_.path());
   }
   StartFerryd();
   ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 20s))
