@@ -24,7 +24,6 @@ std::once_flag g_overlay_logged;
 
 stdfs::path OverlayDir(const stdfs::path& dir) { return dir / "overlay"; }
 stdfs::path LayersFile(const stdfs::path& dir) { return OverlayDir(dir) / "layers"; }
-stdfs::path EmptyDir(const stdfs::path& dir) { return OverlayDir(dir) / "empty"; }
 stdfs::path UpperDir(const stdfs::path& dir) { return OverlayDir(dir) / "upper"; }
 stdfs::path WorkDir(const stdfs::path& dir) { return OverlayDir(dir) / "work"; }
 
@@ -55,25 +54,21 @@ bool IsMounted(const stdfs::path& dir) {
   return S_ISDIR(mp.st_mode) && mp.st_dev != parent.st_dev;
 }
 
-// The mount(2) data: lowerdir is top layer first, then the revision's empty dir at the bottom
-// (overlay wants two lower dirs when there is no upper dir, and a one-layer app has one).
+// The mount(2) data: lowerdir lists the top layer first. There is always an upper dir, even for
+// a read-only root: the runtime creates mount points (/proc, /dev, volumes) in the root before it
+// makes it read-only inside the container, as it does in a hardlink farm.
 std::string MountOptions(const stdfs::path& layers_dir, const std::vector<std::string>& hexes,
-                         const stdfs::path& dir, bool writable) {
+                         const stdfs::path& dir) {
   std::string lower;
   for (auto it = hexes.rbegin(); it != hexes.rend(); ++it) {
-    lower += (layers_dir / *it).string() + ":";
+    lower += (lower.empty() ? "" : ":") + (layers_dir / *it).string();
   }
-  lower += EmptyDir(dir).string();
-  std::string options = "lowerdir=" + lower;
-  if (writable) {
-    options += ",upperdir=" + UpperDir(dir).string() + ",workdir=" + WorkDir(dir).string();
-  }
-  return options;
+  return "lowerdir=" + lower + ",upperdir=" + UpperDir(dir).string() +
+         ",workdir=" + WorkDir(dir).string();
 }
 
 // Why overlay cannot serve these layers as they are unpacked, or empty when it can.
-std::string OverlayObstacle(const std::vector<RootfsLayer>& layers, const stdfs::path& dir,
-                            bool writable) {
+std::string OverlayObstacle(const std::vector<RootfsLayer>& layers, const stdfs::path& dir) {
   if (layers.empty()) {
     return "the release has no layers";
   }
@@ -102,8 +97,7 @@ std::string OverlayObstacle(const std::vector<RootfsLayer>& layers, const stdfs:
   }
   // `dir` is the staging folder, whose name is longer than the revision's: what fits here fits
   // when the revision is mounted again.
-  const std::size_t length =
-      MountOptions(layers.front().dir.parent_path(), hexes, dir, writable).size();
+  const std::size_t length = MountOptions(layers.front().dir.parent_path(), hexes, dir).size();
   const long page = ::sysconf(_SC_PAGESIZE);
   if (length >= static_cast<std::size_t>(page > 0 ? page : 4096)) {
     return std::to_string(layers.size()) + " layers do not fit in overlay's mount options";
@@ -138,17 +132,16 @@ Result<std::vector<std::string>> ReadLayersFile(const stdfs::path& dir) {
 }
 
 Status Mount(const stdfs::path& layers_dir, const std::vector<std::string>& hexes,
-             const stdfs::path& dir, bool writable) {
+             const stdfs::path& dir) {
   for (const auto& hex : hexes) {
     if (!IsDir(layers_dir / hex)) {
       return Fail(Errc::kNotFound, "layer " + hex + " of " + dir.filename().string() +
                                        " is missing from " + layers_dir.string());
     }
   }
-  const std::string options = MountOptions(layers_dir, hexes, dir, writable);
+  const std::string options = MountOptions(layers_dir, hexes, dir);
   const stdfs::path target = dir / "rootfs";
-  if (::mount("overlay", target.c_str(), "overlay", writable ? 0 : MS_RDONLY, options.c_str()) !=
-      0) {
+  if (::mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
     return Fail(ErrnoError("mounting an overlay on " + target.string()));
   }
   return Ok();
@@ -166,7 +159,7 @@ Status SyncTree(const stdfs::path& dir) {
 
 // Tries the overlay in staging folder `dir`: its skeleton, a mount and an unmount. Sets
 // `mount_refused` when the kernel refused the mount itself.
-Status TryOverlay(const std::vector<RootfsLayer>& layers, const stdfs::path& dir, bool writable,
+Status TryOverlay(const std::vector<RootfsLayer>& layers, const stdfs::path& dir,
                   bool& mount_refused) {
   std::vector<std::string> hexes;
   std::string list;
@@ -175,23 +168,19 @@ Status TryOverlay(const std::vector<RootfsLayer>& layers, const stdfs::path& dir
     list += hexes.back() + "\n";
   }
   list.pop_back();
-  for (const auto& d : {OverlayDir(dir), EmptyDir(dir)}) {
-    if (::mkdir(d.c_str(), 0700) != 0) {
-      return Fail(ErrnoError("mkdir " + d.string()));
-    }
+  if (::mkdir(OverlayDir(dir).c_str(), 0700) != 0) {
+    return Fail(ErrnoError("mkdir " + OverlayDir(dir).string()));
   }
-  // The root of an overlay without upper dir takes its mode from the top lower dir (0755).
-  if (writable) {
-    for (const auto& d : {UpperDir(dir), WorkDir(dir)}) {
-      if (::mkdir(d.c_str(), 0755) != 0) {
-        return Fail(ErrnoError("mkdir " + d.string()));
-      }
+  // The upper dir's mode is the root's mode.
+  for (const auto& d : {UpperDir(dir), WorkDir(dir)}) {
+    if (::mkdir(d.c_str(), 0755) != 0) {
+      return Fail(ErrnoError("mkdir " + d.string()));
     }
   }
   if (::mkdir((dir / "rootfs").c_str(), 0755) != 0) {
     return Fail(ErrnoError("mkdir " + (dir / "rootfs").string()));
   }
-  if (auto st = Mount(layers.front().dir.parent_path(), hexes, dir, writable); !st) {
+  if (auto st = Mount(layers.front().dir.parent_path(), hexes, dir); !st) {
     mount_refused = true;
     return st;
   }
@@ -255,12 +244,12 @@ Result<RootfsKind> BuildRevisionRootfs(const std::vector<RootfsLayer>& layers,
   if (mode == RootfsMode::kHardlink || (mode == RootfsMode::kAuto && g_overlay_unusable)) {
     return hardlink();
   }
-  if (std::string obstacle = OverlayObstacle(layers, dir, writable); !obstacle.empty()) {
+  if (std::string obstacle = OverlayObstacle(layers, dir); !obstacle.empty()) {
     log::info("{}: a hardlink farm instead of an overlay: {}", dir.filename().string(), obstacle);
     return hardlink();
   }
   bool mount_refused = false;
-  Status tried = TryOverlay(layers, dir, writable, mount_refused);
+  Status tried = TryOverlay(layers, dir, mount_refused);
   if (tried) {
     return RootfsKind::kOverlay;
   }
@@ -297,7 +286,7 @@ Status MountRevisionRootfs(const stdfs::path& layers_dir, const stdfs::path& dir
   if (!hexes) {
     return Fail(hexes.error());
   }
-  return Mount(layers_dir, *hexes, dir, IsDir(UpperDir(dir)));
+  return Mount(layers_dir, *hexes, dir);
 }
 
 Status UnmountRevisionRootfs(const stdfs::path& dir) {

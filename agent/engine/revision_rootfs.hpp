@@ -1,11 +1,13 @@
 // A revision's root filesystem, <revision>/rootfs, is one of two kinds; only this file knows
 // which, the rest of the engine and the runtime see the same path:
 //
-// - An overlay mount with the revision's layers as lower dirs, read-only (a writable root gets an
-//   upper and a work dir in <revision>/overlay/, where its writes land). It costs neither bytes nor
-//   inodes. A mount does not survive a reboot, nor a ferryd that comes back in a new mount
-//   namespace, so <revision>/overlay/layers records the layers (written before the revision is
-//   renamed into place) and MountRevisionRootfs makes the mount again before a container starts.
+// - An overlay mount with the revision's layers as lower dirs, and an upper and a work dir in
+//   <revision>/overlay/: the runtime's mount points land there, and a writable root's writes (a
+//   read-only root is made read-only by the runtime, as for a hardlink farm). It costs neither the
+//   layers' bytes nor their inodes. A mount does not survive a reboot, nor a ferryd that comes back
+//   in a new mount namespace, so <revision>/overlay/layers records the layers (written before the
+//   revision is renamed into place) and MountRevisionRootfs makes the mount again before a
+//   container starts.
 // - A hardlink farm (rootfs.hpp), which works everywhere. It is used when the mode says so, when
 //   the kernel refuses the overlay (auto mode), and for revisions overlay cannot represent as they
 //   are unpacked (see BuildRevisionRootfs).
