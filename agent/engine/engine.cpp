@@ -235,7 +235,8 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     return Fail(st.error());
   }
   const stdfs::path dir = layout_.revision(m.app, revision);
-  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json")) {
+  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json") &&
+      RevisionRootfsHasItsLayers(layout_.layers(), dir)) {
     // Staged before (a revision reinstalled or reverted to): the tree is complete, as it was
     // renamed into place only after it was synced.
     if (auto st = store_.FinishStep(revision, "staging"); !st) {

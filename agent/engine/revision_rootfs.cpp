@@ -278,6 +278,22 @@ RootfsKind RevisionRootfsKind(const stdfs::path& dir) {
   return stdfs::exists(LayersFile(dir), ec) ? RootfsKind::kOverlay : RootfsKind::kHardlink;
 }
 
+bool RevisionRootfsHasItsLayers(const stdfs::path& layers_dir, const stdfs::path& dir) {
+  if (RevisionRootfsKind(dir) != RootfsKind::kOverlay) {
+    return true;
+  }
+  auto hexes = ReadLayersFile(dir);
+  if (!hexes) {
+    return false;
+  }
+  for (const auto& hex : *hexes) {
+    if (!IsDir(layers_dir / hex)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Status MountRevisionRootfs(const stdfs::path& layers_dir, const stdfs::path& dir) {
   if (RevisionRootfsKind(dir) != RootfsKind::kOverlay || IsMounted(dir)) {
     return Ok();

@@ -38,6 +38,13 @@ Result<RootfsKind> BuildRevisionRootfs(const std::vector<RootfsLayer>& layers,
 // What kind <dir>/rootfs is.
 RootfsKind RevisionRootfsKind(const std::filesystem::path& dir);
 
+// False when <dir>/rootfs is an overlay some of whose layers are gone from `layers_dir` (a
+// revision whose staging was cut short after its rename, before its layers were recorded as
+// used, can lose them to garbage collection): it must be staged again. True for a hardlink farm,
+// which needs no layer.
+bool RevisionRootfsHasItsLayers(const std::filesystem::path& layers_dir,
+                                const std::filesystem::path& dir);
+
 // Mounts the overlay of revision `dir` from the layers under `layers_dir` unless it is mounted
 // already; nothing to do for a hardlink farm.
 Status MountRevisionRootfs(const std::filesystem::path& layers_dir,

@@ -348,5 +348,30 @@ TEST_F(OverlayEngineTest, RecoveryUnmountsAStagingLeftoverBeforeRemovingIt) {
   EXPECT_EQ(Read(Rev(v1) / "rootfs/etc/version"), "1.0.0");
 }
 
+TEST_F(OverlayEngineTest, ARevisionFolderWhoseLayersAreGoneIsStagedAgain) {
+  Install(Release("1.0.0"));
+  // What a crash between the rename of v2's folder and the record of its layers can leave once
+  // garbage collection has run: the folder, its manifest, and no top layer.
+  const auto v2 = Release("2.0.0");
+  const std::string rev2 =
+      RevisionId(v2.version.String(), Sha256Digest(manifest::SerializeManifest(v2)));
+  const std::string top_hex = v2.layers[1].diff_id.substr(7);
+  const stdfs::path top = state_ / "layers" / top_hex;
+  stdfs::create_directories(top / "etc");
+  std::ofstream(top / "etc/version") << "stale";
+  stdfs::create_directories(Rev(rev2));
+  const stdfs::path base = state_ / "layers" / base_.layer.diff_id.substr(7);
+  auto kind =
+      BuildRevisionRootfs({{base, base.string() + ".whiteouts"}, {top, top.string() + ".x"}},
+                          Rev(rev2), false, RootfsMode::kOverlay);
+  ASSERT_TRUE(kind) << kind.error().message();
+  ASSERT_TRUE(fs::WriteFileAtomic(Rev(rev2) / "manifest.json", manifest::SerializeManifest(v2)));
+  stdfs::remove_all(top);
+  EXPECT_FALSE(RevisionRootfsHasItsLayers(state_ / "layers", Rev(rev2)));
+
+  EXPECT_EQ(Install(v2), rev2);
+  EXPECT_EQ(Read(state_ / "apps/web/current/rootfs/etc/version"), "2.0.0");
+}
+
 }  // namespace
 }  // namespace ferry::engine
