@@ -237,6 +237,12 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
                                     "0123456789/._-") == std::string::npos;
                 return ok ? "" : "be an absolute cgroup path like /ferry, not '" + v + "'";
               })},
+      {"rootfs", String(&config.runtime.rootfs,
+                        [](const std::string& v) -> std::string {
+                          return v == "auto" || v == "overlay" || v == "hardlink"
+                                     ? ""
+                                     : "be one of auto, overlay, hardlink";
+                        })},
   };
   const std::map<std::string, Setter> limits_keys = {
       {"max_metadata_bytes", Unsigned(&config.limits.max_metadata_bytes)},

@@ -157,6 +157,8 @@ class DaemonImpl final : public Daemon {
     engine::EngineOptions o;
     o.stop_grace = std::chrono::duration_cast<std::chrono::milliseconds>(c.runtime.stop_timeout);
     o.keep_revisions = c.limits.keep_revisions;
+    // The configuration has checked the name already.
+    o.rootfs = engine::ParseRootfsMode(c.runtime.rootfs).value_or(engine::RootfsMode::kAuto);
     return o;
   }
 

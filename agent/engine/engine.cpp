@@ -10,7 +10,8 @@
 #include "ferry/core/log.hpp"
 #include "ferry/health/health_check.hpp"
 #include "ferry/layers/extract.hpp"
-#include "rootfs.hpp"
+#include "layer_gc.hpp"
+#include "revision_rootfs.hpp"
 
 namespace ferry::engine {
 namespace {
@@ -261,6 +262,10 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
     ClearProgress(m.app);
     const std::string reason = staged.error().message();
     log::error("{} {}: staging failed: {}", m.app, revision, reason);
+    // Layers unpacked for this revision only: a disk filled by a failed staging is given back.
+    if (auto st = RemoveUnreferencedLayers(store_, layout_); !st) {
+      log::warn("{} {}: removing unused layers: {}", m.app, revision, st.error().message());
+    }
     if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
       return Fail(st.error());
     }
@@ -283,7 +288,8 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     return Fail(st.error());
   }
   const stdfs::path dir = layout_.revision(m.app, revision);
-  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json")) {
+  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json") &&
+      RevisionRootfsHasItsLayers(layout_.layers(), dir)) {
     // Staged before (a revision reinstalled or reverted to): the tree is complete, as it was
     // renamed into place only after it was synced.
     if (auto st = store_.FinishStep(revision, "staging"); !st) {
@@ -309,7 +315,7 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   }
   const stdfs::path partial = dir.string() + ".partial";
   for (const auto& p : {partial, dir}) {
-    if (auto st = layers::RemoveTree(p); !st) {
+    if (auto st = RemoveRevisionDir(p); !st) {
       return Fail(st.error());
     }
   }
@@ -322,15 +328,16 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     rootfs_layers.push_back({layout_.layer(layer.diff_id), layout_.layer_whiteouts(layer.diff_id)});
     diff_ids.push_back(layer.diff_id);
   }
-  if (auto st = AssembleRootfs(rootfs_layers, partial / "rootfs", !m.config.read_only_rootfs);
+  if (auto st =
+          BuildRevisionRootfs(rootfs_layers, partial, !m.config.read_only_rootfs, options_.rootfs);
       !st) {
-    (void)layers::RemoveTree(partial);
+    (void)RemoveRevisionDir(partial);
     return Fail(st.error().WithContext("assembling the root filesystem"));
   }
   if (auto st =
           fs::WriteFileAtomic(partial / "manifest.json", manifest::SerializeManifest(m), 0600);
       !st) {
-    (void)layers::RemoveTree(partial);
+    (void)RemoveRevisionDir(partial);
     return Fail(st.error());
   }
   if (auto st = fs::SyncPath(partial); !st) {
@@ -422,6 +429,9 @@ Status Engine::StartRevision(const std::string& app, const std::string& revision
   auto spec = SpecFromManifest(*m, revision, dir / "rootfs");
   if (!spec) {
     return Fail(spec.error());
+  }
+  if (auto st = MountRevisionRootfs(layout_.layers(), dir); !st) {
+    return st;
   }
   const std::string id = ContainerId(app, revision);
   if (auto st = runtime_.Delete(id); !st) {
@@ -676,7 +686,7 @@ Status Engine::GarbageCollect(const std::string& app) {
     if (keep || !Exists(layout_.revision(app, it->id))) {
       continue;
     }
-    if (auto st = layers::RemoveTree(layout_.revision(app, it->id)); !st) {
+    if (auto st = RemoveRevisionDir(layout_.revision(app, it->id)); !st) {
       return st;
     }
     if (auto st = store_.SetRevisionLayers(it->id, {}); !st) {
@@ -686,23 +696,7 @@ Status Engine::GarbageCollect(const std::string& app) {
       (void)store_.SetRevisionState(it->id, store::RevisionState::kRemoved);
     }
   }
-  auto all = store_.ListLayers();
-  if (!all) {
-    return Fail(all.error());
-  }
-  for (const auto& layer : *all) {
-    if (layer.references > 0) {
-      continue;
-    }
-    if (auto st = layers::RemoveTree(layout_.layer(layer.diff_id)); !st) {
-      return st;
-    }
-    (void)::unlink(layout_.layer_whiteouts(layer.diff_id).c_str());
-    if (auto st = store_.RemoveLayer(layer.diff_id); !st) {
-      return st;
-    }
-  }
-  return Ok();
+  return RemoveUnreferencedLayers(store_, layout_);
 }
 
 Status Engine::Recover() {
@@ -738,7 +732,7 @@ Status Engine::Recover() {
     // Staging leftovers.
     for (const auto& entry : stdfs::directory_iterator(layout_.revisions(app.name), ec)) {
       if (entry.path().extension() == ".partial") {
-        (void)layers::RemoveTree(entry.path());
+        (void)RemoveRevisionDir(entry.path());
       }
     }
     if (auto revs = store_.ListRevisions(app.name)) {

@@ -137,8 +137,22 @@ Status CopyFile(const stdfs::path& from, const stdfs::path& to, const struct sta
     if (n == 0) {
       break;
     }
-    if (::write(out, buf, static_cast<std::size_t>(n)) != n) {
-      result = Fail(ErrnoError("write " + to.string()));
+    // A full disk shows first as a short write; only the next write says why (ENOSPC).
+    std::size_t written = 0;
+    while (result && written < static_cast<std::size_t>(n)) {
+      const ssize_t w = ::write(out, buf + written, static_cast<std::size_t>(n) - written);
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w < 0) {
+        result = Fail(ErrnoError("write " + to.string()));
+      } else if (w == 0) {
+        result = Fail(Errc::kIo, "write " + to.string() + ": wrote nothing");
+      } else {
+        written += static_cast<std::size_t>(w);
+      }
+    }
+    if (!result) {
       break;
     }
   }

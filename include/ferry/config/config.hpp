@@ -22,6 +22,9 @@ struct RuntimeConfig {
   std::chrono::seconds stop_timeout{10};           // SIGTERM grace before SIGKILL
   std::uint64_t log_max_bytes = 1u << 20;          // per container log file, before rotation
   std::string cgroup_parent = "/ferry";  // containers' cgroups are <parent>/<app>-<revision>
+  // How revisions' root filesystems are made: "auto" (overlay where the kernel allows it, else
+  // a hardlink farm), "overlay" or "hardlink" (engine::ParseRootfsMode reads it).
+  std::string rootfs = "auto";
 };
 
 struct LimitsConfig {

@@ -81,10 +81,23 @@ struct InstallOptions {
   std::string deployment;  // the fleet deployment that asked for it; empty for a local install
 };
 
+// How a revision's root filesystem is made from its layers (docs/architecture.md, Device
+// storage). Whatever the kind, it is at <revision>/rootfs.
+enum class RootfsMode {
+  kAuto,      // an overlay mount where the kernel allows it, else a hardlink farm (said once in the
+              // log)
+  kOverlay,   // an overlay mount; a kernel that refuses it fails the staging instead
+  kHardlink,  // always a hardlink farm (copies for a writable root)
+};
+// "auto", "overlay", "hardlink" (the [runtime] rootfs key); kInvalidArgument for anything else.
+Result<RootfsMode> ParseRootfsMode(std::string_view text);
+std::string_view RootfsModeName(RootfsMode mode);
+
 struct EngineOptions {
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM grace of an old revision
   std::uint32_t keep_revisions = 2;             // committed revisions kept on disk per app
   runtime::HostPaths host_paths;                // volumes_dir is filled in per app
+  RootfsMode rootfs = RootfsMode::kAuto;
 };
 
 class Engine {

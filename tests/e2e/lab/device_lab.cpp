@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ferry/core/fs.hpp"
+#include "support/mounts.hpp"
 
 namespace ferry::testing {
 
@@ -41,6 +42,8 @@ void DeviceLab::TearDown() {
   for (const auto& id : Containers()) {
     ferry::testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
   }
+  // Overlay root filesystems stay mounted when ferryd stops (its containers may live on).
+  UnmountAllBelow(dir_.path());
 }
 
 RunResult DeviceLab::Publish(std::vector<std::string> args) {

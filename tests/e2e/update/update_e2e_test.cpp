@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "device_lab.hpp"
+#include "support/mounts.hpp"
 
 namespace ferry {
 namespace {
@@ -140,6 +141,8 @@ TEST_P(CrashE2e, RestartRollsBackAnInterruptedUpdate) {
       testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
     }
     stdfs::remove_all(dir_ / "runc");
+    // And no mount survives it: ferryd must mount the overlay root filesystems again.
+    testing::UnmountAllBelow(dir_.path());
   }
   StartFerryd();
   ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 20s))

@@ -47,6 +47,7 @@ runc = "/usr/bin/crun"
 root = "/run/crun"
 stop_timeout = 3
 log_max_bytes = 4096
+rootfs = "hardlink"
 
 [limits]
 max_metadata_bytes = 100000
@@ -68,6 +69,7 @@ keep_revisions = 3
   EXPECT_EQ(c->runtime.runc, "/usr/bin/crun");
   EXPECT_EQ(c->runtime.stop_timeout, 3s);
   EXPECT_EQ(c->runtime.log_max_bytes, 4096u);
+  EXPECT_EQ(c->runtime.rootfs, "hardlink");
   EXPECT_EQ(c->limits.download_rate_limit, 50000u);
   EXPECT_EQ(c->limits.min_throughput_window, 60s);
   EXPECT_EQ(c->limits.keep_revisions, 3u);
@@ -177,6 +179,14 @@ TEST(Config, CgroupParentIsAnAbsoluteCgroupPath) {
 TEST(Config, LogLevelIsChecked) {
   EXPECT_EQ(ErrorOf("state_dir = \"/x\"\nlog_level = \"loud\"\n"),
             "ferryd.toml:2: key 'log_level' must be one of trace, debug, info, warn, error");
+}
+
+TEST(Config, RootfsModeIsChecked) {
+  EXPECT_EQ(ErrorOf("state_dir = \"/x\"\n[runtime]\nrootfs = \"zfs\"\n"),
+            "ferryd.toml:3: key 'runtime.rootfs' must be one of auto, overlay, hardlink");
+  auto c = ParseConfig("state_dir = \"/x\"\n", "ferryd.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->runtime.rootfs, "auto");
 }
 
 TEST(Config, LoadConfigReportsMissingFile) {

@@ -46,6 +46,9 @@ class EngineTest : public ::testing::Test {
     store_ = std::move(*s);
     EngineOptions options;
     options.stop_grace = 1s;
+    // Mount-free, so that these tests need no root; tests/integration/engine_overlay covers the
+    // overlay kind.
+    options.rootfs = RootfsMode::kHardlink;
     engine_ =
         std::make_unique<Engine>(Layout(dir_.path()), *store_, runtime_, clock_, sleeper_, options);
     runtime_.SetExecHandler([this](const std::string& id, const std::vector<std::string>&,

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "ferry/core/fs.hpp"
+#include "ferry/engine/engine.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
@@ -110,6 +111,24 @@ TEST_F(RootfsTest, WritableRootGetsCopiesNotLinks) {
 TEST_F(RootfsTest, ExistingTargetIsRefused) {
   stdfs::create_directories(dir_ / "rootfs");
   EXPECT_FALSE(AssembleRootfs({}, dir_ / "rootfs", false));
+}
+
+}  // namespace
+}  // namespace ferry::engine
+
+namespace ferry::engine {
+namespace {
+
+TEST(RootfsMode, ParsesTheConfigValues) {
+  for (auto mode : {RootfsMode::kAuto, RootfsMode::kOverlay, RootfsMode::kHardlink}) {
+    auto parsed = ParseRootfsMode(RootfsModeName(mode));
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(*parsed, mode);
+  }
+  auto bad = ParseRootfsMode("zfs");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(bad.error().Is(Errc::kInvalidArgument));
+  EXPECT_NE(bad.error().message().find("'zfs'"), std::string::npos);
 }
 
 }  // namespace
