@@ -102,6 +102,36 @@ TEST_F(FleetE2e, DeployCommitThenBadReleaseRollsBackByItselfAndIsReported) {
   EXPECT_EQ(device["inventory"]["apps"][0]["version"], "2.0.0") << device.dump(2);
 }
 
+// A fleet revert goes back only to a release signed as an allowed downgrade: the fleet server
+// cannot make a device downgrade on its own say.
+TEST_F(FleetE2e, AFleetRevertNeedsAReleaseSignedAsADowngrade) {
+  Release("1.0.0");
+  Release("2.0.0");
+  StartServer(true);
+  StartFleetDevice();
+  ASSERT_TRUE(DeploymentReaches(Deploy("1.0.0"), "committed")) << Log();
+  const std::string d2 = Deploy("2.0.0");
+  ASSERT_TRUE(DeploymentReaches(d2, "committed")) << Log();
+
+  auto revert = Admin({"--json", "deploy", "revert", d2});
+  ASSERT_EQ(revert.exit_code, 0) << revert.out << revert.err;
+  const std::string back = Json::parse(revert.out)["deployment"]["id"];
+  ASSERT_TRUE(DeploymentReaches(back, "failed")) << Deployment(back).dump(2) << Log();
+  EXPECT_NE(Deployment(back)["failures"][0]["reason"].get<std::string>().find(
+                "not signed as an allowed downgrade"),
+            std::string::npos)
+      << Deployment(back).dump(2);
+  EXPECT_EQ(Page(), "version 2.0.0");
+
+  // Signed as a downgrade by the release keys: the revert goes through.
+  Release("1.5.0", "good", /*downgrade=*/true);
+  auto signed_revert = Admin({"--json", "deploy", "revert", d2, "--version", "1.5.0"});
+  ASSERT_EQ(signed_revert.exit_code, 0) << signed_revert.out << signed_revert.err;
+  const std::string back2 = Json::parse(signed_revert.out)["deployment"]["id"];
+  ASSERT_TRUE(DeploymentReaches(back2, "committed")) << Deployment(back2).dump(2) << Log();
+  EXPECT_EQ(Page(), "version 1.5.0");
+}
+
 TEST_F(FleetE2e, UpdateFromTheRepositoryFetchesOnlyTheDeltaAndSurvivesADroppedConnection) {
   Release("1.0.0");
   Release("2.0.0");

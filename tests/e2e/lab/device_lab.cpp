@@ -51,7 +51,7 @@ RunResult DeviceLab::Publish(std::vector<std::string> args) {
   return ferry::testing::Run(args);
 }
 
-void DeviceLab::Release(const std::string& v, const std::string& kind) {
+void DeviceLab::Release(const std::string& v, const std::string& kind, bool downgrade) {
   const auto image = dir_ / ("image-" + v);
   stdfs::create_directories(image / "bin");
   stdfs::create_directories(image / "www");
@@ -89,9 +89,24 @@ void DeviceLab::Release(const std::string& v, const std::string& kind) {
   }
   Json app{{"entrypoint", entry}, {"health", health}};
   ASSERT_TRUE(fs::WriteFileAtomic(dir_ / ("app-" + v + ".json"), app.dump()));
-  auto r = Publish({"release", "--repo", Repo().string(), "--keys", Keys(), "--app", "web",
-                    "--version", v, "--image", image.string(), "--app-config",
-                    (dir_ / ("app-" + v + ".json")).string(), "--quiet"});
+  std::vector<std::string> args = {"release",
+                                   "--repo",
+                                   Repo().string(),
+                                   "--keys",
+                                   Keys(),
+                                   "--app",
+                                   "web",
+                                   "--version",
+                                   v,
+                                   "--image",
+                                   image.string(),
+                                   "--app-config",
+                                   (dir_ / ("app-" + v + ".json")).string(),
+                                   "--quiet"};
+  if (downgrade) {
+    args.push_back("--downgrade");
+  }
+  auto r = Publish(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto b = Publish(
       {"bundle", "--repo", Repo().string(), "--app", "web", "--version", v, "--out", Bundle(v)});

@@ -35,7 +35,8 @@ class DeviceLab : public ::testing::Test {
   // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
   // then dies: no restart policy hides a crash loop from the trial). "idle" sleeps with a process
   // health check and no port, "idle-crashes" exits soon. Also makes its bundle.
-  void Release(const std::string& v, const std::string& kind = "good");
+  // With `downgrade`, the release is signed as an allowed downgrade.
+  void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false);
   std::string Bundle(const std::string& v) const { return (dir_ / (v + ".bundle")).string(); }
 
   // Starts ferryd with `extra_config` appended to the top-level keys of its configuration.
