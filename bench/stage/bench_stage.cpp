@@ -6,23 +6,26 @@
 // figure is its largest process). Three legs:
 //
 // local    a generated zstd layer (--size-mb of tar, 1024 by default) read from a local file,
-// against
-//          `zstd -d | tee >(sha256sum) | tar -x`. Ferry runs three ways: all on one thread; with
+//          against `zstd -d | tee >(sha256sum) | tar -x`. Ferry runs three ways: one thread; with
 //          zstd on a read-ahead thread (ReadAheadSource); and the whole StageLayer (read-ahead,
 //          syncfs, durable rename).
 // network  the same blob served by ferry-server on 127.0.0.1 (port 0). Ferry fetches it as ferryd
 //          does (BlobFetcher: partial file, sha256 while writing, fsync) and then StageLayer
-//          unpacks it into a layers folder; the peer is `curl | tee >(sha256sum) | zstd -d |
-//          tee >(sha256sum) | tar -x` with both sums checked. Goal: <= 1.3x the pipeline's time,
-//          <= 64 MB peak RSS.
+//          unpacks it into a layers folder; a second Ferry row stages from the partial file while
+//          the fetcher still writes it (GrowingFileSource). The peer is `curl | tee >(sha256sum)
+//          | zstd -d | tee >(sha256sum) | tar -x` with both sums checked. Goal: <= 1.3x the
+//          pipeline's time, <= 64 MB peak RSS.
 // delta    the shared Debian security update (shared/bench/data, or --delta-data, or
 //          $FERRY_BENCH_DATA): v1 staged first, then Ferry fetches its delta to v2 (ferry-publish
-//          delta), rebuilds the v2 tar from the unpacked v1 layer (DeltaSource, as the engine)
-//          and stages it; the peer fetches a whole-tar `zstd -19 --long=27 --patch-from` patch
-//          and pipes it through `zstd -d --patch-from=v1.tar`, with the same sums.
+//          delta's encoder, in-process), rebuilds the v2 tar from the unpacked v1 layer
+//          (DeltaSource, as the engine) and stages it; the peer fetches a whole-tar `zstd -19
+//          --long=27 --patch-from` patch and pipes it through `zstd -d --patch-from=v1.tar`, with
+//          the same sums.
 //
-// Everything lives in a temporary directory outside the repository (TMPDIR or /tmp), removed at
-// the end unless --keep is given. About 4 minutes with the defaults on 2 cores.
+// The server is this build tree's ferry-server, or the program $FERRY_SERVER names (the release
+// preset does not build the server with GCC 12, so the bench can run the dev build's). Everything
+// lives in a temporary directory outside the repository (TMPDIR or /tmp), removed at the end
+// unless --keep is given.
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,10 +92,14 @@ std::vector<Row> RunLocalLeg(const fs::path& dir, const fs::path& blob,
                            {"ferry ExtractLayer, one thread", {}},
                            {"ferry ExtractLayer, zstd on a read-ahead thread", {}},
                            {"ferry StageLayer (read-ahead, + syncfs, rename)", {}}};
-  const std::string pipeline = "set -e; zstd -q -d -c " + Quote(blob) + " | tee >(sha256sum > " +
-                               Quote(dir / "shell.sum") + ") | tar -x -C " + Quote(shell_out) +
-                               "; wait $!; [ \"$(cut -c1-64 " + Quote(dir / "shell.sum") +
-                               ")\" = " + layer.diff_id.substr(7) + " ]";
+  // sha256sum reads a FIFO as a job of the script, so the script waits for it before checking.
+  const fs::path fifo = dir / "tar.fifo";
+  const fs::path sum = dir / "shell.sum";
+  const std::string pipeline = "set -e -o pipefail; rm -f " + Quote(fifo) + "; mkfifo " +
+                               Quote(fifo) + "; sha256sum < " + Quote(fifo) + " > " + Quote(sum) +
+                               " & s=$!; zstd -q -d -c " + Quote(blob) + " | tee " + Quote(fifo) +
+                               " | tar -x -C " + Quote(shell_out) + "; wait $s; [ \"$(cut -c1-64 " +
+                               Quote(sum) + ")\" = " + layer.diff_id.substr(7) + " ]";
   auto extract = [&](bool read_ahead) {
     ferry::layers::FileSource file(blob);
     ferry::layers::ZstdSource zstd(file);
