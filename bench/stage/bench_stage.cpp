@@ -1,58 +1,147 @@
-// bench_stage [--size-mb N] [--runs N] [--dir DIR] [--keep]
+// bench_stage [--size-mb N] [--runs N] [--only local,network,delta] [--delta-data DIR]
+//             [--dir DIR] [--keep]
 //
-// Times Ferry's extraction + hashing of a generated zstd layer read from a local file, against the
-// shell pipeline `zstd -d | tee >(sha256sum) | tar -x` on the same blob, and prints wall time and
-// peak RSS of each (the pipeline's figure is its largest process). Ferry runs three ways: all on
-// one thread; with zstd on a read-ahead thread (ReadAheadSource, as ferryd stages); and the whole
-// StageLayer (read-ahead, syncfs, durable rename). Each run happens in a child
-// process so its peak RSS is its own. The layer and the extracted trees live in a temporary
-// directory outside the repository, removed at the end unless --keep is given.
-#include <sys/resource.h>
-#include <sys/wait.h>
+// Prints, in one run, wall time and peak RSS of Ferry's staging path next to the shell pipeline
+// that does the same work, each run in a child process so its peak RSS is its own (the pipeline's
+// figure is its largest process). Three legs:
+//
+// local    a generated zstd layer (--size-mb of tar, 1024 by default) read from a local file,
+//          against `zstd -d | tee >(sha256sum) | tar -x`. Ferry runs three ways: one thread; with
+//          zstd on a read-ahead thread (ReadAheadSource); and the whole StageLayer (read-ahead,
+//          syncfs, durable rename).
+// network  the same blob served by ferry-server on 127.0.0.1 (port 0). Ferry fetches it as ferryd
+//          does (BlobFetcher: partial file, sha256 while writing, fsync) and then StageLayer
+//          unpacks it into a layers folder; a second Ferry row stages from the partial file while
+//          the fetcher still writes it (GrowingFileSource). The peer is `curl | tee >(sha256sum)
+//          | zstd -d | tee >(sha256sum) | tar -x` with both sums checked. Goal: <= 1.3x the
+//          pipeline's time, <= 64 MB peak RSS.
+// delta    the shared Debian security update (shared/bench/data, or --delta-data, or
+//          $FERRY_BENCH_DATA): v1 staged first, then Ferry fetches its delta to v2 (ferry-publish
+//          delta's encoder, in-process), rebuilds the v2 tar from the unpacked v1 layer
+//          (DeltaSource, as the engine) and stages it; the peer fetches a whole-tar `zstd -19
+//          --long=27 --patch-from` patch and pipes it through `zstd -d --patch-from=v1.tar`, with
+//          the same sums.
+//
+// The server is this build tree's ferry-server, or the program $FERRY_SERVER names (the release
+// preset does not build the server with GCC 12, so the bench can run the dev build's). Everything
+// lives in a temporary directory outside the repository (TMPDIR or /tmp), removed at the end
+// unless --keep is given.
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <functional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "ferry/layers/extract.hpp"
 #include "layer_generator.hpp"
+#include "measure.hpp"
+#include "network_legs.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using ferry::bench::Measure;
+using ferry::bench::Quote;
+using ferry::bench::Row;
 using ferry::layers::ExtractPolicy;
 
-struct Measure {
-  double seconds = 0;
-  long peak_rss_kb = 0;
-  int status = -1;
-};
+constexpr double kGoalRatio = 1.3;
+constexpr double kGoalRssMb = 64;
 
-// Runs `body` in a child process; its exit status is the body's return value.
-Measure RunChild(const std::function<int()>& body) {
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::_Exit(body());
+// The shared benchmark data: --delta-data, $FERRY_BENCH_DATA, or shared/bench/data next to the
+// checkout (a worktree sits one level further down).
+fs::path FindDeltaData(const fs::path& given) {
+  std::vector<fs::path> candidates;
+  if (!given.empty()) {
+    candidates.push_back(given);
+  } else if (const char* env = std::getenv("FERRY_BENCH_DATA"); env != nullptr) {
+    candidates.emplace_back(env);
+  } else {
+    const fs::path source = FERRY_SOURCE_DIR;
+    candidates = {source / ".." / "shared" / "bench" / "data",
+                  source / ".." / ".." / "shared" / "bench" / "data"};
   }
-  int status = 0;
-  rusage usage{};
-  ::wait4(pid, &status, 0, &usage);
-  Measure m;
-  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  m.peak_rss_kb = usage.ru_maxrss;
-  m.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return m;
+  for (const fs::path& c : candidates) {
+    std::error_code ec;
+    if (fs::exists(c / "debian-update-v1.tar.zst", ec)) {
+      return fs::weakly_canonical(c, ec);
+    }
+  }
+  return {};
 }
 
-std::string Quote(const fs::path& p) { return "'" + p.string() + "'"; }
+// The local leg: extraction from a blob on disk, page cache warm.
+std::vector<Row> RunLocalLeg(const fs::path& dir, const fs::path& blob,
+                             const ferry::bench::GeneratedLayer& layer, int runs) {
+  const fs::path shell_out = dir / "shell";
+  const fs::path ours_out = dir / "ours";
+  const fs::path layers_dir = dir / "layers";
+  const ExtractPolicy policy = ExtractPolicy::ForCurrentProcess();
+  auto clean = [&] {
+    ferry::bench::RemoveAll(shell_out);
+    ferry::bench::RemoveAll(ours_out);
+    ferry::bench::RemoveAll(layers_dir);
+    ::sync();
+  };
+  std::vector<Row> rows = {{"zstd -d | tee >(sha256sum) | tar -x", {}},
+                           {"ferry ExtractLayer, one thread", {}},
+                           {"ferry ExtractLayer, zstd on a read-ahead thread", {}},
+                           {"ferry StageLayer (read-ahead, + syncfs, rename)", {}}};
+  // sha256sum reads a FIFO as a job of the script, so the script waits for it before checking.
+  const fs::path fifo = dir / "tar.fifo";
+  const fs::path sum = dir / "shell.sum";
+  const std::string pipeline = "set -e -o pipefail; rm -f " + Quote(fifo) + "; mkfifo " +
+                               Quote(fifo) + "; sha256sum < " + Quote(fifo) + " > " + Quote(sum) +
+                               " & s=$!; zstd -q -d -c " + Quote(blob) + " | tee " + Quote(fifo) +
+                               " | tar -x -C " + Quote(shell_out) + "; wait $s; [ \"$(cut -c1-64 " +
+                               Quote(sum) + ")\" = " + layer.diff_id.substr(7) + " ]";
+  auto extract = [&](bool read_ahead) {
+    ferry::layers::FileSource file(blob);
+    ferry::layers::ZstdSource zstd(file);
+    auto result = [&] {
+      if (!read_ahead) {
+        return ferry::layers::ExtractLayer(zstd, ours_out, policy);
+      }
+      ferry::layers::ReadAheadSource ahead(zstd);
+      return ferry::layers::ExtractLayer(ahead, ours_out, policy);
+    }();
+    if (!result) {
+      std::fprintf(stderr, "extract: %s\n", result.error().message().c_str());
+      return 1;
+    }
+    return result->digest == layer.diff_id ? 0 : 3;
+  };
+  for (int run = 0; run < runs; ++run) {
+    clean();
+    fs::create_directories(shell_out);
+    rows[0].runs.push_back(ferry::bench::RunShell(pipeline));
+    clean();
+    fs::create_directories(ours_out);
+    rows[1].runs.push_back(ferry::bench::RunChild([&] { return extract(false); }));
+    clean();
+    fs::create_directories(ours_out);
+    rows[2].runs.push_back(ferry::bench::RunChild([&] { return extract(true); }));
+    clean();
+    rows[3].runs.push_back(ferry::bench::RunChild([&] {
+      ferry::layers::FileSource file(blob);
+      ferry::layers::ZstdSource zstd(file);
+      ferry::layers::ReadAheadSource source(zstd);
+      auto result = ferry::layers::StageLayer(source, layers_dir, layer.diff_id, policy);
+      if (!result) {
+        std::fprintf(stderr, "stage: %s\n", result.error().message().c_str());
+        return 1;
+      }
+      return 0;
+    }));
+  }
+  clean();
+  return rows;
+}
 
 }  // namespace
 
@@ -61,18 +150,30 @@ int main(int argc, char** argv) {
   int runs = 3;
   bool keep = false;
   fs::path dir;
+  fs::path delta_data;
+  std::set<std::string> legs = {"local", "network", "delta"};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--size-mb" && i + 1 < argc) {
       size_mb = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--runs" && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--only" && i + 1 < argc) {
+      legs.clear();
+      std::stringstream list(argv[++i]);
+      for (std::string leg; std::getline(list, leg, ',');) {
+        legs.insert(leg);
+      }
+    } else if (arg == "--delta-data" && i + 1 < argc) {
+      delta_data = argv[++i];
     } else if (arg == "--dir" && i + 1 < argc) {
       dir = argv[++i];
     } else if (arg == "--keep") {
       keep = true;
     } else {
-      std::fprintf(stderr, "usage: bench_stage [--size-mb N] [--runs N] [--dir DIR] [--keep]\n");
+      std::fprintf(stderr,
+                   "usage: bench_stage [--size-mb N] [--runs N] [--only local,network,delta] "
+                   "[--delta-data DIR] [--dir DIR] [--keep]\n");
       return 2;
     }
   }
@@ -87,121 +188,79 @@ int main(int argc, char** argv) {
   } else {
     fs::create_directories(dir);
   }
-  const fs::path blob = dir / "layer.tar.zst";
-  ferry::bench::GeneratedLayer layer;
-  std::printf("generating a %llu MB layer in %s ...\n", static_cast<unsigned long long>(size_mb),
-              dir.c_str());
-  if (!ferry::bench::GenerateLayer(blob, size_mb << 20, &layer)) {
-    return 1;
+
+  std::vector<Row> local;
+  ferry::bench::LegResult network;
+  ferry::bench::LegResult delta;
+  bool network_ran = false;
+  bool delta_ran = false;
+  if (legs.contains("local") || legs.contains("network")) {
+    const fs::path blob = dir / "layer.tar.zst";
+    ferry::bench::GeneratedLayer layer;
+    std::printf("generating a %llu MB layer in %s ...\n", static_cast<unsigned long long>(size_mb),
+                dir.c_str());
+    if (!ferry::bench::GenerateLayer(blob, size_mb << 20, &layer)) {
+      return 1;
+    }
+    std::printf("layer: %llu files, tar %.1f MB, zstd blob %.1f MB, %s\n",
+                static_cast<unsigned long long>(layer.files),
+                static_cast<double>(layer.tar_bytes) / 1048576.0,
+                static_cast<double>(layer.blob_bytes) / 1048576.0, layer.diff_id.c_str());
+    if (legs.contains("local")) {
+      std::printf("local leg: %d runs of each ...\n", runs);
+      local = RunLocalLeg(dir / "local", blob, layer, runs);
+    }
+    if (legs.contains("network")) {
+      std::printf("network leg: %d runs of each ...\n", runs);
+      network_ran = ferry::bench::RunLayerLeg(dir / "network", blob, layer.diff_id, runs, &network);
+    }
+    ferry::bench::RemoveAll(blob);
   }
-  std::printf("layer: %llu files, tar %.1f MB, zstd blob %.1f MB, %s\n",
-              static_cast<unsigned long long>(layer.files),
-              static_cast<double>(layer.tar_bytes) / 1048576.0,
-              static_cast<double>(layer.blob_bytes) / 1048576.0, layer.diff_id.c_str());
-
-  const fs::path shell_out = dir / "shell";
-  const fs::path ours_out = dir / "ours";
-  const fs::path layers_dir = dir / "layers";
-  const ExtractPolicy policy = ExtractPolicy::ForCurrentProcess();
-  auto clean = [&] {
-    (void)ferry::layers::RemoveTree(shell_out);
-    (void)ferry::layers::RemoveTree(ours_out);
-    (void)ferry::layers::RemoveTree(layers_dir);
-    ::sync();
-  };
-
-  std::vector<Measure> shell_runs;
-  std::vector<Measure> ours_runs;
-  std::vector<Measure> ahead_runs;
-  std::vector<Measure> stage_runs;
-  for (int run = 0; run < runs; ++run) {
-    clean();
-    fs::create_directories(shell_out);
-    const std::string pipeline = "set -e; zstd -q -d -c " + Quote(blob) + " | tee >(sha256sum > " +
-                                 Quote(dir / "shell.sum") + ") | tar -x -C " + Quote(shell_out) +
-                                 "; wait $!";
-    shell_runs.push_back(RunChild([&] {
-      ::execl("/bin/bash", "bash", "-c", pipeline.c_str(), static_cast<char*>(nullptr));
-      return 127;
-    }));
-
-    clean();
-    fs::create_directories(ours_out);
-    ours_runs.push_back(RunChild([&] {
-      ferry::layers::FileSource file(blob);
-      ferry::layers::ZstdSource source(file);
-      auto result = ferry::layers::ExtractLayer(source, ours_out, policy);
-      if (!result) {
-        std::fprintf(stderr, "extract: %s\n", result.error().message().c_str());
-        return 1;
-      }
-      return result->digest == layer.diff_id ? 0 : 3;
-    }));
-
-    clean();
-    fs::create_directories(ours_out);
-    ahead_runs.push_back(RunChild([&] {
-      ferry::layers::FileSource file(blob);
-      ferry::layers::ZstdSource zstd(file);
-      ferry::layers::ReadAheadSource source(zstd);
-      auto result = ferry::layers::ExtractLayer(source, ours_out, policy);
-      if (!result) {
-        std::fprintf(stderr, "extract: %s\n", result.error().message().c_str());
-        return 1;
-      }
-      return result->digest == layer.diff_id ? 0 : 3;
-    }));
-
-    clean();
-    stage_runs.push_back(RunChild([&] {
-      ferry::layers::FileSource file(blob);
-      ferry::layers::ZstdSource zstd(file);
-      ferry::layers::ReadAheadSource source(zstd);
-      auto result = ferry::layers::StageLayer(source, layers_dir, layer.diff_id, policy);
-      if (!result) {
-        std::fprintf(stderr, "stage: %s\n", result.error().message().c_str());
-        return 1;
-      }
-      return 0;
-    }));
+  if (legs.contains("delta")) {
+    const fs::path data = FindDeltaData(delta_data);
+    if (data.empty()) {
+      std::printf("delta leg skipped: no shared/bench/data (give --delta-data DIR)\n");
+    } else {
+      std::printf("delta leg: %d runs of each, data %s ...\n", runs, data.c_str());
+      delta_ran = ferry::bench::RunDeltaLeg(dir / "delta", data, runs, &delta);
+    }
   }
 
-  auto report = [](const char* name, const std::vector<Measure>& ms) {
-    long rss = 0;
-    std::vector<double> times;
-    std::printf("%-48s", name);
-    for (const Measure& m : ms) {
-      std::printf(" %6.2fs%s", m.seconds, m.status == 0 ? "" : "(FAILED)");
-      times.push_back(m.seconds);
-      rss = std::max(rss, m.peak_rss_kb);
+  std::printf("\n");
+  if (!local.empty()) {
+    std::printf("local: %d runs each (page cache warm, blob from a local file):\n", runs);
+    for (const Row& row : local) {
+      ferry::bench::PrintRow(row);
     }
-    std::sort(times.begin(), times.end());
-    const double median = times[times.size() / 2];
-    std::printf("  | best %6.2fs median %6.2fs  peak RSS %6.1f MB\n", times.front(), median,
-                static_cast<double>(rss) / 1024.0);
-    return median;
-  };
-  std::printf("\n%d runs each (page cache warm, blob from a local file):\n", runs);
-  const double shell = report("zstd -d | tee >(sha256sum) | tar -x", shell_runs);
-  const double ours = report("ferry ExtractLayer, one thread", ours_runs);
-  const double ahead = report("ferry ExtractLayer, zstd on a read-ahead thread", ahead_runs);
-  report("ferry StageLayer (read-ahead, + syncfs, rename)", stage_runs);
-  std::printf("ratio to the shell pipeline (medians): one thread %.2fx, read-ahead %.2fx\n",
-              ours / shell, ahead / shell);
-  const std::string sum = [&] {
-    FILE* f = std::fopen((dir / "shell.sum").c_str(), "r");
-    char buf[65] = {};
-    if (f != nullptr) {
-      std::fread(buf, 1, 64, f);
-      std::fclose(f);
-    }
-    return std::string(buf);
-  }();
-  std::printf("shell sha256 %s the generated diff_id\n",
-              "sha256:" + sum == layer.diff_id ? "matches" : "DOES NOT match");
+    std::printf(
+        "ratio to the shell pipeline (medians): one thread %.2fx, read-ahead %.2fx, "
+        "StageLayer %.2fx\n",
+        local[1].Median() / local[0].Median(), local[2].Median() / local[0].Median(),
+        local[3].Median() / local[0].Median());
+  }
+  if (network_ran) {
+    std::printf("network: %d runs each (ferry-server on 127.0.0.1, blob in its page cache):\n",
+                runs);
+    ferry::bench::PrintRow(network.pipeline);
+    ferry::bench::PrintRow(network.ferry);
+    ferry::bench::PrintRow(network.overlapped);
+    ferry::bench::PrintVerdict("network, fetch then stage", network.ferry, network.pipeline,
+                               kGoalRatio, kGoalRssMb);
+    ferry::bench::PrintVerdict("network, stage while fetching", network.overlapped,
+                               network.pipeline, kGoalRatio, kGoalRssMb);
+  }
+  if (delta_ran) {
+    std::printf("delta: %d runs each (Debian security update v1 -> v2, from 127.0.0.1):\n", runs);
+    ferry::bench::PrintRow(delta.pipeline);
+    ferry::bench::PrintRow(delta.ferry);
+    ferry::bench::PrintVerdict("delta leg", delta.ferry, delta.pipeline, kGoalRatio, kGoalRssMb);
+  }
   if (!keep) {
-    clean();
-    fs::remove_all(dir);
+    ferry::bench::RemoveAll(dir);
   }
-  return 0;
+  const bool all_ok =
+      std::all_of(local.begin(), local.end(), [](const Row& r) { return r.Ok(); }) &&
+      (!network_ran || (network.ferry.Ok() && network.overlapped.Ok() && network.pipeline.Ok())) &&
+      (!delta_ran || (delta.ferry.Ok() && delta.pipeline.Ok()));
+  return all_ok ? 0 : 1;
 }

@@ -272,8 +272,10 @@ Status Fleet::Impl::ReconcileLocked() {
     const auto phases = json::parse(info->Text(0)).get<std::vector<int>>();
     const std::int64_t current = info->Int(1);
     const std::int64_t checked_from = info->Int(2);
-    const std::optional<std::int64_t> wait =
-        info->IsNull(3) ? std::nullopt : std::optional<std::int64_t>(info->Int(3));
+    // A flag and a plain value, not std::optional: GCC 12 at -O2 (the release preset) reports the
+    // optional's payload as maybe-uninitialized below, and warnings are errors.
+    const bool has_wait = !info->IsNull(3);
+    const std::int64_t wait = has_wait ? info->Int(3) : 0;
     const double max_ratio = info->Double(4);
     const std::int64_t phase_started = info->Int(5);
 
@@ -336,7 +338,7 @@ Status Fleet::Impl::ReconcileLocked() {
           s->Bind(1, id).Bind(2, now);
           update.emplace(std::move(*s));
         }
-      } else if (wait && current_done && now >= phase_started + *wait) {
+      } else if (has_wait && current_done && now >= phase_started + wait) {
         auto s = db.Prepare(
             "UPDATE deployments SET current_phase = current_phase + 1, phase_started_at = ?2, "
             "updated_at = ?2 WHERE id = ?1");
