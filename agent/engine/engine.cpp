@@ -97,25 +97,22 @@ void Engine::ClearProgress(const std::string& app) {
 
 Status Engine::Event(const std::string& kind, const std::string& app, const std::string& revision,
                      const std::string& version, const std::string& reason) {
-  Json payload{{"revision", revision}, {"version", version}};
-  if (!reason.empty()) {
-    payload["reason"] = reason;
-  }
-  if (!deployment_.empty()) {
-    payload["deployment"] = deployment_;
-  }
-  auto seq = store_.AppendEvent(kind, app, payload.dump());
-  if (!seq) {
-    return Fail(seq.error());
-  }
-  log::info("{} {}: {}{}", app, revision, kind, reason.empty() ? "" : " (" + reason + ")");
-  return Ok();
+  return AppendEvent(kind, app, revision, version, reason, deployment_);
 }
 
 Status Engine::RecordEvent(const std::string& kind, const std::string& app,
                            const std::string& version, const std::string& reason,
                            const std::string& deployment) {
+  return AppendEvent(kind, app, "", version, reason, deployment);
+}
+
+Status Engine::AppendEvent(const std::string& kind, const std::string& app,
+                           const std::string& revision, const std::string& version,
+                           const std::string& reason, const std::string& deployment) {
   Json payload{{"version", version}};
+  if (!revision.empty()) {
+    payload["revision"] = revision;
+  }
   if (!reason.empty()) {
     payload["reason"] = reason;
   }
@@ -126,7 +123,8 @@ Status Engine::RecordEvent(const std::string& kind, const std::string& app,
   if (!seq) {
     return Fail(seq.error());
   }
-  log::info("{} {}: {}{}", app, version, kind, reason.empty() ? "" : " (" + reason + ")");
+  log::info("{} {}: {}{}", app, revision.empty() ? version : revision, kind,
+            reason.empty() ? "" : " (" + reason + ")");
   return Ok();
 }
 

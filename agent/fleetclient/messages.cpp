@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "ferry/core/json_depth.hpp"
 #include "ferry/manifest/semver.hpp"
 
 namespace ferry::fleetclient {
@@ -114,28 +115,9 @@ Result<AssignedApp> ParseApp(const json& item, const std::string& where) {
 }  // namespace
 
 Result<json> ParseReplyJson(std::string_view body) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxReplyDepth) {
-        return Fail(FleetClientErrc::kMalformed,
-                    "JSON nested deeper than " + std::to_string(kMaxReplyDepth) + " levels");
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
+  if (!JsonNestingWithin(body, kMaxReplyDepth)) {
+    return Fail(FleetClientErrc::kMalformed,
+                "JSON nested deeper than " + std::to_string(kMaxReplyDepth) + " levels");
   }
   json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) {

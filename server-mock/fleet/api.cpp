@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ferry/core/json_depth.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/fleet/error.hpp"
 #include "ferry/httpd/server.hpp"
@@ -77,38 +78,9 @@ Response TooMany(std::chrono::seconds retry_after) {
   return r;
 }
 
-// Refuses nesting deeper than kMaxJsonDepth before the parser (and the destructor) recurse.
-bool ShallowEnough(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return false;
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 Result<json> ParseBody(const Request& request) {
   const std::string& body = request.message.body();
-  if (!ShallowEnough(body)) {
+  if (!JsonNestingWithin(body, kMaxJsonDepth)) {
     return Fail(FleetErrc::kBadRequest, "JSON nested too deeply");
   }
   json parsed = json::parse(body, nullptr, false);

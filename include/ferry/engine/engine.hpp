@@ -158,6 +158,9 @@ class Engine {
                   const std::string& details);
   Status Event(const std::string& kind, const std::string& app, const std::string& revision,
                const std::string& version, const std::string& reason = {});
+  Status AppendEvent(const std::string& kind, const std::string& app, const std::string& revision,
+                     const std::string& version, const std::string& reason,
+                     const std::string& deployment);
   Result<manifest::Manifest> LoadRevisionManifest(const std::string& app,
                                                   const std::string& revision);
   std::optional<std::string> LastGood(const std::string& app, const std::string& except);

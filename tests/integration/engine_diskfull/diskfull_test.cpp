@@ -15,6 +15,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
 #include "release_builder.hpp"
+#include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/mounts.hpp"
 #include "support/temp_dir.hpp"
@@ -24,20 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace stdfs = std::filesystem;
-
-class InstantSleeper final : public health::Sleeper {
- public:
-  explicit InstantSleeper(ManualClock& clock) : clock_(clock) {}
-  bool SleepUntil(Clock::TimePoint until) override {
-    if (until > clock_.Now()) {
-      clock_.Advance(until - clock_.Now());
-    }
-    return true;
-  }
-
- private:
-  ManualClock& clock_;
-};
 
 std::string RandomBytes(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
@@ -195,7 +182,7 @@ class DiskFullTest : public ::testing::Test {
   testing::ReleaseBuilder builder_{work_.path()};
   testing::BuiltLayer base_ = builder_.Layer({{{"bin/app", "app binary"}, {"etc/conf", "x"}}, {}});
   ManualClock clock_;
-  InstantSleeper sleeper_{clock_};
+  testing::AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
   std::unique_ptr<Engine> engine_;

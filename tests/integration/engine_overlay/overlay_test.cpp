@@ -17,6 +17,7 @@
 #include "ferry/core/fs.hpp"
 #include "release_builder.hpp"
 #include "revision_rootfs.hpp"
+#include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/mounts.hpp"
 #include "support/temp_dir.hpp"
@@ -277,20 +278,7 @@ class OverlayEngineTest : public OverlayTest {
 
   stdfs::path Rev(const std::string& id) { return state_ / "apps/web/revisions" / id; }
 
-  // Moves the manual clock: whole trials run in no real time.
-  class Sleeper final : public health::Sleeper {
-   public:
-    explicit Sleeper(ManualClock& clock) : clock_(clock) {}
-    bool SleepUntil(Clock::TimePoint until) override {
-      if (until > clock_.Now()) {
-        clock_.Advance(until - clock_.Now());
-      }
-      return true;
-    }
-
-   private:
-    ManualClock& clock_;
-  };
+  using Sleeper = testing::AdvancingSleeper;
 
   stdfs::path state_;
   testing::TempDir work_;

@@ -13,6 +13,7 @@
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/fetch/state_store_resume.hpp"
 #include "server_process.hpp"
+#include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/temp_dir.hpp"
 
@@ -23,19 +24,7 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 namespace stdfs = std::filesystem;
 
-class AdvancingSleeper final : public health::Sleeper {
- public:
-  explicit AdvancingSleeper(ManualClock& clock) : clock_(clock) {}
-  bool SleepUntil(Clock::TimePoint until) override {
-    if (until > clock_.Now()) {
-      clock_.Advance(until - clock_.Now());
-    }
-    return true;
-  }
-
- private:
-  ManualClock& clock_;
-};
+using testing::AdvancingSleeper;
 
 class RemoteInstallerTest : public ::testing::Test {
  protected:

@@ -8,6 +8,7 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "release_builder.hpp"
+#include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/temp_dir.hpp"
 
@@ -17,20 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-// Sleeps by moving the manual clock: whole trials run in no real time.
-class AdvancingSleeper final : public health::Sleeper {
- public:
-  explicit AdvancingSleeper(ManualClock& clock) : clock_(clock) {}
-  bool SleepUntil(Clock::TimePoint until) override {
-    if (until > clock_.Now()) {
-      clock_.Advance(until - clock_.Now());
-    }
-    return true;
-  }
-
- private:
-  ManualClock& clock_;
-};
+using testing::AdvancingSleeper;
 
 // An exec health check; the fake runtime answers it by the version in the container id.
 Json ExecCheck() {
