@@ -1,6 +1,5 @@
 #include "ferry/daemon/daemon.hpp"
 
-#include <malloc.h>
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +15,7 @@
 #include "ferry/core/asio_clock.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/core/memory.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
@@ -164,9 +164,9 @@ class DaemonImpl final : public Daemon {
     return o;
   }
 
-  // An update verifies, decompresses and unpacks with large transient buffers on the worker's
-  // malloc arena; give the free pages back so the agent idles small between updates.
-  static void ReleaseMemory() { malloc_trim(0); }
+  // An update verifies, decompresses and unpacks with large transient buffers and code (TLS, zstd,
+  // libarchive) the agent does not need while it waits: give both back between updates.
+  static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
 
   // Runs `fn` on the worker and replies with its result.
   control::Handler OnWorker(std::function<Result<Json>(const Json&)> fn) {

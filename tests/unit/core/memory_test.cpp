@@ -1,0 +1,83 @@
+#include "ferry/core/memory.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "ferry/core/json_depth.hpp"
+#include "support/temp_dir.hpp"
+
+namespace ferry {
+namespace {
+
+// Resident kB of the mapping that starts at `addr`, from /proc/self/smaps.
+long ResidentKb(const void* addr) {
+  std::ifstream smaps("/proc/self/smaps");
+  char start[32];
+  std::snprintf(start, sizeof start, "%lx-", reinterpret_cast<unsigned long>(addr));
+  bool in = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.find('-') != std::string::npos && line.find(' ') > line.find('-') &&
+        std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      in = line.rfind(start, 0) == 0;
+    } else if (in && line.rfind("Rss:", 0) == 0) {
+      return std::stol(line.substr(4));
+    }
+  }
+  return -1;
+}
+
+TEST(ReleaseIdleMemory, DropsCleanFilePagesAndKeepsTheirContent) {
+  testing::TempDir dir;
+  const auto path = dir / "data";
+  const std::string content(4 << 20, 'x');
+  std::ofstream(path, std::ios::binary) << content;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  void* map = ::mmap(nullptr, content.size(), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  const auto* bytes = static_cast<const volatile char*>(map);
+  long sum = 0;
+  for (std::size_t i = 0; i < content.size(); i += 4096) {
+    sum += bytes[i];
+  }
+  ASSERT_GT(ResidentKb(map), 3000);
+
+  const ReleasedMemory released = ReleaseIdleMemory();
+  EXPECT_GT(released.mappings, 0u);
+  if (!released.paged_out) {
+    ::munmap(map, content.size());
+    GTEST_SKIP() << "this kernel does not take MADV_PAGEOUT";
+  }
+  EXPECT_LT(ResidentKb(map), 1000) << "clean file pages only this process maps are dropped";
+  // They come back on use, unchanged.
+  long again = 0;
+  for (std::size_t i = 0; i < content.size(); i += 4096) {
+    again += bytes[i];
+  }
+  EXPECT_EQ(again, sum);
+  ::munmap(map, content.size());
+}
+
+TEST(ReleaseIdleMemory, LeavesWritableAndAnonymousMemoryAlone) {
+  std::string heap(1 << 20, 'y');
+  (void)ReleaseIdleMemory();
+  EXPECT_EQ(heap, std::string(1 << 20, 'y'));
+}
+
+TEST(JsonNestingWithin, CountsBracketsOutsideStringsOnly) {
+  EXPECT_TRUE(JsonNestingWithin("[[1]]", 2));
+  EXPECT_FALSE(JsonNestingWithin("[[[1]]]", 2));
+  EXPECT_TRUE(JsonNestingWithin(R"({"a": "[[[[\"[[["})", 1));
+  EXPECT_FALSE(JsonNestingWithin(std::string(100, '{'), 32));
+  EXPECT_TRUE(JsonNestingWithin("not json at all", 1));
+}
+
+}  // namespace
+}  // namespace ferry
