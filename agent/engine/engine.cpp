@@ -289,7 +289,16 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   if (Exists(dir / "rootfs") && Exists(dir / "manifest.json") &&
       RevisionRootfsHasItsLayers(layout_.layers(), dir)) {
     // Staged before (a revision reinstalled or reverted to): the tree is complete, as it was
-    // renamed into place only after it was synced.
+    // renamed into place only after it was synced. Its layers are recorded again: a crash right
+    // after the rename left them unreferenced, and garbage collection must not take them from
+    // under an overlay root filesystem.
+    std::vector<std::string> diff_ids;
+    for (const auto& layer : m.layers) {
+      diff_ids.push_back(layer.diff_id);
+    }
+    if (auto st = store_.SetRevisionLayers(revision, diff_ids); !st) {
+      return Fail(st.error());
+    }
     if (auto st = store_.FinishStep(revision, "staging"); !st) {
       return Fail(st.error());
     }

@@ -171,11 +171,12 @@ TEST_F(FleetE2e, BadRepositoryInputLeavesTheRunningRevisionAlone) {
   EXPECT_NE(r9.err.find("web/9.9.9.json"), std::string::npos) << r9.err;
 }
 
-// ferryd killed while downloading (by a named crash point, or SIGKILL mid-transfer), then
-// started again: the download resumes from the bytes on disk and the update completes.
-class DownloadCrashE2e : public FleetE2e, public ::testing::WithParamInterface<const char*> {};
+// ferryd killed while downloading or staging (by a named crash point, or SIGKILL mid-transfer),
+// then started again: the download resumes from the bytes on disk, a half-done staging is cleaned
+// up, and the update completes with nothing left behind.
+class FetchAndStageCrashE2e : public FleetE2e, public ::testing::WithParamInterface<const char*> {};
 
-TEST_P(DownloadCrashE2e, RestartResumesTheDownloadAndTheUpdateCompletes) {
+TEST_P(FetchAndStageCrashE2e, RestartResumesTheDownloadAndTheUpdateCompletes) {
   Release("1.0.0");
   StartServer(false);
   const std::string config = "repository_url = \"" + ServerUrl() + "\"\n";
@@ -189,19 +190,29 @@ TEST_P(DownloadCrashE2e, RestartResumesTheDownloadAndTheUpdateCompletes) {
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
   EXPECT_EQ(Page(), "version 1.0.0");
   EXPECT_EQ(BlobBytesSent(ServerLog()), before) << "the blob was on disk already";
+  EXPECT_EQ(Containers().size(), 1u);
+  for (const auto& dir : {dir_ / "state/layers", dir_ / "state/apps/web/revisions"}) {
+    for (const auto& e : stdfs::directory_iterator(dir)) {
+      EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+    }
+  }
+  EXPECT_TRUE(stdfs::is_empty(dir_ / "state/blobs/sha256"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, DownloadCrashE2e,
-                         ::testing::Values("update.download.before-rename",
-                                           "update.download.after-rename",
-                                           "update.download.complete"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           for (char& c : name) {
-                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Points, FetchAndStageCrashE2e,
+    ::testing::Values("update.download.before-rename", "update.download.after-rename",
+                      "update.download.complete", "layers.extract.after-entry",
+                      "layers.extract.before-drain", "layers.stage.after-extract",
+                      "layers.stage.after-sync", "layers.stage.after-rename",
+                      "engine.stage.before-rename", "engine.stage.after-rename"),
+    [](const auto& param_info) {
+      std::string name = param_info.param;
+      for (char& c : name) {
+        c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      }
+      return name;
+    });
 
 TEST_F(FleetE2e, KilledMidTransferResumesFromThePartialFile) {
   Release("1.0.0");
