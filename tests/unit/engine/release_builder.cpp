@@ -49,6 +49,19 @@ BuiltLayer ReleaseBuilder::Layer(const LayerFiles& files) {
   return out;
 }
 
+BuiltLayer ReleaseBuilder::RawLayer(const std::string& tar_bytes, std::uint64_t declared_size) {
+  const auto tar = work_ / ("raw" + std::to_string(counter_++) + ".tar");
+  std::ofstream(tar, std::ios::binary) << tar_bytes;
+  auto z = Run({"zstd", "-q", "-f", "-3", tar.string(), "-o", tar.string() + ".zst"});
+  EXPECT_EQ(z.exit_code, 0) << z.err;
+  BuiltLayer out;
+  out.tar = tar;
+  out.layer.diff_id = *Sha256FileDigest(tar);
+  out.layer.size = declared_size != 0 ? declared_size : tar_bytes.size();
+  out.layer.blob = StoreBlob(tar.string() + ".zst");
+  return out;
+}
+
 manifest::Manifest ReleaseBuilder::Release(const std::string& app, const std::string& version,
                                            const std::vector<BuiltLayer>& layers,
                                            nlohmann::json health) {

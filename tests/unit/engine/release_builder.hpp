@@ -37,6 +37,10 @@ class ReleaseBuilder {
                              const std::vector<BuiltLayer>& layers,
                              nlohmann::json health = nullptr);
 
+  // A layer of exactly these tar bytes (any header, e.g. from layers' TarBuilder). `declared_size`
+  // is the tar size the manifest signs (default: the real size).
+  BuiltLayer RawLayer(const std::string& tar_bytes, std::uint64_t declared_size = 0);
+
   // Writes bytes as a blob; returns its Blob record.
   manifest::Blob StoreBlob(const std::filesystem::path& file);
 
