@@ -276,6 +276,8 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
                 return "start with http://, https://, socks5:// or socks5h://, not '" + v + "'";
               })},
       {"ca_file", Path(&config.ca_file, /*allow_empty=*/true)},
+      {"client_cert", Path(&config.client_cert, /*allow_empty=*/true)},
+      {"client_key", Path(&config.client_key, /*allow_empty=*/true)},
       {"trusted_root", Path(&config.trusted_root)},
       {"poll_interval", Duration(&config.poll_interval, std::chrono::seconds(1))},
       {"log_level", String(&config.log_level,
@@ -296,6 +298,12 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   };
   if (auto st = ApplyTable(root, top_keys, top_tables, source, ""); !st) {
     return Fail(st.error());
+  }
+  if (config.client_cert.empty() != config.client_key.empty()) {
+    return Fail(Errc::kInvalidArgument,
+                std::string(source) +
+                    ": 'client_cert' and 'client_key' go together: set both or "
+                    "neither");
   }
   if (config.repository_url.empty()) {
     config.repository_url = config.server_url;

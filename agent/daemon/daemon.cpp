@@ -96,6 +96,8 @@ class DaemonImpl final : public Daemon {
             o.base_url = config_.server_url;
             o.token = token;
             o.ca_file = config_.ca_file.string();
+            o.cert_file = config_.client_cert.string();
+            o.key_file = config_.client_key.string();
             o.proxy = config_.proxy;
             o.clock = &clock_;
             o.cancel = &cancel_;

@@ -47,6 +47,10 @@ struct Config {
   std::filesystem::path device_token_file = "/etc/ferry/device-token";
   std::string proxy;  // HTTP(S) proxy for every download; empty: none (environment ignored)
   std::filesystem::path ca_file;  // PEM CA bundle for HTTPS; empty: the system's
+  // This device's TLS client certificate and key (PEM) for a fleet server that requires them
+  // (mutual TLS); both or neither.
+  std::filesystem::path client_cert;
+  std::filesystem::path client_key;
   std::filesystem::path trusted_root = "/etc/ferry/root.json";
   std::chrono::seconds poll_interval{300};
   std::string log_level = "info";

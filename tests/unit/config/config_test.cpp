@@ -176,6 +176,18 @@ TEST(Config, CgroupParentIsAnAbsoluteCgroupPath) {
             "/ferry, not '/a/../b'");
 }
 
+TEST(Config, ClientCertificateAndKeyGoTogether) {
+  auto c = ParseConfig(
+      "state_dir = \"/x\"\nclient_cert = \"/etc/ferry/dev.crt\"\nclient_key = "
+      "\"/etc/ferry/dev.key\"\n",
+      "ferryd.toml");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->client_cert, "/etc/ferry/dev.crt");
+  EXPECT_EQ(c->client_key, "/etc/ferry/dev.key");
+  EXPECT_EQ(ErrorOf("state_dir = \"/x\"\nclient_cert = \"/etc/ferry/dev.crt\"\n"),
+            "ferryd.toml: 'client_cert' and 'client_key' go together: set both or neither");
+}
+
 TEST(Config, LogLevelIsChecked) {
   EXPECT_EQ(ErrorOf("state_dir = \"/x\"\nlog_level = \"loud\"\n"),
             "ferryd.toml:2: key 'log_level' must be one of trace, debug, info, warn, error");
