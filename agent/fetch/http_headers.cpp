@@ -1,34 +1,11 @@
 #include "ferry/fetch/http_headers.hpp"
 
 #include <array>
-#include <charconv>
+
+#include "ferry/core/text.hpp"
 
 namespace ferry::fetch {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Only plain decimal digits: from_chars alone would accept nothing else, but an empty or
-// partially numeric field must fail too.
-std::optional<std::uint64_t> Decimal(std::string_view s) {
-  if (s.empty()) {
-    return std::nullopt;
-  }
-  std::uint64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
 
 std::optional<int> Digits(std::string_view s, std::size_t count) {
   if (s.size() != count) {
@@ -39,7 +16,7 @@ std::optional<int> Digits(std::string_view s, std::size_t count) {
       return std::nullopt;
     }
   }
-  const auto v = Decimal(s);
+  const auto v = ParseDecimal(s);
   return v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
 }
 
@@ -96,7 +73,7 @@ std::optional<std::chrono::system_clock::time_point> Make(int year, unsigned mon
 }  // namespace
 
 std::optional<ContentRange> ParseContentRange(std::string_view value) {
-  value = Trim(value);
+  value = TrimHttpSpace(value);
   constexpr std::string_view kUnit = "bytes ";
   if (!value.starts_with(kUnit)) {
     return std::nullopt;
@@ -107,15 +84,15 @@ std::optional<ContentRange> ParseContentRange(std::string_view value) {
   if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) {
     return std::nullopt;
   }
-  const auto first = Decimal(value.substr(0, dash));
-  const auto last = Decimal(value.substr(dash + 1, slash - dash - 1));
+  const auto first = ParseDecimal(value.substr(0, dash));
+  const auto last = ParseDecimal(value.substr(dash + 1, slash - dash - 1));
   if (!first || !last || *last < *first) {
     return std::nullopt;
   }
   ContentRange range{*first, *last, std::nullopt};
   const std::string_view total = value.substr(slash + 1);
   if (total != "*") {
-    range.total = Decimal(total);
+    range.total = ParseDecimal(total);
     if (!range.total || *range.total <= *last) {
       return std::nullopt;
     }
@@ -124,7 +101,7 @@ std::optional<ContentRange> ParseContentRange(std::string_view value) {
 }
 
 std::optional<std::chrono::system_clock::time_point> ParseHttpDate(std::string_view value) {
-  value = Trim(value);
+  value = TrimHttpSpace(value);
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters).
   if (value.size() == 29 && value[3] == ',' && value[4] == ' ' && value[7] == ' ' &&
       value[11] == ' ' && value[16] == ' ' && value[25] == ' ' && value.substr(26) == "GMT" &&
@@ -172,9 +149,9 @@ std::optional<std::chrono::system_clock::time_point> ParseHttpDate(std::string_v
 
 std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value,
                                                     std::chrono::system_clock::time_point now) {
-  value = Trim(value);
+  value = TrimHttpSpace(value);
   if (!value.empty() && value.front() >= '0' && value.front() <= '9') {
-    const auto seconds = Decimal(value);
+    const auto seconds = ParseDecimal(value);
     // Anything past a day is cut by the caller anyway; keep the value representable.
     constexpr std::uint64_t kMax = 1ull << 40;
     if (!seconds) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <mutex>
 
+#include "ferry/core/text.hpp"
 #include "ferry/fetch/http_headers.hpp"
 #include "ferry/fleetclient/fleet_client.hpp"
 #include "ferry/fleetclient/messages.hpp"
@@ -30,17 +31,6 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return r->cancel != nullptr && r->cancel->cancelled() ? 1 : 0;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* r = static_cast<Reply*>(user);
   const size_t n = size * count;
@@ -49,7 +39,10 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     r->too_large = true;
     return 0;
   }
-  const std::string_view line(data, n);
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) {
+    line.remove_suffix(1);
+  }
   if (line.starts_with("HTTP/")) {
     // A new response (after an interim 1xx): forget the headers of the one before.
     r->etag.clear();
@@ -63,7 +56,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   std::string name(line.substr(0, colon));
   std::ranges::transform(name, name.begin(),
                          [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const std::string_view value = Trim(line.substr(colon + 1));
+  const std::string_view value = TrimHttpSpace(line.substr(colon + 1));
   if (name == "etag") {
     r->etag = value;
   } else if (name == "retry-after") {

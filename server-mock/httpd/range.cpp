@@ -1,34 +1,12 @@
 #include "ferry/httpd/range.hpp"
 
-#include <charconv>
 #include <limits>
 #include <optional>
 
+#include "ferry/core/text.hpp"
+
 namespace ferry::httpd {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// A non-empty run of digits that fits in 64 bits; anything else (sign, space, overflow) fails.
-std::optional<std::uint64_t> ParseNumber(std::string_view s) {
-  if (s.empty()) {
-    return std::nullopt;
-  }
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return value;
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
@@ -49,12 +27,13 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 RangeRequest ParseRange(std::string_view value, std::uint64_t size) {
   RangeRequest full;
-  value = Trim(value);
+  value = TrimHttpSpace(value);
   const auto eq = value.find('=');
-  if (eq == std::string_view::npos || !EqualsIgnoreCase(Trim(value.substr(0, eq)), "bytes")) {
+  if (eq == std::string_view::npos ||
+      !EqualsIgnoreCase(TrimHttpSpace(value.substr(0, eq)), "bytes")) {
     return full;
   }
-  const std::string_view spec = Trim(value.substr(eq + 1));
+  const std::string_view spec = TrimHttpSpace(value.substr(eq + 1));
   if (spec.find(',') != std::string_view::npos) {
     return full;  // several ranges: the whole body is a valid answer and keeps the server simple
   }
@@ -62,11 +41,11 @@ RangeRequest ParseRange(std::string_view value, std::uint64_t size) {
   if (dash == std::string_view::npos) {
     return full;
   }
-  const std::string_view first_text = Trim(spec.substr(0, dash));
-  const std::string_view last_text = Trim(spec.substr(dash + 1));
+  const std::string_view first_text = TrimHttpSpace(spec.substr(0, dash));
+  const std::string_view last_text = TrimHttpSpace(spec.substr(dash + 1));
   RangeRequest out;
   if (first_text.empty()) {
-    const auto suffix = ParseNumber(last_text);
+    const auto suffix = ParseDecimal(last_text);
     if (!suffix) {
       return full;
     }
@@ -79,13 +58,13 @@ RangeRequest ParseRange(std::string_view value, std::uint64_t size) {
     out.range = {size - length, length};
     return out;
   }
-  const auto first = ParseNumber(first_text);
+  const auto first = ParseDecimal(first_text);
   if (!first) {
     return full;
   }
   std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
   if (!last_text.empty()) {
-    const auto parsed = ParseNumber(last_text);
+    const auto parsed = ParseDecimal(last_text);
     if (!parsed || *parsed < *first) {
       return full;  // RFC 9110 §14.1.1: an invalid range-spec makes the header ignorable
     }
