@@ -95,19 +95,14 @@ Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
   // Resolve the targets now: later tag changes do not move devices in or out.
   std::set<std::string> targets;
   for (const auto& id : spec.devices) {
-    auto stmt = db.Prepare("SELECT revoked_at IS NULL FROM devices WHERE id = ?1");
+    auto stmt = db.QueryRow("SELECT revoked_at IS NULL FROM devices WHERE id = ?1", id);
     if (!stmt) {
       return Fail(stmt.error());
     }
-    stmt->Bind(1, id);
-    auto row = stmt->Step();
-    if (!row) {
-      return Fail(row.error());
-    }
-    if (!*row) {
+    if (!*stmt) {
       return Fail(FleetErrc::kBadRequest, "no device " + Quote(id));
     }
-    if (stmt->Int(0) != 0) {
+    if ((*stmt)->Int(0) != 0) {
       targets.insert(id);
     }
   }
@@ -178,40 +173,37 @@ Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
 }
 
 Result<Deployment> Fleet::Impl::LoadDeployment(std::string_view id) {
-  auto stmt = db.Prepare(
+  auto stmt = db.QueryRow(
       "SELECT id, app, version, downgrade, state, phases, current_phase, phase_wait, "
       "max_failure_ratio, targets, reverts, pause_reason, created_at, phase_started_at "
-      "FROM deployments WHERE id = ?1");
+      "FROM deployments WHERE id = ?1",
+      id);
   if (!stmt) {
     return Fail(stmt.error());
   }
-  stmt->Bind(1, id);
-  auto row = stmt->Step();
-  if (!row) {
-    return Fail(row.error());
-  }
-  if (!*row) {
+  if (!*stmt) {
     return Fail(FleetErrc::kNotFound, "no deployment " + Quote(id));
   }
+  const Statement& row = **stmt;
   Deployment d;
-  d.id = stmt->Text(0);
-  d.app = stmt->Text(1);
-  d.version = stmt->Text(2);
-  d.downgrade = stmt->Int(3) != 0;
-  d.state = stmt->Text(4);
-  d.phases = json::parse(stmt->Text(5)).get<std::vector<int>>();
-  d.current_phase = static_cast<int>(stmt->Int(6));
-  if (!stmt->IsNull(7)) {
-    d.phase_wait = stmt->Int(7);
+  d.id = row.Text(0);
+  d.app = row.Text(1);
+  d.version = row.Text(2);
+  d.downgrade = row.Int(3) != 0;
+  d.state = row.Text(4);
+  d.phases = json::parse(row.Text(5)).get<std::vector<int>>();
+  d.current_phase = static_cast<int>(row.Int(6));
+  if (!row.IsNull(7)) {
+    d.phase_wait = row.Int(7);
   }
-  d.max_failure_ratio = stmt->Double(8);
-  const json targets = json::parse(stmt->Text(9));
+  d.max_failure_ratio = row.Double(8);
+  const json targets = json::parse(row.Text(9));
   d.target_devices = targets.at("devices").get<std::vector<std::string>>();
   d.target_tags = targets.at("tags").get<std::vector<std::string>>();
-  d.reverts = stmt->Text(10);
-  d.pause_reason = stmt->Text(11);
-  d.created_at = stmt->Int(12);
-  d.phase_started_at = stmt->Int(13);
+  d.reverts = row.Text(10);
+  d.pause_reason = row.Text(11);
+  d.created_at = row.Int(12);
+  d.phase_started_at = row.Int(13);
 
   for (auto s : kStates) {
     d.counts[std::string(s)] = 0;
@@ -255,29 +247,26 @@ Status Fleet::Impl::ReconcileLocked() {
                    "listing active deployments");
   const std::int64_t now = Now();
   for (const auto& id : ids) {
-    auto info = db.Prepare(
+    auto info = db.QueryRow(
         "SELECT phases, current_phase, checked_from_phase, phase_wait, max_failure_ratio, "
-        "phase_started_at FROM deployments WHERE id = ?1");
+        "phase_started_at FROM deployments WHERE id = ?1",
+        id);
     if (!info) {
       return Fail(info.error());
     }
-    info->Bind(1, id);
-    auto row = info->Step();
-    if (!row) {
-      return Fail(row.error());
-    }
-    if (!*row) {
+    if (!*info) {
       continue;
     }
-    const auto phases = json::parse(info->Text(0)).get<std::vector<int>>();
-    const std::int64_t current = info->Int(1);
-    const std::int64_t checked_from = info->Int(2);
+    const Statement& row = **info;
+    const auto phases = json::parse(row.Text(0)).get<std::vector<int>>();
+    const std::int64_t current = row.Int(1);
+    const std::int64_t checked_from = row.Int(2);
     // A flag and a plain value, not std::optional: GCC 12 at -O2 (the release preset) reports the
     // optional's payload as maybe-uninitialized below, and warnings are errors.
-    const bool has_wait = !info->IsNull(3);
-    const std::int64_t wait = has_wait ? info->Int(3) : 0;
-    const double max_ratio = info->Double(4);
-    const std::int64_t phase_started = info->Int(5);
+    const bool has_wait = !row.IsNull(3);
+    const std::int64_t wait = has_wait ? row.Int(3) : 0;
+    const double max_ratio = row.Double(4);
+    const std::int64_t phase_started = row.Int(5);
 
     struct PhaseCount {
       std::int64_t total = 0, failed = 0, done = 0;
@@ -401,12 +390,7 @@ Result<Deployment> Fleet::Impl::Transition(std::string_view id, std::string_view
         "UPDATE deployments SET current_phase = current_phase + 1, phase_started_at = ?3, "
         "updated_at = ?3 WHERE id = ?1 AND ?2 = ?2";
   }
-  auto stmt = db.Prepare(sql);
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  stmt->Bind(1, id).Bind(2, reason).Bind(3, now);
-  FERRY_TRY_STATUS(stmt->Run(), std::string(action) + " " + d->id);
+  FERRY_TRY_STATUS(db.Execute(sql, id, reason, now), std::string(action) + " " + d->id);
   FERRY_TRY_STATUS(tx->Commit(), std::string(action) + " " + d->id);
   FERRY_TRY_STATUS(ReconcileLocked(), "reconciling deployments");
   return LoadDeployment(id);
@@ -542,14 +526,11 @@ Result<Deployment> Fleet::Revert(std::string_view id, std::optional<std::string>
   FERRY_TRY_STATUS(EachRow(*released, [&](Statement& s) { spec.devices.push_back(s.Text(0)); }),
                    "listing released devices");
   if (d->state == "active" || d->state == "paused") {
-    auto abort = db.Prepare(
-        "UPDATE deployments SET state = 'aborted', pause_reason = ?2, updated_at = ?3 "
-        "WHERE id = ?1");
-    if (!abort) {
-      return Fail(abort.error());
-    }
-    abort->Bind(1, id).Bind(2, "reverted").Bind(3, impl_->Now());
-    FERRY_TRY_STATUS(abort->Run(), "aborting " + d->id);
+    FERRY_TRY_STATUS(
+        db.Execute("UPDATE deployments SET state = 'aborted', pause_reason = ?2, updated_at = ?3 "
+                   "WHERE id = ?1",
+                   id, "reverted", impl_->Now()),
+        "aborting " + d->id);
   }
   auto created = impl_->CreateLocked(spec, id);
   if (!created) {

@@ -108,32 +108,29 @@ std::int64_t Fleet::Impl::Now() const {
 }
 
 Result<Device> Fleet::Impl::LoadDevice(std::string_view id) {
-  auto stmt = db.Prepare(
+  auto stmt = db.QueryRow(
       "SELECT id, created_at, revoked_at, last_seen_at, inventory, inventory_at FROM devices "
-      "WHERE id = ?1");
+      "WHERE id = ?1",
+      id);
   if (!stmt) {
     return Fail(stmt.error());
   }
-  stmt->Bind(1, id);
-  auto row = stmt->Step();
-  if (!row) {
-    return Fail(row.error());
-  }
-  if (!*row) {
+  if (!*stmt) {
     return Fail(FleetErrc::kNotFound, "no device " + Quote(id));
   }
+  const Statement& row = **stmt;
   Device d;
-  d.id = stmt->Text(0);
-  d.created_at = stmt->Int(1);
-  if (!stmt->IsNull(2)) {
-    d.revoked_at = stmt->Int(2);
+  d.id = row.Text(0);
+  d.created_at = row.Int(1);
+  if (!row.IsNull(2)) {
+    d.revoked_at = row.Int(2);
   }
-  if (!stmt->IsNull(3)) {
-    d.last_seen_at = stmt->Int(3);
+  if (!row.IsNull(3)) {
+    d.last_seen_at = row.Int(3);
   }
-  d.inventory = stmt->OptionalText(4);
-  if (!stmt->IsNull(5)) {
-    d.inventory_at = stmt->Int(5);
+  d.inventory = row.OptionalText(4);
+  if (!row.IsNull(5)) {
+    d.inventory_at = row.Int(5);
   }
   auto tags = db.Prepare("SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag");
   if (!tags) {
@@ -209,31 +206,20 @@ Result<ProvisionedDevice> Fleet::AddDevice(std::string_view id, std::span<const 
   if (!tx) {
     return Fail(tx.error());
   }
-  auto exists = db.Prepare("SELECT 1 FROM devices WHERE id = ?1");
+  auto exists = db.QueryRow("SELECT 1 FROM devices WHERE id = ?1", id);
   if (!exists) {
     return Fail(exists.error());
   }
-  exists->Bind(1, id);
-  auto found = exists->Step();
-  if (!found) {
-    return Fail(found.error());
-  }
-  if (*found) {
+  if (*exists) {
     return Fail(FleetErrc::kConflict, "device " + Quote(id) + " exists already");
   }
-  auto insert = db.Prepare("INSERT INTO devices(id, token_hash, created_at) VALUES (?1, ?2, ?3)");
-  if (!insert) {
-    return Fail(insert.error());
-  }
-  insert->Bind(1, id).Bind(2, Sha256Hex(*token)).Bind(3, impl_->Now());
-  FERRY_TRY_STATUS(insert->Run(), "adding device");
+  FERRY_TRY_STATUS(db.Execute("INSERT INTO devices(id, token_hash, created_at) VALUES (?1, ?2, ?3)",
+                              id, Sha256Hex(*token), impl_->Now()),
+                   "adding device");
   for (const auto& tag : tags) {
-    auto add = db.Prepare("INSERT OR IGNORE INTO device_tags(device_id, tag) VALUES (?1, ?2)");
-    if (!add) {
-      return Fail(add.error());
-    }
-    add->Bind(1, id).Bind(2, tag);
-    FERRY_TRY_STATUS(add->Run(), "tagging device");
+    FERRY_TRY_STATUS(
+        db.Execute("INSERT OR IGNORE INTO device_tags(device_id, tag) VALUES (?1, ?2)", id, tag),
+        "tagging device");
   }
   auto device = impl_->LoadDevice(id);
   if (!device) {
@@ -306,19 +292,11 @@ Result<Device> Fleet::TagDevice(std::string_view id, std::span<const std::string
   if (tags.size() > 64) {
     return Fail(FleetErrc::kBadRequest, "at most 64 tags per device");
   }
-  auto clear = db.Prepare("DELETE FROM device_tags WHERE device_id = ?1");
-  if (!clear) {
-    return Fail(clear.error());
-  }
-  clear->Bind(1, id);
-  FERRY_TRY_STATUS(clear->Run(), "tagging device");
+  FERRY_TRY_STATUS(db.Execute("DELETE FROM device_tags WHERE device_id = ?1", id),
+                   "tagging device");
   for (const auto& tag : tags) {
-    auto insert = db.Prepare("INSERT INTO device_tags(device_id, tag) VALUES (?1, ?2)");
-    if (!insert) {
-      return Fail(insert.error());
-    }
-    insert->Bind(1, id).Bind(2, tag);
-    FERRY_TRY_STATUS(insert->Run(), "tagging device");
+    FERRY_TRY_STATUS(db.Execute("INSERT INTO device_tags(device_id, tag) VALUES (?1, ?2)", id, tag),
+                     "tagging device");
   }
   auto updated = impl_->LoadDevice(id);
   if (!updated) {
@@ -330,13 +308,10 @@ Result<Device> Fleet::TagDevice(std::string_view id, std::span<const std::string
 
 Result<Device> Fleet::RevokeDevice(std::string_view id) {
   std::lock_guard lock(impl_->mu);
-  auto stmt =
-      impl_->db.Prepare("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL");
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  stmt->Bind(1, id).Bind(2, impl_->Now());
-  FERRY_TRY_STATUS(stmt->Run(), "revoking device");
+  FERRY_TRY_STATUS(
+      impl_->db.Execute("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                        id, impl_->Now()),
+      "revoking device");
   return impl_->LoadDevice(id);
 }
 
@@ -345,31 +320,24 @@ Result<std::string> Fleet::AuthenticateDevice(std::string_view token) {
     return Fail(FleetErrc::kUnauthorized, "unknown token");
   }
   std::lock_guard lock(impl_->mu);
-  auto stmt = impl_->db.Prepare("SELECT id, revoked_at FROM devices WHERE token_hash = ?1");
+  auto stmt = impl_->db.QueryRow("SELECT id, revoked_at FROM devices WHERE token_hash = ?1",
+                                 Sha256Hex(token));
   if (!stmt) {
     return Fail(stmt.error());
   }
-  stmt->Bind(1, Sha256Hex(token));
-  auto row = stmt->Step();
-  if (!row) {
-    return Fail(row.error());
-  }
-  if (!*row) {
+  if (!*stmt) {
     return Fail(FleetErrc::kUnauthorized, "unknown token");
   }
-  if (!stmt->IsNull(1)) {
+  const Statement& row = **stmt;
+  if (!row.IsNull(1)) {
     return Fail(FleetErrc::kUnauthorized, "the device's token was revoked");
   }
-  std::string id = stmt->Text(0);
+  std::string id = row.Text(0);
   // A write only when the record is older than 30 s: polls stay reads.
-  auto seen = impl_->db.Prepare(
-      "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1 AND "
-      "(last_seen_at IS NULL OR last_seen_at < ?2 - 30)");
-  if (!seen) {
-    return Fail(seen.error());
-  }
-  seen->Bind(1, id).Bind(2, impl_->Now());
-  FERRY_TRY_STATUS(seen->Run(), "recording last seen");
+  FERRY_TRY_STATUS(impl_->db.Execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1 AND "
+                                     "(last_seen_at IS NULL OR last_seen_at < ?2 - 30)",
+                                     id, impl_->Now()),
+                   "recording last seen");
   return id;
 }
 
@@ -455,24 +423,20 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
       // The deployment the event is about: the one it names, else the newest one of its app
       // (and version, when given) released to this device. Only deployments that target this
       // device are considered, so a device cannot move another device's state.
-      auto target = db.Prepare(
+      auto target = db.QueryRow(
           "SELECT dd.deployment_id FROM deployment_devices dd "
           "JOIN deployments d ON d.id = dd.deployment_id "
           "WHERE dd.device_id = ?1 AND d.app = ?2 AND dd.phase <= d.current_phase "
           "AND (?3 = '' OR d.id = ?3) AND (?4 = '' OR d.version = ?4) "
-          "ORDER BY d.seq DESC LIMIT 1");
+          "ORDER BY d.seq DESC LIMIT 1",
+          device_id, e.app, e.deployment, e.version);
       if (!target) {
         return Fail(target.error());
       }
-      target->Bind(1, device_id).Bind(2, e.app).Bind(3, e.deployment).Bind(4, e.version);
-      auto hit = target->Step();
-      if (!hit) {
-        return Fail(hit.error());
-      }
-      if (!*hit) {
+      if (!*target) {
         continue;
       }
-      const std::string deployment = target->Text(0);
+      const std::string deployment = (*target)->Text(0);
       const std::string_view state = StateFor(e.kind);
       const bool failure = state == "failed" || state == "rolled-back";
       failure_stored = failure_stored || failure;
@@ -486,16 +450,12 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
       update->Bind(5, failure ? std::string_view(e.reason) : std::string_view()).Bind(6, now);
       FERRY_TRY_STATUS(update->Run(), "updating deployment state");
     }
-    auto highest = db.Prepare("SELECT COALESCE(MAX(sequence), 0) FROM events WHERE device_id = ?1");
+    auto highest = db.QueryRow("SELECT COALESCE(MAX(sequence), 0) FROM events WHERE device_id = ?1",
+                               device_id);
     if (!highest) {
       return Fail(highest.error());
     }
-    highest->Bind(1, device_id);
-    auto row = highest->Step();
-    if (!row) {
-      return Fail(row.error());
-    }
-    ack.highest_sequence = highest->Int(0);
+    ack.highest_sequence = (*highest)->Int(0);
     FERRY_TRY_STATUS(tx->Commit(), "storing events");
   }
   // A failure may pass a phase's ratio: check at once, so the pause is not a poll late. Other
@@ -543,13 +503,11 @@ Result<std::vector<Event>> Fleet::DeviceEvents(std::string_view device_id, int l
 
 Status Fleet::PutInventory(std::string_view device_id, std::string_view inventory) {
   std::lock_guard lock(impl_->mu);
-  auto stmt = impl_->db.Prepare(
-      "UPDATE devices SET inventory = ?2, inventory_at = ?3, last_seen_at = ?3 WHERE id = ?1");
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  stmt->Bind(1, device_id).Bind(2, inventory).Bind(3, impl_->Now());
-  FERRY_TRY_STATUS(stmt->Run(), "storing inventory");
+  FERRY_TRY_STATUS(
+      impl_->db.Execute(
+          "UPDATE devices SET inventory = ?2, inventory_at = ?3, last_seen_at = ?3 WHERE id = ?1",
+          device_id, inventory, impl_->Now()),
+      "storing inventory");
   if (impl_->db.Changes() == 0) {
     return Fail(FleetErrc::kNotFound, "no device " + Quote(device_id));
   }

@@ -40,6 +40,14 @@ class Database {
   // Runs SQL without results (may hold several statements).
   Status Exec(std::string_view sql);
   Result<Statement> Prepare(std::string_view sql);
+  // Prepares `sql`, binds `params` to ?1, ?2, … in order (text or integers) and runs it: for
+  // statements that return no rows.
+  template <class... Params>
+  Status Execute(std::string_view sql, const Params&... params);
+  // Prepares `sql`, binds `params` as Execute does and steps once: the statement on its first row,
+  // or nullopt when the query returns none.
+  template <class... Params>
+  Result<std::optional<Statement>> QueryRow(std::string_view sql, const Params&... params);
   // A single integer or text from a one-row query, e.g. PRAGMA user_version.
   Result<std::int64_t> QueryInt(std::string_view sql);
   Result<std::string> QueryText(std::string_view sql);
@@ -93,6 +101,35 @@ class Statement {
   sqlite3_stmt* stmt_;
   bool bind_failed_ = false;
 };
+
+template <class... Params>
+Status Database::Execute(std::string_view sql, const Params&... params) {
+  auto stmt = Prepare(sql);
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  int index = 0;
+  (stmt->Bind(++index, params), ...);
+  return stmt->Run();
+}
+
+template <class... Params>
+Result<std::optional<Statement>> Database::QueryRow(std::string_view sql, const Params&... params) {
+  auto stmt = Prepare(sql);
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  int index = 0;
+  (stmt->Bind(++index, params), ...);
+  auto row = stmt->Step();
+  if (!row) {
+    return Fail(row.error());
+  }
+  if (!*row) {
+    return std::optional<Statement>();
+  }
+  return std::optional<Statement>(std::move(*stmt));
+}
 
 struct Migration {
   int version;  // PRAGMA user_version after this migration
