@@ -14,6 +14,7 @@
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
+#include "support/prerequisite.hpp"
 
 namespace ferry {
 namespace {
@@ -250,7 +251,7 @@ TEST_F(FleetE2e, KilledMidTransferResumesFromThePartialFile) {
 // ferry-server only the fleet API.
 TEST_F(FleetE2e, RepositoryServedByNginx) {
   if (!stdfs::exists("/usr/sbin/nginx")) {
-    GTEST_SKIP() << "needs nginx (nginx-light)";
+    FERRY_SKIP_UNLESS_PREPARED("needs nginx (nginx-light)");
   }
   Release("1.0.0");
   Release("2.0.0");

@@ -9,6 +9,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "support/mounts.hpp"
+#include "support/prerequisite.hpp"
 
 namespace ferry::testing {
 
@@ -30,7 +31,7 @@ int FreePort() {
 
 void DeviceLab::SetUp() {
   if (::geteuid() != 0 || !stdfs::exists("/usr/sbin/runc") || !stdfs::exists("/bin/busybox")) {
-    GTEST_SKIP() << "needs root, runc and busybox-static";
+    FERRY_SKIP_UNLESS_PREPARED("needs root, runc and busybox-static");
   }
   port_ = FreePort();
   ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);

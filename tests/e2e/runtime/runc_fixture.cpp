@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ferry/core/fs.hpp"
+#include "support/prerequisite.hpp"
 #include "support/process.hpp"
 
 namespace ferry::runtime::e2e {
@@ -82,12 +83,13 @@ std::optional<std::string> HttpGet(int port, const std::string& path) {
 
 void RuncTest::SetUp() {
   if (::geteuid() != 0) {
-    GTEST_SKIP() << "runc e2e tests need root (euid is " << ::geteuid() << ")";
+    FERRY_SKIP_UNLESS_PREPARED("runc e2e tests need root (euid is " << ::geteuid() << ")");
   }
   const auto runc = FindRunc();
   if (runc.empty()) {
-    GTEST_SKIP() << "runc is not installed (looked in /usr/sbin, /usr/bin, /usr/local; "
-                    "FERRY_RUNC names another)";
+    FERRY_SKIP_UNLESS_PREPARED(
+        "runc is not installed (looked in /usr/sbin, /usr/bin, /usr/local; FERRY_RUNC names "
+        "another)");
   }
   ASSERT_FALSE(FindBusybox().empty()) << "busybox-static is needed to build the test rootfs";
   static std::atomic<int> counter{0};

@@ -18,6 +18,7 @@
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/mounts.hpp"
+#include "support/prerequisite.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
@@ -64,7 +65,8 @@ class DiskFullTest : public ::testing::Test {
     if (::mount("tmpfs", state_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
       const int err = errno;
       if (err == EPERM) {
-        GTEST_SKIP() << "mounting a tmpfs needs root (CAP_SYS_ADMIN): " << std::strerror(err);
+        FERRY_SKIP_UNLESS_PREPARED(
+            "mounting a tmpfs needs root (CAP_SYS_ADMIN): " << std::strerror(err));
       }
       FAIL() << "mount tmpfs " << options << ": " << std::strerror(err);
     }

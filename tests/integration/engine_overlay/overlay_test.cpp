@@ -20,6 +20,7 @@
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/mounts.hpp"
+#include "support/prerequisite.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
@@ -49,7 +50,7 @@ class OverlayTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::string why = OverlayUnavailable(dir_ / "probe"); !why.empty()) {
-      GTEST_SKIP() << "overlay mounts are not available here: " << why;
+      FERRY_SKIP_UNLESS_PREPARED("overlay mounts are not available here: " << why);
     }
     ResetOverlayProbeForTesting();
     stdfs::create_directories(layers_);

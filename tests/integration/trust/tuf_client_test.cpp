@@ -8,6 +8,7 @@
 #include "ferry/trust/crypto.hpp"
 #include "ferry/trust/metadata.hpp"
 #include "loopback_server.hpp"
+#include "support/prerequisite.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "test_repository.hpp"
@@ -197,7 +198,7 @@ TEST_F(TufClient, RefusesMetadataExpiredAtFakedTime) {
   ASSERT_EQ(Refresh().exit_code, 0);
   // Two years on, everything (valid for one year) has expired; faketime moves libc time().
   if (!stdfs::exists("/usr/bin/faketime")) {
-    GTEST_SKIP() << "faketime is not installed";
+    FERRY_SKIP_UNLESS_PREPARED("faketime is not installed");
   }
   RunResult r = ferry::testing::Run(
       {"faketime", "-f", "+730d", BuiltProgram("ferry-tuf-client").string(), "--metadata-url",
