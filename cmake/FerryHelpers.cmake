@@ -63,6 +63,8 @@ function(ferry_test name)
   if(T_SERIAL)
     set(serial RUN_SERIAL TRUE)
   endif()
+  # NO_PRETTY_VALUES: a parameterized test is named by its name generator (or index), never by a
+  # byte dump of its parameter, which changes from build to build.
   gtest_discover_tests(${name} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${serial}
-    DISCOVERY_TIMEOUT 60)
+    DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES)
 endfunction()

@@ -6,6 +6,8 @@
 #include <string>
 #include <system_error>
 
+#include "support/mounts.hpp"
+
 namespace ferry::testing {
 
 TempDir::TempDir() {
@@ -22,6 +24,9 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // Whatever a test mounted below its temp dir (overlay roots outlive the engine on purpose) goes
+  // with it, also when the test failed half-way, so no run leaves mounts on the machine.
+  UnmountAllBelow(path_);
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
