@@ -1,8 +1,16 @@
 #include "ferry/bundle/bundle.hpp"
 
-#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "agent/layers/unique_fd.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/core/json_depth.hpp"
 #include "ferry/layers/byte_source.hpp"
 #include "ferry/layers/extract.hpp"
 #include "ferry/trust/updater.hpp"
@@ -12,7 +20,91 @@ namespace {
 
 constexpr std::string_view kFileScheme = "file://";
 
+std::string_view KindOf(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFDIR:
+      return "a directory";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// Reads `fd` from its start, `size` bytes and no more: a file that grows while it is read (or
+// lies about its size) cannot feed the extractor without end.
+class BoundedFdSource final : public layers::ByteSource {
+ public:
+  BoundedFdSource(int fd, std::uint64_t size) : fd_(fd), left_(size), buffer_(256 * 1024) {}
+  Result<std::span<const std::byte>> Next() override {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), left_));
+    for (;;) {
+      const ssize_t n = ::pread(fd_, buffer_.data(), want, offset_);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        return Fail(ErrnoError("read bundle"));
+      }
+      offset_ += n;
+      left_ -= static_cast<std::uint64_t>(n);
+      return std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  std::uint64_t left_;
+  off_t offset_ = 0;
+  std::vector<std::byte> buffer_;
+};
+
 }  // namespace
+
+Result<BundleFile> BundleFile::Open(const std::filesystem::path& path, std::uint64_t max_bytes) {
+  if (!path.is_absolute()) {
+    return Fail(Errc::kInvalidArgument, "the bundle path must be absolute: " + path.string());
+  }
+  const int raw = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ELOOP) {
+      return Fail(Errc::kInvalidArgument,
+                  "bundle " + path.string() + " is a symlink: name the file itself");
+    }
+    return Fail(ErrnoError("open bundle " + path.string()));
+  }
+  auto fd = std::make_unique<layers::UniqueFd>(raw);
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) {
+    return Fail(ErrnoError("fstat bundle " + path.string()));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Fail(Errc::kInvalidArgument, "bundle " + path.string() + " is " +
+                                            std::string(KindOf(st.st_mode)) +
+                                            ", not a regular file");
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    return Fail(Errc::kLimitExceeded, "bundle " + path.string() + " has " + std::to_string(size) +
+                                          " bytes, more than the " + std::to_string(max_bytes) +
+                                          " a bundle may have");
+  }
+  return BundleFile(std::move(fd), size, path);
+}
+
+BundleFile::BundleFile(std::unique_ptr<layers::UniqueFd> fd, std::uint64_t size,
+                       std::filesystem::path path)
+    : fd_(std::move(fd)), size_(size), path_(std::move(path)) {}
+BundleFile::BundleFile(BundleFile&&) noexcept = default;
+BundleFile& BundleFile::operator=(BundleFile&&) noexcept = default;
+BundleFile::~BundleFile() = default;
+int BundleFile::fd() const { return fd_ ? fd_->get() : -1; }
 
 Result<std::string> FileClient::Get(const std::string& url, std::uint64_t max_bytes) {
   if (url.rfind(kFileScheme, 0) != 0) {
@@ -37,8 +129,20 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
                                    trust::MetadataStore& store,
                                    const std::filesystem::path& trusted_root_file,
                                    const Clock& clock) {
+  auto file = BundleFile::Open(bundle_file);
+  if (!file) {
+    return Fail(file.error());
+  }
+  return OpenBundle(*file, work_dir, store, trusted_root_file, clock);
+}
+
+Result<VerifiedRelease> OpenBundle(const BundleFile& file, const std::filesystem::path& work_dir,
+                                   trust::MetadataStore& store,
+                                   const std::filesystem::path& trusted_root_file,
+                                   const Clock& clock) {
+  const std::filesystem::path& bundle_file = file.path();
   // A bundle is input from a USB stick: unpack it with the same checks as a hostile layer.
-  layers::FileSource source(bundle_file);
+  BoundedFdSource source(file.fd(), file.size());
   layers::ExtractPolicy policy = layers::ExtractPolicy::ForCurrentProcess();
   policy.ownership = layers::Ownership::kCaller;
   policy.whiteouts = layers::WhiteoutMode::kList;
@@ -56,9 +160,9 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
     return Fail(info_bytes.error().WithContext("bundle " + bundle_file.string() +
                                                " has no readable bundle.json"));
   }
-  const nlohmann::json info = nlohmann::json::parse(*info_bytes, nullptr, false);
-  if (info.is_discarded() || !info.is_object() || !info.contains("target") ||
-      !info["target"].is_string()) {
+  auto parsed = ParseBoundedJson(*info_bytes, JsonBounds{64 * 1024, 8});
+  const nlohmann::json info = parsed ? std::move(*parsed) : nlohmann::json();
+  if (!info.is_object() || !info.contains("target") || !info["target"].is_string()) {
     return Fail(Errc::kInvalidArgument,
                 "bundle " + bundle_file.string() + ": bundle.json does not name a target");
   }

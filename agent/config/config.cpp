@@ -262,6 +262,13 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
          return state_dir_setter(node, where, key);
        }},
       {"socket", Path(&config.socket)},
+      {"control_group", String(&config.control_group,
+                               [](const std::string& v) -> std::string {
+                                 return !v.empty() && v.size() <= 64 &&
+                                                v.find_first_of(" \t:/\n") == std::string::npos
+                                            ? ""
+                                            : "be a group name or a numeric gid";
+                               })},
       {"server_url", String(&config.server_url, HttpUrl)},
       {"repository_url", String(&config.repository_url, HttpUrl)},
       {"device_token_file", Path(&config.device_token_file)},

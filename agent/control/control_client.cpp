@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "ferry/control/control.hpp"
+#include "ferry/core/json_depth.hpp"
 
 namespace ferry::control {
 namespace {
@@ -130,8 +131,9 @@ Result<Json> Call(const std::filesystem::path& socket_path, const std::string& m
     }
   }
   reply.resize(reply.find('\n'));
-  Json j = Json::parse(reply, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ok")) {
+  auto parsed = ParseBoundedJson(reply, JsonBounds{reply.size(), 64});
+  Json j = parsed ? std::move(*parsed) : Json();
+  if (!j.is_object() || !j.contains("ok")) {
     return Fail(Errc::kCorrupt, "ferryd sent a malformed reply");
   }
   if (j["ok"] == true) {

@@ -1,16 +1,22 @@
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "ferry/control/control.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/core/json_depth.hpp"
 #include "ferry/core/log.hpp"
 
 namespace ferry::control {
@@ -65,12 +71,59 @@ void SetCloseOnExec(int fd) {
   }
 }
 
+enum class Access { kNone, kReadOnly, kFull };
+
+// Who is at the other end, as the kernel saw it at connect time. A peer whose credentials
+// cannot be read is nobody.
+struct Peer {
+  Access access = Access::kNone;
+  std::string who;  // "uid 65534 (pid 123)", for messages and the log
+};
+
+bool InGroup(int fd, const ucred& cred, gid_t group) {
+  if (cred.gid == group) {
+    return true;
+  }
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return std::find(groups.begin(), groups.end(), group) != groups.end();
+    }
+    if (errno != ERANGE) {
+      return false;
+    }
+    groups.resize(len / sizeof(gid_t) + 1);
+  }
+  return false;
+}
+
+Peer PeerOf(int fd, const AccessPolicy& policy) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+    return Peer{Access::kNone, "a peer whose credentials cannot be read"};
+  }
+  Peer peer{Access::kNone,
+            "uid " + std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) + ")"};
+  if (cred.uid == 0 || cred.uid == ::geteuid()) {
+    peer.access = Access::kFull;
+  } else if (policy.read_group && InGroup(fd, cred, *policy.read_group)) {
+    peer.access = Access::kReadOnly;
+  }
+  return peer;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Protocol::socket socket, std::shared_ptr<const std::map<std::string, Handler>> handlers,
+          std::shared_ptr<const AccessPolicy> policy, Peer peer,
           std::function<void(Session*)> on_close)
       : socket_(std::move(socket)),
         handlers_(std::move(handlers)),
+        policy_(std::move(policy)),
+        peer_(std::move(peer)),
         buffer_(kMaxLineBytes),
         on_close_(std::move(on_close)) {}
 
@@ -110,8 +163,24 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Dispatch(const std::string& line) {
-    Json request = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (request.is_discarded() || !request.is_object()) {
+    if (peer_.access == Access::kNone) {
+      // Checked before the line is even parsed: a stranger gets nothing but this answer.
+      Send(ErrorReply(nullptr, "permission_denied",
+                      "ferryd's control socket is for root" +
+                          std::string(policy_->read_group ? " and its read group" : "") + "; " +
+                          peer_.who + " may not use it"),
+           /*close_after=*/true);
+      return;
+    }
+    auto parsed = ParseBoundedJson(line, JsonBounds{kMaxLineBytes, kMaxRequestDepth});
+    if (!parsed) {
+      Send(ErrorReply(nullptr, "invalid_argument",
+                      "request is not a JSON object: " + parsed.error().message()),
+           false);
+      return;
+    }
+    Json request = std::move(*parsed);
+    if (!request.is_object()) {
       Send(ErrorReply(nullptr, "invalid_argument", "request is not a JSON object"), false);
       return;
     }
@@ -129,6 +198,13 @@ class Session : public std::enable_shared_from_this<Session> {
     auto it = handlers_->find(method);
     if (it == handlers_->end()) {
       Send(ErrorReply(id, "unknown_method", "unknown method '" + method + "'"), false);
+      return;
+    }
+    if (peer_.access == Access::kReadOnly && !policy_->read_only_methods.contains(method)) {
+      Send(ErrorReply(id, "permission_denied",
+                      "'" + method + "' is for root only; " + peer_.who +
+                          " may call only read-only methods (status, history, why, logs)"),
+           false);
       return;
     }
     auto self = shared_from_this();
@@ -166,6 +242,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Protocol::socket socket_;
   std::shared_ptr<const std::map<std::string, Handler>> handlers_;
+  std::shared_ptr<const AccessPolicy> policy_;
+  Peer peer_;
   asio::streambuf buffer_;
   std::function<void(Session*)> on_close_;
 };
@@ -174,11 +252,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
 struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   Impl(asio::io_context& io_context, std::filesystem::path path,
-       std::map<std::string, Handler> method_handlers)
+       std::map<std::string, Handler> method_handlers, AccessPolicy access)
       : io(io_context),
         socket_path(std::move(path)),
         handlers(
             std::make_shared<const std::map<std::string, Handler>>(std::move(method_handlers))),
+        policy(std::make_shared<const AccessPolicy>(std::move(access))),
         acceptor(io_context) {}
 
   void Accept() {
@@ -194,13 +273,17 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             return;
           }
           SetCloseOnExec(socket.native_handle());
+          Peer peer = PeerOf(socket.native_handle(), *self->policy);
+          if (peer.access == Access::kNone) {
+            log::warn("control socket: refusing {}", peer.who);
+          }
           std::weak_ptr<Impl> weak = self;
-          auto session =
-              std::make_shared<Session>(std::move(socket), self->handlers, [weak](Session* s) {
-                if (auto impl = weak.lock()) {
-                  impl->sessions.erase(s);
-                }
-              });
+          auto session = std::make_shared<Session>(std::move(socket), self->handlers, self->policy,
+                                                   std::move(peer), [weak](Session* s) {
+                                                     if (auto impl = weak.lock()) {
+                                                       impl->sessions.erase(s);
+                                                     }
+                                                   });
           self->sessions.emplace(session.get(), session);
           session->Start();
           self->Accept();
@@ -210,14 +293,16 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   asio::io_context& io;
   std::filesystem::path socket_path;
   std::shared_ptr<const std::map<std::string, Handler>> handlers;
+  std::shared_ptr<const AccessPolicy> policy;
   Protocol::acceptor acceptor;
   std::map<Session*, std::weak_ptr<Session>> sessions;
   bool stopped = false;
 };
 
 ControlServer::ControlServer(asio::io_context& io, std::filesystem::path socket_path,
-                             std::map<std::string, Handler> handlers)
-    : impl_(std::make_shared<Impl>(io, std::move(socket_path), std::move(handlers))) {}
+                             std::map<std::string, Handler> handlers, AccessPolicy policy)
+    : impl_(std::make_shared<Impl>(io, std::move(socket_path), std::move(handlers),
+                                   std::move(policy))) {}
 
 ControlServer::~ControlServer() { Stop(); }
 
@@ -250,6 +335,13 @@ Status ControlServer::Start() {
     const mode_t old_mask = ::umask(0177);
     impl_->acceptor.bind(Protocol::endpoint(path.string()), bec);
     ::umask(old_mask);
+  }
+  if (!bec && impl_->policy->read_group) {
+    // The read group must be able to connect; what each peer may call is checked per connection.
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), *impl_->policy->read_group) != 0 ||
+        ::chmod(path.c_str(), 0660) != 0) {
+      return Fail(ErrnoError("control socket " + path.string() + ": giving it to the read group"));
+    }
   }
   if (!bec) {
     // Children (runc and what it starts) must not inherit the socket: a leftover listener would

@@ -1,6 +1,10 @@
 #include "ferry/daemon/daemon.hpp"
 
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/file.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -8,8 +12,11 @@
 #include <boost/asio/thread_pool.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <optional>
 #include <random>
+#include <vector>
 
+#include "agent/layers/unique_fd.hpp"
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
 #include "ferry/core/asio_clock.hpp"
@@ -59,10 +66,63 @@ Result<std::string> AppParam(const Json& params) {
   return params["app"].get<std::string>();
 }
 
+// Resolves `control_group` (a group name or a numeric gid); nullopt when it is empty.
+Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
+  if (name.empty()) {
+    return std::optional<gid_t>();
+  }
+  std::vector<char> buf(16 * 1024);
+  group entry{};
+  group* found = nullptr;
+  const int rc = ::getgrnam_r(name.c_str(), &entry, buf.data(), buf.size(), &found);
+  if (rc == 0 && found != nullptr) {
+    return std::optional<gid_t>(found->gr_gid);
+  }
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
+      name.size() < 10) {
+    return std::optional<gid_t>(static_cast<gid_t>(std::stoul(name)));
+  }
+  return Fail(Errc::kInvalidArgument, "control_group '" + name + "' is not a group on this system");
+}
+
+// One ferryd per state directory: an exclusive flock on state_dir/ferryd.lock, held for the
+// process's life (released by the kernel however it ends), with the holder's pid inside.
+Result<layers::UniqueFd> LockStateDir(const std::filesystem::path& dir) {
+  const auto path = dir / "ferryd.lock";
+  layers::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return Fail(ErrnoError("open " + path.string()));
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      return Fail(ErrnoError("flock " + path.string()));
+    }
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd.get(), pid, sizeof(pid) - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+      holder.pop_back();
+    }
+    return Fail(Errc::kAlreadyExists, "state directory " + dir.string() +
+                                          " is in use by another ferryd" +
+                                          (holder.empty() ? "" : " (pid " + holder + ")") +
+                                          "; it holds " + path.string());
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 ||
+      ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return Fail(ErrnoError("write " + path.string()));
+  }
+  return fd;
+}
+
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store)
+  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store,
+             layers::UniqueFd state_lock, std::optional<gid_t> control_group)
       : config_(std::move(config)),
+        state_lock_(std::move(state_lock)),
+        control_group_(control_group),
         store_(std::move(store)),
         clock_(io_),
         signals_(io_, SIGTERM, SIGINT),
@@ -108,7 +168,9 @@ class DaemonImpl final : public Daemon {
   }
 
   Status Run() override {
-    control::ControlServer control(io_, config_.socket, Handlers());
+    control::AccessPolicy access;
+    access.read_group = control_group_;
+    control::ControlServer control(io_, config_.socket, Handlers(), access);
     if (auto st = control.Start(); !st) {
       return st;
     }
@@ -189,7 +251,22 @@ class DaemonImpl final : public Daemon {
         {"history", control::Sync([this](const Json& p) -> Result<Json> { return History(p); })},
         {"why", control::Sync([this](const Json& p) -> Result<Json> { return Why(p); })},
         {"revert", OnWorker([this](const Json& p) -> Result<Json> { return Revert(p); })},
-        {"install", OnWorker([this](const Json& p) -> Result<Json> { return Install(p); })},
+        {"install",
+         [this](const Json& p, control::Reply reply) {
+           // Opened here, on the event loop, where the open cannot block: a refusal (a FIFO, a
+           // device, a symlink) comes at once, even while the worker is busy with an update.
+           auto file = OpenBundleParam(p);
+           if (!file) {
+             log::warn("install: {}", file.error().message());
+             reply(Fail(file.error()));
+             return;
+           }
+           auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
+           asio::post(worker_, [this, shared, reply = std::move(reply)] {
+             reply(Install(*shared));
+             ReleaseMemory();
+           });
+         }},
         {"update", OnWorker([this](const Json& p) -> Result<Json> { return Update(p); })},
         {"check",
          [this](const Json&, control::Reply reply) {
@@ -313,14 +390,19 @@ class DaemonImpl final : public Daemon {
     return ResultJson(*r);
   }
 
-  Result<Json> Install(const Json& params) {
+  static Result<bundle::BundleFile> OpenBundleParam(const Json& params) {
     if (!params.contains("bundle") || !params["bundle"].is_string()) {
       return Fail(Errc::kInvalidArgument, "\"bundle\" (a path) is required");
     }
-    const std::filesystem::path bundle = params["bundle"].get<std::string>();
-    if (!bundle.is_absolute()) {
+    const std::filesystem::path path = params["bundle"].get<std::string>();
+    if (!path.is_absolute()) {
       return Fail(Errc::kInvalidArgument, "the bundle path must be absolute");
     }
+    return bundle::BundleFile::Open(path);
+  }
+
+  Result<Json> Install(const bundle::BundleFile& file) {
+    const std::filesystem::path& bundle = file.path();
     const auto work = config_.state_dir / "incoming" / "bundle";
     if (auto st = layers::RemoveTree(work); !st) {
       return Fail(st.error());
@@ -328,8 +410,7 @@ class DaemonImpl final : public Daemon {
     if (auto st = fs::MakeDirs(work, 0700); !st) {
       return Fail(st.error());
     }
-    auto release =
-        bundle::OpenBundle(bundle, work, store_->Metadata(), config_.trusted_root, clock_);
+    auto release = bundle::OpenBundle(file, work, store_->Metadata(), config_.trusted_root, clock_);
     if (!release) {
       (void)layers::RemoveTree(work);
       log::error("install {}: {}", bundle.string(), release.error().message());
@@ -446,6 +527,8 @@ class DaemonImpl final : public Daemon {
   }
 
   config::Config config_;
+  layers::UniqueFd state_lock_;  // held while ferryd runs
+  std::optional<gid_t> control_group_;
   std::unique_ptr<store::StateStore> store_;
   asio::io_context io_;
   AsioClock clock_;
@@ -475,13 +558,23 @@ Result<std::unique_ptr<Daemon>> CreateDaemon(const config::Config& config) {
   if (auto st = fs::MakeDirs(config.state_dir, 0700); !st) {
     return Fail(st.error().WithContext("state directory"));
   }
+  auto group = ControlGroup(config.control_group);
+  if (!group) {
+    return Fail(group.error().WithContext("control socket"));
+  }
+  // Before anything in the directory is opened: two agents would corrupt each other's work.
+  auto lock = LockStateDir(config.state_dir);
+  if (!lock) {
+    return Fail(lock.error());
+  }
   auto store = store::OpenStateStore(config.state_dir / "state.db");
   if (!store) {
     return Fail(store.error().WithContext("state database"));
   }
   // Writes to a peer that went away must be errors, not a signal that kills the agent.
   std::signal(SIGPIPE, SIG_IGN);
-  return std::unique_ptr<Daemon>(new DaemonImpl(config, std::move(*store)));
+  return std::unique_ptr<Daemon>(
+      new DaemonImpl(config, std::move(*store), std::move(*lock), *group));
 }
 
 }  // namespace ferry::daemon

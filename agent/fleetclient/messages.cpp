@@ -115,13 +115,13 @@ Result<AssignedApp> ParseApp(const json& item, const std::string& where) {
 }  // namespace
 
 Result<json> ParseReplyJson(std::string_view body) {
-  if (!JsonNestingWithin(body, kMaxReplyDepth)) {
+  // The transfer has bounded the size already (a reply over the limit never gets here).
+  auto value = ParseBoundedJson(body, JsonBounds{body.size(), kMaxReplyDepth});
+  if (!value) {
     return Fail(FleetClientErrc::kMalformed,
-                "JSON nested deeper than " + std::to_string(kMaxReplyDepth) + " levels");
-  }
-  json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    return Fail(FleetClientErrc::kMalformed, "not JSON");
+                JsonNestingWithin(body, kMaxReplyDepth)
+                    ? "not JSON"
+                    : "JSON nested deeper than " + std::to_string(kMaxReplyDepth) + " levels");
   }
   return value;
 }

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "ferry/core/check.hpp"
+#include "ferry/core/json_depth.hpp"
 #include "ferry/trust/error.hpp"
 
 namespace ferry::trust {
@@ -509,6 +510,12 @@ void CanonicalInto(const Json& v, std::string& out) {
 }  // namespace
 
 Result<Json> ParseJson(std::string_view text, int max_depth) {
+  // The size was bounded by the fetch (the signed length or max_metadata_bytes); the nesting is
+  // checked by the one linear scan every reader of outside JSON uses, before any recursion.
+  if (!JsonNestingWithin(text, max_depth)) {
+    return Fail(TrustErrc::kMalformed,
+                "JSON: nesting too deep (more than " + std::to_string(max_depth) + " levels)");
+  }
   return Parser(text, max_depth).Document();
 }
 

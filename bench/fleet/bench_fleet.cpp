@@ -37,7 +37,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-const char* kOperatorToken = "bench-operator-token";
+const char* kOperatorToken = "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080";
 pid_t server_pid = -1;
 
 [[noreturn]] void Die(const std::string& message) {
@@ -254,7 +254,9 @@ int main(int argc, char** argv) {
     ::execl(server.c_str(), server.c_str(), "--log-level", "warn", "serve", "--repo", repo.c_str(),
             "--listen", "127.0.0.1:0", "--threads", "2", "--fleet-db", db.c_str(),
             "--operator-token-file", tok.c_str(), "--device-rate", "1000", "--device-burst", "1000",
-            "--operator-rate", "100000", "--operator-burst", "100000", static_cast<char*>(nullptr));
+            "--operator-rate", "100000", "--operator-burst", "100000", "--device-event-rate",
+            "1000", "--device-event-burst", "1000", "--max-connections-per-peer", "100000",
+            static_cast<char*>(nullptr));
     std::perror("exec ferry-server");
     std::_Exit(127);
   }

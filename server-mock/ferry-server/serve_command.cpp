@@ -4,10 +4,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -38,20 +40,28 @@ struct ServeOptions {
   double device_burst = 30;
   double operator_rate = 50;
   double operator_burst = 200;
+  double device_event_rate = 1.0;
+  double device_event_burst = 1000;
+  std::int64_t device_max_events = 1000;
+  std::int64_t device_max_event_bytes = 1 << 20;
+  std::size_t max_connections_per_peer = 32;
   httpd::TlsOptions tls;
 };
 
-Result<std::string> ReadToken(const std::string& path) {
+// `what` names the token in errors: "admin token file", "operator token file".
+Result<std::string> ReadToken(const std::string& path, std::string_view what) {
   auto text = fs::ReadFile(path, 4096);
   if (!text) {
     return Fail(text.error().WithContext("reading the token file " + path));
   }
   std::string token = std::move(*text);
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
+  constexpr std::string_view kSpace = " \t\r\n";
+  const auto first = token.find_first_not_of(kSpace);
+  token = first == std::string::npos
+              ? std::string()
+              : token.substr(first, token.find_last_not_of(kSpace) - first + 1);
   if (token.empty()) {
-    return Fail(Errc::kInvalidArgument, "admin token file " + path + " is empty");
+    return Fail(Errc::kInvalidArgument, std::string(what) + " " + path + " is empty");
   }
   return token;
 }
@@ -85,32 +95,39 @@ int Serve(const ServeOptions& options) {
     log::error("{}", added.error().String());
     return 1;
   }
+  net::io_context io(static_cast<int>(options.threads));
+  AsioClock clock(io);
   if (!options.admin_token_file.empty()) {
-    auto token = ReadToken(options.admin_token_file);
+    auto token = ReadToken(options.admin_token_file, "admin token file");
     if (!token) {
       log::error("{}", token.error().String());
       return 2;
     }
-    if (auto added = httpd::AddFaultAdminRoutes(router, faults, std::move(*token)); !added) {
+    if (auto added = httpd::AddFaultAdminRoutes(router, faults, std::move(*token), clock); !added) {
       log::error("{}", added.error().String());
       return 1;
     }
   }
 
-  net::io_context io(static_cast<int>(options.threads));
-  AsioClock clock(io);
   std::shared_ptr<fleet::Fleet> fleet_service;
   if (!options.fleet_db.empty()) {
     if (options.operator_token_file.empty()) {
       log::error("--fleet-db needs --operator-token-file");
       return 2;
     }
-    auto token = ReadToken(options.operator_token_file);
+    auto token = ReadToken(options.operator_token_file, "operator token file");
     if (!token) {
       log::error("{}", token.error().String());
       return 2;
     }
-    auto opened = fleet::Fleet::Open(options.fleet_db, clock);
+    if (auto strong = fleet::CheckOperatorToken(*token); !strong) {
+      log::error("{}: {}", options.operator_token_file, strong.error().message());
+      return 2;
+    }
+    fleet::FleetOptions retention;
+    retention.max_events_per_device = options.device_max_events;
+    retention.max_event_bytes_per_device = options.device_max_event_bytes;
+    auto opened = fleet::Fleet::Open(options.fleet_db, clock, retention);
     if (!opened) {
       log::error("{}", opened.error().String());
       return 1;
@@ -120,6 +137,7 @@ int Serve(const ServeOptions& options) {
     api.operator_token = std::move(*token);
     api.device_limit = {options.device_rate, options.device_burst};
     api.operator_limit = {options.operator_rate, options.operator_burst};
+    api.device_event_limit = {options.device_event_rate, options.device_event_burst};
     if (auto added = fleet::AddFleetRoutes(router, fleet_service, clock, std::move(api)); !added) {
       log::error("{}", added.error().String());
       return 1;
@@ -136,6 +154,7 @@ int Serve(const ServeOptions& options) {
   }
   httpd::ServerOptions server_options;
   server_options.tls = options.tls;
+  server_options.max_connections_per_peer = options.max_connections_per_peer;
   httpd::Server server(io, router, server_options);
   auto bound = server.Listen(*endpoint);
   if (!bound) {
@@ -232,6 +251,26 @@ Runner SetupServe(CLI::App& app) {
   app.add_option("--operator-burst", options->operator_burst,
                  "Requests the operator may make at once")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--device-event-rate", options->device_event_rate,
+                 "Events per second each device may report, sustained")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--device-event-burst", options->device_event_burst,
+                 "Events each device may report at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--device-max-events", options->device_max_events,
+                 "Events kept per device; older ones are compacted into counts per kind")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--device-max-event-bytes", options->device_max_event_bytes,
+                 "Bytes of events kept per device; older ones are compacted into counts per kind")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-peer", options->max_connections_per_peer,
+                 "Open connections one peer address may hold; more are closed at once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
   app.add_option("--tls-cert", options->tls.cert_file,
                  "PEM certificate chain: serve HTTPS (TLS 1.2 or later) instead of HTTP");

@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ferry/core/json_depth.hpp"
 #include "ferry/core/log.hpp"
@@ -80,12 +82,13 @@ Response TooMany(std::chrono::seconds retry_after) {
 
 Result<json> ParseBody(const Request& request) {
   const std::string& body = request.message.body();
-  if (!JsonNestingWithin(body, kMaxJsonDepth)) {
-    return Fail(FleetErrc::kBadRequest, "JSON nested too deeply");
-  }
-  json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded()) {
-    return Fail(FleetErrc::kBadRequest, "the body is not JSON");
+  // The route's body limit has bounded the size already; the depth is checked here, before
+  // the parser runs.
+  auto parsed = ParseBoundedJson(body, JsonBounds{body.size(), kMaxJsonDepth});
+  if (!parsed) {
+    return Fail(FleetErrc::kBadRequest, JsonNestingWithin(body, kMaxJsonDepth)
+                                            ? "the body is not JSON"
+                                            : "JSON nested too deeply");
   }
   return parsed;
 }
@@ -105,12 +108,31 @@ bool IsOperatorToken(const Api& api, std::string_view token) {
          CRYPTO_memcmp(token.data(), expected.data(), expected.size()) == 0;
 }
 
-// 401 for a failed token, or 429 once the peer has failed too often.
+std::string PeerKey(const Request& request) {
+  return "peer:" + request.remote.address().to_string();
+}
+
+// A peer that has spent its failed-authentication budget gets 429 and loses the connection,
+// whatever token it sends, before any token is compared: guessing on, even pipelined on one
+// connection, learns nothing until the budget refills.
+std::optional<Response> LockedOut(Api& api, const Request& request) {
+  const auto wait = api.limiter.Wait(PeerKey(request), api.options.unauthenticated_limit);
+  if (wait.count() == 0) {
+    return std::nullopt;
+  }
+  Response r = TooMany(wait);
+  r.close = true;
+  return r;
+}
+
+// 401 for a failed token (spending one of the peer's failed attempts), or 429 and a closed
+// connection once the peer has failed too often.
 Response Unauthorized(Api& api, const Request& request, std::string_view why) {
-  const auto wait = api.limiter.Take("peer:" + request.remote.address().to_string(),
-                                     api.options.unauthenticated_limit);
+  const auto wait = api.limiter.Take(PeerKey(request), api.options.unauthenticated_limit);
   if (wait.count() > 0) {
-    return TooMany(wait);
+    Response r = TooMany(wait);
+    r.close = true;
+    return r;
   }
   return ErrorResponse(http::status::unauthorized, why);
 }
@@ -120,6 +142,9 @@ using OperatorHandler = std::function<Response(Api&, const Request&)>;
 
 httpd::Handler ForDevice(std::shared_ptr<Api> api, DeviceHandler inner) {
   return [api = std::move(api), inner = std::move(inner)](const Request& request) {
+    if (auto refusal = LockedOut(*api, request)) {
+      return std::move(*refusal);
+    }
     const std::string_view token = BearerToken(request);
     if (token.empty()) {
       return Unauthorized(*api, request, "a device token is required (Authorization: Bearer)");
@@ -144,6 +169,9 @@ httpd::Handler ForDevice(std::shared_ptr<Api> api, DeviceHandler inner) {
 
 httpd::Handler ForOperator(std::shared_ptr<Api> api, OperatorHandler inner) {
   return [api = std::move(api), inner = std::move(inner)](const Request& request) {
+    if (auto refusal = LockedOut(*api, request)) {
+      return std::move(*refusal);
+    }
     const std::string_view token = BearerToken(request);
     if (token.empty()) {
       return Unauthorized(*api, request, "the operator token is required (Authorization: Bearer)");
@@ -152,7 +180,7 @@ httpd::Handler ForOperator(std::shared_ptr<Api> api, OperatorHandler inner) {
       if (api->fleet->AuthenticateDevice(token)) {
         return ErrorResponse(http::status::forbidden, "a device token cannot use the operator API");
       }
-      return Unauthorized(*api, request, "unknown token");
+      return Unauthorized(*api, request, "unknown or revoked token");
     }
     const auto wait = api->limiter.Take("operator", api->options.operator_limit);
     if (wait.count() > 0) {
@@ -390,6 +418,16 @@ Response PostEvents(Api& api, const Request& request, const std::string& device)
         http::status::payload_too_large,
         "at most " + std::to_string(api.options.events_per_batch) + " events per batch");
   }
+  if (!list->empty()) {
+    // Events cost one token each (a batch larger than the burst costs the burst), on top of the
+    // device's request budget: a device may not write its history faster than this.
+    const double cost = std::min(static_cast<double>(list->size()),
+                                 std::max(1.0, api.options.device_event_limit.burst));
+    const auto wait = api.limiter.Take("events:" + device, api.options.device_event_limit, cost);
+    if (wait.count() > 0) {
+      return TooMany(wait);
+    }
+  }
   std::vector<Event> events;
   events.reserve(list->size());
   for (const json& item : *list) {
@@ -495,9 +533,19 @@ Response ShowDevice(Api& api, const Request& request) {
   if (!events) {
     return FromError(events.error());
   }
+  auto retention = api.fleet->DeviceEventRetention(id);
+  if (!retention) {
+    return FromError(retention.error());
+  }
   json out = DeviceJson(*device);
+  // Stored by the server after a bounded parse of the device's request.
   out["inventory"] =
       device->inventory ? json::parse(*device->inventory, nullptr, false) : json(nullptr);
+  out["event_retention"] = {{"kept_events", retention->kept_events},
+                            {"kept_bytes", retention->kept_bytes},
+                            {"compacted_through", retention->compacted_through},
+                            {"compacted_events", retention->compacted_events},
+                            {"compacted_by_kind", retention->compacted_by_kind}};
   json recent = json::array();
   for (const auto& e : *events) {
     recent.push_back(EventJson(e));
@@ -649,6 +697,22 @@ Response DeploymentAction(Api& api, const Request& request) {
 }
 
 }  // namespace
+
+Status CheckOperatorToken(std::string_view token) {
+  const bool hex = std::all_of(token.begin(), token.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+  const std::size_t bits = token.size() * (hex ? 4 : 6);
+  const std::set<char> distinct(token.begin(), token.end());
+  if (bits >= 128 && distinct.size() >= 8) {
+    return Ok();
+  }
+  return Fail(Errc::kInvalidArgument,
+              "the operator token is too weak (" + std::to_string(token.size()) + " characters, " +
+                  std::to_string(distinct.size()) +
+                  " distinct; at least 128 bits are needed: 32 hex digits or 22 other "
+                  "characters); make one with `openssl rand -hex 32`");
+}
 
 Status AddFleetRoutes(httpd::Router& router, std::shared_ptr<Fleet> fleet, Clock& clock,
                       ApiOptions options) {

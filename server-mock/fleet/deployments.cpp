@@ -272,9 +272,11 @@ Status Fleet::Impl::ReconcileLocked() {
       std::int64_t total = 0, failed = 0, done = 0;
     };
     std::map<std::int64_t, PhaseCount> per_phase;
+    // A revoked device will never report again: it no longer holds its phase back.
     auto counts = db.Prepare(
         "SELECT phase, COUNT(*), SUM(state IN ('failed', 'rolled-back')), "
-        "SUM(state IN ('committed', 'failed', 'rolled-back')) FROM deployment_devices "
+        "SUM(state IN ('committed', 'failed', 'rolled-back') OR device_id IN "
+        "(SELECT id FROM devices WHERE revoked_at IS NOT NULL)) FROM deployment_devices "
         "WHERE deployment_id = ?1 AND phase <= ?2 GROUP BY phase");
     if (!counts) {
       return Fail(counts.error());

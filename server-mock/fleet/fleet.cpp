@@ -1,10 +1,17 @@
 #include "ferry/fleet/fleet.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <set>
 
+#include "agent/layers/unique_fd.hpp"
+#include "ferry/core/log.hpp"
+#include "ferry/manifest/semver.hpp"
 #include "fleet_impl.hpp"
 #include "migrations.hpp"
 
@@ -47,8 +54,52 @@ Status ValidateEvent(const Event& e) {
   if (!ValidAppName(e.app)) {
     return Fail(FleetErrc::kBadRequest, at + "bad app name " + Quote(e.app));
   }
+  if (e.sequence > kMaxEventSequence) {
+    return Fail(FleetErrc::kBadRequest,
+                at + "sequence above 2^53 - 1 (integers past it do not survive JSON)");
+  }
   if (e.version.size() > 128 || e.deployment.size() > 64 || e.reason.size() > 4096) {
     return Fail(FleetErrc::kBadRequest, at + "version, deployment or reason too long");
+  }
+  if (!e.version.empty() && !manifest::ParseSemVer(e.version)) {
+    return Fail(FleetErrc::kBadRequest, at + "version " + Quote(e.version) + " is not semver");
+  }
+  if (!e.deployment.empty() &&
+      (!e.deployment.starts_with("d-") || e.deployment.size() < 3 ||
+       e.deployment.find_first_not_of("0123456789", 2) != std::string::npos)) {
+    return Fail(FleetErrc::kBadRequest,
+                at + "deployment " + Quote(e.deployment) + " is not a deployment id (d-N)");
+  }
+  if (e.device_time && (*e.device_time <= 0 || *e.device_time > kMaxEventTime)) {
+    return Fail(FleetErrc::kBadRequest,
+                at + "time must be unix seconds between 1 and " + std::to_string(kMaxEventTime));
+  }
+  return Ok();
+}
+
+// What one kept event weighs against max_event_bytes_per_device; migration 3 computes the same.
+std::int64_t EventBytes(const Event& e) {
+  return static_cast<std::int64_t>(64 + e.kind.size() + e.app.size() + e.version.size() +
+                                   e.deployment.size() + e.reason.size());
+}
+
+// The database file is created 0600 before SQLite opens it (SQLite gives the -wal and -shm files
+// the database's mode), and an existing one readable by others is closed to them.
+Status RestrictDatabaseFile(const std::filesystem::path& path) {
+  layers::UniqueFd fd(
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  if (!fd.valid()) {
+    return Fail(FleetErrc::kOpenFailed, ErrnoError("open " + path.string()).message());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return Fail(FleetErrc::kOpenFailed, ErrnoError("fstat " + path.string()).message());
+  }
+  if ((st.st_mode & 0077) != 0) {
+    if (::fchmod(fd.get(), 0600) != 0) {
+      return Fail(FleetErrc::kOpenFailed, ErrnoError("chmod 0600 " + path.string()).message());
+    }
+    log::warn("{} was readable by others; it is now mode 0600", path.string());
   }
   return Ok();
 }
@@ -153,7 +204,12 @@ Result<Device> Fleet::Impl::LoadDevice(std::string_view id) {
 Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Fleet::~Fleet() = default;
 
-Result<std::unique_ptr<Fleet>> Fleet::Open(const std::filesystem::path& path, Clock& clock) {
+Result<std::unique_ptr<Fleet>> Fleet::Open(const std::filesystem::path& path, Clock& clock,
+                                           FleetOptions options) {
+  if (options.max_events_per_device < 1 || options.max_event_bytes_per_device < 1) {
+    return Fail(FleetErrc::kBadRequest, "event retention bounds must be positive");
+  }
+  FERRY_TRY_STATUS(RestrictDatabaseFile(path), "fleet database");
   auto db = OpenDatabase(path);
   if (!db) {
     return Fail(db.error());
@@ -179,7 +235,9 @@ Result<std::unique_ptr<Fleet>> Fleet::Open(const std::filesystem::path& path, Cl
     return Fail(FleetErrc::kOpenFailed, path.string() + " failed quick_check: " + *check);
   }
   FERRY_TRY_STATUS(Migrate(*db, Migrations().back().version), "migrating " + path.string());
-  return std::unique_ptr<Fleet>(new Fleet(std::make_unique<Impl>(std::move(*db), clock)));
+  auto impl = std::make_unique<Impl>(std::move(*db), clock);
+  impl->options = options;
+  return std::unique_ptr<Fleet>(new Fleet(std::move(impl)));
 }
 
 Result<ProvisionedDevice> Fleet::AddDevice(std::string_view id, std::span<const std::string> tags) {
@@ -317,7 +375,7 @@ Result<Device> Fleet::RevokeDevice(std::string_view id) {
 
 Result<std::string> Fleet::AuthenticateDevice(std::string_view token) {
   if (token.empty() || token.size() > 256) {
-    return Fail(FleetErrc::kUnauthorized, "unknown token");
+    return Fail(FleetErrc::kUnauthorized, "unknown or revoked token");
   }
   std::lock_guard lock(impl_->mu);
   auto stmt = impl_->db.QueryRow("SELECT id, revoked_at FROM devices WHERE token_hash = ?1",
@@ -326,11 +384,12 @@ Result<std::string> Fleet::AuthenticateDevice(std::string_view token) {
     return Fail(stmt.error());
   }
   if (!*stmt) {
-    return Fail(FleetErrc::kUnauthorized, "unknown token");
+    return Fail(FleetErrc::kUnauthorized, "unknown or revoked token");
   }
   const Statement& row = **stmt;
   if (!row.IsNull(1)) {
-    return Fail(FleetErrc::kUnauthorized, "the device's token was revoked");
+    // The same answer as for a token never issued: a guesser learns nothing from revocations.
+    return Fail(FleetErrc::kUnauthorized, "unknown or revoked token");
   }
   std::string id = row.Text(0);
   // A write only when the record is older than 30 s: polls stay reads.
@@ -400,7 +459,22 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
     if (!tx) {
       return Fail(tx.error());
     }
+    FERRY_TRY_STATUS(
+        db.Execute("INSERT OR IGNORE INTO device_event_totals(device_id) VALUES (?1)", device_id),
+        "storing events");
+    auto totals = db.QueryRow(
+        "SELECT compacted_through FROM device_event_totals WHERE device_id = ?1", device_id);
+    if (!totals) {
+      return Fail(totals.error());
+    }
+    const std::int64_t compacted_through = *totals ? (*totals)->Int(0) : 0;
+    std::int64_t added_events = 0;
+    std::int64_t added_bytes = 0;
     for (auto& e : events) {
+      if (e.sequence <= compacted_through) {
+        ++ack.duplicates;  // stored once, and compacted since
+        continue;
+      }
       auto insert = db.Prepare(
           "INSERT OR IGNORE INTO events(device_id, sequence, kind, app, version, deployment_id, "
           "reason, device_time, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -420,6 +494,8 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
         continue;
       }
       ++ack.stored;
+      ++added_events;
+      added_bytes += EventBytes(e);
       // The deployment the event is about: the one it names, else the newest one of its app
       // (and version, when given) released to this device. Only deployments that target this
       // device are considered, so a device cannot move another device's state.
@@ -450,8 +526,15 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
       update->Bind(5, failure ? std::string_view(e.reason) : std::string_view()).Bind(6, now);
       FERRY_TRY_STATUS(update->Run(), "updating deployment state");
     }
-    auto highest = db.QueryRow("SELECT COALESCE(MAX(sequence), 0) FROM events WHERE device_id = ?1",
-                               device_id);
+    FERRY_TRY_STATUS(db.Execute("UPDATE device_event_totals SET kept_events = kept_events + ?2, "
+                                "kept_bytes = kept_bytes + ?3 WHERE device_id = ?1",
+                                device_id, added_events, added_bytes),
+                     "storing events");
+    FERRY_TRY_STATUS(impl_->CompactEvents(device_id), "compacting events");
+    auto highest = db.QueryRow(
+        "SELECT MAX(COALESCE((SELECT MAX(sequence) FROM events WHERE device_id = ?1), 0), "
+        "(SELECT compacted_through FROM device_event_totals WHERE device_id = ?1))",
+        device_id);
     if (!highest) {
       return Fail(highest.error());
     }
@@ -465,6 +548,106 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
     FERRY_TRY_STATUS(impl_->ReconcileLocked(), "reconciling deployments");
   }
   return ack;
+}
+
+Status Fleet::Impl::CompactEvents(std::string_view device_id) {
+  auto totals = db.QueryRow(
+      "SELECT kept_events, kept_bytes FROM device_event_totals WHERE device_id = ?1", device_id);
+  if (!totals) {
+    return Fail(totals.error());
+  }
+  if (!*totals) {
+    return Ok();
+  }
+  std::int64_t events = (*totals)->Int(0);
+  std::int64_t bytes = (*totals)->Int(1);
+  if (events <= options.max_events_per_device && bytes <= options.max_event_bytes_per_device) {
+    return Ok();
+  }
+  // Down to three quarters of each bound, so that a device at its bound does not compact on
+  // every batch.
+  const std::int64_t event_goal = options.max_events_per_device / 4 * 3;
+  const std::int64_t byte_goal = options.max_event_bytes_per_device / 4 * 3;
+  std::int64_t through = 0;
+  std::int64_t dropped = 0;
+  std::int64_t dropped_bytes = 0;
+  {  // the statement is finished before the rows it read are deleted
+    auto oldest = db.Prepare(
+        "SELECT sequence, 64 + length(CAST(kind AS BLOB)) + length(CAST(app AS BLOB)) + "
+        "length(CAST(version AS BLOB)) + length(CAST(deployment_id AS BLOB)) + "
+        "length(CAST(reason AS BLOB)) FROM events WHERE device_id = ?1 ORDER BY sequence");
+    if (!oldest) {
+      return Fail(oldest.error());
+    }
+    oldest->Bind(1, device_id);
+    while (events - dropped > event_goal || bytes - dropped_bytes > byte_goal) {
+      auto row = oldest->Step();
+      if (!row) {
+        return Fail(row.error());
+      }
+      if (!*row) {
+        break;
+      }
+      through = oldest->Int(0);
+      ++dropped;
+      dropped_bytes += oldest->Int(1);
+    }
+  }
+  if (dropped == 0) {
+    return Ok();
+  }
+  FERRY_TRY_STATUS(
+      db.Execute("INSERT INTO device_event_counts(device_id, kind, count) "
+                 "SELECT device_id, kind, COUNT(*) FROM events "
+                 "WHERE device_id = ?1 AND sequence <= ?2 GROUP BY kind "
+                 "ON CONFLICT(device_id, kind) DO UPDATE SET count = count + excluded.count",
+                 device_id, through),
+      "counting compacted events");
+  FERRY_TRY_STATUS(
+      db.Execute("DELETE FROM events WHERE device_id = ?1 AND sequence <= ?2", device_id, through),
+      "compacting events");
+  FERRY_TRY_STATUS(
+      db.Execute("UPDATE device_event_totals SET kept_events = kept_events - ?2, "
+                 "kept_bytes = kept_bytes - ?3, compacted_events = compacted_events + ?2, "
+                 "compacted_through = MAX(compacted_through, ?4) WHERE device_id = ?1",
+                 device_id, dropped, dropped_bytes, through),
+      "compacting events");
+  return Ok();
+}
+
+Result<EventRetention> Fleet::DeviceEventRetention(std::string_view device_id) {
+  std::lock_guard lock(impl_->mu);
+  EventRetention out;
+  auto totals = impl_->db.QueryRow(
+      "SELECT kept_events, kept_bytes, compacted_through, compacted_events "
+      "FROM device_event_totals WHERE device_id = ?1",
+      device_id);
+  if (!totals) {
+    return Fail(totals.error());
+  }
+  if (*totals) {
+    out.kept_events = (*totals)->Int(0);
+    out.kept_bytes = (*totals)->Int(1);
+    out.compacted_through = (*totals)->Int(2);
+    out.compacted_events = (*totals)->Int(3);
+  }
+  auto counts = impl_->db.Prepare(
+      "SELECT kind, count FROM device_event_counts WHERE device_id = ?1 ORDER BY kind");
+  if (!counts) {
+    return Fail(counts.error());
+  }
+  counts->Bind(1, device_id);
+  for (;;) {
+    auto row = counts->Step();
+    if (!row) {
+      return Fail(row.error());
+    }
+    if (!*row) {
+      break;
+    }
+    out.compacted_by_kind[counts->Text(0)] = counts->Int(1);
+  }
+  return out;
 }
 
 Result<std::vector<Event>> Fleet::DeviceEvents(std::string_view device_id, int limit) {

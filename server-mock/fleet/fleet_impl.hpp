@@ -35,12 +35,15 @@ struct Fleet::Impl {
 
   Database db;
   Clock& clock;
+  FleetOptions options;
   std::mutex mu;
   Clock::TimePoint next_reconcile{};
 
   std::int64_t Now() const;
 
   // Everything below expects `mu` held.
+  // Compacts the device's oldest events while its kept events pass a FleetOptions bound.
+  Status CompactEvents(std::string_view device_id);
   Result<Device> LoadDevice(std::string_view id);
   Result<Deployment> LoadDeployment(std::string_view id);
   Status ReconcileLocked();

@@ -75,6 +75,30 @@ CREATE TABLE deployment_devices (
 CREATE INDEX deployment_devices_by_device ON deployment_devices(device_id, deployment_id);
 CREATE INDEX deployment_devices_by_phase ON deployment_devices(deployment_id, phase, state);
 )sql"},
+    Migration{3, "per-device event retention", R"sql(
+-- What a device's events weigh (kept_*), and what was compacted out of the events table: every
+-- sequence up to compacted_through, counted per kind in device_event_counts. Deployment states
+-- live in deployment_devices and never depend on kept events.
+CREATE TABLE device_event_totals (
+  device_id         TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  kept_events       INTEGER NOT NULL DEFAULT 0,
+  kept_bytes        INTEGER NOT NULL DEFAULT 0,
+  compacted_through INTEGER NOT NULL DEFAULT 0,
+  compacted_events  INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE TABLE device_event_counts (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  kind      TEXT NOT NULL,
+  count     INTEGER NOT NULL,
+  PRIMARY KEY (device_id, kind)
+) STRICT, WITHOUT ROWID;
+INSERT INTO device_event_totals(device_id, kept_events, kept_bytes)
+  SELECT device_id, COUNT(*),
+         SUM(64 + length(CAST(kind AS BLOB)) + length(CAST(app AS BLOB)) +
+             length(CAST(version AS BLOB)) + length(CAST(deployment_id AS BLOB)) +
+             length(CAST(reason AS BLOB)))
+  FROM events GROUP BY device_id;
+)sql"},
 };
 
 }  // namespace

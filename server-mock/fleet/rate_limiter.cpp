@@ -6,7 +6,7 @@
 
 namespace ferry::fleet {
 
-std::chrono::seconds RateLimiter::Take(std::string_view key, const RateLimit& limit) {
+std::chrono::seconds RateLimiter::Take(std::string_view key, const RateLimit& limit, double cost) {
   const auto now = clock_.Now();
   std::lock_guard lock(mu_);
   auto it = buckets_.find(std::string(key));
@@ -20,11 +20,28 @@ std::chrono::seconds RateLimiter::Take(std::string_view key, const RateLimit& li
   const double elapsed = std::chrono::duration<double>(now - b.updated).count();
   b.tokens = std::min(limit.burst, b.tokens + elapsed * limit.rate);
   b.updated = now;
-  if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+  if (b.tokens >= cost) {
+    b.tokens -= cost;
     return std::chrono::seconds(0);
   }
-  const double wait = limit.rate > 0 ? (1.0 - b.tokens) / limit.rate : 3600.0;
+  const double wait = limit.rate > 0 ? (cost - b.tokens) / limit.rate : 3600.0;
+  return std::chrono::seconds(std::max<long>(1, static_cast<long>(std::ceil(wait))));
+}
+
+std::chrono::seconds RateLimiter::Wait(std::string_view key, const RateLimit& limit) {
+  const auto now = clock_.Now();
+  std::lock_guard lock(mu_);
+  auto it = buckets_.find(std::string(key));
+  if (it == buckets_.end()) {
+    return std::chrono::seconds(0);
+  }
+  const Bucket& b = it->second;
+  const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+  const double tokens = std::min(limit.burst, b.tokens + elapsed * limit.rate);
+  if (tokens >= 1.0) {
+    return std::chrono::seconds(0);
+  }
+  const double wait = limit.rate > 0 ? (1.0 - tokens) / limit.rate : 3600.0;
   return std::chrono::seconds(std::max<long>(1, static_cast<long>(std::ceil(wait))));
 }
 

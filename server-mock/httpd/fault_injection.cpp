@@ -1,8 +1,13 @@
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cmath>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "ferry/core/json_depth.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/httpd/error.hpp"
 #include "ferry/httpd/fault.hpp"
@@ -54,18 +59,58 @@ std::string ListJson(const FaultSet& faults) {
          "\n";
 }
 
+// Wrong admin tokens, budgeted as a token bucket: kBurst at once, one a second after.
+class FailureBudget {
+ public:
+  explicit FailureBudget(const Clock& clock) : clock_(clock), updated_(clock.Now()) {}
+
+  // Whole seconds until a failure would be allowed again; 0 when one is.
+  std::int64_t Wait() {
+    std::lock_guard lock(mu_);
+    Refill();
+    return tokens_ >= 1.0 ? 0 : static_cast<std::int64_t>(std::ceil(1.0 - tokens_));
+  }
+  void Spend() {
+    std::lock_guard lock(mu_);
+    Refill();
+    tokens_ = std::max(0.0, tokens_ - 1.0);
+  }
+
+ private:
+  static constexpr double kBurst = 10;
+  void Refill() {
+    const auto now = clock_.Now();
+    tokens_ =
+        std::min(kBurst, tokens_ + std::chrono::duration<double>(now - updated_).count() * 1.0);
+    updated_ = now;
+  }
+
+  const Clock& clock_;
+  std::mutex mu_;
+  double tokens_ = kBurst;
+  Clock::TimePoint updated_;
+};
+
 // Refuses callers that are not on this machine or do not present the token; nullopt lets the
 // request through.
-std::optional<Response> Refuse(const Request& request, const std::string& token) {
+std::optional<Response> Refuse(const Request& request, const std::string& token,
+                               FailureBudget& budget) {
   if (!IsLoopback(request.remote.address())) {
     log::warn("{}: refused fault admin request from a non-loopback peer",
               FormatEndpoint(request.remote));
     return Response::Text(http::status::forbidden, "fault admin is for loopback peers only");
   }
+  if (const auto wait = budget.Wait(); wait > 0) {
+    Response r = Response::Text(http::status::too_many_requests, "too many wrong tokens");
+    r.headers.set(http::field::retry_after, std::to_string(wait));
+    r.close = true;
+    return r;
+  }
   const std::string expected = "Bearer " + token;
   const auto presented = request.message[http::field::authorization];
   if (presented.size() != expected.size() ||
       CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) != 0) {
+    budget.Spend();
     Response r = Response::Text(http::status::unauthorized, "missing or wrong token");
     r.headers.set(http::field::www_authenticate, "Bearer realm=\"ferry-server\"");
     return r;
@@ -130,22 +175,27 @@ Handler WithFaults(std::shared_ptr<FaultSet> faults, Handler inner) {
   };
 }
 
-Status AddFaultAdminRoutes(Router& router, std::shared_ptr<FaultSet> faults, std::string token) {
+Status AddFaultAdminRoutes(Router& router, std::shared_ptr<FaultSet> faults, std::string token,
+                           const Clock& clock) {
   if (token.empty()) {
     return Fail(Errc::kInvalidArgument, "the fault admin token is empty");
   }
   constexpr std::size_t kAdminBodyLimit = 64 * 1024;
   return router.Add(
       {http::verb::get, http::verb::post, http::verb::delete_}, "/_faults",
-      [faults = std::move(faults), token = std::move(token)](const Request& request) {
-        if (auto refusal = Refuse(request, token)) {
+      [faults = std::move(faults), token = std::move(token),
+       budget = std::make_shared<FailureBudget>(clock)](const Request& request) {
+        if (auto refusal = Refuse(request, token, *budget)) {
           return std::move(*refusal);
         }
         switch (request.message.method()) {
           case http::verb::post: {
-            const json body = json::parse(request.message.body(), nullptr, false);
-            if (body.is_discarded() || !body.is_object() || !body.contains("faults") ||
-                !body["faults"].is_array()) {
+            auto parsed = ParseBoundedJson(request.message.body(), JsonBounds{kAdminBodyLimit, 4});
+            if (!parsed) {
+              return Response::Text(http::status::bad_request, parsed.error().message());
+            }
+            const json body = std::move(*parsed);
+            if (!body.is_object() || !body.contains("faults") || !body["faults"].is_array()) {
               return Response::Text(http::status::bad_request,
                                     "expected {\"faults\": [\"SPEC\", ...]}");
             }

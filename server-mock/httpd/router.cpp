@@ -156,13 +156,20 @@ Router::Lookup Router::Find(http::verb method, std::string_view path) const {
     if (!params) {
       continue;
     }
-    const bool takes =
-        std::find(route.methods.begin(), route.methods.end(), method) != route.methods.end();
+    const auto routes = [&](http::verb m) {
+      return std::find(route.methods.begin(), route.methods.end(), m) != route.methods.end();
+    };
+    // HEAD is GET without the body (RFC 9110, 9.3.2): every GET route answers it.
+    const bool takes = routes(method) || (method == http::verb::head && routes(http::verb::get));
     if (!takes) {
       for (http::verb m : route.methods) {
         if (std::find(out.allowed.begin(), out.allowed.end(), m) == out.allowed.end()) {
           out.allowed.push_back(m);
         }
+      }
+      if (routes(http::verb::get) && std::find(out.allowed.begin(), out.allowed.end(),
+                                               http::verb::head) == out.allowed.end()) {
+        out.allowed.push_back(http::verb::head);
       }
       continue;
     }

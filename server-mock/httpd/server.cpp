@@ -4,6 +4,9 @@
 #include "session.hpp"  // before other Asio headers: it carries the <utility> fix for Asio 1.18
 // clang-format on
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -26,7 +29,15 @@ using boost::system::error_code;
 
 struct Server::State {
   State(net::io_context& io_context, const Router& r, ServerOptions o)
-      : io(io_context), router(r), options(std::move(o)) {}
+      : io(io_context), router(r), options(std::move(o)) {
+    max_connections = options.max_connections;
+    if (max_connections == 0) {
+      rlimit limit{};
+      const rlim_t soft = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+      max_connections =
+          static_cast<std::size_t>(std::max<rlim_t>(16, std::min<rlim_t>(soft, 1u << 20) / 4 * 3));
+    }
+  }
 
   net::io_context& io;
   const Router& router;
@@ -37,7 +48,9 @@ struct Server::State {
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, std::weak_ptr<detail::Connection>> connections;
-  std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP
+  std::map<net::ip::address, std::size_t> per_peer;  // open connections by peer address
+  std::size_t max_connections = 0;                   // resolved from options at construction
+  std::shared_ptr<net::ssl::context> tls;            // null: plain HTTP
 };
 
 namespace {
@@ -63,23 +76,59 @@ net::awaitable<void> AcceptLoop(std::shared_ptr<Server::State> state,
     // for the peer's delayed ACK of the header (40 ms on Linux) whenever the request had a body.
     error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    auto connection = std::make_shared<detail::Connection>(std::move(socket), state->tls.get());
+    error_code peer_ec;
+    const net::ip::address peer = socket.remote_endpoint(peer_ec).address();
+    if (peer_ec) {
+      continue;  // gone already
+    }
     std::uint64_t id = 0;
+    bool over = false;
     {
       std::lock_guard lock(state->mu);
       if (state->stopped) {
         co_return;
       }
-      id = state->next_id++;
+      std::size_t& mine = state->per_peer[peer];
+      over = mine >= state->options.max_connections_per_peer ||
+             state->connections.size() >= state->max_connections;
+      if (over) {
+        if (mine == 0) {
+          state->per_peer.erase(peer);
+        }
+      } else {
+        ++mine;
+        id = state->next_id++;
+      }
+    }
+    if (over) {
+      // Closed before a byte is read or a TLS handshake begins: a stalled crowd from one address
+      // costs a descriptor for a moment, never the service of others.
+      log::debug("{}: too many connections, closing the new one", peer.to_string());
+      error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    auto connection = std::make_shared<detail::Connection>(std::move(socket), state->tls.get());
+    {
+      std::lock_guard lock(state->mu);
       state->connections.emplace(id, connection);
+      if (state->stopped) {
+        // Stop() ran in between and could not see this connection: close it here.
+        error_code ignored;
+        connection->Lowest().socket().close(ignored);
+      }
     }
     auto executor = connection->Lowest().get_executor();
     net::co_spawn(executor,
                   detail::RunSession(state->router, state->options, std::move(connection)),
-                  [state, id](std::exception_ptr error) {
+                  [state, id, peer](std::exception_ptr error) {
                     {
                       std::lock_guard lock(state->mu);
                       state->connections.erase(id);
+                      auto it = state->per_peer.find(peer);
+                      if (it != state->per_peer.end() && --it->second == 0) {
+                        state->per_peer.erase(it);
+                      }
                     }
                     if (error) {
                       try {

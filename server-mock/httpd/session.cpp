@@ -21,9 +21,12 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <iterator>
+#include <optional>
 #include <vector>
 
 #include "ferry/core/log.hpp"
+#include "ferry/core/text.hpp"
 #include "ferry/httpd/http_date.hpp"
 #include "ferry/httpd/target_path.hpp"
 
@@ -181,6 +184,35 @@ bool IsParseError(const error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+// Framing that two parsers (ours and a proxy's in front of us) could read differently is
+// refused before anything is routed: request smuggling lives in these gaps (RFC 9112, 6.1, 3.2).
+std::optional<Response> RefuseFraming(const http::request_parser<http::empty_body>& parser) {
+  const auto& header = parser.get();
+  const auto te = header.equal_range(http::field::transfer_encoding);
+  const auto te_fields = std::distance(te.first, te.second);
+  if (te_fields > 0) {
+    if (header.version() < 11) {
+      return Response::Text(http::status::bad_request,
+                            "Transfer-Encoding is not allowed in an HTTP/1.0 request");
+    }
+    const auto value = te.first->value();
+    const std::string_view coding = TrimHttpSpace(std::string_view(value.data(), value.size()));
+    if (te_fields > 1 || !beast::iequals(beast::string_view(coding.data(), coding.size()),
+                                         beast::string_view("chunked"))) {
+      return Response::Text(http::status::not_implemented,
+                            "the only Transfer-Encoding accepted is chunked");
+    }
+  }
+  const auto host = header.equal_range(http::field::host);
+  const auto host_fields = std::distance(host.first, host.second);
+  if (header.version() >= 11 && host_fields != 1) {
+    return Response::Text(http::status::bad_request, host_fields == 0
+                                                         ? "an HTTP/1.1 request needs a Host header"
+                                                         : "more than one Host header");
+  }
+  return std::nullopt;
+}
+
 Response Dispatch(const Handler& handler, const Request& request) {
   try {
     return handler(request);
@@ -196,10 +228,11 @@ net::awaitable<void> ServeRequests(const Router& router, const ServerOptions& op
                                    Stream& stream, const tcp::endpoint& remote) {
   error_code ec;
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-    Tcp(stream).expires_after(options.read_timeout);
+    // A new connection must say what it wants soon; a kept-alive one may idle longer.
+    Tcp(stream).expires_after(first ? options.header_timeout : options.read_timeout);
     co_await http::async_read_header(stream, buffer, header_parser, Redirect(ec));
     if (ec) {
       if (IsParseError(ec)) {
@@ -211,6 +244,12 @@ net::awaitable<void> ServeRequests(const Router& router, const ServerOptions& op
     const auto& header = header_parser.get();
     const unsigned version = header.version();
     const bool head_only = header.method() == http::verb::head;
+    if (auto refusal = RefuseFraming(header_parser)) {
+      log::info("{}: refused request: {}", Peer(remote),
+                std::get<std::string>(refusal->body).substr(0, 80));
+      co_await WriteError(stream, options, version, head_only, false, std::move(*refusal));
+      break;
+    }
     const bool has_body = header_parser.chunked() || header_parser.content_length().value_or(0) > 0;
     const std::string target(header.target());
     const SplitTarget split = SplitRequestTarget(target);
@@ -291,7 +330,7 @@ net::awaitable<void> RunSession(const Router& router, const ServerOptions& optio
   if (!connection->secure) {
     co_await ServeRequests(router, options, *connection->plain, remote);
   } else {
-    tcp_stream.expires_after(options.read_timeout);
+    tcp_stream.expires_after(options.handshake_timeout);
     co_await connection->secure->async_handshake(net::ssl::stream_base::server, Redirect(ec));
     if (ec) {
       log::info("{}: TLS handshake failed: {}", Peer(remote), ec.message());

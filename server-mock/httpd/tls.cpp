@@ -41,6 +41,8 @@ Result<std::shared_ptr<ssl::context>> MakeTlsContext(const TlsOptions& tls) {
   if (SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION) != 1) {
     return Fail(HttpdErrc::kTls, "TLS: cannot require TLS 1.2 or later");
   }
+  // Idle connections (a stalled handshake, keep-alive) give their read and write buffers back.
+  SSL_CTX_set_mode(context->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   error_code ec;
   if (context->use_certificate_chain_file(tls.cert_file, ec); ec) {
     return Fail(HttpdErrc::kTls, "TLS certificate " + tls.cert_file +

@@ -5,7 +5,9 @@
 // verifies against the device's trusted root, and the manifest against the signed targets.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "ferry/core/clock.hpp"
@@ -15,7 +17,41 @@
 #include "ferry/trust/metadata_store.hpp"
 #include "ferry/trust/updater.hpp"
 
+namespace ferry::layers {
+class UniqueFd;
+}  // namespace ferry::layers
+
 namespace ferry::bundle {
+
+// Bundles larger than this are refused before a byte is read.
+inline constexpr std::uint64_t kMaxBundleBytes = 16ull << 30;
+
+// A bundle file opened the only way ferryd opens one named by someone else: the last path
+// component must not be a symlink (O_NOFOLLOW, so /proc/self/fd/N and links to /etc/shadow are
+// refused), the open never blocks (O_NONBLOCK: a FIFO or a device cannot wedge the caller), and
+// the opened file must be a regular file of at most `max_bytes` (fstat on the fd, no race).
+// Everything after reads from this fd, and never more than `size` bytes.
+class BundleFile {
+ public:
+  // Errc::kInvalidArgument for a symlink, a device, a FIFO, a socket or a directory;
+  // kLimitExceeded for a file over `max_bytes`; the errno error (kNotFound, kPermissionDenied…)
+  // when it cannot be opened. Never blocks.
+  static Result<BundleFile> Open(const std::filesystem::path& path,
+                                 std::uint64_t max_bytes = kMaxBundleBytes);
+  BundleFile(BundleFile&&) noexcept;
+  BundleFile& operator=(BundleFile&&) noexcept;
+  ~BundleFile();
+
+  int fd() const;
+  std::uint64_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  BundleFile(std::unique_ptr<layers::UniqueFd> fd, std::uint64_t size, std::filesystem::path path);
+  std::unique_ptr<layers::UniqueFd> fd_;
+  std::uint64_t size_ = 0;
+  std::filesystem::path path_;
+};
 
 struct VerifiedRelease {
   manifest::Manifest manifest;
@@ -42,6 +78,14 @@ Result<Release> FetchRelease(trust::MetadataStore& store, fetch::HttpClient& htt
 // hardened layer extractor, then verifies it: TUF metadata against `store` (seeded from
 // `trusted_root_file` when the store trusts nothing yet), and the manifest target named in
 // bundle.json. Verified metadata is kept in `store`, so version floors rise as with a server.
+// Reads the file from its fd, the first `bundle_file.size()` bytes only.
+Result<VerifiedRelease> OpenBundle(const BundleFile& bundle_file,
+                                   const std::filesystem::path& work_dir,
+                                   trust::MetadataStore& store,
+                                   const std::filesystem::path& trusted_root_file,
+                                   const Clock& clock);
+
+// BundleFile::Open, then the above.
 Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
                                    const std::filesystem::path& work_dir,
                                    trust::MetadataStore& store,

@@ -40,6 +40,9 @@ struct LimitsConfig {
 struct Config {
   std::filesystem::path state_dir;  // required
   std::filesystem::path socket{std::string(kDefaultSocketPath)};
+  // Members of this group (a name or a gid) may use the read-only methods of the control socket
+  // (status, history, why, logs); empty: only root.
+  std::string control_group;
   std::string server_url;  // the fleet API (and, by default, the repository); empty: offline device
   // Where signed releases are fetched from (metadata/, targets/, blobs/): any static web server.
   // Defaults to server_url. Trailing slashes are dropped from both.

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
@@ -24,11 +25,19 @@ struct ApiOptions {
   RateLimit device_limit{1.0, 30};
   RateLimit operator_limit{50.0, 200};
   RateLimit unauthenticated_limit{1.0, 10};  // per peer address, counted on failed tokens
+  // Events each device may report, per second sustained and at once (one token per event).
+  RateLimit device_event_limit{1.0, 1000};
   std::size_t events_body_limit = 1u << 20;
   std::size_t inventory_body_limit = 256u << 10;
   std::size_t operator_body_limit = 1u << 20;
   std::size_t events_per_batch = 1000;
 };
+
+// Whether `token` can serve as the operator token: at least 128 bits of entropy by a
+// conservative estimate (4 bits a character when it is all hex digits, 6 otherwise, so at least
+// 32 hex digits or 22 other characters) and at least 8 distinct characters. Errc::kInvalidArgument
+// naming the shortfall and a generator (`openssl rand -hex 32`) otherwise.
+Status CheckOperatorToken(std::string_view token);
 
 // Adds the routes. `fleet` and `clock` must outlive the router's use.
 Status AddFleetRoutes(httpd::Router& router, std::shared_ptr<Fleet> fleet, Clock& clock,

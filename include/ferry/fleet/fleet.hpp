@@ -56,6 +56,11 @@ struct AppAssignment {
   bool downgrade = false;
 };
 
+// Bounds of an event's numbers: sequences stay exact in JSON (2^53 - 1), device times are unix
+// seconds before the year 10000.
+inline constexpr std::int64_t kMaxEventSequence = (std::int64_t{1} << 53) - 1;
+inline constexpr std::int64_t kMaxEventTime = 253402300799;
+
 // Event kinds a device reports (DESIGN.md, Fleet API).
 bool ValidEventKind(std::string_view kind);
 
@@ -118,11 +123,29 @@ struct Deployment {
   std::vector<DeviceFailure> failures;
 };
 
+// How much of its event history the database keeps per device. Past either bound, the oldest
+// events are compacted: removed, and counted per kind (EventRetention). A device's states in
+// deployments never come from kept events, so compaction leaves every deployment's counts exact.
+struct FleetOptions {
+  std::int64_t max_events_per_device = 1000;
+  std::int64_t max_event_bytes_per_device = 1 << 20;  // reason, names and 64 bytes a row
+};
+
+// What is known about a device's events beyond the kept ones.
+struct EventRetention {
+  std::int64_t kept_events = 0;
+  std::int64_t kept_bytes = 0;
+  std::int64_t compacted_through = 0;  // every sequence up to this was compacted
+  std::int64_t compacted_events = 0;
+  std::map<std::string, std::int64_t> compacted_by_kind;
+};
+
 class Fleet {
  public:
-  // Opens (creating) the database at `path`, migrates it and checks it. `clock` must outlive
-  // the Fleet.
-  static Result<std::unique_ptr<Fleet>> Open(const std::filesystem::path& path, Clock& clock);
+  // Opens (creating, mode 0600) the database at `path`, migrates it and checks it. An existing
+  // database readable by others is made 0600. `clock` must outlive the Fleet.
+  static Result<std::unique_ptr<Fleet>> Open(const std::filesystem::path& path, Clock& clock,
+                                             FleetOptions options = {});
   ~Fleet();
   Fleet(const Fleet&) = delete;
   Fleet& operator=(const Fleet&) = delete;
@@ -146,8 +169,12 @@ class Fleet {
   // appear once in the batch; a sequence stored before is acknowledged, not stored again. Events
   // move the device's state in the deployment they name, in sequence order (an older sequence
   // arriving late never overrides a newer one); an event naming a deployment that does not
-  // target this device is stored and changes nothing else.
+  // target this device is stored and changes nothing else. Past the FleetOptions bounds, the
+  // device's oldest events are compacted into per-kind counts in the same transaction; a
+  // compacted sequence sent again counts as a duplicate.
   Result<EventsAck> RecordEvents(std::string_view device_id, std::vector<Event> events);
+  // The device's event retention figures (kept, compacted, compacted per kind).
+  Result<EventRetention> DeviceEventRetention(std::string_view device_id);
   // The device's most recent events, newest first.
   Result<std::vector<Event>> DeviceEvents(std::string_view device_id, int limit);
   // Stores `inventory` (a JSON object, already validated by the caller) as last seen.

@@ -26,9 +26,13 @@ class RateLimiter {
  public:
   RateLimiter(Clock& clock, std::size_t max_keys = 100000) : clock_(clock), max_keys_(max_keys) {}
 
-  // Takes one request from `key`'s bucket. Returns zero when allowed, else how long until the
-  // next request would be (at least one second, for Retry-After).
-  std::chrono::seconds Take(std::string_view key, const RateLimit& limit);
+  // Takes `cost` tokens (one request) from `key`'s bucket. Returns zero when allowed, else how
+  // long until they would be there (at least one second, for Retry-After). `cost` above the burst
+  // never passes.
+  std::chrono::seconds Take(std::string_view key, const RateLimit& limit, double cost = 1.0);
+
+  // How long until `key` could take a request, without taking one: zero when it could now.
+  std::chrono::seconds Wait(std::string_view key, const RateLimit& limit);
 
   // Keys tracked now.
   std::size_t Keys();

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/httpd/router.hpp"
 
@@ -82,7 +83,11 @@ Handler WithFaults(std::shared_ptr<FaultSet> faults, Handler inner);
 
 // Adds GET, POST and DELETE on /_faults: GET lists the faults in force with their hit counts,
 // POST adds faults from {"faults": ["SPEC", ...]}, DELETE removes them all. Every call must come
-// from a loopback peer (else 403) with "Authorization: Bearer TOKEN" (else 401).
-Status AddFaultAdminRoutes(Router& router, std::shared_ptr<FaultSet> faults, std::string token);
+// from a loopback peer (else 403) with "Authorization: Bearer TOKEN" (else 401). Wrong tokens
+// are budgeted: 10 at once, then one a second (time from `clock`, which must outlive the
+// router); past the budget every call gets 429 and its connection is closed, before any token
+// is compared.
+Status AddFaultAdminRoutes(Router& router, std::shared_ptr<FaultSet> faults, std::string token,
+                           const Clock& clock);
 
 }  // namespace ferry::httpd

@@ -40,6 +40,7 @@ class Router {
   };
   // Finds the route for `method` and the raw `path`. When a route matches the path but not the
   // method, `allowed` lists the methods it takes (for 405); when nothing matches, both are empty.
+  // A route that takes GET also answers HEAD (the server sends no body), and lists HEAD.
   // Thread-safe for concurrent lookups once all routes are added.
   Lookup Find(http::verb method, std::string_view path) const;
 

@@ -5,7 +5,8 @@
 // included), then, once the route is known, the body (bounded by the route's body limit). A
 // malformed request gets 400, an oversized header 431, an oversized body 413; each of these closes
 // the connection. Responses stream their bodies in chunks, so a file of any size is never held in
-// memory.
+// memory. A peer gets at most `max_connections_per_peer` connections at once, a new connection
+// `header_timeout` (and `handshake_timeout` for TLS) to send its first request header.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -31,10 +32,17 @@ struct TlsOptions {
 };
 
 struct ServerOptions {
-  std::size_t header_limit = 16 * 1024;    // request line + header fields
-  std::chrono::seconds read_timeout{30};   // to read one request, and idle keep-alive time
-  std::chrono::seconds write_timeout{60};  // for each chunk of a response
-  std::size_t chunk_size = 64 * 1024;      // body bytes per write
+  std::size_t header_limit = 16 * 1024;        // request line + header fields
+  std::chrono::seconds handshake_timeout{10};  // for a TLS handshake to complete
+  std::chrono::seconds header_timeout{10};     // for a new connection's first request header
+  std::chrono::seconds read_timeout{30};       // to read one request, and idle keep-alive time
+  std::chrono::seconds write_timeout{60};      // for each chunk of a response
+  // Open connections from one peer address; more are closed as soon as they are accepted.
+  std::size_t max_connections_per_peer = 32;
+  // Open connections in all; 0: three quarters of the soft RLIMIT_NOFILE (at least 16), so
+  // files and the database still get descriptors when the limit is reached.
+  std::size_t max_connections = 0;
+  std::size_t chunk_size = 64 * 1024;  // body bytes per write
   std::string server_name = "ferry-server";
   TlsOptions tls;
 };

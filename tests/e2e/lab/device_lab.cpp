@@ -174,7 +174,9 @@ std::string DeviceLab::Log() {
 void DeviceLab::StartServer(bool fleet, const std::vector<std::string>& extra) {
   std::vector<std::string> args = extra;
   if (fleet) {
-    ASSERT_TRUE(fs::WriteFileAtomic(OperatorToken(), "operator-secret-for-tests\n", 0600));
+    ASSERT_TRUE(fs::WriteFileAtomic(
+        OperatorToken(), "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n",
+        0600));
     args.insert(args.end(), {"--fleet-db", (dir_ / "fleet.db").string(), "--operator-token-file",
                              OperatorToken().string()});
   }

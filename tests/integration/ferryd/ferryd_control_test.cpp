@@ -1,12 +1,15 @@
 // ferryd and ferry as a person or systemd runs them: real binaries, a real socket, a real database.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "ferry/control/control.hpp"
@@ -152,10 +155,35 @@ TEST_F(FerrydTest, StaleSocketFromACrashIsReplaced) {
 
 TEST_F(FerrydTest, SecondFerrydOnTheSameSocketIsRefused) {
   auto first = StartFerryd();
-  auto r = testing::Run({BuiltProgram("ferryd"), "--config", config_.string()});
+  // Its own state directory: only the socket is shared.
+  const auto other_config = dir_ / "other.toml";
+  ASSERT_TRUE(fs::WriteFileAtomic(other_config, "state_dir = \"" + (dir_ / "other").string() +
+                                                    "\"\nsocket = \"" + socket_.string() + "\"\n"));
+  auto r = testing::Run({BuiltProgram("ferryd"), "--config", other_config.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("another ferryd is already serving"), std::string::npos) << r.err;
   EXPECT_EQ(Ferry({"status"}).exit_code, 0) << "the first ferryd must keep serving";
+}
+
+TEST_F(FerrydTest, SecondFerrydOnTheSameStateDirRefusesToStartNamingTheHolder) {
+  auto first = StartFerryd();
+  // Its own socket: only the state directory is shared.
+  const auto other_config = dir_ / "other.toml";
+  ASSERT_TRUE(fs::WriteFileAtomic(other_config, "state_dir = \"" + state_.string() +
+                                                    "\"\nsocket = \"" +
+                                                    (dir_ / "other.sock").string() + "\"\n"));
+  auto r = testing::Run({BuiltProgram("ferryd"), "--config", other_config.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("in use by another ferryd (pid " + std::to_string(first->pid()) + ")"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "other.sock"));
+  EXPECT_EQ(Ferry({"status"}).exit_code, 0) << "the first ferryd must keep serving";
+  // Once the first is gone (however it ended), the directory is free again.
+  first->Signal(SIGKILL);
+  first->Wait(5s);
+  auto second = StartFerryd();
+  EXPECT_EQ(Ferry({"status"}).exit_code, 0) << Log();
 }
 
 TEST_F(FerrydTest, ConfigErrorsNameTheKeyAndExitWithTwo) {
@@ -253,6 +281,139 @@ TEST_F(FerrydTest, OverlongRequestIsRefusedAndFerrydKeepsServing) {
     EXPECT_EQ(c.Line(), "") << "connection should be closed";
   }
   EXPECT_EQ(Ferry({"status"}).exit_code, 0);
+}
+
+TEST_F(FerrydTest, DeeplyNestedRequestIsInvalidArgumentAndFerrydKeepsServing) {
+  auto ferryd = StartFerryd();
+  RawClient c(socket_);
+  // 100,000 levels in 200 KB: under the line limit, far past any parser's stack.
+  c.Send("{\"id\":1,\"method\":\"status\",\"params\":" + std::string(100'000, '[') +
+         std::string(100'000, ']') + "}\n");
+  const std::string line = c.Line();
+  ASSERT_FALSE(line.empty()) << Log();
+  auto reply = nlohmann::json::parse(line);
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_EQ(reply["error"]["code"], "invalid_argument");
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("nested deeper than"),
+            std::string::npos)
+      << line;
+  // The same connection and new ones go on.
+  c.Send("{\"id\":2,\"method\":\"ping\"}\n");
+  EXPECT_EQ(nlohmann::json::parse(c.Line())["result"]["version"], "0.1.0");
+  EXPECT_TRUE(ferryd->running());
+  EXPECT_EQ(Ferry({"status"}).exit_code, 0);
+}
+
+TEST_F(FerrydTest, InstallRefusesAnythingButARegularFileAtOnce) {
+  auto ferryd = StartFerryd();
+  const auto fifo = dir_ / "bundle.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto link = dir_ / "shadow.bundle";
+  std::filesystem::create_symlink("/etc/shadow", link);
+  struct Case {
+    std::string path;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{{"/dev/zero", "a character device"},
+                                         {fifo.string(), "a FIFO"},
+                                         {link.string(), "is a symlink"},
+                                         {"/proc/self/fd/0", "is a symlink"},
+                                         {dir_.path().string(), "a directory"}}) {
+    const auto start = std::chrono::steady_clock::now();
+    // A short deadline: a refusal comes at once, it never waits on the file.
+    auto r = control::Call(socket_, "install", {{"bundle", c.path}}, 5s);
+    ASSERT_FALSE(r.has_value()) << c.path;
+    EXPECT_TRUE(r.error().Is(Errc::kInvalidArgument)) << c.path << ": " << r.error().message();
+    EXPECT_NE(r.error().message().find(c.says), std::string::npos) << r.error().message();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << c.path;
+  }
+  // Nothing is wedged: the worker still takes work, and the daemon still answers.
+  auto revert = control::Call(socket_, "revert", {{"app", "web"}}, 10s);
+  ASSERT_FALSE(revert.has_value());
+  EXPECT_FALSE(revert.error().Is(Errc::kTimeout)) << revert.error().message();
+  EXPECT_EQ(Ferry({"status"}).exit_code, 0);
+  const auto start = std::chrono::steady_clock::now();
+  ferryd->Signal(SIGTERM);
+  EXPECT_EQ(ferryd->Wait(5s), 0) << Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+// Runs `fn` in a child process as user nobody (uid and gid 65534, no supplementary groups) and
+// returns its exit status. The test process stays root.
+int AsNobody(const std::function<int()>& fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const gid_t nogroup = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(nogroup, nogroup, nogroup) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(100);
+    }
+    ::_exit(fn());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+}
+
+// 0 when `method` fails with permission_denied, 1 when it is answered, 2 on another error.
+int Outcome(const std::filesystem::path& socket, const std::string& method,
+            const control::Json& params = control::Json::object()) {
+  auto r = control::Call(socket, method, params, 5s);
+  if (r) {
+    return 1;
+  }
+  return r.error().Is(Errc::kPermissionDenied) ? 0 : 2;
+}
+
+TEST_F(FerrydTest, AWorldWritableSocketStillServesNobodyButRoot) {
+  auto ferryd = StartFerryd();
+  // What an operator's mistake could do: everyone may connect now.
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(socket_.parent_path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(socket_.c_str(), 0666), 0);
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "status"); }), 0) << Log();
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "revert", {{"app", "web"}}); }), 0);
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "install", {{"bundle", "/etc/shadow"}}); }), 0);
+  EXPECT_EQ(AsNobody([&] {
+              auto r = control::Call(socket_, "status", control::Json::object(), 5s);
+              return !r && r.error().message().find("uid 65534") != std::string::npos ? 0 : 1;
+            }),
+            0)
+      << "the refusal names the caller";
+  EXPECT_NE(Log().find("refusing uid 65534"), std::string::npos) << Log();
+  EXPECT_EQ(Ferry({"status"}).exit_code, 0) << "root is still served";
+}
+
+TEST_F(FerrydTest, TheControlGroupMayReadButNotAct) {
+  ASSERT_TRUE(fs::WriteFileAtomic(config_, "state_dir = \"" + state_.string() + "\"\nsocket = \"" +
+                                               socket_.string() +
+                                               "\"\ncontrol_group = \"65534\"\n"));
+  auto ferryd = StartFerryd();
+  struct stat st {};
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(socket_.parent_path().c_str(), 0755), 0);
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "status"); }), 1) << Log();
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "ping"); }), 1);
+  EXPECT_EQ(AsNobody([&] {
+              return Outcome(socket_, "history", {{"app", "web"}});
+            }),
+            2)
+      << "answered (not_found), not refused";
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "revert", {{"app", "web"}}); }), 0);
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "install", {{"bundle", "/etc/shadow"}}); }), 0);
+  EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "check"); }), 0);
+}
+
+TEST_F(FerrydTest, AnUnknownControlGroupStopsTheStart) {
+  ASSERT_TRUE(fs::WriteFileAtomic(config_, "state_dir = \"" + state_.string() + "\"\nsocket = \"" +
+                                               socket_.string() +
+                                               "\"\ncontrol_group = \"no-such-group-here\"\n"));
+  auto r = testing::Run({BuiltProgram("ferryd"), "--config", config_.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("control_group 'no-such-group-here'"), std::string::npos) << r.err;
 }
 
 TEST_F(FerrydTest, ListsCrashpointsAndVersion) {

@@ -30,7 +30,8 @@ class FleetCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir_ / "repo");
-    WriteFile(dir_ / "operator.token", "op-token-for-tests\n");
+    WriteFile(dir_ / "operator.token",
+              "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n");
     Start();
   }
 

@@ -33,7 +33,8 @@ class FleetClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir_ / "repo");
-    WriteFile(dir_ / "operator.token", "op-token-for-tests\n");
+    WriteFile(dir_ / "operator.token",
+              "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n");
   }
 
   void Start(std::vector<std::string> extra = {}) {
@@ -182,7 +183,8 @@ TEST_F(FleetClientTest, ARevokedDeviceAndAnUnknownTokenAreUnauthorized) {
   ASSERT_FALSE(unknown);
   EXPECT_TRUE(unknown.error().Is(FleetClientErrc::kUnauthorized)) << unknown.error().String();
 
-  auto operator_token = Client("op-token-for-tests")->GetAssignment("");
+  auto operator_token =
+      Client("8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080")->GetAssignment("");
   ASSERT_FALSE(operator_token);
   EXPECT_TRUE(operator_token.error().Is(FleetClientErrc::kForbidden))
       << operator_token.error().String();

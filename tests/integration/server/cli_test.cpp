@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -38,6 +39,41 @@ TEST(FerryServerCli, BadListenAddressExitsWith2AndSaysWhy) {
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_NE(r.err.find("listen address"), std::string::npos) << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST(FerryServerCli, AWeakOrEmptyOperatorTokenStopsTheStartAndNamesAGenerator) {
+  TempDir dir;
+  const auto serve = [&](const std::string& token) {
+    WriteFile(dir / "operator.token", token);
+    auto args = Serve(dir, "127.0.0.1:0");
+    args.insert(args.end(), {"--fleet-db", (dir / "fleet.db").string(), "--operator-token-file",
+                             (dir / "operator.token").string()});
+    return ferry::testing::Run(args);
+  };
+  const auto weak = serve("ab\n");
+  EXPECT_EQ(weak.exit_code, 2);
+  EXPECT_NE(weak.err.find("too weak"), std::string::npos) << weak.err;
+  EXPECT_NE(weak.err.find("openssl rand -hex 32"), std::string::npos) << weak.err;
+  EXPECT_TRUE(weak.out.empty()) << weak.out;
+  const auto empty = serve("\n \n");
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("operator token file"), std::string::npos) << empty.err;
+  EXPECT_EQ(empty.err.find("admin token"), std::string::npos) << empty.err;
+}
+
+TEST(FerryServerCli, TheFleetDatabaseIsOwnerOnly) {
+  TempDir dir;
+  WriteFile(dir / "operator.token", "0123456789abcdef0123456789abcdef\n");
+  ServerProcess server(dir.path(),
+                       {"--fleet-db", (dir / "fleet.db").string(), "--operator-token-file",
+                        (dir / "operator.token").string()},
+                       dir / "server.log");
+  ASSERT_NE(server.port(), 0) << server.Log();
+  for (const char* name : {"fleet.db", "fleet.db-wal"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << name;
   }
 }
 

@@ -184,6 +184,27 @@ TEST_F(FaultsTest, RuntimeEndpointNeedsTheToken) {
   EXPECT_EQ(Get("/small.bin").status, 200);
 }
 
+TEST_F(FaultsTest, WrongTokensAreBudgetedBeforeAnyTokenIsCompared) {
+  Start({});
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Admin("GET", "", "guess-" + std::to_string(i)).status, 401) << i;
+  }
+  const auto over = Admin("GET", "", "guess-10");
+  EXPECT_EQ(over.status, 429);
+  EXPECT_FALSE(over.Header("Retry-After").empty());
+  EXPECT_EQ(Admin("GET", "", kToken).status, 429) << "the right token waits too";
+  // One failure a second comes back.
+  EXPECT_TRUE(WaitFor([&] { return Admin("GET", "", kToken).status == 200; }));
+}
+
+TEST_F(FaultsTest, DeeplyNestedFaultListIsRefusedBeforeParsing) {
+  Start({});
+  const auto deep = Admin("POST", "{\"faults\": " + std::string(20'000, '[') + "}");
+  EXPECT_EQ(deep.status, 400);
+  EXPECT_NE(deep.body.find("nested deeper than"), std::string::npos) << deep.body;
+  EXPECT_EQ(Admin("GET", "").status, 200);
+}
+
 TEST_F(FaultsTest, RuntimeEndpointAddsListsAndClearsFaults) {
   Start({});
   EXPECT_EQ(Get("/small.bin").body, small_);

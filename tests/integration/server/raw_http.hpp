@@ -26,6 +26,8 @@ struct RawResponse {
 class RawConnection {
  public:
   explicit RawConnection(std::uint16_t port);  // connects to 127.0.0.1:port; throws on failure
+  // The same from the loopback address `source` (another 127.x.y.z: another peer to the server).
+  RawConnection(std::uint16_t port, const char* source);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

@@ -330,6 +330,36 @@ TEST_F(StaticFilesTest, LibcurlResumesADownloadWithRange) {
   EXPECT_EQ(body, blob_.substr(123456));
 }
 
+TEST_F(StaticFilesTest, FramingThatCouldBeReadTwoWaysIsRefusedAndTheConnectionClosed) {
+  struct Case {
+    std::string request;
+    int status;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST /blob.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+            "3\r\nabc\r\n0\r\n\r\n",
+            501},
+           {"POST /blob.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501},
+           {"POST /blob.bin HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+           {"GET /blob.bin HTTP/1.1\r\n\r\n", 400},
+           {"GET /blob.bin HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400}}) {
+    RawConnection conn(port_);
+    conn.Send(c.request + "GET /targets/app.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = conn.Read();
+    ASSERT_TRUE(r.has_value()) << c.request;
+    EXPECT_EQ(r->status, c.status) << c.request << r->body;
+    EXPECT_TRUE(conn.PeerClosed()) << "nothing after it is read: " << c.request;
+  }
+  // HTTP/1.0 needs no Host.
+  RawConnection old(port_);
+  old.Send("GET /targets/app.json HTTP/1.0\r\n\r\n");
+  auto r = old.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST_F(StaticFilesTest, SigtermStopsTheServerWithinASecond) {
   // An idle keep-alive connection must not hold the exit up.
   RawConnection idle(port_);
@@ -339,6 +369,53 @@ TEST_F(StaticFilesTest, SigtermStopsTheServerWithinASecond) {
   server_->child().Signal(SIGTERM);
   EXPECT_EQ(server_->child().Wait(1000ms), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+class PeerLimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_ / "repo" / "app.json", "{}\n");
+    server_ = std::make_unique<ServerProcess>(
+        dir_ / "repo", std::vector<std::string>{"--max-connections-per-peer", "4"},
+        dir_ / "server.log");
+    port_ = server_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(PeerLimitsTest, StalledConnectionsFromOnePeerAreCappedAndOthersAreStillServed) {
+  // Ten connections that never send a byte, from one address.
+  std::vector<std::unique_ptr<RawConnection>> stalled;
+  for (int i = 0; i < 10; ++i) {
+    stalled.push_back(std::make_unique<RawConnection>(port_));
+  }
+  // The server closes every one past the fourth at once, before reading anything.
+  for (std::size_t i = 4; i < stalled.size(); ++i) {
+    EXPECT_TRUE(stalled[i]->PeerClosed(5s)) << "connection " << i;
+  }
+  // Another peer is served meanwhile.
+  RawConnection other(port_, "127.0.0.2");
+  other.Send("GET /app.json HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = other.Read();
+  ASSERT_TRUE(r.has_value()) << server_->Log();
+  EXPECT_EQ(r->status, 200);
+  // The four it kept are real connections: each is served when it speaks.
+  for (std::size_t i = 0; i < 4; ++i) {
+    stalled[i]->Send("GET /app.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto kept = stalled[i]->Read();
+    ASSERT_TRUE(kept.has_value()) << "connection " << i;
+    EXPECT_EQ(kept->status, 200);
+  }
+  // Once the peer lets go, it gets its share back.
+  stalled.clear();
+  EXPECT_TRUE(WaitFor([&] {
+    auto again = Fetch(port_, "GET", "/app.json");
+    return again.has_value() && again->status == 200;
+  }));
 }
 
 }  // namespace

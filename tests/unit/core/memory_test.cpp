@@ -79,5 +79,20 @@ TEST(JsonNestingWithin, CountsBracketsOutsideStringsOnly) {
   EXPECT_TRUE(JsonNestingWithin("not json at all", 1));
 }
 
+TEST(ParseBoundedJson, RefusesOversizedAndDeepTextBeforeParsing) {
+  EXPECT_EQ(ParseBoundedJson(R"({"a": [1, 2]})", JsonBounds{64, 2}).value()["a"][1], 2);
+  const auto big = ParseBoundedJson(std::string(100, ' ') + "1", JsonBounds{64, 2});
+  ASSERT_FALSE(big.has_value());
+  EXPECT_TRUE(big.error().Is(Errc::kInvalidArgument));
+  EXPECT_NE(big.error().message().find("larger than 64"), std::string::npos);
+  // Deep enough to overflow a recursive parser's stack: refused by the scan.
+  const auto deep = ParseBoundedJson(std::string(1'000'000, '['), JsonBounds{1u << 20, 32});
+  ASSERT_FALSE(deep.has_value());
+  EXPECT_NE(deep.error().message().find("nested deeper than 32"), std::string::npos);
+  const auto junk = ParseBoundedJson("{nope", JsonBounds{});
+  ASSERT_FALSE(junk.has_value());
+  EXPECT_TRUE(junk.error().Is(Errc::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace ferry

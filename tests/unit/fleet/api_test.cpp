@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -335,6 +336,162 @@ TEST_F(FleetApiTest, OperatorDrivesARolloutOverHttp) {
   ASSERT_EQ(list["deployments"].size(), 2u);
   EXPECT_EQ(list["deployments"][0]["id"], "d-2");
   EXPECT_EQ(list["deployments"][1]["state"], "aborted");
+}
+
+TEST_F(FleetApiTest, GuessingOnOneConnectionGetsNo200OnceTheBudgetIsSpentAndIsCutOff) {
+  // Guesses pipelined on one connection, the real token last: the budget (5 here) is checked
+  // before any token is compared, and the first 429 ends the connection. (Few enough to reach
+  // the server in one read, so that its close is a clean one and every reply can be read.)
+  RawConnection c(port_);
+  std::string pipeline;
+  for (int i = 0; i < 40; ++i) {
+    pipeline += "GET /v1/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess-" +
+                std::to_string(i) + "\r\n\r\n";
+  }
+  pipeline += std::string("GET /v1/devices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+              kOperator + "\r\n\r\n";
+  c.Send(pipeline);
+  std::map<int, int> statuses;
+  while (auto r = c.Read(false, 5s)) {
+    ++statuses[r->status];
+    if (r->status == 429) {
+      EXPECT_FALSE(r->Header("retry-after").empty());
+      EXPECT_EQ(r->Header("connection"), "close");
+    }
+  }
+  EXPECT_EQ(statuses[401], 5);
+  EXPECT_EQ(statuses[429], 1);
+  EXPECT_EQ(statuses[200], 0);
+  EXPECT_EQ(statuses.size(), 3u);
+  // A new connection with the right token is still refused, until the budget refills.
+  auto locked = Call("GET", "/v1/devices", kOperator);
+  EXPECT_EQ(locked.status, 429);
+  clock_.Advance(1s);
+  EXPECT_EQ(Call("GET", "/v1/devices", kOperator).status, 200);
+}
+
+TEST_F(FleetApiTest, UnknownAndRevokedTokensGetTheSameAnswer) {
+  const std::string token = AddDevice("a", "lab");
+  ASSERT_EQ(Call("POST", "/v1/devices/a/revoke", kOperator).status, 200);
+  const auto revoked = Call("GET", "/v1/device/assignment", token);
+  const auto unknown = Call("GET", "/v1/device/assignment", "fdt_" + std::string(64, '0'));
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(revoked.body, unknown.body);
+}
+
+TEST_F(FleetApiTest, HeadOnAFleetRouteIsAnsweredAsGetWithoutABody) {
+  const std::string a = AddDevice("a", "lab");
+  RawConnection c(port_);
+  c.Send("HEAD /v1/device/assignment HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a +
+         "\r\n\r\n");
+  auto r = c.Read(/*head=*/true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.empty());
+  EXPECT_FALSE(r->Header("etag").empty());
+  // What a 405 offers is what works.
+  auto wrong = Call("POST", "/v1/device/assignment", a, "{}");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.Header("allow"), "GET, HEAD");
+}
+
+TEST_F(FleetApiTest, EventFieldsAreCheckedBeforeTheyAreStored) {
+  const std::string a = AddDevice("a", "lab");
+  const auto post = [&](json event) {
+    clock_.Advance(1s);
+    event.merge_patch(json{{"kind", "trial"}, {"app", "web"}});
+    return Call("POST", "/v1/device/events", a, json::array({event}).dump());
+  };
+  EXPECT_EQ(post({{"sequence", 1}, {"version", "1.0"}}).status, 400);
+  EXPECT_EQ(post({{"sequence", 1}, {"time", -1}}).status, 400);
+  EXPECT_EQ(post({{"sequence", 1}, {"time", 0}}).status, 400);
+  EXPECT_EQ(post({{"sequence", std::int64_t{9223372036854775807}}}).status, 400);
+  EXPECT_EQ(post({{"sequence", std::uint64_t{18446744073709551615u}}}).status, 400);
+  EXPECT_EQ(post({{"sequence", 1}, {"deployment", "x-1"}}).status, 400);
+  auto good = post({{"sequence", kMaxEventSequence},
+                    {"version", "1.0.0-rc.1"},
+                    {"deployment", "d-9"},
+                    {"time", 1763870000}});
+  EXPECT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(json::parse(good.body)["highest_sequence"], kMaxEventSequence);
+}
+
+TEST_F(FleetApiTest, AFloodOfEventsStaysWithinTheDevicesQuotaAndDeploymentCountsStayExact) {
+  const std::string a = AddDevice("a", "lab");
+  AddDevice("b", "lab");
+  ASSERT_EQ(Call("POST", "/v1/deployments", kOperator,
+                 json{{"app", "web"}, {"version", "2.0.0"}, {"tags", {"lab"}}}.dump())
+                .status,
+            201);
+  const std::string reason(2000, 'r');
+  std::int64_t sequence = 0;
+  const auto batch = [&](std::size_t n, const char* kind) {
+    json events = json::array();
+    for (std::size_t i = 0; i < n; ++i) {
+      events.push_back({{"sequence", ++sequence},
+                        {"kind", kind},
+                        {"app", "web"},
+                        {"version", "2.0.0"},
+                        {"deployment", "d-1"},
+                        {"reason", reason}});
+    }
+    return Call("POST", "/v1/device/events", a, events.dump());
+  };
+  // Rate: a full batch spends the burst; the next is refused until the events refill.
+  ASSERT_EQ(batch(400, "downloading").status, 200);
+  ASSERT_EQ(batch(400, "staging").status, 200);
+  clock_.Advance(1s);
+  auto refused = batch(400, "trial");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_FALSE(refused.Header("retry-after").empty());
+  sequence -= 400;
+  // Count and bytes: 4,000 events of 2 KB each against 1,000 events / 1 MiB kept.
+  for (int round = 0; round < 8; ++round) {
+    clock_.Advance(1000s);
+    const auto r = batch(400, round == 7 ? "committed" : "trial");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["highest_sequence"], sequence);
+  }
+  auto retention = fleet_->DeviceEventRetention("a").value();
+  EXPECT_LE(retention.kept_events, 1000);
+  EXPECT_LE(retention.kept_bytes, 1 << 20);
+  EXPECT_GT(retention.kept_events, 0);
+  EXPECT_EQ(retention.kept_events + retention.compacted_events, sequence);
+  std::int64_t by_kind = 0;
+  for (const auto& [kind, count] : retention.compacted_by_kind) {
+    by_kind += count;
+  }
+  EXPECT_EQ(by_kind, retention.compacted_events);
+  EXPECT_EQ(retention.compacted_by_kind["downloading"], 400);
+  // The deployment's tallies are exact: a committed, b still pending.
+  clock_.Advance(1s);
+  const auto d = json::parse(Call("GET", "/v1/deployments/d-1", kOperator).body)["deployment"];
+  EXPECT_EQ(d["counts"]["committed"], 1) << d.dump();
+  EXPECT_EQ(d["counts"]["pending"], 1) << d.dump();
+  EXPECT_EQ(d["counts"]["installing"], 0) << d.dump();
+  // A compacted sequence sent again is a duplicate, never stored twice.
+  clock_.Advance(1000s);
+  const std::int64_t highest = sequence;
+  sequence = 0;
+  const auto again = batch(1, "failed");
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(json::parse(again.body),
+            (json{{"stored", 0}, {"duplicates", 1}, {"highest_sequence", highest}}));
+  // The operator sees the figures.
+  const auto shown = json::parse(Call("GET", "/v1/devices/a", kOperator).body);
+  EXPECT_EQ(shown["device"]["event_retention"]["compacted_events"], retention.compacted_events);
+}
+
+TEST(CheckOperatorToken, RefusesTokensUnder128BitsAndNamesAGenerator) {
+  for (const char* weak : {"", "ab", "operator-secret-token", "0123456789abcdef0123456789abcde",
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    const auto st = CheckOperatorToken(weak);
+    ASSERT_FALSE(st.has_value()) << weak;
+    EXPECT_NE(st.error().message().find("openssl rand -hex 32"), std::string::npos);
+  }
+  EXPECT_TRUE(CheckOperatorToken("0123456789abcdef0123456789abcdef").has_value());
+  EXPECT_TRUE(CheckOperatorToken("Zx9-Qr7_Lm2+Nb5/Kd8=Wt").has_value());
 }
 
 }  // namespace

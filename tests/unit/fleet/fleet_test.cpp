@@ -125,7 +125,7 @@ TEST(FleetOpen, RefusesANewerSchemaAndAFileThatIsNotADatabase) {
         return 0;
       },
       &version, nullptr);
-  EXPECT_EQ(version, 2);
+  EXPECT_EQ(version, 3);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto newer = Fleet::Open(dir / "fleet.db", clock);
@@ -236,6 +236,52 @@ TEST_F(FleetTest, PhasedRolloutAdvancesAfterTheWaitOnceThePhaseIsDone) {
   d = fleet_->GetDeployment("d-1").value();
   EXPECT_EQ(d.state, "completed");
   EXPECT_EQ(d.counts["committed"], 20);
+}
+
+TEST_F(FleetTest, ARevokedDeviceDoesNotHoldItsPhaseBack) {
+  AddDevices(4);
+  ASSERT_EQ(fleet_->CreateDeployment(Spec("2.0.0", {50, 100}, 10min)).value().released, 2);
+  const auto first = Assigned(4, "web", "d-1");
+  ASSERT_EQ(first.size(), 2u);
+  Report(first[0], "committed", "web", "2.0.0");
+  ASSERT_TRUE(fleet_->RevokeDevice(first[1]).has_value());
+  clock_.Advance(11min);
+  ASSERT_TRUE(fleet_->Reconcile().has_value());
+  const auto d = fleet_->GetDeployment("d-1").value();
+  EXPECT_EQ(d.current_phase, 1);
+  EXPECT_EQ(d.released, 4);
+}
+
+TEST(FleetRetention, OldestEventsAreCompactedIntoCountsAndNeverStoredTwice) {
+  testing::TempDir dir;
+  ManualClock clock;
+  auto fleet = Fleet::Open(dir / "fleet.db", clock, FleetOptions{8, 1 << 20}).value();
+  ASSERT_TRUE(fleet->AddDevice("a", std::vector<std::string>{"lab"}).has_value());
+  std::vector<Event> batch;
+  for (int i = 1; i <= 20; ++i) {
+    Event e;
+    e.sequence = i;
+    e.kind = i <= 5 ? "downloading" : "staging";
+    e.app = "web";
+    batch.push_back(e);
+  }
+  auto ack = fleet->RecordEvents("a", batch).value();
+  EXPECT_EQ(ack.stored, 20);
+  EXPECT_EQ(ack.highest_sequence, 20);
+  const auto kept = fleet->DeviceEvents("a", 100).value();
+  const auto r = fleet->DeviceEventRetention("a").value();
+  EXPECT_EQ(r.kept_events, static_cast<std::int64_t>(kept.size()));
+  EXPECT_LE(r.kept_events, 8);
+  EXPECT_EQ(kept.back().sequence, r.compacted_through + 1);
+  EXPECT_EQ(r.compacted_events + r.kept_events, 20);
+  EXPECT_EQ(r.compacted_by_kind.at("downloading"), 5);
+  EXPECT_EQ(r.compacted_by_kind.at("staging"), r.compacted_events - 5);
+  // Sent again (a lost reply), everything is a duplicate, compacted or kept.
+  ack = fleet->RecordEvents("a", batch).value();
+  EXPECT_EQ(ack.stored, 0);
+  EXPECT_EQ(ack.duplicates, 20);
+  EXPECT_EQ(ack.highest_sequence, 20);
+  EXPECT_EQ(fleet->DeviceEventRetention("a").value().compacted_events, r.compacted_events);
 }
 
 TEST_F(FleetTest, FailuresAboveTheRatioPauseAndKeepTheRestOnTheOldRelease) {
