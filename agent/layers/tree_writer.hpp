@@ -16,8 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "agent/layers/unique_fd.hpp"
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
+#include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::layers {
@@ -128,11 +129,5 @@ class TreeWriter {
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };
-
-// Forces the component-by-component walk, as on kernels without openat2 (tests).
-void DisableOpenat2ForTesting(bool disabled);
-
-// Whether openat2(2) with RESOLVE_BENEATH works on this kernel (probed once).
-bool HaveOpenat2();
 
 }  // namespace ferry::layers
