@@ -98,9 +98,10 @@ Status TreeWriter::ClearSlot(int parent, const std::string& name, bool keep_dire
   } else if (::unlinkat(parent, name.c_str(), 0) != 0) {
     return Fail(EntryErrno(entry, "remove earlier entry"));
   }
-  // The cached parent fd stays open until the next lookup (callers hold it), but a removed
-  // directory must never be reused as a parent.
-  ForgetCachedDir();
+  // A removed directory must never be reused as a parent, so the key goes now; the fd stays open
+  // until the next lookup replaces it, because the caller may be writing into it (`parent` is the
+  // cached fd when the entry is in a subdirectory).
+  cached_key_.clear();
   return Ok();
 }
 

@@ -114,10 +114,6 @@ class TreeWriter {
   // chown (per the policy), then chmod when `mode` is set, then the times; never follows `name`.
   Status SetOwnerAndTimes(int parent, const std::string& name, const EntryHeader& header,
                           std::optional<std::uint32_t> mode);
-  void ForgetCachedDir() {
-    cached_key_.clear();
-    cached_fd_.Reset();
-  }
   std::uint32_t FileMode(const EntryHeader& header) const;
 
   UniqueFd root_;
