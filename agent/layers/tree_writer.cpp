@@ -166,6 +166,19 @@ Status TreeWriter::Write(const EntryHeader& header, const DataReader& read_data)
       policy_->set_id_bits == SetIdBits::kRefuse) {
     return Fail(LayersErrc::kSetIdBits, EntryName(path) + ": setuid/setgid bits are not allowed");
   }
+  // Counted so that the caller can say what it took away: a stripped privilege changes how the
+  // app behaves, and nobody should have to guess why.
+  const bool has_mode = header.kind == EntryKind::kFile || header.kind == EntryKind::kCharDevice ||
+                        header.kind == EntryKind::kFifo;
+  if (has_mode && (header.mode & (S_ISUID | S_ISGID)) != 0 &&
+      policy_->set_id_bits == SetIdBits::kStrip) {
+    ++set_id_stripped_;
+  }
+  const auto is_capability = [](const auto& x) { return x.first == "security.capability"; };
+  if (std::any_of(header.xattrs.begin(), header.xattrs.end(), is_capability) &&
+      std::none_of(xattrs.begin(), xattrs.end(), is_capability)) {
+    ++capabilities_stripped_;
+  }
   switch (header.kind) {
     case EntryKind::kFile:
       if (header.size > policy_->max_file_bytes) {

@@ -77,6 +77,8 @@ class TreeWriter {
   Status Finish();
 
   std::uint64_t entries() const { return entries_; }
+  std::uint64_t set_id_stripped() const { return set_id_stripped_; }
+  std::uint64_t capabilities_stripped() const { return capabilities_stripped_; }
   std::vector<Whiteout> TakeWhiteouts() { return std::move(whiteouts_); }
   int root_fd() const { return root_.get(); }
 
@@ -120,6 +122,8 @@ class TreeWriter {
   const ExtractPolicy* policy_;
   std::uint64_t entries_ = 0;
   std::uint64_t total_file_bytes_ = 0;
+  std::uint64_t set_id_stripped_ = 0;
+  std::uint64_t capabilities_stripped_ = 0;
   std::vector<Whiteout> whiteouts_;
   std::vector<DeferredDir> deferred_dirs_;
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
