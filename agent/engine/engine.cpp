@@ -311,8 +311,12 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total, 0});
   std::uint64_t done = 0;
   for (const auto& layer : m.layers) {
-    if (auto st = StageLayer(layer, blobs); !st) {
+    std::string stripped;
+    if (auto st = StageLayer(layer, blobs, stripped); !st) {
       return Fail(st.error().WithContext("layer " + layer.diff_id));
+    }
+    if (!stripped.empty()) {
+      (void)Event("staging", m.app, revision, m.version.String(), stripped);
     }
     done += layer.blob.size;
     SetProgress(m.app, Progress{"staging", revision, m.version.String(), done, total, 0});
@@ -364,7 +368,29 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   return Staged{revision, dir};
 }
 
-Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs) {
+namespace {
+
+// What the extractor took away from a layer instead of refusing it, for the history; empty when
+// nothing was.
+std::string StrippedNote(const std::string& diff_id, const layers::ExtractResult& r) {
+  std::string what;
+  const auto files = [](std::uint64_t n) {
+    return std::to_string(n) + (n == 1 ? " file" : " files");
+  };
+  if (r.set_id_stripped > 0) {
+    what = "setuid/setgid bits of " + files(r.set_id_stripped);
+  }
+  if (r.capabilities_stripped > 0) {
+    what += (what.empty() ? "" : " and ") + std::string("file capabilities of ") +
+            files(r.capabilities_stripped);
+  }
+  return what.empty() ? what : "layer " + diff_id + ": stripped " + what;
+}
+
+}  // namespace
+
+Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
+                          std::string& stripped) {
   auto known = store_.GetLayer(layer.diff_id);
   if (!known) {
     return Fail(known.error());
@@ -406,6 +432,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs) {
     auto staged = layers::StageLayer(source, layout_.layers(), layer.diff_id, policy);
     Status decoded = source.Finish();
     if (staged) {
+      stripped = StrippedNote(layer.diff_id, *staged);
       return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
     }
     log::warn("delta for {} failed, falling back to the full layer: {}", layer.diff_id,
@@ -424,6 +451,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs) {
   if (!staged) {
     return Fail(staged.error());
   }
+  stripped = StrippedNote(layer.diff_id, *staged);
   return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
 }
 

@@ -4,10 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "ferry/core/fs.hpp"
+#include "ferry/core/unique_fd.hpp"
+#include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::engine {
@@ -15,49 +20,46 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-// A whiteout path from a layer's list: relative, normalized, no "." or ".." parts.
-bool IsSafeRelative(const std::string& p) {
-  if (p.empty() || p.front() == '/') {
-    return false;
+using layers::OpenDirBeneath;
+using layers::RemoveAt;
+
+std::string Quote(std::string_view rel) { return "\"" + std::string(rel) + "\""; }
+
+std::string Join(const std::vector<std::string>& components) {
+  std::string out;
+  for (const auto& c : components) {
+    out += (out.empty() ? "" : "/") + c;
   }
-  for (const auto& part : stdfs::path(p)) {
-    if (part == "." || part == ".." || part.empty()) {
-      return false;
+  return out;
+}
+
+// The components of a relative path that this file joined itself, or of a whiteout path from a
+// layer's list: no empty, "." or ".." part, not absolute.
+Result<std::vector<std::string>> Split(std::string_view rel) {
+  std::vector<std::string> out;
+  if (rel.empty()) {
+    return out;
+  }
+  std::size_t start = 0;
+  while (start <= rel.size()) {
+    const std::size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string_view part = rel.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") {
+      return Fail(Errc::kCorrupt, "unsafe path " + Quote(rel));
     }
+    out.emplace_back(part);
+    start = end + 1;
   }
-  return true;
+  return out;
 }
 
-// True when every directory from `root` down to the parent of `root/rel` is a real directory (no
-// symlink on the way), so acting on the path cannot leave the tree.
-bool ParentsAreRealDirs(const stdfs::path& root, const stdfs::path& rel) {
-  stdfs::path p = root;
-  const stdfs::path parent = rel.parent_path();
-  for (const auto& part : parent) {
-    p /= part;
-    struct stat st {};
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return false;
-    }
-  }
-  return true;
+// No real directory stands at a path of the tree: a symlink or a non-directory on the way, or
+// nothing. Whatever a lower layer had below it is hidden already, so there is nothing to act on.
+bool NoDirectoryThere(const Error& e) {
+  return e.Is(layers::LayersErrc::kSymlinkInPath) || e.Is(Errc::kNotFound);
 }
 
-Status RemoveAnything(const stdfs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    return errno == ENOENT ? Ok() : Fail(ErrnoError("lstat " + path.string()));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    return layers::RemoveTree(path);
-  }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Fail(ErrnoError("unlink " + path.string()));
-  }
-  return Ok();
-}
-
-Status ApplyWhiteouts(const stdfs::path& list_file, const stdfs::path& target) {
+Status ApplyWhiteouts(const stdfs::path& list_file, int root) {
   std::error_code ec;
   if (!stdfs::exists(list_file, ec)) {
     return Ok();
@@ -88,154 +90,190 @@ Status ApplyWhiteouts(const stdfs::path& list_file, const stdfs::path& target) {
       opaque = true;
       entry.resize(entry.size() - kOpaque.size() - 1);
     }
-    if (!entry.empty() && !IsSafeRelative(entry)) {
-      return Fail(Errc::kCorrupt, list_file.string() + ": unsafe whiteout path '" + entry + "'");
+    auto components = Split(entry);
+    if (!components || (!opaque && components->empty())) {
+      return Fail(Errc::kCorrupt, list_file.string() + ": unsafe whiteout path " + Quote(entry));
     }
-    const stdfs::path rel(entry);
-    if (!ParentsAreRealDirs(target, rel)) {
-      continue;  // nothing lower can be there: a symlink or nothing stands on the way
-    }
-    const stdfs::path path = entry.empty() ? target : target / rel;
-    if (!opaque) {
-      if (auto st = RemoveAnything(path); !st) {
-        return st;
+    if (opaque) {
+      auto dir = OpenDirBeneath(root, *components, /*create=*/false, entry);
+      if (!dir) {
+        if (NoDirectoryThere(dir.error())) {
+          continue;
+        }
+        return Fail(std::move(dir.error()).WithContext("whiteout"));
+      }
+      auto names = layers::ListNames(dir->get(), entry);
+      if (!names) {
+        return Fail(std::move(names.error()));
+      }
+      for (const auto& name : *names) {
+        FERRY_TRY_STATUS(RemoveAt(dir->get(), name, entry.empty() ? name : entry + "/" + name),
+                         "opaque whiteout " + Quote(entry));
       }
       continue;
     }
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      continue;
-    }
-    for (const auto& child : stdfs::directory_iterator(path, ec)) {
-      if (auto rm = RemoveAnything(child.path()); !rm) {
-        return rm;
+    const std::string name = components->back();
+    components->pop_back();
+    auto parent = OpenDirBeneath(root, *components, /*create=*/false, entry);
+    if (!parent) {
+      if (NoDirectoryThere(parent.error())) {
+        continue;
       }
+      return Fail(std::move(parent.error()).WithContext("whiteout"));
     }
+    FERRY_TRY_STATUS(RemoveAt(parent->get(), name, entry), "whiteout " + Quote(entry));
   }
   return Ok();
 }
 
-Status CopyFile(const stdfs::path& from, const stdfs::path& to, const struct stat& st) {
-  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (in < 0) {
-    return Fail(ErrnoError("open " + from.string()));
+Status CopyFile(int from_dir, int to_dir, const std::string& name, const std::string& rel,
+                const struct stat& st) {
+  UniqueFd in(::openat(from_dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!in.valid()) {
+    return Fail(ErrnoError("open " + Quote(rel) + " in its layer"));
   }
-  const int out =
-      ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st.st_mode & 07777);
-  if (out < 0) {
-    ::close(in);
-    return Fail(ErrnoError("create " + to.string()));
+  UniqueFd out(::openat(to_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                        st.st_mode & 07777));
+  if (!out.valid()) {
+    return Fail(ErrnoError("create " + Quote(rel)));
   }
   char buf[1 << 16];
-  Status result = Ok();
   for (;;) {
-    const ssize_t n = ::read(in, buf, sizeof buf);
+    const ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n < 0) {
-      result = Fail(ErrnoError("read " + from.string()));
-      break;
+      return Fail(ErrnoError("read " + Quote(rel) + " in its layer"));
     }
     if (n == 0) {
       break;
     }
     // A full disk shows first as a short write; only the next write says why (ENOSPC).
     std::size_t written = 0;
-    while (result && written < static_cast<std::size_t>(n)) {
-      const ssize_t w = ::write(out, buf + written, static_cast<std::size_t>(n) - written);
+    while (written < static_cast<std::size_t>(n)) {
+      const ssize_t w = ::write(out.get(), buf + written, static_cast<std::size_t>(n) - written);
       if (w < 0 && errno == EINTR) {
         continue;
       }
       if (w < 0) {
-        result = Fail(ErrnoError("write " + to.string()));
-      } else if (w == 0) {
-        result = Fail(Errc::kIo, "write " + to.string() + ": wrote nothing");
-      } else {
-        written += static_cast<std::size_t>(w);
+        return Fail(ErrnoError("write " + Quote(rel)));
       }
+      if (w == 0) {
+        return Fail(Errc::kIo, "write " + Quote(rel) + ": wrote nothing");
+      }
+      written += static_cast<std::size_t>(w);
     }
-    if (!result) {
-      break;
-    }
   }
-  if (result && (::fchown(out, st.st_uid, st.st_gid) != 0 && errno != EPERM)) {
-    result = Fail(ErrnoError("chown " + to.string()));
+  if (::fchown(out.get(), st.st_uid, st.st_gid) != 0 && errno != EPERM) {
+    return Fail(ErrnoError("chown " + Quote(rel)));
   }
-  if (result && ::fchmod(out, st.st_mode & 07777) != 0) {
-    result = Fail(ErrnoError("chmod " + to.string()));
+  if (::fchmod(out.get(), st.st_mode & 07777) != 0) {
+    return Fail(ErrnoError("chmod " + Quote(rel)));
   }
-  ::close(in);
-  ::close(out);
-  return result;
+  if (::close(out.Release()) != 0) {
+    return Fail(ErrnoError("close " + Quote(rel)));
+  }
+  return Ok();
 }
 
-struct DirTimes {
-  stdfs::path path;
-  struct stat st;
+// A directory's owner and mode, applied once every layer is in (see AssembleRootfs).
+struct DirMeta {
+  std::string rel;  // joined components; re-resolved beneath the root, never kept as an fd
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = 0;
 };
 
-Status AddLayer(const stdfs::path& layer_dir, const stdfs::path& target, bool copy_files,
-                std::vector<DirTimes>& dirs) {
-  std::error_code ec;
-  stdfs::recursive_directory_iterator it(layer_dir, stdfs::directory_options::none, ec);
-  if (ec) {
-    return Fail(SystemError("reading layer " + layer_dir.string(), ec));
+// One directory of a layer into the same directory of the tree: `src` and `dst` are fds of both.
+// An entry of this layer replaces what lower layers put at its name, and a non-directory hides
+// the whole lower subtree, as overlayfs does: nothing of a lower layer is ever reached through
+// a symlink of a higher one. Subdirectories are appended to `pending`.
+Status AddDirectory(int src, int dst, const std::vector<std::string>& rel, bool copy_files,
+                    std::vector<DirMeta>& dirs, std::vector<std::vector<std::string>>& pending) {
+  const std::string shown = Join(rel);
+  auto names = layers::ListNames(src, shown.empty() ? "the layer's root" : Quote(shown));
+  if (!names) {
+    return Fail(std::move(names.error()));
   }
-  for (; it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) {
-      return Fail(SystemError("reading layer " + layer_dir.string(), ec));
-    }
-    const stdfs::path& src = it->path();
-    const stdfs::path rel = src.lexically_relative(layer_dir);
-    const stdfs::path dst = target / rel;
+  for (const std::string& name : *names) {
+    const std::string child = shown.empty() ? name : shown + "/" + name;
     struct stat st {};
-    if (::lstat(src.c_str(), &st) != 0) {
-      return Fail(ErrnoError("lstat " + src.string()));
+    if (::fstatat(src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Fail(ErrnoError("stat " + Quote(child) + " in its layer"));
     }
     struct stat existing {};
-    const bool exists = ::lstat(dst.c_str(), &existing) == 0;
+    bool exists = ::fstatat(dst, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!exists && errno != ENOENT) {
+      return Fail(ErrnoError("stat " + Quote(child)));
+    }
+    if (exists && !(S_ISDIR(st.st_mode) && S_ISDIR(existing.st_mode))) {
+      FERRY_TRY_STATUS(RemoveAt(dst, name, child), "replacing a lower layer's " + Quote(child));
+      exists = false;
+    }
     if (S_ISDIR(st.st_mode)) {
-      if (exists && !S_ISDIR(existing.st_mode)) {
-        if (auto rm = RemoveAnything(dst); !rm) {
-          return rm;
-        }
+      // Owner-only until every layer is in and the directory's own mode applies.
+      if (!exists && ::mkdirat(dst, name.c_str(), 0700) != 0) {
+        return Fail(ErrnoError("mkdir " + Quote(child)));
       }
-      if ((!exists || !S_ISDIR(existing.st_mode)) && ::mkdir(dst.c_str(), 0700) != 0) {
-        return Fail(ErrnoError("mkdir " + dst.string()));
-      }
-      dirs.push_back({dst, st});
-      continue;
-    }
-    if (exists) {
-      if (auto rm = RemoveAnything(dst); !rm) {
-        return rm;
-      }
-    }
-    if (S_ISREG(st.st_mode)) {
+      dirs.push_back({child, st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)});
+      auto next = rel;
+      next.push_back(name);
+      pending.push_back(std::move(next));
+    } else if (S_ISREG(st.st_mode)) {
       if (copy_files) {
-        if (auto cp = CopyFile(src, dst, st); !cp) {
-          return cp;
-        }
-      } else if (::link(src.c_str(), dst.c_str()) != 0) {
-        return Fail(ErrnoError("link " + dst.string()));
+        FERRY_TRY_STATUS(CopyFile(src, dst, name, child, st), "copying");
+      } else if (::linkat(src, name.c_str(), dst, name.c_str(), 0) != 0) {
+        return Fail(ErrnoError("link " + Quote(child)));
       }
     } else if (S_ISLNK(st.st_mode)) {
-      std::string link_target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-      const ssize_t n = ::readlink(src.c_str(), link_target.data(), link_target.size());
+      std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+      const ssize_t n = ::readlinkat(src, name.c_str(), target.data(), target.size());
       if (n < 0) {
-        return Fail(ErrnoError("readlink " + src.string()));
+        return Fail(ErrnoError("readlink " + Quote(child) + " in its layer"));
       }
-      link_target.resize(static_cast<std::size_t>(n));
-      if (::symlink(link_target.c_str(), dst.c_str()) != 0) {
-        return Fail(ErrnoError("symlink " + dst.string()));
+      target.resize(static_cast<std::size_t>(n));
+      // Stored as it is and never resolved here: only the container resolves it, in its root.
+      if (::symlinkat(target.c_str(), dst, name.c_str()) != 0) {
+        return Fail(ErrnoError("symlink " + Quote(child)));
       }
-      if (::lchown(dst.c_str(), st.st_uid, st.st_gid) != 0 && errno != EPERM) {
-        return Fail(ErrnoError("lchown " + dst.string()));
+      if (::fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+          errno != EPERM) {
+        return Fail(ErrnoError("chown " + Quote(child)));
       }
     } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
       // The layer store let it in under its policy (allow-listed devices, FIFOs).
-      if (::mknod(dst.c_str(), st.st_mode, st.st_rdev) != 0) {
-        return Fail(ErrnoError("mknod " + dst.string()));
+      if (::mknodat(dst, name.c_str(), st.st_mode, st.st_rdev) != 0) {
+        return Fail(ErrnoError("mknod " + Quote(child)));
       }
     }
+  }
+  return Ok();
+}
+
+Status AddLayer(const stdfs::path& layer_dir, int root, bool copy_files,
+                std::vector<DirMeta>& dirs) {
+  UniqueFd layer(::open(layer_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!layer.valid()) {
+    return Fail(ErrnoError("open layer " + layer_dir.string()));
+  }
+  // Depth first, by path: two fds open at a time, however deep the tree.
+  std::vector<std::vector<std::string>> pending{{}};
+  while (!pending.empty()) {
+    const std::vector<std::string> rel = std::move(pending.back());
+    pending.pop_back();
+    const std::string shown = Join(rel);
+    auto src = OpenDirBeneath(layer.get(), rel, /*create=*/false, shown);
+    if (!src) {
+      return Fail(std::move(src.error()).WithContext("in the layer"));
+    }
+    // Made by this layer a moment ago (or a lower one), with nothing but real directories above.
+    auto dst = OpenDirBeneath(root, rel, /*create=*/false, shown);
+    if (!dst) {
+      return Fail(std::move(dst.error()));
+    }
+    FERRY_TRY_STATUS(AddDirectory(src->get(), dst->get(), rel, copy_files, dirs, pending),
+                     "adding the layer");
   }
   return Ok();
 }
@@ -247,35 +285,40 @@ Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const stdfs::path&
   if (::mkdir(target.c_str(), 0755) != 0) {
     return Fail(ErrnoError("mkdir " + target.string()));
   }
-  std::vector<DirTimes> dirs;
-  for (const auto& layer : layers) {
-    if (auto st = ApplyWhiteouts(layer.whiteouts_file, target); !st) {
-      return Fail(st.error().WithContext("layer " + layer.dir.filename().string()));
-    }
-    if (auto st = AddLayer(layer.dir, target, copy_files, dirs); !st) {
-      return Fail(st.error().WithContext("layer " + layer.dir.filename().string()));
-    }
-  }
-  // Directory metadata last, in layer order so the top layer wins.
-  for (auto it = dirs.begin(); it != dirs.end(); ++it) {
-    struct stat now {};
-    if (::lstat(it->path.c_str(), &now) != 0 || !S_ISDIR(now.st_mode)) {
-      continue;  // hidden by a later whiteout, or replaced by a later layer
-    }
-    if (::lchown(it->path.c_str(), it->st.st_uid, it->st.st_gid) != 0 && errno != EPERM) {
-      return Fail(ErrnoError("chown " + it->path.string()));
-    }
-    if (::chmod(it->path.c_str(), it->st.st_mode & 07777) != 0) {
-      return Fail(ErrnoError("chmod " + it->path.string()));
-    }
-  }
-  const int fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd root(::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root.valid()) {
     return Fail(ErrnoError("open " + target.string()));
   }
-  const int rc = ::syncfs(fd);
-  ::close(fd);
-  if (rc != 0) {
+  std::vector<DirMeta> dirs;
+  for (const auto& layer : layers) {
+    const std::string context = "layer " + layer.dir.filename().string();
+    FERRY_TRY_STATUS(ApplyWhiteouts(layer.whiteouts_file, root.get()), context);
+    FERRY_TRY_STATUS(AddLayer(layer.dir, root.get(), copy_files, dirs), context);
+  }
+  // Directory owners and modes last (a mode without write permission would stop the layers
+  // above), in layer order so the top layer wins. Each path is resolved again beneath the root
+  // without following symlinks: a higher layer may have made it a symlink (to anywhere) or a file,
+  // and then there is nothing of that directory left to set.
+  for (const DirMeta& d : dirs) {
+    auto components = Split(d.rel);
+    if (!components) {
+      return Fail(std::move(components.error()));
+    }
+    auto dir = OpenDirBeneath(root.get(), *components, /*create=*/false, d.rel);
+    if (!dir) {
+      if (NoDirectoryThere(dir.error())) {
+        continue;
+      }
+      return Fail(std::move(dir.error()));
+    }
+    if (::fchown(dir->get(), d.uid, d.gid) != 0 && errno != EPERM) {
+      return Fail(ErrnoError("chown " + Quote(d.rel)));
+    }
+    if (::fchmod(dir->get(), d.mode) != 0) {
+      return Fail(ErrnoError("chmod " + Quote(d.rel)));
+    }
+  }
+  if (::syncfs(root.get()) != 0) {
     return Fail(ErrnoError("syncfs " + target.string()));
   }
   return Ok();

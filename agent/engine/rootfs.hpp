@@ -1,8 +1,11 @@
 // Assembling a revision's root filesystem from its unpacked layers, bottom to top, as a hardlink
 // farm: directories are created, files are hard links into the layer store (so a revision costs
 // inodes, not bytes), symlinks are copied, and each layer's whiteouts hide what lower layers
-// put at those paths. Hard links share inodes with the layer store, so this serves only a
-// read-only root filesystem; a writable root gets copies instead.
+// put at those paths. A layer's entry replaces a lower one of the same name, and a non-directory
+// (a symlink included) hides the whole lower subtree, as in overlayfs. Hard links share inodes
+// with the layer store, so this serves only a read-only root filesystem; a writable root gets
+// copies instead. Every operation resolves beneath the tree's root fd without following a symlink
+// (ferry/layers/beneath.hpp) and acts on fds, so no layer reaches outside the tree.
 #pragma once
 
 #include <filesystem>
@@ -19,7 +22,7 @@ struct RootfsLayer {
 
 // Builds `target` (which must not exist) from `layers`, bottom first. `copy_files` copies file
 // contents instead of linking them. Never follows a symlink inside a layer or the target. Syncs
-// the new tree before returning.
+// the new tree before returning. Errors name the path inside the tree.
 Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const std::filesystem::path& target,
                       bool copy_files);
 

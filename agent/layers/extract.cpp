@@ -229,6 +229,8 @@ Result<ExtractResult> ExtractLayer(ByteSource& source, const std::filesystem::pa
   result.tar_bytes = stream.bytes;
   result.entries = writer->entries();
   result.whiteouts = writer->TakeWhiteouts();
+  result.set_id_stripped = writer->set_id_stripped();
+  result.capabilities_stripped = writer->capabilities_stripped();
   return result;
 }
 

@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/layers/unique_fd.hpp"
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/core/unique_fd.hpp"
+#include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::layers {
@@ -21,55 +22,6 @@ FERRY_DEFINE_CRASHPOINT(kAfterWhiteoutList, "layers.stage.after-whiteout-list");
 FERRY_DEFINE_CRASHPOINT(kAfterRename, "layers.stage.after-rename");
 
 constexpr std::string_view kSha256Prefix = "sha256:";
-
-// Removes `name` below `parent` without following symlinks. A directory the layer left without
-// write or search permission is opened up first: it is inside the tree being removed.
-Status RemoveAt(int parent, const std::string& name, const std::string& shown) {
-  struct stat st {};
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Ok() : Fail(ErrnoError("stat " + shown));
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
-      return Fail(ErrnoError("remove " + shown));
-    }
-    return Ok();
-  }
-  if ((st.st_mode & S_IRWXU) != S_IRWXU) {
-    // Never a symlink here (fstatat above), so fchmodat cannot reach outside the tree.
-    ::fchmodat(parent, name.c_str(), (st.st_mode & 07777) | S_IRWXU, 0);
-  }
-  UniqueFd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    return Fail(ErrnoError("open " + shown));
-  }
-  // Names first, then recursion: one open fd per level, however wide the directory.
-  std::vector<std::string> names;
-  {
-    const int list_fd = ::dup(fd.get());
-    DIR* dir = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
-    if (dir == nullptr) {
-      if (list_fd >= 0) {
-        ::close(list_fd);
-      }
-      return Fail(ErrnoError("list " + shown));
-    }
-    while (const dirent* d = ::readdir(dir)) {
-      const std::string_view n = d->d_name;
-      if (n != "." && n != "..") {
-        names.emplace_back(n);
-      }
-    }
-    ::closedir(dir);
-  }
-  for (const std::string& child : names) {
-    FERRY_TRY_STATUS(RemoveAt(fd.get(), child, shown + "/" + child), "removing tree");
-  }
-  if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-    return Fail(ErrnoError("remove " + shown));
-  }
-  return Ok();
-}
 
 std::string WhiteoutList(const std::vector<Whiteout>& whiteouts) {
   std::string out;

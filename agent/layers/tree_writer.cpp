@@ -2,15 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 
 #include "agent/layers/entry_path.hpp"
@@ -24,32 +21,7 @@ FERRY_DEFINE_CRASHPOINT(kAfterEntry, "layers.extract.after-entry");
 
 constexpr std::int64_t kMaxId = 0xfffffffe;  // (uid_t)-1 means "unchanged" to chown
 
-std::atomic<int> openat2_state{-1};  // -1 unknown, 0 absent or disabled, 1 present
-
-int Openat2(int dirfd, const char* path, std::uint64_t flags, std::uint64_t resolve) {
-  open_how how{};
-  how.flags = flags;
-  how.resolve = resolve;
-  return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
-}
-
 }  // namespace
-
-bool HaveOpenat2() {
-  int state = openat2_state.load();
-  if (state < 0) {
-    const int fd = Openat2(AT_FDCWD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
-    state = fd >= 0 ? 1 : 0;
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    openat2_state.store(state);
-  }
-  return state == 1;
-}
-
-void DisableOpenat2ForTesting(bool disabled) { openat2_state.store(disabled ? 0 : -1); }
 
 Result<TreeWriter> TreeWriter::Open(const std::filesystem::path& root,
                                     const ExtractPolicy& policy) {
@@ -82,61 +54,7 @@ Result<TreeWriter> TreeWriter::Open(const std::filesystem::path& root,
 
 Result<UniqueFd> TreeWriter::WalkDir(const std::vector<std::string>& components, std::size_t count,
                                      bool create, const std::string& entry) {
-  if (HaveOpenat2() && count > 0) {
-    const std::string rel = JoinPath(components, count);
-    const int fd = Openat2(root_.get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-    if (fd >= 0) {
-      return UniqueFd(fd);
-    }
-    // Missing parents, symlinks and non-directories go the slow way, which creates what is
-    // missing and names the component at fault.
-    if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR && errno != EXDEV &&
-        errno != EAGAIN) {
-      return Fail(EntryErrno(entry, "open parent " + QuotePath(rel)));
-    }
-  }
-  UniqueFd current;
-  int at = root_.get();
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string& name = components[i];
-    int fd = ::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && create) {
-      if (::mkdirat(at, name.c_str(), 0755) != 0 && errno != EEXIST) {
-        return Fail(EntryErrno(entry, "create parent " + QuotePath(JoinPath(components, i + 1))));
-      }
-      fd = ::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd >= 0 && ::fchmod(fd, 0755) != 0) {
-        ::close(fd);
-        return Fail(EntryErrno(entry, "chmod parent " + QuotePath(JoinPath(components, i + 1))));
-      }
-    }
-    if (fd < 0) {
-      const int err = errno;
-      const std::string parent = QuotePath(JoinPath(components, i + 1));
-      if (err == ELOOP || err == ENOTDIR) {
-        struct stat st {};
-        const bool is_link =
-            ::fstatat(at, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-        return Fail(LayersErrc::kSymlinkInPath,
-                    EntryName(entry) + ": parent " + parent +
-                        (is_link ? " is a symlink (never followed)" : " is not a directory"));
-      }
-      if (err == ENOENT) {
-        return Fail(Errc::kNotFound, EntryName(entry) + ": parent " + parent + " does not exist");
-      }
-      return Fail(ErrnoError(EntryName(entry) + ": open parent " + parent, err));
-    }
-    current.Reset(fd);
-    at = fd;
-  }
-  if (!current.valid()) {
-    current.Reset(::dup(root_.get()));
-    if (!current.valid()) {
-      return Fail(ErrnoError("dup extraction root"));
-    }
-  }
-  return current;
+  return OpenDirBeneath(root_.get(), std::span(components).first(count), create, entry);
 }
 
 Result<int> TreeWriter::OpenDir(const std::vector<std::string>& components, std::size_t count,
@@ -180,9 +98,10 @@ Status TreeWriter::ClearSlot(int parent, const std::string& name, bool keep_dire
   } else if (::unlinkat(parent, name.c_str(), 0) != 0) {
     return Fail(EntryErrno(entry, "remove earlier entry"));
   }
-  // The cached parent fd stays open until the next lookup (callers hold it), but a removed
-  // directory must never be reused as a parent.
-  ForgetCachedDir();
+  // A removed directory must never be reused as a parent, so the key goes now; the fd stays open
+  // until the next lookup replaces it, because the caller may be writing into it (`parent` is the
+  // cached fd when the entry is in a subdirectory).
+  cached_key_.clear();
   return Ok();
 }
 
@@ -246,6 +165,19 @@ Status TreeWriter::Write(const EntryHeader& header, const DataReader& read_data)
   if (header.kind != EntryKind::kDirectory && (header.mode & (S_ISUID | S_ISGID)) != 0 &&
       policy_->set_id_bits == SetIdBits::kRefuse) {
     return Fail(LayersErrc::kSetIdBits, EntryName(path) + ": setuid/setgid bits are not allowed");
+  }
+  // Counted so that the caller can say what it took away: a stripped privilege changes how the
+  // app behaves, and nobody should have to guess why.
+  const bool has_mode = header.kind == EntryKind::kFile || header.kind == EntryKind::kCharDevice ||
+                        header.kind == EntryKind::kFifo;
+  if (has_mode && (header.mode & (S_ISUID | S_ISGID)) != 0 &&
+      policy_->set_id_bits == SetIdBits::kStrip) {
+    ++set_id_stripped_;
+  }
+  const auto is_capability = [](const auto& x) { return x.first == "security.capability"; };
+  if (std::any_of(header.xattrs.begin(), header.xattrs.end(), is_capability) &&
+      std::none_of(xattrs.begin(), xattrs.end(), is_capability)) {
+    ++capabilities_stripped_;
   }
   switch (header.kind) {
     case EntryKind::kFile:

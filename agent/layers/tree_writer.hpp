@@ -16,8 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "agent/layers/unique_fd.hpp"
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
+#include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
 
 namespace ferry::layers {
@@ -76,6 +77,8 @@ class TreeWriter {
   Status Finish();
 
   std::uint64_t entries() const { return entries_; }
+  std::uint64_t set_id_stripped() const { return set_id_stripped_; }
+  std::uint64_t capabilities_stripped() const { return capabilities_stripped_; }
   std::vector<Whiteout> TakeWhiteouts() { return std::move(whiteouts_); }
   int root_fd() const { return root_.get(); }
 
@@ -113,26 +116,18 @@ class TreeWriter {
   // chown (per the policy), then chmod when `mode` is set, then the times; never follows `name`.
   Status SetOwnerAndTimes(int parent, const std::string& name, const EntryHeader& header,
                           std::optional<std::uint32_t> mode);
-  void ForgetCachedDir() {
-    cached_key_.clear();
-    cached_fd_.Reset();
-  }
   std::uint32_t FileMode(const EntryHeader& header) const;
 
   UniqueFd root_;
   const ExtractPolicy* policy_;
   std::uint64_t entries_ = 0;
   std::uint64_t total_file_bytes_ = 0;
+  std::uint64_t set_id_stripped_ = 0;
+  std::uint64_t capabilities_stripped_ = 0;
   std::vector<Whiteout> whiteouts_;
   std::vector<DeferredDir> deferred_dirs_;
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };
-
-// Forces the component-by-component walk, as on kernels without openat2 (tests).
-void DisableOpenat2ForTesting(bool disabled);
-
-// Whether openat2(2) with RESOLVE_BENEATH works on this kernel (probed once).
-bool HaveOpenat2();
 
 }  // namespace ferry::layers

@@ -238,6 +238,10 @@ Result<const Metadata*> Updater::LoadTargets(const std::string& role,
                                              const std::map<std::string, PublicKey>& keys,
                                              const RoleKeys& role_keys) {
   if (const auto it = targets_.find(role); it != targets_.end()) {
+    // Loaded through another delegation, whose keys may not be this delegator's: a role is
+    // trusted for a path only when the delegator of that path signed it.
+    FERRY_TRY_STATUS(VerifyThreshold(it->second, keys, role_keys, role),
+                     role + " as delegated on this path");
     return &it->second;
   }
   const auto meta_it = snapshot_->meta.find(role + ".json");

@@ -148,7 +148,9 @@ class Engine {
                         const std::optional<std::string>& current);
   Result<Staged> Stage(const manifest::Manifest& m, const std::string& revision,
                        BlobProvider& blobs);
-  Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs);
+  // Unpacks `layer` into the layer store unless it is there; `stripped` says what the extractor
+  // took away (setuid/setgid bits, file capabilities), empty when nothing or already there.
+  Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs, std::string& stripped);
   Result<InstallResult> SwitchAndTrial(const std::string& app, const std::string& revision,
                                        const std::optional<std::string>& from,
                                        const std::string& journal_step);

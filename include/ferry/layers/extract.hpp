@@ -73,6 +73,11 @@ struct ExtractResult {
   std::uint64_t tar_bytes = 0;  // bytes read from the source, up to its end
   std::uint64_t entries = 0;    // tar entries processed, whiteouts included
   std::vector<Whiteout> whiteouts;
+  // What the policy took away rather than refused, for the caller to say so: files whose
+  // setuid/setgid bits were cleared (SetIdBits::kStrip), and files whose file capabilities
+  // (security.capability) were dropped because the policy does not restore them.
+  std::uint64_t set_id_stripped = 0;
+  std::uint64_t capabilities_stripped = 0;
 };
 
 // Extracts the tar stream of `source` into `dest_root`, an existing empty directory, hashing every

@@ -120,7 +120,7 @@ void DeviceLab::StartFerryd(const std::map<std::string, std::string>& env,
                              (dir_ / "ferryd.sock").string() + "\"\ntrusted_root = \"" +
                              (Repo() / "metadata/1.root.json").string() + "\"\n" + extra_config +
                              "\n[runtime]\nroot = \"" + (dir_ / "runc").string() +
-                             "\"\nstop_timeout = 1\n";
+                             "\"\nstop_timeout = 1\n" + runtime_config_ + "\n";
   ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "ferryd.toml", config));
   ferryd_ = std::make_unique<Child>(
       std::vector<std::string>{BuiltProgram("ferryd"), "--config", (dir_ / "ferryd.toml").string()},

@@ -62,6 +62,8 @@ class DeviceLab : public ::testing::Test {
 
   TempDir dir_;
   int port_ = 0;
+  // Appended to ferryd's [runtime] table by StartFerryd (e.g. `rootfs = "hardlink"`).
+  std::string runtime_config_;
   std::unique_ptr<Child> ferryd_;
   std::unique_ptr<ServerProcess> server_;
 };

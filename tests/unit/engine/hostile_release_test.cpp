@@ -246,6 +246,18 @@ TEST_P(HostileReleaseTest, IsRefusedAndChangesNothing) {
     EXPECT_EQ(st.st_mode & (S_ISUID | S_ISGID), 0u) << c.name << ": the bit must be stripped";
     EXPECT_LT(::lgetxattr(file.c_str(), "security.capability", nullptr, 0), 0)
         << c.name << ": the capability must be stripped";
+    // Not silently: one history event for the layer says what was stripped and from how many.
+    auto events = store_->PendingEvents(1000);
+    ASSERT_TRUE(events);
+    int said = 0;
+    for (const auto& e : *events) {
+      if (e.kind == "staging" && e.payload.find("stripped") != std::string::npos &&
+          e.payload.find(hostile.layer.diff_id) != std::string::npos) {
+        ++said;
+        EXPECT_NE(e.payload.find("of 1 file"), std::string::npos) << e.payload;
+      }
+    }
+    EXPECT_EQ(said, 1) << c.name;
     return;
   }
   EXPECT_EQ(r2->outcome, Outcome::kFailed) << c.name << " was installed";

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <map>
 
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
@@ -92,6 +93,105 @@ TEST_F(RootfsTest, DirectoryReplacesALowerSymlinkOfTheSameName) {
   EXPECT_TRUE(stdfs::exists(dir_ / "rootfs/lib/libc.so"));
   EXPECT_FALSE(stdfs::exists(outside / "libc.so"));
 }
+
+// Every node below `root`: type and mode, owner, size, mtime and ctime (a chmod or chown that was
+// undone still shows in ctime), and a file's content or a symlink's target.
+std::map<std::string, std::string> Sentinel(const stdfs::path& root) {
+  std::map<std::string, std::string> out;
+  std::vector<stdfs::path> paths{root};
+  for (const auto& e : stdfs::recursive_directory_iterator(root)) {
+    paths.push_back(e.path());
+  }
+  for (const auto& p : paths) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    std::string what = std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
+                       std::to_string(st.st_gid) + " " + std::to_string(st.st_size) + " " +
+                       std::to_string(st.st_mtim.tv_sec) + "." +
+                       std::to_string(st.st_mtim.tv_nsec) + " " +
+                       std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+    if (S_ISREG(st.st_mode)) {
+      what += " " + *fs::ReadFile(p);
+    } else if (S_ISLNK(st.st_mode)) {
+      what += " -> " + stdfs::read_symlink(p).string();
+    }
+    out[p.string()] = what;
+  }
+  return out;
+}
+
+// The finding of issue #15: the upper layer makes a lower layer's directory `a/` (holding
+// `a/sub/`) a symlink to a host directory that also holds `sub/`. Setting the lower directories'
+// owners and modes must never reach the host's `sub/` through the symlink; the upper layer's
+// symlink wins, as in overlayfs, and nothing of the lower `a/` is left.
+class SymlinkOverDirectoryTest : public RootfsTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SymlinkOverDirectoryTest, NeverChangesTheHostDirectoryBehindTheSymlink) {
+  testing::TempDir outside;
+  stdfs::create_directories(outside / "sub");
+  Write(outside / "sub/file", "host");
+  ::chmod((outside / "sub").c_str(), 0755);
+  auto l1 = Layer("l1");
+  Write(l1.dir / "a/sub/inner", "lower");
+  ::chmod((l1.dir / "a/sub").c_str(), 0700);
+  ::chmod((l1.dir / "a").c_str(), 0750);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown((l1.dir / "a/sub").c_str(), 4242, 4242), 0);
+  }
+  auto l2 = Layer("l2", std::string("a/sub/inner\0a/.wh..wh..opq\0", 27));
+  stdfs::create_directories(l2.dir);
+  stdfs::create_symlink(outside.path(), l2.dir / "a");
+  Write(l2.dir / "marker", "l2");
+  const auto before = Sentinel(outside.path());
+
+  auto st = AssembleRootfs({l1, l2}, dir_ / "rootfs", GetParam());
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(Sentinel(outside.path()), before);
+  EXPECT_TRUE(stdfs::is_symlink(dir_ / "rootfs/a"));
+  EXPECT_EQ(stdfs::read_symlink(dir_ / "rootfs/a"), outside.path());
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/marker"), "l2");
+}
+
+TEST_P(SymlinkOverDirectoryTest, ThirdLayerThroughTheSymlinkStaysInside) {
+  // A third layer that makes `a/` a directory again gets a fresh one: the lower `a/sub` is gone.
+  testing::TempDir outside;
+  stdfs::create_directories(outside / "sub");
+  auto l1 = Layer("l1");
+  Write(l1.dir / "a/sub/inner", "lower");
+  ::chmod((l1.dir / "a/sub").c_str(), 0700);
+  auto l2 = Layer("l2");
+  stdfs::create_directories(l2.dir);
+  stdfs::create_symlink(outside.path(), l2.dir / "a");
+  auto l3 = Layer("l3");
+  Write(l3.dir / "a/sub/new", "third");
+  ::chmod((l3.dir / "a/sub").c_str(), 0711);
+  const auto before = Sentinel(outside.path());
+
+  auto st = AssembleRootfs({l1, l2, l3}, dir_ / "rootfs", GetParam());
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(Sentinel(outside.path()), before);
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "rootfs/a"));
+  EXPECT_FALSE(stdfs::exists(dir_ / "rootfs/a/sub/inner"));
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/a/sub/new"), "third");
+  struct stat sub {};
+  ASSERT_EQ(::lstat((dir_ / "rootfs/a/sub").c_str(), &sub), 0);
+  EXPECT_EQ(sub.st_mode & 07777, 0711u);
+}
+
+TEST_P(SymlinkOverDirectoryTest, FileOverDirectoryHidesTheLowerSubtree) {
+  auto l1 = Layer("l1");
+  Write(l1.dir / "d/x", "lower");
+  auto l2 = Layer("l2");
+  Write(l2.dir / "d", "a file now");
+  auto st = AssembleRootfs({l1, l2}, dir_ / "rootfs", GetParam());
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/d"), "a file now");
+}
+
+INSTANTIATE_TEST_SUITE_P(LinkedAndCopied, SymlinkOverDirectoryTest, ::testing::Bool(),
+                         [](const auto& param_info) {
+                           return param_info.param ? "Copied" : "Linked";
+                         });
 
 TEST_F(RootfsTest, UnsafeWhiteoutPathIsRefused) {
   auto l1 = Layer("l1", std::string("../../etc/passwd\0", 17));

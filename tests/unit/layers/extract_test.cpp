@@ -177,6 +177,29 @@ TEST_F(LayerTest, LaterDirectoryEntryOfTheSameNameWins) {
   EXPECT_EQ(ReadAll(root() / "d/a"), "1");
 }
 
+// A benign tar may hold the same path twice (tar -r, some image builders); the last one wins, as
+// with docker and GNU tar, in a subdirectory as at the top.
+TEST_F(LayerTest, LaterEntryOfTheSameNameWinsInASubdirectory) {
+  const std::string tar = TarBuilder()
+                              .Dir("data")
+                              .File("data/conf", "first")
+                              .File("data/conf", "second", 0600)
+                              .Symlink("data/link", "a")
+                              .Symlink("data/link", "b")
+                              .File("data/deep/x", "1")
+                              .Symlink("data/deep/x", "conf")
+                              .File("top", "1")
+                              .File("top", "2")
+                              .Finish();
+  auto result = Extract(tar);
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(ReadAll(root() / "data/conf"), "second");
+  EXPECT_EQ(Lstat(root() / "data/conf").st_mode & 07777, 0600u);
+  EXPECT_EQ(fs::read_symlink(root() / "data/link"), "b");
+  EXPECT_EQ(fs::read_symlink(root() / "data/deep/x"), "conf");
+  EXPECT_EQ(ReadAll(root() / "top"), "2");
+}
+
 TEST_F(LayerTest, RootEntryAppliesToTheRoot) {
   const std::string tar = TarBuilder().Dir("./", 0711).File("./a", "1").Finish();
   ASSERT_TRUE(Extract(tar).has_value());

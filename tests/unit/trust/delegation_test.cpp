@@ -49,6 +49,31 @@ TEST(Delegation, SearchIsPreOrderDepthFirst) {
   EXPECT_EQ(requests, expected);
 }
 
+// One role delegated by two parents, signed only by the key one of them trusts: loaded (and kept)
+// for a path of the first, it must not be trusted for a path of the second.
+TEST(Delegation, RoleAlreadyLoadedIsVerifiedAgainstTheDelegatorOfThisPath) {
+  Env env;
+  env.repo.Delegate("targets", {.name = "a", .paths = {"a/*"}});
+  env.repo.Delegate("targets", {.name = "b", .paths = {"b/*"}});
+  env.repo.Delegate("a", {.name = "shared", .paths = {"a/*"}});
+  env.repo.Delegate("b", {.name = "shared", .paths = {"b/*"}});
+  env.repo.signers["shared"].pop_back();  // b's key never signs it
+  env.repo.targets["shared"].targets["a/x"] = "via a";
+  env.repo.targets["shared"].targets["b/x"] = "not b's to give";
+  env.repo.BumpAndPublish();
+
+  auto updater = env.NewUpdater();
+  auto via_a = updater->GetTargetInfo("a/x");
+  ASSERT_TRUE(via_a) << via_a.error().String();
+  auto via_b = updater->GetTargetInfo("b/x");
+  ASSERT_FALSE(via_b) << "trusted through b, whose keys never signed it";
+  EXPECT_TRUE(via_b.error().Is(TrustErrc::kBadSignature)) << via_b.error().String();
+  // The same lookup in the other order, from a fresh start, is refused the same way.
+  auto fresh = env.NewUpdater()->GetTargetInfo("b/x");
+  ASSERT_FALSE(fresh);
+  EXPECT_TRUE(fresh.error().Is(TrustErrc::kBadSignature)) << fresh.error().String();
+}
+
 TEST(Delegation, TerminatingDelegationStopsSearch) {
   Env env;
   env.repo.Delegate("targets", {.name = "a", .terminating = true, .paths = {"*"}});

@@ -1,11 +1,11 @@
-// An owned file descriptor, closed by the destructor (module-internal).
+// An owned file descriptor, closed by the destructor: the one fd type of Ferry's modules.
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace ferry::layers {
+namespace ferry {
 
 class UniqueFd {
  public:
@@ -36,4 +36,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace ferry::layers
+}  // namespace ferry

@@ -1,0 +1,133 @@
+// Issue #15 on a real device: a release whose upper layer makes a lower layer's directory `a/`
+// (holding `a/sub/`) a symlink to a host directory that also holds `sub/`. ferryd runs as root and
+// builds the revision's root filesystem as an overlay and as a hardlink farm (one whiteout in the
+// release takes `auto` to the hardlink farm); either way the host directory keeps its contents,
+// modes, owners and times, the symlink stays inside the container's root, and the app answers.
+// Needs root, runc and busybox.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "device_lab.hpp"
+#include "ferry/core/fs.hpp"
+
+namespace ferry {
+namespace {
+
+using Json = nlohmann::json;
+namespace stdfs = std::filesystem;
+
+// Every node below `root`, itself included: mode, owner, size, mtime, ctime, content.
+std::map<std::string, std::string> Tree(const stdfs::path& root) {
+  std::map<std::string, std::string> out;
+  std::vector<stdfs::path> paths{root};
+  for (const auto& e : stdfs::recursive_directory_iterator(root)) {
+    paths.push_back(e.path());
+  }
+  for (const auto& p : paths) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      out[p.string()] = "gone";
+      continue;
+    }
+    std::string what = std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
+                       std::to_string(st.st_gid) + " " + std::to_string(st.st_size) + " m" +
+                       std::to_string(st.st_mtim.tv_sec) + "." +
+                       std::to_string(st.st_mtim.tv_nsec) + " c" +
+                       std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+    if (S_ISREG(st.st_mode)) {
+      what += " " + *fs::ReadFile(p);
+    }
+    out[p.string()] = what;
+  }
+  return out;
+}
+
+class HostileStackE2e : public testing::DeviceLab,
+                        public ::testing::WithParamInterface<const char*> {
+ protected:
+  void Tar(const stdfs::path& dir, const stdfs::path& out) {
+    auto r = ferry::testing::Run({"tar", "--format=pax", "--sort=name", "--mtime=@0",
+                                  "--owner=4242", "--group=4242", "--numeric-owner", "-C",
+                                  dir.string(), "-cf", out.string(), "."});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // Version `v` as a docker save tarball of two layers: the app with `a/sub/`, then `a` as a
+  // symlink to `host` (and with `whiteout`, one whiteout, which makes any mode build a hardlink
+  // farm); signed into the repository and bundled.
+  void HostileRelease(const std::string& v, const stdfs::path& host, bool whiteout) {
+    const stdfs::path work = dir_ / ("hostile-" + v);
+    const stdfs::path app = work / "app";
+    stdfs::create_directories(work);
+    stdfs::copy(dir_ / "image-1.0.0", app,
+                stdfs::copy_options::recursive | stdfs::copy_options::copy_symlinks);
+    std::ofstream(app / "www" / "index.html", std::ios::trunc) << "version " << v;
+    stdfs::create_directories(app / "a" / "sub");
+    ::chmod((app / "a" / "sub").c_str(), 0700);
+    const stdfs::path upper = work / "upper";
+    stdfs::create_directories(upper);
+    stdfs::create_symlink(host, upper / "a");
+    if (whiteout) {
+      std::ofstream(upper / ".wh.gone") << "";
+    }
+    const stdfs::path save = work / "save";
+    stdfs::create_directories(save);
+    Tar(app, save / "l1.tar");
+    Tar(upper, save / "l2.tar");
+    std::ofstream(save / "config.json") << Json{{"os", "linux"}}.dump();
+    std::ofstream(save / "manifest.json") << Json::array({{{"Config", "config.json"},
+                                                           {"RepoTags", {"web:" + v}},
+                                                           {"Layers", {"l1.tar", "l2.tar"}}}})
+                                                 .dump();
+    auto t = ferry::testing::Run({"tar", "-C", save.string(), "-cf", (work / "image.tar").string(),
+                                  "manifest.json", "config.json", "l1.tar", "l2.tar"});
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    auto r = Publish({"release", "--repo", Repo().string(), "--keys", Keys(), "--app", "web",
+                      "--version", v, "--image", (work / "image.tar").string(), "--app-config",
+                      (dir_ / "app-1.0.0.json").string(), "--quiet"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto b = Publish(
+        {"bundle", "--repo", Repo().string(), "--app", "web", "--version", v, "--out", Bundle(v)});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+  }
+};
+
+TEST_P(HostileStackE2e, SymlinkOverADirectoryNeverReachesTheHostDirectory) {
+  const stdfs::path host = dir_ / "host-dir";
+  stdfs::create_directories(host / "sub");
+  std::ofstream(host / "sub" / "file") << "host";
+  ::chmod((host / "sub").c_str(), 0751);
+  ASSERT_EQ(::chown((host / "sub").c_str(), 4321, 4321), 0);
+  const auto before = Tree(host);
+
+  Release("1.0.0");
+  // Overlay mode gets no whiteout, so that it really mounts an overlay; auto gets one, the
+  // default configuration's exposure in the finding.
+  HostileRelease("2.0.0", host, std::string(GetParam()) != "overlay");
+  runtime_config_ = std::string("rootfs = \"") + GetParam() + "\"";
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Page(), "version 1.0.0");
+
+  auto r = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_EQ(Tree(host), before) << Log();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Log();
+  EXPECT_NE(r.out.find("committed: web 2.0.0"), std::string::npos) << r.out;
+  EXPECT_EQ(Page(), "version 2.0.0");
+  // The container sees the upper layer's symlink (resolved in its own root), nothing of `a/sub`.
+  const stdfs::path rootfs = dir_ / "state" / "apps" / "web" / "current" / "rootfs";
+  EXPECT_TRUE(stdfs::is_symlink(rootfs / "a"));
+  EXPECT_EQ(stdfs::read_symlink(rootfs / "a"), host);
+  EXPECT_EQ(Tree(host), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(RootfsKinds, HostileStackE2e,
+                         ::testing::Values("auto", "hardlink", "overlay"),
+                         [](const auto& param_info) { return std::string(param_info.param); });
+
+}  // namespace
+}  // namespace ferry
