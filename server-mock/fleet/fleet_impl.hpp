@@ -37,6 +37,7 @@ struct Fleet::Impl {
   Clock& clock;
   std::mutex mu;
   Clock::TimePoint next_reconcile{};
+  ReleaseCheck release_check;
 
   std::int64_t Now() const;
 
