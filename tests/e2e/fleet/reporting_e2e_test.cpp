@@ -147,6 +147,12 @@ TEST_F(ReportingE2e, ARevertToTheVersionADeviceRunsCompletes) {
   EXPECT_EQ(Deployment(back)["counts"].value("committed", 0), 1) << Deployment(back).dump(2);
   EXPECT_EQ(ServerEvents("already-installed").size(), 1u);
   EXPECT_EQ(Page(), "version 1.0.0");
+
+  // The operator reads the device's inventory as a table, not as raw JSON.
+  auto show = Admin({"devices", "show", "dev-1"});
+  ASSERT_EQ(show.exit_code, 0) << show.out << show.err;
+  EXPECT_TRUE(std::regex_search(show.out, std::regex("\\nweb +1\\.0\\.0 +healthy "))) << show.out;
+  EXPECT_EQ(show.out.find("{\"agent_version\""), std::string::npos) << show.out;
 }
 
 TEST_F(ReportingE2e, TheServerRefusesAVersionTheRepositoryDoesNotList) {
