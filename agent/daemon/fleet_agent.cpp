@@ -148,10 +148,16 @@ Result<Json> FleetAgent::Round() {
   Json apps = Json::array();
   if (assignment_) {
     for (const auto& a : assignment_->apps) {
+      bool running = false;
+      if (auto app = store_.GetApp(a.app); app && app->current_revision) {
+        auto current = store_.GetRevision(*app->current_revision);
+        running = current && current->version == a.version;
+      }
       apps.push_back(Json{{"app", a.app},
                           {"version", a.version},
                           {"deployment", a.deployment},
-                          {"downgrade", a.downgrade}});
+                          {"downgrade", a.downgrade},
+                          {"running", running}});
     }
   }
   return Json{{"assignment", apps},

@@ -147,6 +147,12 @@ TEST_F(ReportingE2e, ARevertToTheVersionADeviceRunsCompletes) {
   EXPECT_EQ(Deployment(back)["counts"].value("committed", 0), 1) << Deployment(back).dump(2);
   EXPECT_EQ(ServerEvents("already-installed").size(), 1u);
   EXPECT_EQ(Page(), "version 1.0.0");
+  auto check = Ferry({"check"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(
+      check.out.find("assigned: web 1.0.0 (deployment " + back + "), a downgrade, already running"),
+      std::string::npos)
+      << check.out;
 
   // The operator reads the device's inventory as a table, not as raw JSON.
   auto show = Admin({"devices", "show", "dev-1"});
