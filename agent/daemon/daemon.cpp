@@ -16,7 +16,8 @@
 #include <random>
 #include <vector>
 
-#include "agent/layers/unique_fd.hpp"
+#include "ferry/core/unique_fd.hpp"
+#include "app_logs.hpp"
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
 #include "ferry/core/asio_clock.hpp"
@@ -31,6 +32,7 @@
 #include "ferry/layers/extract.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/admission.hpp"
 #include "ferry/update/remote_installer.hpp"
 #include "fleet_agent.hpp"
 #include "status.hpp"
@@ -46,7 +48,7 @@ runtime::RuncConfig RuntimeConfig(const config::Config& c) {
   r.binary = c.runtime.runc;
   r.root = c.runtime.root;
   r.state_dir = c.state_dir;
-  r.log_dir = c.state_dir / "logs";
+  r.log_dir = engine::Layout(c.state_dir).logs();
   r.log_max_bytes = c.runtime.log_max_bytes;
   r.cgroups_parent = c.runtime.cgroup_parent;
   return r;
@@ -87,9 +89,9 @@ Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
 
 // One ferryd per state directory: an exclusive flock on state_dir/ferryd.lock, held for the
 // process's life (released by the kernel however it ends), with the holder's pid inside.
-Result<layers::UniqueFd> LockStateDir(const std::filesystem::path& dir) {
+Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
   const auto path = dir / "ferryd.lock";
-  layers::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) {
     return Fail(ErrnoError("open " + path.string()));
   }
@@ -116,10 +118,13 @@ Result<layers::UniqueFd> LockStateDir(const std::filesystem::path& dir) {
   return fd;
 }
 
+// A download whose bytes have not grown for this long shows no speed in `ferry status`.
+constexpr std::chrono::seconds kStalledAfter{2};
+
 class DaemonImpl final : public Daemon {
  public:
   DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store,
-             layers::UniqueFd state_lock, std::optional<gid_t> control_group)
+             UniqueFd state_lock, std::optional<gid_t> control_group)
       : config_(std::move(config)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
@@ -150,7 +155,7 @@ class DaemonImpl final : public Daemon {
     }
     if (!config_.server_url.empty() && installer_) {
       fleet_ = std::make_unique<FleetAgent>(
-          *store_, engine_, config_,
+          *store_, engine_, config_, clock_,
           [this](const std::string& token) {
             fleetclient::ClientOptions o;
             o.base_url = config_.server_url;
@@ -250,6 +255,13 @@ class DaemonImpl final : public Daemon {
          })},
         {"history", control::Sync([this](const Json& p) -> Result<Json> { return History(p); })},
         {"why", control::Sync([this](const Json& p) -> Result<Json> { return Why(p); })},
+        {"logs", control::Sync([this](const Json& p) -> Result<Json> {
+           auto request = ParseLogRequest(p);
+           if (!request) {
+             return Fail(request.error());
+           }
+           return ReadAppLogs(*store_, engine::Layout(config_.state_dir), *request);
+         })},
         {"revert", OnWorker([this](const Json& p) -> Result<Json> { return Revert(p); })},
         {"install",
          [this](const Json& p, control::Reply reply) {
@@ -275,7 +287,11 @@ class DaemonImpl final : public Daemon {
                         "no fleet server is configured (set server_url in ferryd.toml)"));
              return;
            }
-           asio::post(net_, [this, reply = std::move(reply)] { reply(PollRound()); });
+           // Asked for by a person: failed releases are tried again now, not after their backoff.
+           asio::post(net_, [this, reply = std::move(reply)] {
+             fleet_->ResetBackoff();
+             reply(PollRound());
+           });
          }},
     };
   }
@@ -301,12 +317,19 @@ class DaemonImpl final : public Daemon {
       if (it == in_flight.end()) {
         continue;
       }
+      // A download that stopped moving (the server died, a retry waits) has no speed, whatever
+      // the last second before it measured.
+      std::uint64_t speed = it->second.bytes_per_second;
+      if (it->second.moved_at != Clock::TimePoint{} &&
+          clock_.Now() - it->second.moved_at >= kStalledAfter) {
+        speed = 0;
+      }
       app["update"] = Json{{"step", it->second.step},
                            {"revision", it->second.revision},
                            {"version", it->second.version},
                            {"bytes_done", it->second.bytes_done},
                            {"bytes_total", it->second.bytes_total},
-                           {"bytes_per_second", it->second.bytes_per_second}};
+                           {"bytes_per_second", speed}};
     }
     return status;
   }
@@ -351,27 +374,54 @@ class DaemonImpl final : public Daemon {
     if (!app) {
       return Fail(app.error());
     }
-    if (auto rec = store_->GetApp(*app); !rec) {
+    Json failure = nullptr;
+    std::int64_t failure_at = 0;
+    auto rec = store_->GetApp(*app);
+    if (!rec && !rec.error().Is(Errc::kNotFound)) {
       return Fail(rec.error());
     }
-    auto revs = store_->ListRevisions(*app);
-    if (!revs) {
-      return Fail(revs.error());
-    }
-    for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
-      if (it->bad || it->state == store::RevisionState::kFailed ||
-          it->state == store::RevisionState::kRolledBack) {
-        return Json{{"app", *app},
-                    {"failure",
-                     {{"revision", it->id},
-                      {"version", it->version},
-                      {"state", std::string(store::ToString(it->state))},
-                      {"bad", it->bad},
-                      {"reason", it->reason},
-                      {"at", Millis(it->updated_at)}}}};
+    if (rec) {
+      auto revs = store_->ListRevisions(*app);
+      if (!revs) {
+        return Fail(revs.error());
+      }
+      for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
+        if (it->bad || it->state == store::RevisionState::kFailed ||
+            it->state == store::RevisionState::kRolledBack) {
+          failure_at = Millis(it->updated_at);
+          failure = Json{{"revision", it->id},
+                         {"version", it->version},
+                         {"state", std::string(store::ToString(it->state))},
+                         {"bad", it->bad},
+                         {"reason", it->reason},
+                         {"at", failure_at}};
+          break;
+        }
       }
     }
-    return Json{{"app", *app}, {"failure", nullptr}};
+    // A release that never became a revision (a blob failing its hash, a release the repository
+    // does not list, no space) is on record only as its failed event.
+    auto event = store_->LastEvent(*app, "failed");
+    if (!event) {
+      return Fail(event.error());
+    }
+    if (*event) {
+      const Json payload = Json::parse((*event)->payload, nullptr, false);
+      const std::int64_t at = Millis((*event)->created_at);
+      if (payload.is_object() && !payload.contains("revision") &&
+          (failure.is_null() || at > failure_at)) {
+        failure = Json{
+            {"revision", nullptr}, {"version", payload.value("version", "")}, {"state", "failed"},
+            {"bad", false},        {"reason", payload.value("reason", "")},   {"at", at}};
+        if (payload.contains("deployment")) {
+          failure["deployment"] = payload["deployment"];
+        }
+      }
+    }
+    if (!rec && failure.is_null()) {
+      return Fail(rec.error());
+    }
+    return Json{{"app", *app}, {"failure", failure}};
   }
 
   Result<Json> Revert(const Json& params) {
@@ -387,7 +437,12 @@ class DaemonImpl final : public Daemon {
     if (!r) {
       return Fail(r.error());
     }
-    return ResultJson(*r);
+    Json out = ResultJson(*r);
+    out["app"] = *app;
+    if (auto rev = store_->GetRevision(r->revision)) {
+      out["version"] = rev->version;
+    }
+    return out;
   }
 
   static Result<bundle::BundleFile> OpenBundleParam(const Json& params) {
@@ -403,6 +458,12 @@ class DaemonImpl final : public Daemon {
 
   Result<Json> Install(const bundle::BundleFile& file) {
     const std::filesystem::path& bundle = file.path();
+    const engine::Layout layout(config_.state_dir);
+    // The same admission as a release from the repository; space first, before unpacking.
+    if (auto st = update::AdmitBundleFile(bundle, file.size(), layout, config_.limits); !st) {
+      log::error("install {}: {}", bundle.string(), st.error().message());
+      return Fail(st.error());
+    }
     const auto work = config_.state_dir / "incoming" / "bundle";
     if (auto st = layers::RemoveTree(work); !st) {
       return Fail(st.error());
@@ -415,6 +476,15 @@ class DaemonImpl final : public Daemon {
       (void)layers::RemoveTree(work);
       log::error("install {}: {}", bundle.string(), release.error().message());
       return Fail(release.error());
+    }
+    const auto plan =
+        fetch::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
+    if (auto st = update::Admit(engine_, layout, release->manifest, release->manifest_bytes, plan,
+                                /*download=*/false, 0, config_.limits);
+        !st) {
+      (void)layers::RemoveTree(work);
+      log::error("install {}: {}", bundle.string(), st.error().message());
+      return Fail(st.error());
     }
     engine::DirBlobProvider blobs(release->dir);
     auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs);
@@ -527,7 +597,7 @@ class DaemonImpl final : public Daemon {
   }
 
   config::Config config_;
-  layers::UniqueFd state_lock_;  // held while ferryd runs
+  UniqueFd state_lock_;  // held while ferryd runs
   std::optional<gid_t> control_group_;
   std::unique_ptr<store::StateStore> store_;
   asio::io_context io_;

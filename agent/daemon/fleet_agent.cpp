@@ -6,6 +6,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/fetch/backoff.hpp"
 #include "ferry/fetch/http_client.hpp"
 
 namespace ferry::daemon {
@@ -31,12 +32,38 @@ std::string Health(store::RevisionState state) {
   }
 }
 
-// Whether `error` may go away by itself (the network, the server, the disk filling up): such
-// failures are retried at the next round; anything else waits for a new assignment.
-bool Transient(const Error& error) {
-  return error.code().category() == fetch::FetchCategory() || error.Is(Errc::kNoSpace) ||
-         error.Is(Errc::kIo) || error.Is(Errc::kUnavailable) || error.Is(Errc::kTimeout) ||
-         error.Is(Errc::kCancelled);
+// Whether `error` is the network or the server failing to answer: such failures go away by
+// themselves and are retried at the next round. Anything else (a bad blob, a release the
+// repository lacks or the engine refuses, no space) is reported and backed off.
+bool Unreachable(const Error& error) {
+  return error.Is(fetch::FetchErrc::kTransport) || error.Is(fetch::FetchErrc::kTimeout) ||
+         error.Is(fetch::FetchErrc::kHttpStatus) || error.Is(fetch::FetchErrc::kBadRange) ||
+         error.Is(Errc::kUnavailable) || error.Is(Errc::kTimeout);
+}
+
+// Whether the outbox already holds this device's answer to deployment `a` (committed,
+// already-installed, rolled-back or failed for its version): the server has it, or will, and a
+// restarted agent must not overwrite it with another.
+bool Answered(store::StateStore& store, const fleetclient::AssignedApp& a) {
+  for (const char* kind : {"committed", "already-installed", "rolled-back", "failed"}) {
+    auto last = store.LastEvent(a.app, kind);
+    if (!last || !*last) {
+      continue;
+    }
+    const Json payload = Json::parse((*last)->payload, nullptr, false);
+    if (payload.is_object() && payload.value("deployment", "") == a.deployment &&
+        payload.value("version", "") == a.version) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Truncated(std::string reason) {
+  if (reason.size() > kMaxReason) {
+    reason.resize(kMaxReason);
+  }
+  return reason;
 }
 
 }  // namespace
@@ -46,10 +73,12 @@ std::string AssignmentKey(const fleetclient::AssignedApp& a) {
 }
 
 FleetAgent::FleetAgent(store::StateStore& store, engine::Engine& engine,
-                       const config::Config& config, ClientFactory factory, InstallFn install)
+                       const config::Config& config, const Clock& clock, ClientFactory factory,
+                       InstallFn install)
     : store_(store),
       engine_(engine),
       config_(config),
+      clock_(clock),
       factory_(std::move(factory)),
       install_(std::move(install)) {}
 
@@ -107,6 +136,11 @@ Result<Json> FleetAgent::Round() {
     assignment_ = std::move(**fetched);
   }
   const auto queued = QueueWanted();
+  // QueueWanted may have recorded events (already-installed, a version marked bad here).
+  auto more = DeliverEvents();
+  if (!more) {
+    return remember_retry(more.error());
+  }
   auto sent = SendInventory(false);
   if (!sent) {
     return remember_retry(sent.error());
@@ -114,16 +148,22 @@ Result<Json> FleetAgent::Round() {
   Json apps = Json::array();
   if (assignment_) {
     for (const auto& a : assignment_->apps) {
+      bool running = false;
+      if (auto app = store_.GetApp(a.app); app && app->current_revision) {
+        auto current = store_.GetRevision(*app->current_revision);
+        running = current && current->version == a.version;
+      }
       apps.push_back(Json{{"app", a.app},
                           {"version", a.version},
                           {"deployment", a.deployment},
-                          {"downgrade", a.downgrade}});
+                          {"downgrade", a.downgrade},
+                          {"running", running}});
     }
   }
   return Json{{"assignment", apps},
               {"assignment_changed", changed},
               {"queued", queued},
-              {"events_delivered", *delivered},
+              {"events_delivered", *delivered + *more},
               {"inventory_sent", *sent}};
 }
 
@@ -145,23 +185,48 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
   const std::string key = AssignmentKey(a);
   {
     std::lock_guard lock(mu_);
-    if (busy_.contains(a.app) || refused_.contains(key)) {
+    if (busy_.contains(a.app)) {
+      return false;
+    }
+    if (auto it = backoff_.find(key); it != backoff_.end() && clock_.Now() < it->second.retry_at) {
       return false;
     }
   }
   if (auto app = store_.GetApp(a.app); app && app->current_revision) {
     auto current = store_.GetRevision(*app->current_revision);
     if (current && current->version == a.version) {
+      // Nothing to install, but the deployment waits for this device's word: a revert to the
+      // version it runs, or a phase waiting on it, completes with it.
+      bool first = false;
+      {
+        std::lock_guard lock(mu_);
+        first = settled_.insert(key).second;
+      }
+      if (first && !Answered(store_, a)) {
+        if (auto st = engine_.RecordEvent("already-installed", a.app, a.version, "", a.deployment);
+            !st) {
+          log::warn("{} {}: recording already-installed: {}", a.app, a.version,
+                    st.error().message());
+          std::lock_guard lock(mu_);
+          settled_.erase(key);
+        }
+      }
       return false;
     }
   }
   if (auto revs = store_.ListRevisions(a.app)) {
     for (const auto& r : *revs) {
       if (r.version == a.version && r.bad) {
-        std::lock_guard lock(mu_);
-        if (reported_.insert(key).second) {
-          log::warn("{} {} is assigned (deployment {}) but was marked bad here: {}", a.app,
-                    a.version, a.deployment, r.reason);
+        const std::string reason = "marked bad on this device: " + r.reason;
+        bool first = false;
+        {
+          std::lock_guard lock(mu_);
+          first = settled_.insert(key).second;
+        }
+        if (first && !Answered(store_, a)) {
+          log::warn("{} {} is assigned (deployment {}) but was {}", a.app, a.version, a.deployment,
+                    reason);
+          (void)engine_.RecordEvent("failed", a.app, a.version, Truncated(reason), a.deployment);
         }
         return false;
       }
@@ -172,35 +237,78 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
   return true;
 }
 
+void FleetAgent::BackOff(const std::string& key) {
+  Backoff& b = backoff_[key];
+  const fetch::BackoffPolicy policy{kRetryFirst, kRetryMax, kRetryFirst};
+  const auto delay = fetch::BackoffCeiling(policy, b.failures);
+  ++b.failures;
+  b.retry_at = clock_.Now() + delay;
+}
+
+void FleetAgent::ResetBackoff() {
+  std::lock_guard lock(mu_);
+  backoff_.clear();
+}
+
+std::optional<Clock::TimePoint> FleetAgent::RetryAt(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  if (auto it = backoff_.find(key); it != backoff_.end()) {
+    return it->second.retry_at;
+  }
+  return std::nullopt;
+}
+
 void FleetAgent::Finished(const fleetclient::AssignedApp& a,
                           const Result<engine::InstallResult>& result) {
   const std::string key = AssignmentKey(a);
   bool report = false;
   std::string reason;
+  std::optional<Clock::TimePoint> retry_at;
   {
     std::lock_guard lock(mu_);
     busy_.erase(a.app);
     if (result) {
-      if (result->outcome == engine::Outcome::kFailed) {
-        refused_.insert(key);  // the engine sent its own "failed" event
+      // The engine sent the outcome as its own event.
+      switch (result->outcome) {
+        case engine::Outcome::kCommitted:
+        case engine::Outcome::kAlreadyInstalled:
+          backoff_.erase(key);
+          reported_.erase(key);
+          settled_.insert(key);
+          return;
+        case engine::Outcome::kRolledBack:  // marked bad: Wanted never queues it again
+          settled_.insert(key);
+          return;
+        case engine::Outcome::kFailed:
+          BackOff(key);
+          return;
       }
       return;
     }
-    reason = result.error().message();
-    if (!Transient(result.error())) {
-      refused_.insert(key);
-      report = reported_.insert(key).second;
-    } else if (!result.error().Is(fetch::FetchErrc::kCancelled) &&
-               result.error().code().category() != fetch::FetchCategory()) {
-      report = reported_.insert(key).second;  // e.g. no space: tell the operator once
+    if (result.error().Is(fetch::FetchErrc::kCancelled) || result.error().Is(Errc::kCancelled)) {
+      return;  // ferryd is stopping; the next start tries again
+    }
+    reason = Truncated(result.error().message());
+    if (!Unreachable(result.error())) {
+      BackOff(key);
+      retry_at = backoff_[key].retry_at;
+      auto& last = reported_[key];
+      report = last != reason;
+      last = reason;
     }
   }
-  log::error("{} {} (deployment {}): {}", a.app, a.version, a.deployment, reason);
+  if (retry_at) {
+    const auto wait = std::chrono::ceil<std::chrono::seconds>(*retry_at - clock_.Now()).count();
+    log::error("{} {} (deployment {}): {}; next attempt in {} s", a.app, a.version, a.deployment,
+               reason, wait);
+  } else {
+    log::warn("{} {} (deployment {}): {}; trying again at the next poll", a.app, a.version,
+              a.deployment, reason);
+  }
   if (report) {
-    if (reason.size() > kMaxReason) {
-      reason.resize(kMaxReason);
+    if (auto st = engine_.RecordEvent("failed", a.app, a.version, reason, a.deployment); !st) {
+      log::warn("{} {}: recording the failure: {}", a.app, a.version, st.error().message());
     }
-    (void)engine_.RecordEvent("failed", a.app, a.version, reason, a.deployment);
   }
 }
 

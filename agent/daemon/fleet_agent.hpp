@@ -6,6 +6,7 @@
 // causes a rollback. Installs are queued through InstallFn and end in Finished().
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "ferry/config/config.hpp"
+#include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fleetclient/fleet_client.hpp"
@@ -31,8 +33,13 @@ class FleetAgent {
   // Queues an install of the assigned release on the worker; must not block.
   using InstallFn = std::function<void(const fleetclient::AssignedApp&)>;
 
+  // A failed release is retried after kRetryFirst, doubling with each failure up to kRetryMax.
+  static constexpr std::chrono::seconds kRetryFirst{60};
+  static constexpr std::chrono::seconds kRetryMax{3600};
+
+  // `clock` times the backoff of failed releases; it must outlive the agent.
   FleetAgent(store::StateStore& store, engine::Engine& engine, const config::Config& config,
-             ClientFactory factory, InstallFn install);
+             const Clock& clock, ClientFactory factory, InstallFn install);
 
   // One round: deliver pending events, fetch the assignment (If-None-Match), queue the installs
   // it asks for, send the inventory if it changed. Returns what it saw, for `ferry check`. Fails
@@ -45,11 +52,22 @@ class FleetAgent {
   // with `force`.
   Result<bool> SendInventory(bool force);
 
-  // The worker reports how an install queued by this agent ended. A release the engine refused,
-  // or that failed to stage, is not tried again until the assignment changes; a network failure
-  // is retried at the next round.
+  // The worker reports how an install queued by this agent ended. A network failure (the server
+  // unreachable, a timeout, a 5xx) is retried at the next round without an event. Any other
+  // failure (a blob that fails its signed hash, a release the repository does not list or the
+  // engine refuses, no space, a release that failed to stage) is sent once as a `failed` event
+  // with its reason (a new reason is sent again), and the release is backed off: not tried again
+  // before kRetryFirst, doubling up to kRetryMax, unless the assignment changes or ResetBackoff().
+  // A revision marked bad here is never tried again by the agent.
   void Finished(const fleetclient::AssignedApp& assigned,
                 const Result<engine::InstallResult>& result);
+
+  // Forgets every backoff, so that the next round tries failed releases at once (`ferry check`).
+  void ResetBackoff();
+
+  // When the release of `key` (AssignmentKey) may be tried again; nullopt when it is not backed
+  // off.
+  std::optional<Clock::TimePoint> RetryAt(const std::string& key) const;
 
   // How long the server asked us to wait (Retry-After of a 429/503 in the last round).
   std::optional<std::chrono::seconds> RetryAfter() const;
@@ -60,9 +78,18 @@ class FleetAgent {
   bool Wanted(const fleetclient::AssignedApp& a);
   nlohmann::json InventoryApps();
 
+  // A release that failed: how often in a row, when it may be tried again, what was reported.
+  struct Backoff {
+    std::uint32_t failures = 0;
+    Clock::TimePoint retry_at;
+  };
+
+  void BackOff(const std::string& key);
+
   store::StateStore& store_;
   engine::Engine& engine_;
   const config::Config& config_;
+  const Clock& clock_;
   ClientFactory factory_;
   InstallFn install_;
 
@@ -72,10 +99,11 @@ class FleetAgent {
   std::optional<fleetclient::Assignment> assignment_;
   std::optional<nlohmann::json> inventory_sent_;
 
-  mutable std::mutex mu_;           // the sets below are written by the worker too
-  std::set<std::string> busy_;      // apps with an install queued or running
-  std::set<std::string> refused_;   // app@version#deployment not to try again
-  std::set<std::string> reported_;  // failures already sent as events
+  mutable std::mutex mu_;                        // what follows is written by the worker too
+  std::set<std::string> busy_;                   // apps with an install queued or running
+  std::map<std::string, Backoff> backoff_;       // by app@version#deployment
+  std::map<std::string, std::string> reported_;  // the failure last sent for a key
+  std::set<std::string> settled_;  // keys whose outcome the server has (or will get) as an event
   std::optional<std::chrono::seconds> retry_after_;
 };
 

@@ -42,6 +42,7 @@ int CallFerryd(const GlobalOptions& options, const std::string& method, const co
 CommandSpec StatusCommand();
 CommandSpec HistoryCommand();
 CommandSpec WhyCommand();
+CommandSpec LogsCommand();
 CommandSpec RevertCommand();
 CommandSpec InstallCommand();
 CommandSpec UpdateCommand();

@@ -85,9 +85,14 @@ CommandSpec WhyCommand() {
                 out << *app << ": no failed update on record.\n";
                 return static_cast<int>(kExitOk);
               }
-              out << *app << " " << f.value("version", "?") << " (revision "
-                  << f.value("revision", "?") << ") " << f.value("state", "?") << " at "
-                  << When(f.value("at", std::int64_t{0})) << "\n";
+              out << *app << " " << f.value("version", "?");
+              if (f.contains("revision") && f["revision"].is_string()) {
+                out << " (revision " << f["revision"].get<std::string>() << ")";
+              } else if (f.contains("deployment") && f["deployment"].is_string()) {
+                out << " (deployment " << f["deployment"].get<std::string>() << ")";
+              }
+              out << " " << f.value("state", "?") << " at " << When(f.value("at", std::int64_t{0}))
+                  << "\n";
               out << "  reason: " << f.value("reason", "") << "\n";
               if (f.value("bad", false)) {
                 out << "  marked bad: it will not be installed again automatically.\n";

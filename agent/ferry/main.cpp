@@ -2,6 +2,7 @@
 // Exit codes are listed in command.hpp and docs/operations.md.
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "command.hpp"
@@ -22,8 +23,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ferry ") + FERRY_VERSION);
 
   const std::vector<CommandSpec> commands = {StatusCommand(), HistoryCommand(), WhyCommand(),
-                                             RevertCommand(), InstallCommand(), UpdateCommand(),
-                                             CheckCommand()};
+                                             LogsCommand(),   RevertCommand(),  InstallCommand(),
+                                             UpdateCommand(), CheckCommand()};
   std::vector<std::pair<CLI::App*, RunFn>> runs;
   for (const auto& command : commands) {
     CLI::App* sub = app.add_subcommand(command.name, command.description);
@@ -39,6 +40,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // "ferry frob" leaves "frob" unparsed: name it, rather than say a subcommand is required.
+    const auto extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && !extra.front().starts_with("-")) {
+      std::string names;
+      for (const auto& command : commands) {
+        names += (names.empty() ? "" : ", ") + std::string(command.name);
+      }
+      std::cerr << "ferry: unknown command \"" << extra.front() << "\" (commands: " << names
+                << "; see ferry --help)\n";
+      return kExitUsage;
+    }
     app.exit(e);
     return kExitUsage;
   }

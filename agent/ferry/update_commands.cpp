@@ -117,7 +117,8 @@ CommandSpec CheckCommand() {
               for (const auto& a : apps) {
                 out << "assigned: " << a.value("app", "?") << " " << a.value("version", "?")
                     << " (deployment " << a.value("deployment", "?") << ")"
-                    << (a.value("downgrade", false) ? ", a downgrade" : "") << "\n";
+                    << (a.value("downgrade", false) ? ", a downgrade" : "")
+                    << (a.value("running", false) ? ", already running" : "") << "\n";
               }
               const Json& queued = r["queued"];
               if (queued.is_array() && !queued.empty()) {

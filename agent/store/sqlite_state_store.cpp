@@ -347,21 +347,37 @@ class SqliteStateStore final : public StateStore {
     return db_.LastInsertRowId();
   }
 
+  static OutboxEvent ReadEvent(Statement& s) {
+    OutboxEvent e;
+    e.sequence = s.Int(0);
+    e.kind = s.Text(1);
+    e.app = s.Text(2);
+    e.payload = s.Text(3);
+    e.created_at = FromMillis(s.Int(4));
+    e.delivered = s.Int(5) != 0;
+    return e;
+  }
+
   Result<std::vector<OutboxEvent>> PendingEvents(std::size_t limit) override {
     return Query<OutboxEvent>(
         "SELECT sequence, kind, app, payload, created_at, delivered FROM outbox "
         "WHERE delivered = 0 ORDER BY sequence LIMIT ?1",
-        [&](Statement& s) { s.Bind(1, static_cast<std::int64_t>(limit)); },
-        [](Statement& s) {
-          OutboxEvent e;
-          e.sequence = s.Int(0);
-          e.kind = s.Text(1);
-          e.app = s.Text(2);
-          e.payload = s.Text(3);
-          e.created_at = FromMillis(s.Int(4));
-          e.delivered = s.Int(5) != 0;
-          return e;
-        });
+        [&](Statement& s) { s.Bind(1, static_cast<std::int64_t>(limit)); }, &ReadEvent);
+  }
+
+  Result<std::optional<OutboxEvent>> LastEvent(const std::string& app,
+                                               const std::string& kind) override {
+    auto found = Query<OutboxEvent>(
+        "SELECT sequence, kind, app, payload, created_at, delivered FROM outbox "
+        "WHERE app = ?1 AND kind = ?2 ORDER BY sequence DESC LIMIT 1",
+        [&](Statement& s) { s.Bind(1, app).Bind(2, kind); }, &ReadEvent);
+    if (!found) {
+      return Fail(found.error());
+    }
+    if (found->empty()) {
+      return std::optional<OutboxEvent>();
+    }
+    return std::optional<OutboxEvent>(std::move(found->front()));
   }
 
   Status MarkDelivered(std::int64_t up_to_sequence) override {

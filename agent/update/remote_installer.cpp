@@ -12,6 +12,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/fetch/download_plan.hpp"
+#include "ferry/update/admission.hpp"
 
 namespace ferry::update {
 namespace {
@@ -36,8 +37,10 @@ std::uint64_t FileSize(const stdfs::path& p) {
 // Bytes per second over the last second or more of a download, for `ferry status`.
 class SpeedMeter {
  public:
+  explicit SpeedMeter(const Clock& clock) : clock_(clock) {}
+
   std::uint64_t Update(std::uint64_t bytes) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock_.Now();
     if (!started_) {
       started_ = true;
       mark_time_ = now;
@@ -55,24 +58,12 @@ class SpeedMeter {
   }
 
  private:
+  const Clock& clock_;
   bool started_ = false;
-  std::chrono::steady_clock::time_point mark_time_;
+  Clock::TimePoint mark_time_;
   std::uint64_t mark_bytes_ = 0;
   std::uint64_t speed_ = 0;
 };
-
-// Layers the device has complete on disk.
-std::set<std::string> PresentLayers(store::StateStore& store, const engine::Layout& layout) {
-  std::set<std::string> present;
-  if (auto list = store.ListLayers()) {
-    for (const auto& l : *list) {
-      if (l.state == store::LayerState::kComplete && Exists(layout.layer(l.diff_id))) {
-        present.insert(l.diff_id);
-      }
-    }
-  }
-  return present;
-}
 
 // The engine's view of downloaded blobs: local files first, the network for what the plan did not
 // fetch (a delta that failed to apply falls back to its full layer this way).
@@ -138,14 +129,21 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
   if (auto it = before.find(app); it != before.end()) {
     base = it->second;
   }
-  SpeedMeter meter;
+  SpeedMeter meter(clock_);
   const std::uint64_t done_before = base.bytes_done;
+  std::uint64_t last_done = 0;
+  Clock::TimePoint moved_at = clock_.Now();
   auto fetched = blobs_.Fetch(
       request,
       [&](std::uint64_t done, std::uint64_t) {
+        if (done != last_done) {
+          last_done = done;
+          moved_at = clock_.Now();
+        }
         engine::Progress p = base;
         p.bytes_done = done_before + done;
         p.bytes_per_second = meter.Update(done);
+        p.moved_at = moved_at;
         engine_.SetProgress(app, p);
       },
       cancel);
@@ -157,8 +155,13 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
     return Fail(st.error());
   }
   Crashpoint(kDownloadAfterRename);
-  log::info("{}: downloaded {} ({} bytes, {} received, resumed from {})", app, blob.digest,
-            blob.size, fetched->bytes_received, fetched->resumed_from);
+  if (fetched->resumed_from > 0) {
+    log::info("{}: downloaded {} ({} bytes, {} received, resumed from {})", app, blob.digest,
+              blob.size, fetched->bytes_received, fetched->resumed_from);
+  } else {
+    log::info("{}: downloaded {} ({} bytes, {} received)", app, blob.digest, blob.size,
+              fetched->bytes_received);
+  }
   return cached;
 }
 
@@ -182,10 +185,6 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
                                             " is signed, but its manifest is for " + m.app + " " +
                                             m.version.String());
   }
-  if (auto st = engine_.Admissible(m, release->manifest_bytes); !st) {
-    return Fail(st.error());
-  }
-
   const fetch::DownloadPlan plan = fetch::PlanDownloads(m, PresentLayers(store_, layout_));
   std::uint64_t on_disk = 0;
   for (const auto& step : plan.steps) {
@@ -194,14 +193,13 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
                  FileSize(layout_.partial_blobs() / step.blob.digest.substr(7));
     }
   }
-  const std::uint64_t need = plan.download_bytes + plan.unpacked_bytes;
   if (auto st = fs::MakeDirs(layout_.blobs(), 0700); !st) {
     return Fail(st.error());
   }
-  if (auto st = fetch::CheckFreeSpace(layout_.root(), need > on_disk ? need - on_disk : 0, 0,
-                                      options_.limits);
+  if (auto st = Admit(engine_, layout_, m, release->manifest_bytes, plan, /*download=*/true,
+                      on_disk, options_.limits);
       !st) {
-    return Fail(st.error().WithContext(app + " " + version));
+    return Fail(st.error());
   }
 
   if (plan.download_bytes > 0) {

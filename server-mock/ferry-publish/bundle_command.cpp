@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,6 +18,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "ferry/manifest/manifest.hpp"
+#include "ferry/trust/metadata.hpp"
 #include "server-mock/ferry-publish/command.hpp"
 #include "server-mock/ferry-publish/files.hpp"
 #include "server-mock/ferry-publish/repository.hpp"
@@ -120,6 +123,39 @@ Result<manifest::Manifest> LoadRelease(const Repository& repo, const std::string
   return Fail(Errc::kNotFound, app + " " + version_text + " is not in the repository");
 }
 
+// Warns about each role file among `members` whose signed expiry has passed: a device refuses
+// an expired timestamp, snapshot, targets or newest root, so such a bundle cannot be installed.
+void WarnExpired(const std::string& repo, const std::vector<std::string>& members,
+                 const std::string& newest_root) {
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& member : members) {
+    const bool root = member.ends_with(".root.json");
+    if (!member.starts_with("metadata/") || (root && member != newest_root)) {
+      continue;
+    }
+    auto text = fs::ReadFile(stdfs::path(repo) / member);
+    if (!text) {
+      continue;  // WriteBundle reports it
+    }
+    const auto doc = nlohmann::json::parse(*text, nullptr, false);
+    if (!doc.is_object() || !doc.contains("signed") || !doc["signed"].is_object() ||
+        !doc["signed"].contains("expires") || !doc["signed"]["expires"].is_string()) {
+      continue;
+    }
+    const std::string expires = doc["signed"]["expires"].get<std::string>();
+    auto when = trust::ParseExpires(expires);
+    if (when && *when <= now) {
+      const char* fix = root                                 ? "ferry-publish rotate --role root"
+                        : member.ends_with("timestamp.json") ? "ferry-publish timestamp"
+                                                             : "ferry-publish timestamp --all";
+      std::fprintf(stderr,
+                   "warning: %s expired at %s: devices will refuse this bundle; re-sign with "
+                   "%s and bundle again\n",
+                   member.c_str(), expires.c_str(), fix);
+    }
+  }
+}
+
 std::string BlobMember(const std::string& digest) {
   return "blobs/sha256/" + digest.substr(digest.find(':') + 1);
 }
@@ -184,6 +220,8 @@ int Run(const BundleArgs& args) {
   if (!args.base_version.empty()) {
     info["base_version"] = args.base_version;
   }
+  WarnExpired(args.repo, members,
+              "metadata/" + std::to_string(repo->root_version()) + ".root.json");
   if (auto st = WriteBundle(args.out, info.dump(2) + "\n", args.repo, members); !st) {
     return Report("bundle", st.error());
   }

@@ -51,7 +51,7 @@ struct AdminOptions {
   std::string reason;
 };
 
-// "1,10,100" → [1, 10, 100].
+// "1,10,100" → [1, 10, 100]; nullopt unless 1 to 10 ascending percentages ending at 100.
 std::optional<std::vector<int>> ParsePhases(const std::string& text) {
   std::vector<int> out;
   std::stringstream in(text);
@@ -64,7 +64,16 @@ std::optional<std::vector<int>> ParsePhases(const std::string& text) {
     }
     out.push_back(v);
   }
-  return out.empty() ? std::nullopt : std::optional(out);
+  // The server's rules (docs/fleet-api.md): checked here too, so a typo is a usage error.
+  if (out.empty() || out.size() > 10 || out.back() != 100) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] < 1 || out[i] > 100 || (i > 0 && out[i] <= out[i - 1])) {
+      return std::nullopt;
+    }
+  }
+  return out;
 }
 
 // "90", "90s", "10m", "2h", "1d" → seconds.
@@ -99,6 +108,28 @@ std::string Time(const json& v) {
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A value reported by a device, shown as text whatever its JSON type; "-" when absent.
+std::string Text(const json& v) {
+  if (v.is_null()) {
+    return "-";
+  }
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// 123456789 → "117.7 MiB".
+std::string Bytes(std::uint64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  std::size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
   return buf;
 }
 
@@ -209,15 +240,35 @@ void PrintDeployment(const json& d) {
 
 void PrintDevice(const json& reply) {
   const json d = reply.value("device", json::object());
-  PrintTable({{"device", d.value("id", "")},
-              {"tags", Join(d.value("tags", json::array()))},
-              {"state", d.value("revoked", false) ? "revoked " + Time(d.value("revoked_at", json()))
-                                                  : "active"},
-              {"created", Time(d.value("created_at", json()))},
-              {"last seen", Time(d.value("last_seen_at", json()))},
-              {"inventory at", Time(d.value("inventory_at", json()))}});
-  if (d.contains("inventory") && !d["inventory"].is_null()) {
-    std::cout << "inventory     " << d["inventory"].dump() << "\n";
+  std::vector<std::vector<std::string>> fields = {
+      {"device", d.value("id", "")},
+      {"tags", Join(d.value("tags", json::array()))},
+      {"state",
+       d.value("revoked", false) ? "revoked " + Time(d.value("revoked_at", json())) : "active"},
+      {"created", Time(d.value("created_at", json()))},
+      {"last seen", Time(d.value("last_seen_at", json()))},
+      {"inventory at", Time(d.value("inventory_at", json()))}};
+  const json inventory = d.value("inventory", json());
+  if (inventory.is_object()) {
+    fields.push_back({"agent", Text(inventory.value("agent_version", json()))});
+    if (inventory.contains("free_bytes") && inventory["free_bytes"].is_number_unsigned()) {
+      fields.push_back({"free space", Bytes(inventory["free_bytes"].get<std::uint64_t>())});
+    }
+  }
+  PrintTable(fields);
+  if (inventory.is_object() && inventory.contains("apps") && inventory["apps"].is_array()) {
+    std::cout << "\n";
+    std::vector<std::vector<std::string>> running = {
+        {"RUNNING", "VERSION", "HEALTH", "REVISION", "PREVIOUS"}};
+    for (const auto& a : inventory["apps"]) {
+      if (!a.is_object()) {
+        continue;
+      }
+      running.push_back({Text(a.value("app", json())), Text(a.value("version", json())),
+                         Text(a.value("health", json())), Text(a.value("revision", json())),
+                         Text(a.value("previous_revision", json()))});
+    }
+    PrintTable(running);
   }
   std::cout << "\n";
   std::vector<std::vector<std::string>> apps = {{"APP", "VERSION", "DEPLOYMENT", "DOWNGRADE"}};
@@ -281,7 +332,9 @@ int Run(const AdminOptions& o, const std::string& command) {
   if (!o.phases.empty()) {
     auto phases = ParsePhases(o.phases);
     if (!phases) {
-      std::cerr << "error: --phases takes comma-separated percentages, e.g. 1,10,100\n";
+      std::cerr << "error: --phases takes 1 to 10 cumulative percentages, ascending, ending at "
+                   "100, e.g. 1,10,100 (got "
+                << o.phases << ")\n";
       return kExitUsage;
     }
     rollout["phases"] = *phases;

@@ -21,6 +21,7 @@
 #include "ferry/httpd/fault.hpp"
 #include "ferry/httpd/server.hpp"
 #include "ferry/httpd/static_files.hpp"
+#include "release_check.hpp"
 #include "subcommand.hpp"
 
 namespace ferry::server {
@@ -133,6 +134,7 @@ int Serve(const ServeOptions& options) {
       return 1;
     }
     fleet_service = std::move(*opened);
+    fleet_service->SetReleaseCheck(RepositoryReleaseCheck(options.repo));
     fleet::ApiOptions api;
     api.operator_token = std::move(*token);
     api.device_limit = {options.device_rate, options.device_burst};

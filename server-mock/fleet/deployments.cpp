@@ -56,7 +56,9 @@ Status ValidateSpec(const DeploymentSpec& spec) {
       return Fail(FleetErrc::kBadRequest, "bad tag " + Quote(tag));
     }
   }
-  FERRY_TRY_STATUS(ValidatePhases(spec.phases), "deployment");
+  if (auto st = ValidatePhases(spec.phases); !st) {
+    return st;
+  }
   if (!(spec.max_failure_ratio >= 0.0 && spec.max_failure_ratio <= 1.0)) {
     return Fail(FleetErrc::kBadRequest, "max_failure_ratio must be within 0 and 1");
   }
@@ -92,6 +94,10 @@ std::string FormatRatio(double r) {
 Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
                                               std::string_view reverts) {
   FERRY_TRY_STATUS(ValidateSpec(spec), "deployment");
+  if (release_check) {
+    const std::string version = manifest::ParseSemVer(spec.version)->String();
+    FERRY_TRY_STATUS(release_check(spec.app, version), "deployment");
+  }
   // Resolve the targets now: later tag changes do not move devices in or out.
   std::set<std::string> targets;
   for (const auto& id : spec.devices) {
@@ -396,6 +402,11 @@ Result<Deployment> Fleet::Impl::Transition(std::string_view id, std::string_view
   FERRY_TRY_STATUS(tx->Commit(), std::string(action) + " " + d->id);
   FERRY_TRY_STATUS(ReconcileLocked(), "reconciling deployments");
   return LoadDeployment(id);
+}
+
+void Fleet::SetReleaseCheck(ReleaseCheck check) {
+  std::lock_guard lock(impl_->mu);
+  impl_->release_check = std::move(check);
 }
 
 Result<Deployment> Fleet::CreateDeployment(const DeploymentSpec& spec) {

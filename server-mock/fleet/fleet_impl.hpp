@@ -38,6 +38,7 @@ struct Fleet::Impl {
   FleetOptions options;
   std::mutex mu;
   Clock::TimePoint next_reconcile{};
+  ReleaseCheck release_check;
 
   std::int64_t Now() const;
 

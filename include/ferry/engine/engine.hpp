@@ -74,6 +74,7 @@ struct Progress {
   std::uint64_t bytes_done = 0;
   std::uint64_t bytes_total = 0;
   std::uint64_t bytes_per_second = 0;  // while downloading
+  Clock::TimePoint moved_at{};         // when bytes_done last grew (downloads only)
 };
 
 // Where an install comes from, carried into its events.

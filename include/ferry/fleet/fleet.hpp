@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -179,6 +180,14 @@ class Fleet {
   Result<std::vector<Event>> DeviceEvents(std::string_view device_id, int limit);
   // Stores `inventory` (a JSON object, already validated by the caller) as last seen.
   Status PutInventory(std::string_view device_id, std::string_view inventory);
+
+  // Whether app `version` can be deployed: Ok, or kBadRequest saying why not (the repository
+  // this server serves does not list it as a signed release). Called with the Fleet's lock held;
+  // it must not call back into the Fleet.
+  using ReleaseCheck = std::function<Status(const std::string& app, const std::string& version)>;
+  // Installs the check that CreateDeployment and Revert apply before anything is stored. Without
+  // one (a fleet server that does not serve the repository), any valid version is accepted.
+  void SetReleaseCheck(ReleaseCheck check);
 
   // Deployments. Create resolves the targets now (revoked devices excluded) and assigns each
   // device its phase: devices are ordered by sha256(deployment id, device id), and phase k takes

@@ -162,6 +162,9 @@ class StateStore {
                                            const std::string& payload) = 0;
   virtual Result<std::vector<OutboxEvent>> PendingEvents(std::size_t limit) = 0;
   virtual Status MarkDelivered(std::int64_t up_to_sequence) = 0;
+  // The newest event of `kind` about `app`, delivered or not; nullopt when there is none.
+  virtual Result<std::optional<OutboxEvent>> LastEvent(const std::string& app,
+                                                       const std::string& kind) = 0;
 
   // Trusted TUF metadata and the time floor, as the trust module needs them.
   virtual trust::MetadataStore& Metadata() = 0;

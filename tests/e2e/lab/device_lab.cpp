@@ -76,6 +76,14 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
     entry = Json::array({"/bin/busybox", "sleep", "100000"});
   } else if (kind == "crashes") {
     entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
+  } else if (kind == "chatty") {
+    // Serves like a good one, and writes to stdout and stderr: a line at start, then a tick
+    // every 200 ms.
+    entry = Json::array({"/bin/busybox", "sh", "-c",
+                         "echo web says hello; echo web warns >&2; "
+                         "(i=0; while /bin/busybox sleep 0.2; do i=$((i+1)); echo tick $i; done) & "
+                         "exec /bin/busybox httpd -f -p " +
+                             listen + " -h /www"});
   }
   Json health{{"kind", "http"},
               {"url", "http://" + listen + "/cgi-bin/health"},

@@ -34,7 +34,9 @@ class DeviceLab : public ::testing::Test {
   // Publishes version `v` of the web app. `kind`: "good"; or a bad one: "exits" at once, "500"
   // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
   // then dies: no restart policy hides a crash loop from the trial). "idle" sleeps with a process
-  // health check and no port, "idle-crashes" exits soon. Also makes its bundle.
+  // health check and no port, "idle-crashes" exits soon. "chatty" serves like "good" and writes
+  // "web says hello" to stdout, "web warns" to stderr, then "tick N" every 200 ms. Also makes its
+  // bundle.
   // With `downgrade`, the release is signed as an allowed downgrade.
   void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false);
   std::string Bundle(const std::string& v) const { return (dir_ / (v + ".bundle")).string(); }

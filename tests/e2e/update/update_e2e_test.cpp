@@ -83,6 +83,7 @@ TEST_F(UpdateE2e, RevertByHandAndInstallWithoutAnyServer) {
   ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0);
   auto r = Ferry({"revert", "web"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Log();
+  EXPECT_EQ(r.out.find("committed: web 1.0.0 (revision "), 0u) << r.out;
   EXPECT_EQ(Page(), "version 1.0.0");
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_EQ(Ferry({"revert", "web", "--to", "no-such-revision"}).exit_code, 1);

@@ -173,6 +173,26 @@ TEST_F(RepositoryTest, BundleHoldsTheChainAndWhatTheDeviceLacks) {
       << unknown.err;
 }
 
+TEST_F(RepositoryTest, BundleWarnsWhenItPacksExpiredMetadata) {
+  Release("1.0.0", 1);
+  const auto bundle = (tmp_ / "b.tar").string();
+  auto fresh = Publish(
+      {"bundle", "--repo", repo().string(), "--app", "web", "--version", "1.0.0", "--out", bundle});
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(fresh.err.find("warning"), std::string::npos) << fresh.err;
+
+  const auto timestamp = repo() / "metadata" / "timestamp.json";
+  auto doc = nlohmann::json::parse(ReadFile(timestamp));
+  doc["signed"]["expires"] = "2001-01-01T00:00:00Z";
+  WriteFile(timestamp, doc.dump());
+  auto stale = Publish(
+      {"bundle", "--repo", repo().string(), "--app", "web", "--version", "1.0.0", "--out", bundle});
+  EXPECT_NE(stale.err.find("warning: metadata/timestamp.json expired at 2001-01-01T00:00:00Z"),
+            std::string::npos)
+      << stale.err;
+  EXPECT_NE(stale.err.find("ferry-publish timestamp"), std::string::npos) << stale.err;
+}
+
 TEST_F(RepositoryTest, RotatedTimestampKeyNoLongerVerifies) {
   Release("1.0.0", 1);
   auto old_key = trust::SigningKey::FromPrivatePem(ReadFile(keys() / "timestamp-1.pem"));

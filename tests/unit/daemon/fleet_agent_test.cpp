@@ -5,6 +5,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/http_client.hpp"
 #include "ferry/fleetclient/fleet_client.hpp"
+#include "ferry/trust/error.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/temp_dir.hpp"
 
@@ -65,7 +66,7 @@ class FleetAgentTest : public ::testing::Test {
     config_.device_token_file = dir_ / "token";
     ASSERT_TRUE(fs::WriteFileAtomic(config_.device_token_file, "fdt_one\n"));
     agent_ = std::make_unique<FleetAgent>(
-        *store_, *engine_, config_,
+        *store_, *engine_, config_, clock_,
         [this](const std::string& token) {
           server_.tokens.push_back(token);
           return std::make_unique<FakeClient>(server_);
@@ -88,6 +89,17 @@ class FleetAgentTest : public ::testing::Test {
     } else {
       ASSERT_TRUE(store_->SetAppRevisions(app, r.id, std::nullopt));
     }
+  }
+
+  // The events of `kind` the server received, as "app version deployment: reason".
+  std::vector<std::string> Sent(const std::string& kind) const {
+    std::vector<std::string> out;
+    for (const auto& e : server_.events) {
+      if (e.kind == kind) {
+        out.push_back(e.app + " " + e.version + " " + e.deployment + ": " + e.reason);
+      }
+    }
+    return out;
   }
 
   void Assign(std::vector<AssignedApp> apps, const std::string& etag = "\"e1\"") {
@@ -124,7 +136,7 @@ TEST_F(FleetAgentTest, QueuesWhatDiffersFromWhatRunsOnce) {
   EXPECT_EQ(server_.etags_asked, (std::vector<std::string>{"", "\"e1\""}));
 }
 
-TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedUntilTheAssignmentChanges) {
+TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedBeforeItsBackoff) {
   Installed("web", "1.0.0");
   Assign({kWeb2});
   ASSERT_TRUE(agent_->Round());
@@ -132,17 +144,87 @@ TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedUntilTheAssignm
   ASSERT_TRUE(agent_->Round());
   ASSERT_TRUE(agent_->Round());
   EXPECT_EQ(queued_.size(), 1u);
-  std::vector<std::string> failed;
-  for (const auto& e : server_.events) {
-    if (e.kind == "failed") {
-      failed.push_back(e.app + " " + e.version + " " + e.deployment + ": " + e.reason);
-    }
-  }
-  EXPECT_EQ(failed, (std::vector<std::string>{"web 2.0.0 d-7: refusing to downgrade web"}));
-  // A new deployment of the same version is a new assignment: tried again.
+  EXPECT_EQ(Sent("failed"), (std::vector<std::string>{"web 2.0.0 d-7: refusing to downgrade web"}));
+  // A new deployment of the same version is a new assignment: tried again at once.
   Assign({{"web", "2.0.0", "d-9", false}}, "\"e2\"");
   ASSERT_TRUE(agent_->Round());
   EXPECT_EQ(queued_.size(), 2u);
+}
+
+TEST_F(FleetAgentTest, ABlobFailingItsHashIsReportedOnceAndBackedOffExponentially) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(queued_.size(), 1u);
+  const auto corrupt = [] {
+    return Result<engine::InstallResult>(
+        Fail(fetch::FetchErrc::kDigestMismatch, "blob sha256:ab: sha256 mismatch"));
+  };
+  agent_->Finished(kWeb2, corrupt());
+  // Every delay doubles, up to the cap; no round inside a delay downloads again.
+  std::chrono::seconds delay = FleetAgent::kRetryFirst;
+  for (int attempt = 1; attempt <= 8; ++attempt) {
+    clock_.Advance(delay - std::chrono::seconds(1));
+    ASSERT_TRUE(agent_->Round());
+    ASSERT_EQ(queued_.size(), static_cast<std::size_t>(attempt)) << "attempt " << attempt;
+    clock_.Advance(std::chrono::seconds(1));
+    ASSERT_TRUE(agent_->Round());
+    ASSERT_EQ(queued_.size(), static_cast<std::size_t>(attempt + 1)) << "attempt " << attempt;
+    agent_->Finished(kWeb2, corrupt());
+    delay = std::min(delay * 2, FleetAgent::kRetryMax);
+  }
+  EXPECT_EQ(delay, FleetAgent::kRetryMax);
+  EXPECT_EQ(agent_->RetryAt(AssignmentKey(kWeb2)), clock_.Now() + FleetAgent::kRetryMax);
+  // The same failure is reported once; a new reason is news.
+  EXPECT_EQ(Sent("failed"),
+            (std::vector<std::string>{"web 2.0.0 d-7: blob sha256:ab: sha256 mismatch"}));
+  clock_.Advance(FleetAgent::kRetryMax);
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(Errc::kNoSpace, "web 2.0.0: 80 MiB needed, 10 MiB free"));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(Sent("failed").size(), 2u);
+  EXPECT_EQ(Sent("failed").back(), "web 2.0.0 d-7: web 2.0.0: 80 MiB needed, 10 MiB free");
+}
+
+TEST_F(FleetAgentTest, ResetBackoffTriesAFailedReleaseAtTheNextRound) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(trust::TrustErrc::kTargetNotFound, "no target web/2.0.0.json"));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 1u);
+  agent_->ResetBackoff();
+  EXPECT_FALSE(agent_->RetryAt(AssignmentKey(kWeb2)));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 2u);
+  // A success forgets the failures: a later failure starts again from the first delay.
+  agent_->Finished(kWeb2, engine::InstallResult{engine::Outcome::kCommitted, "web-2", ""});
+  EXPECT_FALSE(agent_->RetryAt(AssignmentKey(kWeb2)));
+}
+
+TEST_F(FleetAgentTest, RunningTheAssignedVersionIsReportedAsAlreadyInstalledOnce) {
+  Installed("web", "2.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(queued_.empty());
+  EXPECT_EQ(Sent("already-installed"), (std::vector<std::string>{"web 2.0.0 d-7: "}));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(Sent("already-installed").size(), 1u);
+  // A revert deployment to the same version is another deployment, and gets its own answer.
+  Assign({{"web", "2.0.0", "d-8", false}}, "\"e2\"");
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(Sent("already-installed"),
+            (std::vector<std::string>{"web 2.0.0 d-7: ", "web 2.0.0 d-8: "}));
+}
+
+TEST_F(FleetAgentTest, AReleaseThisAgentCommittedIsNotAlsoReportedAsAlreadyInstalled) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  Installed("web", "2.0.0");
+  agent_->Finished(kWeb2, engine::InstallResult{engine::Outcome::kCommitted, "web-2.0.0", ""});
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(Sent("already-installed").empty());
 }
 
 TEST_F(FleetAgentTest, ANetworkFailureIsRetriedAtTheNextRoundWithoutAnEvent) {
@@ -164,6 +246,12 @@ TEST_F(FleetAgentTest, AVersionMarkedBadHereIsNeverQueued) {
   Assign({kWeb2});
   ASSERT_TRUE(agent_->Round());
   EXPECT_TRUE(queued_.empty());
+  clock_.Advance(FleetAgent::kRetryMax * 2);
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(queued_.empty());
+  EXPECT_EQ(
+      Sent("failed"),
+      (std::vector<std::string>{"web 2.0.0 d-7: marked bad on this device: health check failed"}));
 }
 
 TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {

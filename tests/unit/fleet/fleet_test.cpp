@@ -472,5 +472,39 @@ TEST_F(FleetTest, DeploymentSpecsAreValidated) {
   EXPECT_EQ(fleet_->CreateDeployment(Spec("2.0.0", {100})).value().targeted, 1);
 }
 
+TEST_F(FleetTest, ABadRolloutIsNamedOnce) {
+  AddDevices(1);
+  auto r = fleet_->CreateDeployment(Spec("2.0.0", {50, 10, 100}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "deployment: phases: cumulative percentages, ascending, each 1 to 100");
+}
+
+TEST_F(FleetTest, AVersionTheReleaseCheckRefusesIsNeitherDeployedNorRevertedTo) {
+  AddDevices(4);
+  std::vector<std::string> asked;
+  fleet_->SetReleaseCheck([&](const std::string& app, const std::string& version) -> Status {
+    asked.push_back(app + " " + version);
+    if (version == "1.5.0" || version == "3.0.0") {
+      return Fail(FleetErrc::kBadRequest, app + " " + version + " is not published");
+    }
+    return Ok();
+  });
+  ASSERT_TRUE(fleet_->CreateDeployment(Spec("1.0.0", {100})).has_value());
+  auto refused = fleet_->CreateDeployment(Spec("3.0.0", {100}));
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().Is(FleetErrc::kBadRequest));
+  EXPECT_EQ(refused.error().message(), "deployment: web 3.0.0 is not published");
+  EXPECT_EQ(fleet_->ListDeployments().value().size(), 1u);
+  ASSERT_TRUE(fleet_->CreateDeployment(Spec("2.0.0", {100})).has_value());
+  EXPECT_EQ(asked, (std::vector<std::string>{"web 1.0.0", "web 3.0.0", "web 2.0.0"}));
+  // A revert to an unpublished version changes nothing: the reverted deployment stays active.
+  auto revert = fleet_->Revert("d-2", "1.5.0", {100}, std::nullopt, 0.1);
+  ASSERT_FALSE(revert);
+  EXPECT_TRUE(revert.error().Is(FleetErrc::kBadRequest));
+  EXPECT_EQ(fleet_->GetDeployment("d-2").value().state, "active");
+  EXPECT_EQ(fleet_->Revert("d-2", "1.0.0", {100}, std::nullopt, 0.1).value().version, "1.0.0");
+}
+
 }  // namespace
 }  // namespace ferry::fleet

@@ -166,6 +166,24 @@ TEST_F(StateStoreTest, OutboxDeliversInSequenceOrder) {
   EXPECT_EQ((*rest)[0].payload, "{\"n\":3}");
 }
 
+TEST_F(StateStoreTest, LastEventIsTheNewestOfItsKindForTheApp) {
+  EXPECT_FALSE(store_->LastEvent("web", "failed").value());
+  ASSERT_TRUE(store_->AppendEvent("failed", "web", "{\"n\":1}"));
+  ASSERT_TRUE(store_->AppendEvent("failed", "web", "{\"n\":2}"));
+  ASSERT_TRUE(store_->AppendEvent("committed", "web", "{\"n\":3}"));
+  ASSERT_TRUE(store_->AppendEvent("failed", "db", "{\"n\":4}"));
+  auto pending = store_->PendingEvents(10);
+  ASSERT_TRUE(pending);
+  ASSERT_TRUE(store_->MarkDelivered(pending->back().sequence));  // delivered events count too
+  auto last = store_->LastEvent("web", "failed");
+  ASSERT_TRUE(last);
+  ASSERT_TRUE(*last);
+  EXPECT_EQ((*last)->payload, "{\"n\":2}");
+  EXPECT_EQ((*last)->kind, "failed");
+  EXPECT_TRUE((*last)->delivered);
+  EXPECT_FALSE(store_->LastEvent("web", "rolled-back").value());
+}
+
 TEST_F(StateStoreTest, TransactionCommitsAllOrNothing) {
   auto st = store_->InTransaction([&]() -> Status {
     if (auto s = store_->PutApp("a"); !s) {
