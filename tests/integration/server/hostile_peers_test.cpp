@@ -121,6 +121,14 @@ class HostilePeersTest : public ::testing::Test {
   bool tls_ = false;
 };
 
+// The sanitizer presets build ferry-server with padded, quarantined allocations: its memory
+// figures are not what a user's build spends, so only the timeouts are checked there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // Bounds in docs/server.md ("Time and connections"): measured figure plus margin for allocator
 // and kernel variance; the totals are kStalled times these.
 constexpr double kSilentTlsBound = 8 * 1024;     // measured about 2.7 KB
@@ -128,16 +136,25 @@ constexpr double kPartialTlsBound = 128 * 1024;  // measured about 93 KB
 constexpr double kSilentPlainBound = 16 * 1024;  // measured about 7.3 KB
 
 TEST_F(HostilePeersTest, FiveHundredSilentTlsConnectionsCostLittleMemory) {
+  if (kSanitized) {
+    GTEST_SKIP() << "memory figures hold for builds without sanitizers";
+  }
   Start(true, {"--handshake-timeout", "120"});
   EXPECT_LT(StalledConnectionCost(""), kSilentTlsBound);
 }
 
 TEST_F(HostilePeersTest, FiveHundredPartialClientHellosStayWithinTheirBound) {
+  if (kSanitized) {
+    GTEST_SKIP() << "memory figures hold for builds without sanitizers";
+  }
   Start(true, {"--handshake-timeout", "120"});
   EXPECT_LT(StalledConnectionCost(PartialClientHello()), kPartialTlsBound);
 }
 
 TEST_F(HostilePeersTest, FiveHundredSilentPlainConnectionsCostLittleMemory) {
+  if (kSanitized) {
+    GTEST_SKIP() << "memory figures hold for builds without sanitizers";
+  }
   Start(false, {"--header-timeout", "120"});
   EXPECT_LT(StalledConnectionCost(""), kSilentPlainBound);
 }
