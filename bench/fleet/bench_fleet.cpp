@@ -2,10 +2,12 @@
 // fresh database, provisions N devices, rolls a release out to all of them, then simulates the
 // devices: each polls its assignment with If-None-Match every PERIOD seconds (divided by
 // --compress, to pack more time into the run) and every --events-every-th poll posts a batch of
-// two events. Prints requests/s, p50/p99/max latency, and the server's peak RSS and CPU.
+// two events. Prints requests/s, p50/p99/max latency, and the server's peak RSS and CPU. With
+// --stalled N, N connections that never send a byte (from 127.0.0.2 and on) are held through the
+// run, and their cost in server memory is printed beside the bound in docs/server.md.
 //
 //   bench_fleet [--devices 10000] [--period 60] [--compress 1] [--duration 30] [--workers 32]
-//               [--server PATH]
+//               [--stalled 0] [--server PATH]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,7 +18,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -233,6 +237,7 @@ int main(int argc, char** argv) {
   const double duration = std::atof(Arg(argc, argv, "--duration", "30").c_str());
   const int workers = std::atoi(Arg(argc, argv, "--workers", "32").c_str());
   const int events_every = std::atoi(Arg(argc, argv, "--events-every", "5").c_str());
+  const int stalled = std::atoi(Arg(argc, argv, "--stalled", "0").c_str());
   const std::string server = Arg(argc, argv, "--server", FERRY_SERVER_PATH);
 
   const auto dir =
@@ -256,7 +261,7 @@ int main(int argc, char** argv) {
             "--operator-token-file", tok.c_str(), "--device-rate", "1000", "--device-burst", "1000",
             "--operator-rate", "100000", "--operator-burst", "100000", "--device-event-rate",
             "1000", "--device-event-burst", "1000", "--max-connections-per-peer", "100000",
-            static_cast<char*>(nullptr));
+            "--header-timeout", "3600", static_cast<char*>(nullptr));
     std::perror("exec ferry-server");
     std::_Exit(127);
   }
@@ -298,6 +303,25 @@ int main(int argc, char** argv) {
     }
   }
   const double provision_s = std::chrono::duration<double>(Clock::now() - provision_start).count();
+  // Stalled peers, spread over many addresses as a botnet would be, held for the whole run.
+  std::vector<int> stalled_fds;
+  const long rss_before_stalled = ProcField(pid, "VmRSS:");
+  for (int i = 0; i < stalled; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(0x7f000002u + static_cast<std::uint32_t>(i % 200));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+        ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+      Die("cannot open stalled connection " + std::to_string(i) + ": " + std::strerror(errno));
+    }
+    stalled_fds.push_back(fd);
+  }
+  // Accepted after the stalled ones: once it is answered, they are all held by the server.
   {
     Conn conn(port);
     std::string body, etag;
@@ -307,6 +331,8 @@ int main(int argc, char** argv) {
       Die("deployment failed: " + body);
     }
   }
+
+  const long rss_with_stalled = ProcField(pid, "VmRSS:");
 
   // Simulate: each device polls every period/compress seconds, phase-shifted at random.
   const double interval = period / compress;
@@ -392,6 +418,9 @@ int main(int argc, char** argv) {
   const long rss_kb = ProcField(pid, "VmHWM:");
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);
+  for (const int fd : stalled_fds) {
+    ::close(fd);
+  }
   std::filesystem::remove_all(dir);
 
   std::vector<double> all = poll_ms;
@@ -417,5 +446,11 @@ int main(int argc, char** argv) {
               Percentile(all, 0.5), Percentile(all, 0.99), lag_ms_max.load());
   std::printf("server:         peak RSS %.1f MiB, CPU %.1f s over %.0f s (%.0f%% of one core)\n",
               static_cast<double>(rss_kb) / 1024.0, cpu, elapsed, 100.0 * cpu / elapsed);
+  if (stalled > 0) {
+    std::printf(
+        "stalled peers:  %d silent connections held, %.1f KB of server RSS each "
+        "(bound 16 KB, docs/server.md)\n",
+        stalled, static_cast<double>(rss_with_stalled - rss_before_stalled) / stalled);
+  }
   return errors.load() == 0 ? 0 : 1;
 }

@@ -1,8 +1,10 @@
 // `ferry-server serve --repo DIR --listen ADDR:PORT [--fault SPEC]... [--admin-token-file F]
-//  [--fleet-db FILE --operator-token-file F] [--tls-cert F --tls-key F [--tls-client-ca F]]`
+//  [--fleet-db FILE --operator-token-file F] [--max-connections-per-peer N] [--handshake-timeout S]
+//  [--header-timeout S] [--tls-cert F --tls-key F [--tls-client-ca F]]`
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +48,8 @@ struct ServeOptions {
   std::int64_t device_max_events = 1000;
   std::int64_t device_max_event_bytes = 1 << 20;
   std::size_t max_connections_per_peer = 32;
+  unsigned handshake_timeout_s = 10;
+  unsigned header_timeout_s = 10;
   httpd::TlsOptions tls;
 };
 
@@ -157,6 +161,8 @@ int Serve(const ServeOptions& options) {
   httpd::ServerOptions server_options;
   server_options.tls = options.tls;
   server_options.max_connections_per_peer = options.max_connections_per_peer;
+  server_options.handshake_timeout = std::chrono::seconds(options.handshake_timeout_s);
+  server_options.header_timeout = std::chrono::seconds(options.header_timeout_s);
   httpd::Server server(io, router, server_options);
   auto bound = server.Listen(*endpoint);
   if (!bound) {
@@ -273,6 +279,14 @@ Runner SetupServe(CLI::App& app) {
   app.add_option("--max-connections-per-peer", options->max_connections_per_peer,
                  "Open connections one peer address may hold; more are closed at once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--handshake-timeout", options->handshake_timeout_s,
+                 "Seconds a new TLS connection has to complete its handshake")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_option("--header-timeout", options->header_timeout_s,
+                 "Seconds a new connection has to send its first request header")
+      ->check(CLI::Range(1u, 3600u))
       ->capture_default_str();
   app.add_option("--tls-cert", options->tls.cert_file,
                  "PEM certificate chain: serve HTTPS (TLS 1.2 or later) instead of HTTP");

@@ -118,7 +118,7 @@ net::awaitable<void> AcceptLoop(std::shared_ptr<Server::State> state,
         connection->Lowest().socket().close(ignored);
       }
     }
-    auto executor = connection->Lowest().get_executor();
+    auto executor = connection->executor;
     net::co_spawn(executor,
                   detail::RunSession(state->router, state->options, std::move(connection)),
                   [state, id, peer](std::exception_ptr error) {
@@ -210,7 +210,7 @@ void Server::Stop() {
     });
   }
   for (auto& connection : connections) {
-    net::post(connection->Lowest().get_executor(), [connection] {
+    net::post(connection->executor, [connection] {
       error_code ignored;
       connection->Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
       connection->Lowest().socket().close(ignored);

@@ -317,30 +317,57 @@ net::awaitable<void> ServeRequests(const Router& router, const ServerOptions& op
   }
 }
 
+// Waits until the peer has sent something (or closed), without reading it. False when
+// `deadline` passed first or the socket failed.
+net::awaitable<bool> AwaitFirstByte(const std::shared_ptr<Connection>& connection,
+                                    std::chrono::steady_clock::time_point deadline) {
+  net::steady_timer timer(connection->executor);
+  timer.expires_at(deadline);
+  // Shared: a handler already queued when the wait ends still runs after this frame is gone.
+  auto expired = std::make_shared<bool>(false);
+  timer.async_wait([connection, expired](const error_code& ec) {
+    if (!ec) {
+      *expired = true;
+      error_code ignored;
+      connection->Lowest().socket().cancel(ignored);
+    }
+  });
+  error_code ec;
+  co_await connection->Lowest().socket().async_wait(tcp::socket::wait_read, Redirect(ec));
+  timer.cancel();
+  co_return !ec && !*expired;
+}
+
 }  // namespace
 
 net::awaitable<void> RunSession(const Router& router, const ServerOptions& options,
                                 std::shared_ptr<Connection> connection) {
-  beast::tcp_stream& tcp_stream = connection->Lowest();
   error_code ec;
-  const tcp::endpoint remote = tcp_stream.socket().remote_endpoint(ec);
+  const tcp::endpoint remote = connection->Lowest().socket().remote_endpoint(ec);
   if (ec) {
     co_return;
   }
-  if (!connection->secure) {
+  if (connection->tls_context == nullptr) {
     co_await ServeRequests(router, options, *connection->plain, remote);
   } else {
-    tcp_stream.expires_after(options.handshake_timeout);
-    co_await connection->secure->async_handshake(net::ssl::stream_base::server, Redirect(ec));
-    if (ec) {
-      log::info("{}: TLS handshake failed: {}", Peer(remote), ec.message());
+    const auto deadline = std::chrono::steady_clock::now() + options.handshake_timeout;
+    if (co_await AwaitFirstByte(connection, deadline)) {
+      connection->StartTls();
+      connection->Lowest().expires_at(deadline);
+      co_await connection->secure->async_handshake(net::ssl::stream_base::server, Redirect(ec));
+      if (ec) {
+        log::info("{}: TLS handshake failed: {}", Peer(remote), ec.message());
+      } else {
+        // No close_notify on the way out: every response is framed by Content-Length, so a cut
+        // connection cannot pass for a complete reply.
+        co_await ServeRequests(router, options, *connection->secure, remote);
+      }
     } else {
-      // No close_notify on the way out: every response is framed by Content-Length, so a cut
-      // connection cannot pass for a complete reply.
-      co_await ServeRequests(router, options, *connection->secure, remote);
+      log::info("{}: no TLS handshake within {} s", Peer(remote),
+                options.handshake_timeout.count());
     }
   }
-  CloseSocket(tcp_stream);
+  CloseSocket(connection->Lowest());
 }
 
 }  // namespace ferry::httpd::detail

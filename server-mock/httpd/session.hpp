@@ -23,17 +23,24 @@ namespace ferry::httpd::detail {
 using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 struct Connection {
-  // `tls` null: plain HTTP.
-  Connection(tcp::socket socket, boost::asio::ssl::context* tls) {
-    if (tls != nullptr) {
-      secure.emplace(std::move(socket), *tls);
-    } else {
-      plain.emplace(std::move(socket));
-    }
+  // `tls` null: plain HTTP. The TLS stream is made by StartTls(), once the peer has sent a byte:
+  // its OpenSSL state and Asio's record buffers take about 80 KB, which a connection that never
+  // speaks should not hold for the whole handshake timeout.
+  Connection(tcp::socket socket, boost::asio::ssl::context* tls)
+      : executor(socket.get_executor()), tls_context(tls) {
+    plain.emplace(std::move(socket));
   }
-  // The TCP stream under either kind, for timeouts and for closing the socket.
+  // Moves the TCP stream under a new TLS stream. Call once, on the connection's strand.
+  void StartTls() {
+    secure.emplace(std::move(*plain), *tls_context);
+    plain.reset();
+  }
+  // The TCP stream under either kind, for timeouts and for closing the socket. On the
+  // connection's strand only: StartTls() moves it.
   boost::beast::tcp_stream& Lowest() { return secure ? secure->next_layer() : *plain; }
 
+  const tcp::socket::executor_type executor;  // the connection's strand; safe from any thread
+  boost::asio::ssl::context* const tls_context;
   std::optional<boost::beast::tcp_stream> plain;
   std::optional<TlsStream> secure;
 };
