@@ -191,6 +191,7 @@ void FleetAgent::Finished(const fleetclient::AssignedApp& a,
       refused_.insert(key);
       report = reported_.insert(key).second;
     } else if (!result.error().Is(fetch::FetchErrc::kCancelled) &&
+               !result.error().Is(Errc::kCancelled) &&
                result.error().code().category() != fetch::FetchCategory()) {
       report = reported_.insert(key).second;  // e.g. no space: tell the operator once
     }
