@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 namespace ferry {
 namespace {
@@ -25,7 +26,8 @@ Registry& GetRegistry() {
 
 struct Selection {
   std::string name;
-  long target = 1;  // exit the n-th time the point is passed
+  bool pause = false;  // hold the thread instead of exiting
+  long target = 1;     // exit the n-th time the point is passed
   std::atomic<long> hits{0};
 };
 
@@ -38,6 +40,10 @@ Selection* GetSelection() {
     }
     auto* s = new Selection();  // lives for the whole process
     std::string_view spec(env);
+    if (spec.ends_with("@pause")) {
+      s->pause = true;
+      spec.remove_suffix(6);
+    }
     if (const auto colon = spec.rfind(':'); colon != std::string_view::npos) {
       long n = 0;
       const auto tail = spec.substr(colon + 1);
@@ -68,6 +74,12 @@ void Crashpoint(const CrashpointName& point) {
     return;
   }
   if (selection->hits.fetch_add(1) + 1 == selection->target) {
+    if (selection->pause) {
+      std::fprintf(stderr, "crash point %s reached: pausing\n", selection->name.c_str());
+      std::fflush(stderr);
+      std::this_thread::sleep_for(std::chrono::milliseconds(kCrashpointPauseMs));
+      return;
+    }
     std::fprintf(stderr, "crash point %s reached: exiting abruptly\n", selection->name.c_str());
     std::fflush(stderr);
     ::_exit(kCrashpointExitStatus);

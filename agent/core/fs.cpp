@@ -177,4 +177,64 @@ Status RenameDurable(const stdfs::path& from, const stdfs::path& to) {
   return Ok();
 }
 
+bool IsTempName(std::string_view name) {
+  if (name.ends_with(".tmp")) {
+    return name.size() > 4;
+  }
+  // "<name>.tmp.<pid>.<n>"
+  auto digits_before = [&](std::string_view s, std::size_t end) {
+    std::size_t i = end;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') {
+      --i;
+    }
+    return i < end ? i : std::string_view::npos;
+  };
+  const std::size_t n_start = digits_before(name, name.size());
+  if (n_start == std::string_view::npos || n_start == 0 || name[n_start - 1] != '.') {
+    return false;
+  }
+  const std::size_t pid_start = digits_before(name, n_start - 1);
+  if (pid_start == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view head = name.substr(0, pid_start);
+  return head.size() > 5 && head.ends_with(".tmp.");
+}
+
+Result<std::size_t> RemoveTempFiles(const stdfs::path& dir) {
+  std::error_code ec;
+  std::size_t removed = 0;
+  stdfs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory) {
+      return removed;
+    }
+    return Fail(SystemError("listing " + dir.string(), ec));
+  }
+  for (; it != stdfs::directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      return Fail(SystemError("listing " + dir.string(), ec));
+    }
+    const stdfs::path p = it->path();
+    std::error_code sec;
+    const auto type = stdfs::symlink_status(p, sec).type();
+    if (sec || type == stdfs::file_type::directory || !IsTempName(p.filename().string())) {
+      continue;
+    }
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+      return Fail(ErrnoError("unlink " + p.string()));
+    }
+    ++removed;
+  }
+  if (ec) {
+    return Fail(SystemError("listing " + dir.string(), ec));
+  }
+  if (removed > 0) {
+    if (auto st = SyncPath(dir); !st) {
+      return Fail(st.error());
+    }
+  }
+  return removed;
+}
+
 }  // namespace ferry::fs

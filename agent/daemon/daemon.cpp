@@ -387,7 +387,8 @@ class DaemonImpl final : public Daemon {
       }
       for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
         if (it->bad || it->state == store::RevisionState::kFailed ||
-            it->state == store::RevisionState::kRolledBack) {
+            it->state == store::RevisionState::kRolledBack ||
+            it->state == store::RevisionState::kInterrupted) {
           failure_at = Millis(it->updated_at);
           failure = Json{{"revision", it->id},
                          {"version", it->version},
@@ -487,7 +488,9 @@ class DaemonImpl final : public Daemon {
       return Fail(st.error());
     }
     engine::DirBlobProvider blobs(release->dir);
-    auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs);
+    engine::InstallOptions options;
+    options.stop_requested = [this] { return cancel_.cancelled(); };
+    auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs, options);
     (void)layers::RemoveTree(work);
     if (!r) {
       return Fail(r.error());
@@ -562,7 +565,7 @@ class DaemonImpl final : public Daemon {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
     asio::post(worker_, [this, a] {
       auto r =
-          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment}, &cancel_);
+          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
       fleet_->Finished(a, r);
       ReleaseMemory();
       asio::post(net_, [this] {

@@ -28,14 +28,40 @@ FERRY_DEFINE_CRASHPOINT(kSwitchAfterLink, "engine.switch.after-link");
 FERRY_DEFINE_CRASHPOINT(kTrialStarted, "engine.trial.started");
 FERRY_DEFINE_CRASHPOINT(kTrialBeforeCommit, "engine.trial.before-commit");
 FERRY_DEFINE_CRASHPOINT(kRollbackAfterStop, "engine.rollback.after-stop");
+FERRY_DEFINE_CRASHPOINT(kBootAfterCount, "engine.boot.after-count");
+FERRY_DEFINE_CRASHPOINT(kBootBeforeFallback, "engine.boot.before-fallback");
+FERRY_DEFINE_CRASHPOINT(kBootAfterFallback, "engine.boot.after-fallback");
+FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterRename, "engine.gc.revision.after-rename");
+FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterForget, "engine.gc.revision.after-forget");
 
 constexpr std::string_view kJournalStep = "switch";
+constexpr std::string_view kStagingInterrupted = "interrupted: ferryd stopped while staging";
 
 std::string RevisionLink(const std::string& revision) { return "revisions/" + revision; }
 
 bool Exists(const stdfs::path& p) {
   std::error_code ec;
   return stdfs::exists(stdfs::symlink_status(p, ec));
+}
+
+// Moves a revision folder out of its name in one durable rename, the deletion's intent, and
+// returns where it went: RemoveRevisionDir of that path finishes the removal, now or at start-up
+// recovery. A revision folder is thus complete under its name or not there at all.
+Result<stdfs::path> RetireRevisionDir(const stdfs::path& dir) {
+  const stdfs::path doomed = Layout::BeingRemoved(dir);
+  if (auto st = RemoveRevisionDir(doomed); !st) {
+    return Fail(st.error());
+  }
+  if (!Exists(dir)) {
+    return doomed;
+  }
+  if (auto st = UnmountRevisionRootfs(dir); !st) {
+    return Fail(st.error());
+  }
+  if (auto st = fs::RenameDurable(dir, doomed); !st) {
+    return Fail(st.error());
+  }
+  return doomed;
 }
 
 // Stops an app's old revision, tolerating one the runtime no longer knows.
@@ -213,6 +239,7 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
                                       BlobProvider& blobs, const InstallOptions& options) {
   std::lock_guard run_lock(run_mu_);
   deployment_ = options.deployment;
+  stop_requested_ = options.stop_requested;
   const std::string digest = Sha256Digest(manifest_bytes);
   const std::string revision = RevisionId(m.version.String(), digest);
   const std::string version = m.version.String();
@@ -255,7 +282,23 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   }
   SetProgress(m.app, Progress{"staging", revision, version, 0, 0, 0});
 
+  auto abandon = [&]() -> Result<InstallResult> {
+    // Nothing of the running revision was touched; what is staged stays for the next attempt.
+    ClearProgress(m.app);
+    log::warn("{} {}: ferryd is stopping; the install is abandoned before the switch", m.app,
+              revision);
+    (void)store_.FinishStep(revision, "staging");
+    if (auto st = store_.SetRevisionState(revision, store::RevisionState::kInterrupted,
+                                          std::string(kStagingInterrupted));
+        !st) {
+      return Fail(st.error());
+    }
+    return Fail(Errc::kCancelled, m.app + " " + version + ": " + std::string(kStagingInterrupted));
+  };
   auto staged = Stage(m, revision, blobs);
+  if (!staged && (staged.error().Is(Errc::kCancelled) || StopRequested())) {
+    return abandon();
+  }
   if (!staged) {
     ClearProgress(m.app);
     const std::string reason = staged.error().message();
@@ -274,6 +317,9 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   }
   if (auto st = store_.SetRevisionState(revision, store::RevisionState::kStaged); !st) {
     return Fail(st.error());
+  }
+  if (StopRequested()) {
+    return abandon();
   }
   auto result = SwitchAndTrial(m.app, revision, *current, std::string(kJournalStep));
   ClearProgress(m.app);
@@ -311,6 +357,9 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total, 0});
   std::uint64_t done = 0;
   for (const auto& layer : m.layers) {
+    if (StopRequested()) {
+      return Fail(Errc::kCancelled, "ferryd is stopping");
+    }
     std::string stripped;
     if (auto st = StageLayer(layer, blobs, stripped); !st) {
       return Fail(st.error().WithContext("layer " + layer.diff_id));
@@ -325,10 +374,13 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     return Fail(st.error());
   }
   const stdfs::path partial = dir.string() + ".partial";
-  for (const auto& p : {partial, dir}) {
-    if (auto st = RemoveRevisionDir(p); !st) {
-      return Fail(st.error());
-    }
+  if (auto st = RemoveRevisionDir(partial); !st) {
+    return Fail(st.error());
+  }
+  if (auto doomed = RetireRevisionDir(dir); !doomed) {
+    return Fail(doomed.error());
+  } else if (auto st = RemoveRevisionDir(*doomed); !st) {
+    return Fail(st.error());
   }
   if (auto st = fs::MakeDirs(partial, 0700); !st) {
     return Fail(st.error());
@@ -592,6 +644,10 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
         if (auto s = store_.FinishStep(revision, "trial"); !s) {
           return s;
         }
+        if (auto s = store_.ResetRevisionCount(revision, store::RevisionCounter::kInterruptions);
+            !s) {
+          return s;
+        }
         return store_.FinishJournal(*journal);
       });
       !st) {
@@ -604,20 +660,29 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   return InstallResult{Outcome::kCommitted, revision, trial.reason};
 }
 
+bool Engine::StopRequested() const { return stop_requested_ && stop_requested_(); }
+
 Status Engine::RollBack(const std::string& app, const std::string& failed,
                         const std::optional<std::string>& to, const std::string& reason,
-                        const std::string& details) {
+                        const std::string& details, Blame blame) {
   log::error("{}: rolling back {}: {}", app, failed, reason);
   if (auto st = StopContainer(runtime_, ContainerId(app, failed), options_.stop_grace); !st) {
     log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
   }
   Crashpoint(kRollbackAfterStop);
+  // Its root filesystem is not needed until someone installs it again.
+  if (auto st = UnmountRevisionRootfs(layout_.revision(app, failed)); !st) {
+    log::warn("{}: unmounting {}: {}", app, failed, st.error().message());
+  }
   (void)store_.FinishStep(failed, "trial");  // ends its timing, when the trial had started
   std::string full_reason = reason;
   if (!details.empty() && reason.find(details) == std::string::npos) {
     full_reason += "; last probe output: " + details.substr(0, 1024);
   }
   if (auto st = store_.InTransaction([&]() -> Status {
+        if (blame == Blame::kInterrupted) {
+          return store_.SetRevisionState(failed, store::RevisionState::kInterrupted, full_reason);
+        }
         if (auto s =
                 store_.SetRevisionState(failed, store::RevisionState::kRolledBack, full_reason);
             !s) {
@@ -672,6 +737,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
 Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::string> revision) {
   std::lock_guard run_lock(run_mu_);
   deployment_.clear();
+  stop_requested_ = nullptr;
   auto rec = store_.GetApp(app);
   if (!rec) {
     return Fail(rec.error());
@@ -718,17 +784,27 @@ Status Engine::GarbageCollect(const std::string& app) {
     if (it->state == store::RevisionState::kCommitted && !it->bad) {
       ++committed_kept;
     }
-    if (keep || !Exists(layout_.revision(app, it->id))) {
+    const stdfs::path dir = layout_.revision(app, it->id);
+    if (keep || (it->state == store::RevisionState::kRemoved && !Exists(dir))) {
       continue;
     }
-    if (auto st = RemoveRevisionDir(layout_.revision(app, it->id)); !st) {
-      return st;
+    // Intent first (the folder leaves its name), then the records, then the files: a crash in
+    // between leaves a .deleting folder that recovery removes, and records that the next
+    // collection finishes, never a revision half on disk under its own name.
+    auto doomed = RetireRevisionDir(dir);
+    if (!doomed) {
+      return Fail(doomed.error());
     }
+    Crashpoint(kGcRevisionAfterRename);
     if (auto st = store_.SetRevisionLayers(it->id, {}); !st) {
       return st;
     }
     if (it->state == store::RevisionState::kCommitted) {
       (void)store_.SetRevisionState(it->id, store::RevisionState::kRemoved);
+    }
+    Crashpoint(kGcRevisionAfterForget);
+    if (auto st = RemoveRevisionDir(*doomed); !st) {
+      return st;
     }
   }
   return RemoveUnreferencedLayers(store_, layout_);
@@ -737,20 +813,37 @@ Status Engine::GarbageCollect(const std::string& app) {
 Status Engine::Recover() {
   std::lock_guard run_lock(run_mu_);
   deployment_.clear();
+  stop_requested_ = nullptr;
   auto unfinished = store_.UnfinishedJournal();
   if (!unfinished) {
     return Fail(unfinished.error());
   }
+  std::vector<store::JournalEntry> retry;
   for (const auto& e : *unfinished) {
     if (!e.to_revision) {
       (void)store_.FinishJournal(e.id);
       continue;
     }
+    // ferryd's own stop or death cut the switch or trial short: that says nothing about the
+    // revision, unless it keeps happening.
+    auto interruptions =
+        store_.CountRevision(*e.to_revision, store::RevisionCounter::kInterruptions);
+    const bool give_up = !interruptions || *interruptions > kMaxInterruptions;
+    const std::string reason =
+        give_up ? "interrupted " + std::to_string(interruptions ? *interruptions : 0) +
+                      " times: ferryd stopped during the switch or trial of this revision"
+                : "interrupted: ferryd stopped during the switch or trial of this revision";
+    if (!give_up && !e.from_revision) {
+      // A first install has nothing to go back to: try it again rather than run nothing.
+      log::warn("{}: ferryd stopped during the {} to {}; trying it again", e.app, e.step,
+                *e.to_revision);
+      retry.push_back(e);
+      continue;
+    }
     log::warn("{}: ferryd stopped during the {} to {}; rolling back", e.app, e.step,
               *e.to_revision);
-    if (auto st =
-            RollBack(e.app, *e.to_revision, e.from_revision,
-                     "interrupted: ferryd stopped during the switch or trial of this revision", "");
+    if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "",
+                           give_up ? Blame::kRevision : Blame::kInterrupted);
         !st) {
       log::error("{}: recovery: {}", e.app, st.error().message());
     }
@@ -758,18 +851,23 @@ Status Engine::Recover() {
       return st;
     }
   }
+  for (const auto& e : retry) {
+    if (auto st = store_.FinishJournal(e.id); !st) {
+      return st;
+    }
+    auto r = SwitchAndTrial(e.app, *e.to_revision, std::nullopt, e.step);
+    ClearProgress(e.app);
+    if (!r) {
+      log::error("{}: trying {} again: {}", e.app, *e.to_revision, r.error().message());
+    }
+  }
   auto apps = store_.ListApps();
   if (!apps) {
     return Fail(apps.error());
   }
-  std::error_code ec;
   for (const auto& app : *apps) {
-    // Staging leftovers.
-    for (const auto& entry : stdfs::directory_iterator(layout_.revisions(app.name), ec)) {
-      if (entry.path().extension() == ".partial") {
-        (void)RemoveRevisionDir(entry.path());
-      }
-    }
+    // Staging leftovers, removals a crash interrupted, and the temp files of interrupted writes.
+    SweepApp(app.name);
     if (auto revs = store_.ListRevisions(app.name)) {
       for (const auto& r : *revs) {
         if (r.state == store::RevisionState::kStaging ||
@@ -789,29 +887,101 @@ Status Engine::Recover() {
           return st;
         }
       }
-      const std::string id = ContainerId(app.name, *app.current_revision);
-      auto state = runtime_.State(id);
-      if (state && state->status == runtime::ContainerStatus::kRunning) {
-        log::info("{}: adopted running container {}", app.name, id);
-        continue;
-      }
-      log::info("{}: starting {}", app.name, *app.current_revision);
-      if (auto st = StartRevision(app.name, *app.current_revision); !st) {
-        log::error("{}: could not start {}: {}", app.name, *app.current_revision,
-                   st.error().message());
-        (void)Event("failed", app.name, *app.current_revision, "",
-                    "could not start at boot: " + st.error().message());
-      }
+      StartAtBoot(app);
     } else if (Exists(link)) {
       (void)::unlink(link.c_str());
     }
   }
-  for (const auto& entry : stdfs::directory_iterator(layout_.layers(), ec)) {
-    if (entry.path().extension() == ".partial") {
-      (void)layers::RemoveTree(entry.path());
-    }
+  if (auto st = FinishRemovals(layout_.layers()); !st) {
+    log::warn("finishing removals in {}: {}", layout_.layers().string(), st.error().message());
   }
+  SweepTempFiles(layout_.layers());
   return Ok();
+}
+
+void Engine::StartAtBoot(const store::AppRecord& app) {
+  const std::string& revision = *app.current_revision;
+  const std::string id = ContainerId(app.name, revision);
+  auto rec = store_.GetRevision(revision);
+  auto state = runtime_.State(id);
+  if (state && state->status == runtime::ContainerStatus::kRunning) {
+    log::info("{}: adopted running container {}", app.name, id);
+    if (rec && rec->start_attempts > 0) {
+      (void)store_.ResetRevisionCount(revision, store::RevisionCounter::kStartAttempts);
+    }
+    return;
+  }
+  // Counted before the attempt, so that a start that takes ferryd (or the device) down with it
+  // counts too.
+  auto attempts = store_.CountRevision(revision, store::RevisionCounter::kStartAttempts);
+  if (!attempts) {
+    log::error("{}: counting the start of {}: {}", app.name, revision, attempts.error().message());
+  }
+  Crashpoint(kBootAfterCount);
+  const std::uint32_t attempt = attempts ? *attempts : 1;
+  Status started = Ok();
+  if (attempt > kMaxStartAttempts) {
+    started = Fail(Errc::kFailedPrecondition,
+                   "gave up after " + std::to_string(kMaxStartAttempts) + " attempts");
+  } else {
+    log::info("{}: starting {}", app.name, revision);
+    started = StartRevision(app.name, revision);
+  }
+  if (started) {
+    (void)store_.ResetRevisionCount(revision, store::RevisionCounter::kStartAttempts);
+    return;
+  }
+  const std::string version = rec ? rec->version : "";
+  const std::string what = started.error().message();
+  log::error("{}: could not start {} (attempt {} of {}): {}", app.name, revision, attempt,
+             kMaxStartAttempts, what);
+  const auto previous = LastGood(app.name, revision);
+  if (attempt < kMaxStartAttempts || !previous) {
+    (void)AppendEvent("failed", app.name, revision, version,
+                      "could not start at boot (attempt " + std::to_string(attempt) + " of " +
+                          std::to_string(kMaxStartAttempts) + "): " + what,
+                      "");
+    return;
+  }
+  Crashpoint(kBootBeforeFallback);
+  log::warn("{}: falling back to {}", app.name, *previous);
+  if (auto st = RollBack(
+          app.name, revision, previous,
+          "could not start at " + std::to_string(kMaxStartAttempts) + " boots in a row: " + what,
+          "");
+      !st) {
+    log::error("{}: falling back to {}: {}", app.name, *previous, st.error().message());
+  }
+  Crashpoint(kBootAfterFallback);
+}
+
+void Engine::SweepTempFiles(const stdfs::path& dir) {
+  if (auto removed = fs::RemoveTempFiles(dir); !removed) {
+    log::warn("removing temp files in {}: {}", dir.string(), removed.error().message());
+  } else if (*removed > 0) {
+    log::info("removed {} temp files an interrupted write left in {}", *removed, dir.string());
+  }
+}
+
+void Engine::SweepApp(const std::string& app) {
+  std::error_code ec;
+  const stdfs::path revisions = layout_.revisions(app);
+  for (auto it = stdfs::directory_iterator(revisions, ec); !ec && it != stdfs::directory_iterator();
+       it.increment(ec)) {
+    const stdfs::path p = it->path();
+    const std::string name = p.filename().string();
+    if (name.ends_with(".partial") || name.ends_with(Layout::kBeingRemovedSuffix)) {
+      if (auto st = RemoveRevisionDir(p); !st) {
+        log::warn("{}: removing {}: {}", app, p.string(), st.error().message());
+      }
+      continue;
+    }
+    SweepTempFiles(p);
+    SweepTempFiles(p / "overlay");
+  }
+  SweepTempFiles(revisions);
+  SweepTempFiles(layout_.app(app));
+  SweepTempFiles(layout_.app_logs(app));
 }
 
 }  // namespace ferry::engine

@@ -268,6 +268,20 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   FERRY_TRY_STATUS(fs::WriteFileAtomic(bundle_dir / "config.json", config->dump(2), 0600),
                    "writing config.json");
 
+  // runc writes the pid file through an O_EXCL temp file named ".<name>" next to it: a power cut
+  // in between leaves that name behind and fails every later create. So both names live in the
+  // runtime's state dir (tmpfs on devices, emptied by a reboot) and are removed by name first;
+  // the names older versions left in the persistent bundle dir go too.
+  FERRY_TRY_STATUS(fs::MakeDirs(config_.root, 0700), "runtime state dir");
+  const stdfs::path pid_file = config_.root / (id + ".pid");
+  const stdfs::path runc_log = bundle_dir / "runtime.log";
+  for (const auto& stale :
+       {pid_file, config_.root / ("." + id + ".pid"), bundle_dir / "container.pid",
+        bundle_dir / ".container.pid", runc_log}) {
+    if (!stdfs::remove(stale, ec) && ec && ec != std::errc::no_such_file_or_directory) {
+      return Fail(SystemError("remove " + stale.string(), ec));
+    }
+  }
   const stdfs::path log_path = config_.log_dir / spec.app / (spec.revision + ".log");
   FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
   const int log_fd =
@@ -275,10 +289,6 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   if (log_fd < 0) {
     return Fail(ErrnoError("open " + log_path.string()));
   }
-  const stdfs::path pid_file = bundle_dir / "container.pid";
-  const stdfs::path runc_log = bundle_dir / "runtime.log";
-  stdfs::remove(pid_file, ec);
-  stdfs::remove(runc_log, ec);
   // The container inherits stdout and stderr from `runc create`, so runc's own messages go to a
   // separate JSON log that we read back on failure.
   auto created = RunRuntime({config_.binary.string(), "--root", config_.root.string(), "--log",
@@ -294,6 +304,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
     return Fail(created.error());
   }
   auto pid_text = fs::ReadFile(pid_file, 64);
+  stdfs::remove(pid_file, ec);
   Tracked t;
   t.log_path = log_path;
   if (pid_text) {

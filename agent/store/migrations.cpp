@@ -91,6 +91,10 @@ CREATE TABLE outbox (
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox(delivered, sequence);
 )sql"},
+    Migration{4, "revision start attempts and interruptions", R"sql(
+ALTER TABLE revisions ADD COLUMN start_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE revisions ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

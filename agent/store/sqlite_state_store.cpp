@@ -41,6 +41,7 @@ constexpr std::pair<RevisionState, std::string_view> kRevisionStates[] = {
     {RevisionState::kFailed, "failed"},
     {RevisionState::kRolledBack, "rolled-back"},
     {RevisionState::kRemoved, "removed"},
+    {RevisionState::kInterrupted, "interrupted"},
 };
 
 // The store's connection, guarded by one recursive mutex so a transaction's callback can call the
@@ -160,6 +161,37 @@ class SqliteStateStore final : public StateStore {
     return WriteOne(
         "UPDATE revisions SET bad = 1, reason = ?2, updated_at = ?3 WHERE id = ?1",
         [&](Statement& s) { s.Bind(1, id).Bind(2, reason).Bind(3, Now()); }, "revision " + id);
+  }
+
+  Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) override {
+    const std::string column(CounterColumn(counter));
+    std::uint32_t value = 0;
+    Status st = InTransaction([&]() -> Status {
+      if (auto s = WriteOne(
+              "UPDATE revisions SET " + column + " = " + column +
+                  " + 1, updated_at = ?2 WHERE id = ?1",
+              [&](Statement& q) { q.Bind(1, id).Bind(2, Now()); }, "revision " + id);
+          !s) {
+        return s;
+      }
+      auto rec = GetRevision(id);
+      if (!rec) {
+        return Fail(rec.error());
+      }
+      value = counter == RevisionCounter::kStartAttempts ? rec->start_attempts : rec->interruptions;
+      return Ok();
+    });
+    if (!st) {
+      return Fail(st.error());
+    }
+    return value;
+  }
+
+  Status ResetRevisionCount(const std::string& id, RevisionCounter counter) override {
+    const std::string column(CounterColumn(counter));
+    return WriteOne(
+        "UPDATE revisions SET " + column + " = 0, updated_at = ?2 WHERE id = ?1",
+        [&](Statement& q) { q.Bind(1, id).Bind(2, Now()); }, "revision " + id);
   }
 
   Status StartStep(const std::string& revision, const std::string& step) override {
@@ -425,8 +457,18 @@ class SqliteStateStore final : public StateStore {
 
  private:
   static constexpr std::string_view kRevisionColumns =
-      "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at "
-      "FROM revisions";
+      "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at, "
+      "start_attempts, interruptions FROM revisions";
+
+  static std::string_view CounterColumn(RevisionCounter counter) {
+    switch (counter) {
+      case RevisionCounter::kStartAttempts:
+        return "start_attempts";
+      case RevisionCounter::kInterruptions:
+        return "interruptions";
+    }
+    return "start_attempts";
+  }
   static constexpr std::string_view kLayerColumns =
       "SELECT l.diff_id, l.state, l.size, "
       "(SELECT count(DISTINCT revision_id) FROM revision_layers r WHERE r.diff_id = l.diff_id) "
@@ -453,6 +495,8 @@ class SqliteStateStore final : public StateStore {
     r.reason = s.Text(6);
     r.created_at = FromMillis(s.Int(7));
     r.updated_at = FromMillis(s.Int(8));
+    r.start_attempts = static_cast<std::uint32_t>(s.Int(9));
+    r.interruptions = static_cast<std::uint32_t>(s.Int(10));
     return r;
   }
 

@@ -236,7 +236,12 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
   }
 
   RemoteBlobs provider([&](const manifest::Blob& blob) { return FetchBlob(blob, app, cancel); });
-  auto result = engine_.Install(m, release->manifest_bytes, provider, options);
+  engine::InstallOptions engine_options = options;
+  if (cancel != nullptr) {
+    // The same stop that ends a download ends staging, and is checked before the switch.
+    engine_options.stop_requested = [cancel] { return cancel->cancelled(); };
+  }
+  auto result = engine_.Install(m, release->manifest_bytes, provider, engine_options);
   // The layers are unpacked (or the release failed): the compressed blobs only take space now.
   (void)CollectGarbage();
   return result;

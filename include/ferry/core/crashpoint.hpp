@@ -1,6 +1,8 @@
 // Named crash points for crash-consistency tests. With FERRY_CRASHPOINT=name (or name:n, the n-th
 // time the point is passed) in the environment, the process exits abruptly (_exit, no cleanup) when
-// it reaches that point, as a power cut or SIGKILL would leave it. Every point is registered by
+// it reaches that point, as a power cut or SIGKILL would leave it. With name@pause (or
+// name:n@pause) it says so on stderr and holds the thread there for kCrashpointPauseMs instead,
+// so that a test can stop the process (SIGTERM) at exactly that point. Every point is registered by
 // name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
 #pragma once
 
@@ -26,5 +28,6 @@ std::vector<std::string_view> RegisteredCrashpoints();
 
 // The exit status used for a crash-point exit (as if killed by SIGKILL).
 inline constexpr int kCrashpointExitStatus = 137;
+inline constexpr int kCrashpointPauseMs = 3000;
 
 }  // namespace ferry

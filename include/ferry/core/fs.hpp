@@ -34,4 +34,13 @@ Status ReplaceSymlink(const stdfs::path& link, const stdfs::path& target);
 // rename(2) followed by an fsync of both parent directories.
 Status RenameDurable(const stdfs::path& from, const stdfs::path& to);
 
+// Whether `name` is one of the temp names the functions above create: "<name>.tmp" (symlinks)
+// and "<name>.tmp.<pid>.<n>" (files). A crash between create and rename leaves them behind.
+bool IsTempName(std::string_view name);
+
+// Removes the files and symlinks directly in `dir` whose names are temp names (never a
+// directory, never recursively), and fsyncs `dir` when it removed any. Returns how many; a
+// missing `dir` has none.
+Result<std::size_t> RemoveTempFiles(const stdfs::path& dir);
+
 }  // namespace ferry::fs

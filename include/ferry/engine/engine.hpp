@@ -3,8 +3,15 @@
 //
 //   staging → staged → switching → trial → committed
 //      │                   │          │
-//      └── failure: abandoned, the running revision untouched
-//                          └──────────┴── failure, or ferryd stopped: rolled back, marked bad
+//      └── failure, or ferryd stopping: abandoned, the running revision untouched
+//                          └──────────┴── failure: rolled back, marked bad
+//                                         ferryd stopped or died: rolled back (interrupted, not
+//                                         bad) at the next start, and retried at most
+//                                         kMaxInterruptions times; a first install is tried
+//                                         again at once, as there is nothing to go back to
+//
+// At start-up, an app whose current revision cannot be started kMaxStartAttempts times in a row
+// (counted in the state database) falls back to its last good revision, which marks it bad.
 //
 // Persist, then act: each step is recorded in the state database before it touches files or
 // containers, and Recover() finishes or undoes whatever a crash or power cut interrupted.
@@ -80,7 +87,16 @@ struct Progress {
 // Where an install comes from, carried into its events.
 struct InstallOptions {
   std::string deployment;  // the fleet deployment that asked for it; empty for a local install
+  // Asked between the steps of staging and before the switch: once it returns true, Install
+  // abandons the release (Errc::kCancelled, the revision recorded as interrupted, not bad) and
+  // the running revision stays untouched. Empty: never.
+  std::function<bool()> stop_requested;
 };
+
+// Boot attempts of a current revision that fail before it falls back to the previous one.
+inline constexpr std::uint32_t kMaxStartAttempts = 3;
+// Interrupted switches or trials of a revision that are retried; one more marks it bad.
+inline constexpr std::uint32_t kMaxInterruptions = 2;
 
 // How a revision's root filesystem is made from its layers (docs/architecture.md, Device
 // storage). Whatever the kind, it is at <revision>/rootfs.
@@ -156,9 +172,15 @@ class Engine {
                                        const std::optional<std::string>& from,
                                        const std::string& journal_step);
   Status StartRevision(const std::string& app, const std::string& revision);
+  // Whose fault a rollback is: the revision's own (marked bad), or ferryd's stop (interrupted).
+  enum class Blame { kRevision, kInterrupted };
   Status RollBack(const std::string& app, const std::string& failed,
                   const std::optional<std::string>& to, const std::string& reason,
-                  const std::string& details);
+                  const std::string& details, Blame blame = Blame::kRevision);
+  bool StopRequested() const;
+  // Recovery: starts an app's current revision, or falls back to its previous one after
+  // kMaxStartAttempts failed boots.
+  void StartAtBoot(const store::AppRecord& app);
   Status Event(const std::string& kind, const std::string& app, const std::string& revision,
                const std::string& version, const std::string& reason = {});
   Status AppendEvent(const std::string& kind, const std::string& app, const std::string& revision,
@@ -168,6 +190,9 @@ class Engine {
                                                   const std::string& revision);
   std::optional<std::string> LastGood(const std::string& app, const std::string& except);
   Status GarbageCollect(const std::string& app);
+  // Recovery: removes an app's staging leftovers, interrupted removals and temp files.
+  void SweepApp(const std::string& app);
+  void SweepTempFiles(const std::filesystem::path& dir);
 
   Layout layout_;
   store::StateStore& store_;
@@ -177,6 +202,7 @@ class Engine {
   EngineOptions options_;
   std::mutex run_mu_;       // one update or revert at a time
   std::string deployment_;  // of the install in progress, for its events; guarded by run_mu_
+  std::function<bool()> stop_requested_;  // of the install in progress; guarded by run_mu_
   mutable std::mutex progress_mu_;
   std::map<std::string, Progress> progress_;
 };

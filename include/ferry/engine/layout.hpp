@@ -35,6 +35,14 @@ class Layout {
   }
   std::filesystem::path volumes(std::string_view app) const { return root_ / "volumes" / app; }
   std::filesystem::path logs() const { return root_ / "logs"; }
+  std::filesystem::path app_logs(std::string_view app) const { return logs() / app; }
+  // Where a layer or revision folder is moved, durably, before it is removed: the rename is the
+  // deletion's intent, and start-up recovery finishes what a crash interrupted. A folder is
+  // complete under its own name or not there at all.
+  static std::filesystem::path BeingRemoved(const std::filesystem::path& dir) {
+    return dir.string() + std::string(kBeingRemovedSuffix);
+  }
+  static constexpr std::string_view kBeingRemovedSuffix = ".deleting";
 
  private:
   std::filesystem::path root_;

@@ -45,6 +45,7 @@ enum class RevisionState {
   kFailed,
   kRolledBack,
   kRemoved,
+  kInterrupted,  // its switch or trial was cut short by ferryd stopping; rolled back, not bad
 };
 std::string_view ToString(RevisionState s);
 std::optional<RevisionState> RevisionStateFromString(std::string_view s);
@@ -66,10 +67,15 @@ struct RevisionRecord {
   std::string manifest_digest;
   RevisionState state = RevisionState::kDownloading;
   bool bad = false;
-  std::string reason;  // why it failed or was rolled back; empty otherwise
+  std::string reason;                // why it failed or was rolled back; empty otherwise
+  std::uint32_t start_attempts = 0;  // starts at boot not (yet) known to have succeeded
+  std::uint32_t interruptions = 0;   // switches or trials cut short by ferryd stopping
   WallTime created_at;
   WallTime updated_at;
 };
+
+// Durable per-revision counters (RevisionRecord::start_attempts, interruptions).
+enum class RevisionCounter { kStartAttempts, kInterruptions };
 
 struct StepTiming {
   std::string step;
@@ -135,6 +141,9 @@ class StateStore {
   virtual Status SetRevisionState(const std::string& id, RevisionState state,
                                   const std::string& reason = {}) = 0;
   virtual Status MarkRevisionBad(const std::string& id, const std::string& reason) = 0;
+  // Adds one to a counter of the revision in one committed write; returns the new value.
+  virtual Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) = 0;
+  virtual Status ResetRevisionCount(const std::string& id, RevisionCounter counter) = 0;
   virtual Status StartStep(const std::string& revision, const std::string& step) = 0;
   virtual Status FinishStep(const std::string& revision, const std::string& step) = 0;
   virtual Result<std::vector<StepTiming>> ListSteps(const std::string& revision) = 0;

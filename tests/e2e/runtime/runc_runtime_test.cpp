@@ -55,6 +55,25 @@ TEST_F(RuncTest, HttpdContainerServesItsPage) {
   EXPECT_FALSE(state->exit_code);
 }
 
+// A power cut during `runc create` leaves runc's O_EXCL temp pid file behind. It must not keep
+// the app from ever starting again.
+TEST_F(RuncTest, StalePidFilesOfAnInterruptedCreateDoNotStopTheNextStart) {
+  const auto bundle = dir_ / "bundles" / "stale-r1";
+  std::filesystem::create_directories(bundle);
+  std::filesystem::create_directories(config_.root);
+  for (const auto& stale : {bundle / ".container.pid", bundle / "container.pid",
+                            config_.root / ".stale-r1.pid", config_.root / "stale-r1.pid"}) {
+    ASSERT_TRUE(fs::WriteFileAtomic(stale, "4242", 0644));
+  }
+  Run("stale-r1", Spec("r1", {"/bin/sh", "-c", "echo started; sleep 100"}));
+  auto state = runtime_->State("stale-r1");
+  ASSERT_TRUE(state) << state.error().message();
+  EXPECT_EQ(state->status, ContainerStatus::kRunning);
+  EXPECT_NE(state->pid, 4242);
+  EXPECT_FALSE(std::filesystem::exists(bundle / ".container.pid"))
+      << "runc's pid files live outside the persistent bundle";
+}
+
 TEST_F(RuncTest, ExitStatusOfAnExitedContainerIsReported) {
   Run("exit-r1", Spec("r1", {"/bin/sh", "-c", "echo bye; exit 3"}));
   const auto state = WaitStopped("exit-r1");

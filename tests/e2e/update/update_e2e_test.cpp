@@ -1,11 +1,14 @@
 // The whole update path as a device sees it: releases made by ferry-publish, offline bundles,
 // ferryd running them with real runc, and ferry at the console. Needs root and runc.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "device_lab.hpp"
+#include "ferry/core/fs.hpp"
 #include "support/mounts.hpp"
 
 namespace ferry {
@@ -15,7 +18,22 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 namespace stdfs = std::filesystem;
 
-class UpdateE2e : public testing::DeviceLab {};
+class UpdateE2e : public testing::DeviceLab {
+ protected:
+  // A power cut ends every process and empties the runtime's tmpfs state.
+  void PowerCut() {
+    for (const auto& id : Containers()) {
+      testing::Run({"runc", "--root", (dir_ / "runc").string(), "kill", id, "KILL"});
+    }
+    std::this_thread::sleep_for(200ms);
+    for (const auto& id : Containers()) {
+      testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
+    }
+    stdfs::remove_all(dir_ / "runc");
+    // And no mount survives it: ferryd must mount the overlay root filesystems again.
+    testing::UnmountAllBelow(dir_.path());
+  }
+};
 
 TEST_F(UpdateE2e, HealthyUpdateIsCommittedAndServesTheNewVersion) {
   Release("1.0.0");
@@ -116,8 +134,112 @@ TEST_F(UpdateE2e, BundleSignedWithOtherKeysIsRefused) {
   EXPECT_EQ(Page(), "version 1.0.0");
 }
 
+// A power cut in the middle of `runc create` leaves runc's temp pid file in the bundle (where
+// earlier versions of Ferry asked runc to write it): the app must start at the next boot anyway.
+TEST_F(UpdateE2e, AStalePidFileInTheBundleDoesNotKeepTheAppDownAfterAPowerCut) {
+  Release("1.0.0");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ferryd_.reset();
+  PowerCut();
+  const auto revision = stdfs::read_symlink(dir_ / "state/apps/web/current");
+  const auto bundle = dir_ / "state/apps/web" / revision;
+  ASSERT_TRUE(fs::WriteFileAtomic(bundle / ".container.pid", "4242"));
+  StartFerryd();
+  ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 20s))
+      << "page: " << Page() << "\n"
+      << Log();
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  EXPECT_FALSE(stdfs::exists(bundle / ".container.pid"));
+}
+
+// `systemctl restart ferryd` (SIGTERM) while a release is being staged: ferryd stops without
+// switching, the running version keeps answering, and the release is not held against itself.
+TEST_F(UpdateE2e, StopDuringStagingKeepsTheRunningVersionAndTheReleaseInstallsNextTime) {
+  Release("1.0.0");
+  Release("2.0.0");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ferryd_.reset();
+  StartFerryd({{"FERRY_CRASHPOINT", "engine.stage.before-rename@pause"}});
+  auto install = std::async(std::launch::async, [&] {
+    return Ferry({"install", Bundle("2.0.0")});
+  });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Log().find("crash point engine.stage.before-rename reached: pausing") !=
+               std::string::npos;
+      },
+      30s))
+      << Log();
+  ferryd_->Signal(SIGTERM);
+  EXPECT_EQ(ferryd_->Wait(30s), 0) << Log();
+  EXPECT_NE(install.get().exit_code, 0);
+  EXPECT_EQ(Page(), "version 1.0.0") << "the running version was never stopped";
+
+  StartFerryd();
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  auto history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  ASSERT_EQ(history["revisions"].size(), 2u) << history.dump(2);
+  EXPECT_FALSE(history["revisions"][1]["bad"].get<bool>()) << history.dump(2);
+  EXPECT_EQ(history["revisions"][1]["state"], "interrupted") << history.dump(2);
+  for (const auto& step : history["revisions"][1]["steps"]) {
+    EXPECT_NE(step["step"], "switching") << "never switched: " << history.dump(2);
+  }
+  auto again = Ferry({"install", Bundle("2.0.0")});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+  EXPECT_EQ(CurrentVersion(), "2.0.0");
+}
+
+// The current version cannot be started any more (here its bundle is damaged): after three boots
+// that fail to start it, the device falls back to the previous version, and says so.
+TEST_F(UpdateE2e, AVersionThatCannotStartAtThreeBootsFallsBackToThePreviousOne) {
+  Release("1.0.0");
+  Release("2.0.0");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  ferryd_.reset();
+  PowerCut();
+  const auto current =
+      dir_ / "state/apps/web" / stdfs::read_symlink(dir_ / "state/apps/web/current");
+  ASSERT_TRUE(fs::WriteFileAtomic(current / "manifest.json", "damaged"));
+  auto failed_starts = [&] {
+    const std::string log = Log();
+    std::size_t n = 0;
+    for (auto at = log.find("could not start"); at != std::string::npos;
+         at = log.find("could not start", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (std::size_t boot = 1; boot < 3; ++boot) {
+    StartFerryd();
+    ASSERT_TRUE(testing::WaitFor([&] { return failed_starts() >= boot; }, 20s)) << Log();
+    EXPECT_EQ(CurrentVersion(), "2.0.0");
+    ferryd_.reset();
+  }
+  StartFerryd();
+  ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 20s))
+      << "page: " << Page() << "\n"
+      << Log();
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  auto history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  ASSERT_EQ(history["revisions"].size(), 2u);
+  EXPECT_TRUE(history["revisions"][1]["bad"].get<bool>()) << history.dump(2);
+  auto why = Ferry({"why", "web"});
+  EXPECT_NE(why.out.find("could not start at 3 boots"), std::string::npos) << why.out;
+  // Converged: a further restart changes nothing.
+  ferryd_.reset();
+  StartFerryd();
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  EXPECT_EQ(Page(), "version 1.0.0");
+}
+
 // ferryd killed at each named point of the switch and the trial, then started again: the device
-// ends on the previous good revision, the interrupted one is marked bad, one container runs.
+// ends on the previous good revision, the interrupted one is rolled back but not marked bad (it
+// may be installed again), one container runs.
 class CrashE2e : public UpdateE2e,
                  public ::testing::WithParamInterface<std::tuple<const char*, bool>> {};
 
@@ -133,17 +255,7 @@ TEST_P(CrashE2e, RestartRollsBackAnInterruptedUpdate) {
   EXPECT_NE(r.exit_code, 0) << r.out;
   EXPECT_EQ(ferryd_->Wait(30s), 137) << "ferryd should have died at " << point << "\n" << Log();
   if (power_cut) {
-    // A power cut ends every process and empties the runtime's tmpfs state.
-    for (const auto& id : Containers()) {
-      testing::Run({"runc", "--root", (dir_ / "runc").string(), "kill", id, "KILL"});
-    }
-    std::this_thread::sleep_for(200ms);
-    for (const auto& id : Containers()) {
-      testing::Run({"runc", "--root", (dir_ / "runc").string(), "delete", "--force", id});
-    }
-    stdfs::remove_all(dir_ / "runc");
-    // And no mount survives it: ferryd must mount the overlay root filesystems again.
-    testing::UnmountAllBelow(dir_.path());
+    PowerCut();
   }
   StartFerryd();
   ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 20s))
@@ -152,7 +264,8 @@ TEST_P(CrashE2e, RestartRollsBackAnInterruptedUpdate) {
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   auto history = Json::parse(Ferry({"--json", "history", "web"}).out);
   ASSERT_EQ(history["revisions"].size(), 2u);
-  EXPECT_TRUE(history["revisions"][1]["bad"].get<bool>()) << history.dump(2);
+  EXPECT_FALSE(history["revisions"][1]["bad"].get<bool>()) << history.dump(2);
+  EXPECT_EQ(history["revisions"][1]["state"], "interrupted") << history.dump(2);
   EXPECT_EQ(Containers().size(), 1u);
   EXPECT_EQ(stdfs::read_symlink(dir_ / "state/apps/web/current").string().substr(0, 16),
             "revisions/1.0.0-");
@@ -180,6 +293,76 @@ INSTANTIATE_TEST_SUITE_P(Points, CrashE2e,
                            }
                            return name +
                                   (std::get<1>(param_info.param) ? "_PowerCut" : "_ProcessCrash");
+                         });
+
+// ferryd killed at each step of garbage collection (after a commit): the removal is finished
+// at the next start, and a later release that needs a removed layer again unpacks it anew.
+class GcCrashE2e : public UpdateE2e, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(GcCrashE2e, RestartFinishesTheRemovalAndALaterReleaseSharingTheLayerRuns) {
+  Release("1.0.0");
+  Release("2.0.0");
+  Release("3.0.0");
+  // 4.0.0 is 1.0.0's image again: it needs the very layer that collecting 1.0.0 removes.
+  ASSERT_EQ(Publish({"release", "--repo", Repo().string(), "--keys", Keys(), "--app", "web",
+                     "--version", "4.0.0", "--image", (dir_ / "image-1.0.0").string(),
+                     "--app-config", (dir_ / "app-1.0.0.json").string(), "--quiet"})
+                .exit_code,
+            0);
+  ASSERT_EQ(Publish({"bundle", "--repo", Repo().string(), "--app", "web", "--version", "4.0.0",
+                     "--out", Bundle("4.0.0")})
+                .exit_code,
+            0);
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  ferryd_.reset();
+  StartFerryd({{"FERRY_CRASHPOINT", GetParam()}});
+  EXPECT_NE(Ferry({"install", Bundle("3.0.0")}).exit_code, 0);
+  EXPECT_EQ(ferryd_->Wait(30s), 137) << "ferryd should have died at " << GetParam() << "\n"
+                                     << Log();
+  StartFerryd();
+  ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 3.0.0"; }, 20s))
+      << "page: " << Page() << "\n"
+      << Log();
+  EXPECT_EQ(CurrentVersion(), "3.0.0");
+  // Recovery runs on ferryd's worker, after the still running 3.0.0 has been adopted.
+  std::string left;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        left.clear();
+        for (const auto& dir : {dir_ / "state/apps/web/revisions", dir_ / "state/layers"}) {
+          for (const auto& entry : stdfs::directory_iterator(dir)) {
+            const std::string name = entry.path().filename().string();
+            if (name.ends_with(".deleting") || name.starts_with("1.0.0-")) {
+              left += entry.path().string() + "\n";
+            }
+          }
+        }
+        return left.empty();
+      },
+      20s))
+      << left << Log();
+  auto r = Ferry({"install", Bundle("4.0.0")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Log();
+  EXPECT_EQ(CurrentVersion(), "4.0.0");
+  EXPECT_EQ(Page(), "version 1.0.0");
+  EXPECT_EQ(Containers().size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, GcCrashE2e,
+                         ::testing::Values("engine.gc.revision.after-rename",
+                                           "engine.gc.revision.after-forget",
+                                           "engine.gc.layer.after-rename",
+                                           "engine.gc.layer.after-forget"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           for (char& c : name) {
+                             if (c == '.' || c == '-') {
+                               c = '_';
+                             }
+                           }
+                           return name;
                          });
 
 }  // namespace

@@ -62,6 +62,34 @@ TEST(MakeDirs, CreatesNestedDirectoriesAndIsIdempotent) {
   EXPECT_TRUE(fs::MakeDirs(dir / "a" / "b" / "c", 0700));
 }
 
+TEST(IsTempName, KnowsTheTempNamesOfAtomicWritesAndNothingElse) {
+  EXPECT_TRUE(fs::IsTempName("current.tmp"));
+  EXPECT_TRUE(fs::IsTempName("config.json.tmp.1234.987654"));
+  EXPECT_FALSE(fs::IsTempName(".tmp"));
+  EXPECT_FALSE(fs::IsTempName("config.json"));
+  EXPECT_FALSE(fs::IsTempName("config.json.tmp.1234"));
+  EXPECT_FALSE(fs::IsTempName("config.json.tmp.x.1"));
+  EXPECT_FALSE(fs::IsTempName("1.0.0-abcdef"));
+  EXPECT_FALSE(fs::IsTempName("tmp"));
+}
+
+// What a kill between create and rename leaves behind, removed; everything else kept.
+TEST(RemoveTempFiles, RemovesLeftoversOfInterruptedWritesOnly) {
+  testing::TempDir dir;
+  ASSERT_TRUE(fs::WriteFileAtomic(dir / "config.json", "{}"));
+  ASSERT_TRUE(fs::WriteFileAtomic(dir / "config.json.tmp.41.7", "{"));
+  ASSERT_EQ(::symlink("revisions/x", (dir / "current.tmp").c_str()), 0);
+  std::filesystem::create_directories(dir / "subdir.tmp");
+  auto removed = fs::RemoveTempFiles(dir.path());
+  ASSERT_TRUE(removed) << removed.error().message();
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dir / "current.tmp")));
+  EXPECT_FALSE(std::filesystem::exists(dir / "config.json.tmp.41.7"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "subdir.tmp"));
+  EXPECT_EQ(*fs::RemoveTempFiles(dir / "missing"), 0u);
+}
+
 TEST(ReplaceSymlink, SwitchesTargetAtomically) {
   testing::TempDir dir;
   const auto link = dir / "current";

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "ferry/core/digest.hpp"
@@ -62,6 +63,20 @@ class EngineTest : public ::testing::Test {
   }
 
   std::filesystem::path CurrentLink() { return dir_ / "apps" / "web" / "current"; }
+
+  // As ferryd leaves things when it dies in the trial of `to`: an unfinished journal entry, the
+  // app pointing at `to`, `to` in trial.
+  void InterruptTrial(const std::string& to, const std::optional<std::string>& from) {
+    store::JournalEntry e;
+    e.app = "web";
+    e.from_revision = from;
+    e.to_revision = to;
+    e.step = "switch";
+    ASSERT_TRUE(store_->BeginJournal(e));
+    ASSERT_TRUE(store_->SetAppRevisions("web", to, from));
+    ASSERT_TRUE(fs::ReplaceSymlink(CurrentLink(), "revisions/" + to));
+    ASSERT_TRUE(store_->SetRevisionState(to, store::RevisionState::kTrial));
+  }
 
   std::vector<std::string> EventKinds() {
     std::vector<std::string> kinds;
@@ -264,32 +279,198 @@ TEST_F(EngineTest, ManualRevertGoesBackToThePreviousRevision) {
   EXPECT_TRUE(nothing.error().Is(Errc::kNotFound));
 }
 
-TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrial) {
+TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrialWithoutMarkingItBad) {
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");
   ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
   ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
   // As ferryd leaves things when it dies in the trial of v2 (after a revert to v1 went live):
   // an unfinished journal entry, the app pointing at v2, v2 in trial.
-  store::JournalEntry e;
-  e.app = "web";
-  e.from_revision = Revision(v1);
-  e.to_revision = Revision(v2);
-  e.step = "switch";
-  ASSERT_TRUE(store_->BeginJournal(e));
-  ASSERT_TRUE(store_->SetRevisionState(Revision(v2), store::RevisionState::kTrial));
+  InterruptTrial(Revision(v2), Revision(v1));
 
   testing::FakeRuntime after_reboot;  // a power cut emptied the runtime's state
   Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
-  EXPECT_TRUE(store_->GetRevision(Revision(v2))->bad);
-  EXPECT_NE(store_->GetRevision(Revision(v2))->reason.find("interrupted"), std::string::npos);
+  const auto v2_record = *store_->GetRevision(Revision(v2));
+  EXPECT_FALSE(v2_record.bad) << "ferryd's own stop says nothing about the revision";
+  EXPECT_EQ(v2_record.state, store::RevisionState::kInterrupted);
+  EXPECT_NE(v2_record.reason.find("interrupted"), std::string::npos);
   EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
   auto running = after_reboot.Get(ContainerId("web", Revision(v1)));
   ASSERT_TRUE(running);
   EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
   EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+  EXPECT_TRUE(recovered.Admissible(v2, manifest::SerializeManifest(v2)));
+}
+
+TEST_F(EngineTest, ARevisionInterruptedMoreThanTwiceIsMarkedBad) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  for (std::uint32_t i = 1; i <= kMaxInterruptions + 1; ++i) {
+    SCOPED_TRACE("interruption " + std::to_string(i));
+    ASSERT_TRUE(store_->SetAppRevisions("web", Revision(v1), std::nullopt));
+    if (!store_->GetRevision(Revision(v2))) {
+      // Staged once; the later attempts reuse it.
+      ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+      ASSERT_TRUE(store_->ResetRevisionCount(Revision(v2), store::RevisionCounter::kInterruptions));
+    }
+    InterruptTrial(Revision(v2), Revision(v1));
+    testing::FakeRuntime after_reboot;
+    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    ASSERT_TRUE(recovered.Recover());
+    EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+    EXPECT_EQ(store_->GetRevision(Revision(v2))->bad, i > kMaxInterruptions);
+  }
+  EXPECT_NE(store_->GetRevision(Revision(v2))->reason.find("interrupted 3 times"),
+            std::string::npos);
+}
+
+TEST_F(EngineTest, AnInterruptedFirstInstallIsTriedAgainInsteadOfLeavingNothingRunning) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  InterruptTrial(Revision(v1), std::nullopt);
+
+  testing::FakeRuntime after_reboot;
+  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  ASSERT_TRUE(recovered.Recover());
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_EQ(store_->GetRevision(Revision(v1))->state, store::RevisionState::kCommitted);
+  EXPECT_FALSE(store_->GetRevision(Revision(v1))->bad);
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
+  auto running = after_reboot.Get(ContainerId("web", Revision(v1)));
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+}
+
+TEST_F(EngineTest, AStopRequestBeforeTheSwitchAbandonsTheInstallAndTheNextOneSucceeds) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  // Stopped after the first layer, then stopped once staged: neither switches.
+  for (int stop_after : {1, 2}) {
+    SCOPED_TRACE("stop after " + std::to_string(stop_after) + " questions");
+    int asked = 0;
+    InstallOptions options;
+    options.stop_requested = [&] { return ++asked > stop_after; };
+    DirBlobProvider blobs(builder_.blob_dir());
+    auto r = engine_->Install(v2, manifest::SerializeManifest(v2), blobs, options);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().Is(Errc::kCancelled)) << r.error().message();
+    EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+    EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
+              runtime::ContainerStatus::kRunning);
+    EXPECT_FALSE(runtime_.Get(ContainerId("web", Revision(v2))));
+    EXPECT_FALSE(store_->GetRevision(Revision(v2))->bad);
+    EXPECT_EQ(store_->GetRevision(Revision(v2))->state, store::RevisionState::kInterrupted);
+    EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+  }
+  auto kinds = EventKinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "switching"), 1) << "only v1 switched";
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 0);
+  auto again = Install(v2);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->outcome, Outcome::kCommitted) << again->reason;
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+}
+
+TEST_F(EngineTest, ACurrentRevisionThatCannotStartAtThreeBootsFallsBackToThePreviousOne) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  // v2 can no longer be started (here: its bundle is damaged).
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "apps/web/revisions" / Revision(v2) / "manifest.json",
+                                  "not a manifest", 0600));
+  for (std::uint32_t boot = 1; boot <= kMaxStartAttempts; ++boot) {
+    SCOPED_TRACE("boot " + std::to_string(boot));
+    testing::FakeRuntime after_reboot;
+    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    ASSERT_TRUE(recovered.Recover());
+    if (boot < kMaxStartAttempts) {
+      EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+      EXPECT_EQ(store_->GetRevision(Revision(v2))->start_attempts, boot);
+      continue;
+    }
+    EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+    EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
+    auto running = after_reboot.Get(ContainerId("web", Revision(v1)));
+    ASSERT_TRUE(running);
+    EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+    const auto v2_record = *store_->GetRevision(Revision(v2));
+    EXPECT_TRUE(v2_record.bad);
+    EXPECT_EQ(v2_record.state, store::RevisionState::kRolledBack);
+    EXPECT_NE(v2_record.reason.find("could not start at 3 boots"), std::string::npos)
+        << v2_record.reason;
+  }
+  auto kinds = EventKinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 2);
+  EXPECT_EQ(kinds.back(), "rolled-back");
+}
+
+TEST_F(EngineTest, ASuccessfulBootForgetsEarlierFailedStarts) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
+  ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
+  testing::FakeRuntime after_reboot;
+  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  ASSERT_TRUE(recovered.Recover());
+  EXPECT_EQ(after_reboot.Get(ContainerId("web", Revision(v1)))->state.status,
+            runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(store_->GetRevision(Revision(v1))->start_attempts, 0u);
+}
+
+TEST_F(EngineTest, RemovalsACrashInterruptedAreFinishedAtRecovery) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const auto doomed_revision = dir_ / "apps/web/revisions/0.9.0-abcdefabcdef.deleting";
+  const auto doomed_layer = dir_ / "layers" / (std::string(64, 'd') + ".deleting");
+  std::filesystem::create_directories(doomed_revision / "rootfs/bin");
+  std::filesystem::create_directories(doomed_layer / "bin");
+  ASSERT_TRUE(fs::WriteFileAtomic(doomed_layer / "bin/busybox", "half removed"));
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_FALSE(std::filesystem::exists(doomed_revision));
+  EXPECT_FALSE(std::filesystem::exists(doomed_layer));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "apps/web/revisions" / Revision(v1) / "rootfs"));
+}
+
+// The state a crash between the two steps of a layer's removal leaves: its record, no folder.
+TEST_F(EngineTest, ALayerWhoseRemovalWasInterruptedIsUnpackedAgainWhenAReleaseNeedsIt) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const auto base_dir = dir_ / "layers" / base_.layer.diff_id.substr(7);
+  ASSERT_TRUE(std::filesystem::exists(base_dir));
+  ASSERT_TRUE(fs::RenameDurable(base_dir, Layout::BeingRemoved(base_dir)));
+  ASSERT_TRUE(engine_->Recover());
+  const auto v2 = Version("2.0.0");
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  EXPECT_EQ(*fs::ReadFile(dir_ / "apps/web/revisions" / Revision(v2) / "rootfs/bin/app"),
+            "app binary");
+}
+
+TEST_F(EngineTest, TempFilesOfInterruptedWritesAreRemovedAtRecovery) {
+  const auto v1 = Version("1.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const auto bundle = dir_ / "apps/web/revisions" / Revision(v1);
+  const std::vector<std::filesystem::path> leftovers = {
+      dir_ / "apps/web/current.tmp", dir_ / "apps/web/previous.tmp",
+      bundle / "config.json.tmp.1234.56789", bundle / "manifest.json.tmp.77.1",
+      dir_ / "layers" / (std::string(64, 'a') + ".whiteouts.tmp.9.9")};
+  ASSERT_EQ(::symlink("revisions/x", leftovers[0].c_str()), 0);
+  for (std::size_t i = 1; i < leftovers.size(); ++i) {
+    std::ofstream(leftovers[i]) << "partial";
+  }
+  ASSERT_TRUE(engine_->Recover());
+  for (const auto& p : leftovers) {
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(p))) << p;
+  }
+  EXPECT_EQ(std::filesystem::read_symlink(CurrentLink()), "revisions/" + Revision(v1));
+  EXPECT_TRUE(std::filesystem::exists(bundle / "manifest.json"));
 }
 
 TEST_F(EngineTest, RecoveryAdoptsARunningContainerAndRestartsAMissingOne) {

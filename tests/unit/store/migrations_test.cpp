@@ -20,10 +20,11 @@ const std::map<int, std::string_view> kSampleData = {
      "INSERT INTO downloads VALUES ('sha256:bb', 'http://x/b', 5, 10, 'e', 1);"},
     {3,
      "INSERT INTO apps VALUES ('web', 'web-1', NULL, 1);"
-     "INSERT INTO revisions VALUES ('web-1', 'web', '1.0.0', 'sha256:cc', 'committed', 0, '', "
-     "1, 1);"
+     "INSERT INTO revisions(id, app, version, manifest_digest, state, bad, reason, created_at, "
+     "updated_at) VALUES ('web-1', 'web', '1.0.0', 'sha256:cc', 'committed', 0, '', 1, 1);"
      "INSERT INTO revision_layers VALUES ('web-1', 0, 'sha256:aa');"
      "INSERT INTO outbox(kind, app, payload, created_at) VALUES ('committed', 'web', '{}', 1);"},
+    {4, "UPDATE revisions SET start_attempts = 1, interruptions = 2 WHERE id = 'web-1';"},
 };
 
 std::string Schema(Database& db) {
@@ -82,6 +83,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
     }
     if (start >= 3) {
       EXPECT_EQ(*db->QueryText("SELECT current_revision FROM apps"), "web-1");
+      EXPECT_EQ(*db->QueryInt("SELECT start_attempts FROM revisions"), start >= 4 ? 1 : 0);
     }
   }
 }
