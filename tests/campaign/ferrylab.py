@@ -304,7 +304,8 @@ class Device:
         self.run_dir = os.path.join(work, "run")  # a tmpfs: runc's state, gone at a power cut
         self.runc_root = os.path.join(self.run_dir, "runc")
         self.socket = os.path.join(work, "ferryd.sock")
-        self.cgroup_parent = "/ferry-lab-%s" % os.path.basename(work).replace(".", "-")
+        # Unique per device on this host: other runs may use the same seeds at the same time.
+        self.cgroup_parent = "/ferry-lab-%s" % hashlib.sha256(work.encode()).hexdigest()[:12]
         self.log_path = os.path.join(work, "ferryd.log")
         self.trusted_root = None
         self.runc_binary = RUNC
