@@ -225,7 +225,8 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
     allowed = {os.path.join(revisions_dir, r, "rootfs") for r in (current, previous) if r}
     for mnt in _mounts_below(state_dir):
         if mnt not in allowed:
-            problems.append("stray mount %s" % os.path.relpath(mnt, state_dir))
+            problems.append("stray mount %s (current %s, previous %s)"
+                            % (os.path.relpath(mnt, state_dir), current, previous))
 
     # Containers: exactly the current revision's, running and answering.
     expected_id = "ferry.%s.%s" % (app, current)
