@@ -242,6 +242,39 @@ class Publisher:
         return out
 
 
+class RepoServer:
+    """ferry-server serving a repository on a fixed loopback port, so that it can be killed and
+    started again where ferryd expects it."""
+
+    def __init__(self, repo, log_path):
+        self.repo = repo
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self):
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [program("ferry-server"), "serve", "--repo", self.repo, "--listen",
+                 "127.0.0.1:%d" % self.port], stdout=log, stderr=log)
+        if not wait_for(lambda: self._answers() or self.proc.poll() is not None, 10):
+            raise RuntimeError("ferry-server did not answer within 10 s")
+
+    def _answers(self):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            return True
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
 # ---------------------------------------------------------------------------------------------
 # The power cut
 
@@ -318,9 +351,11 @@ class Device:
 
     # -- ferryd
 
-    def write_config(self, trusted_root):
+    def write_config(self, trusted_root, repository_url=None):
         self.trusted_root = trusted_root
         with open(os.path.join(self.work, "ferryd.toml"), "w") as f:
+            if repository_url:
+                f.write('repository_url = "%s"\n' % repository_url)
             f.write('state_dir = "%s"\nsocket = "%s"\ntrusted_root = "%s"\nlog_level = "debug"\n'
                     '\n[runtime]\nrunc = "%s"\nroot = "%s"\nstop_timeout = 1\ncgroup_parent = "%s"\n'
                     % (self.state, self.socket, trusted_root, RUNC, self.runc_root,

@@ -88,6 +88,10 @@ def check_layer(layer_dir, diff_id, tar_path):
     return problems
 
 
+def _holds_files(path):
+    return any(files for _, _, files in os.walk(path))
+
+
 def _mounts_below(path):
     out = []
     with open("/proc/self/mounts") as f:
@@ -216,10 +220,11 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
             p = os.path.normpath(os.path.join(rel, n))
             if ".tmp" in n or n.endswith(".partial") or n.endswith(".deleting"):
                 problems.append("leftover temp file %s" % p)
-            elif parts[0] in ("blobs", "incoming") and n not in ("partial",):
+            elif parts[0] in ("blobs", "incoming") and n in files:
                 problems.append("leftover %s" % p)
-                if n in dirs:
-                    dirs.remove(n)  # once for the whole tree
+            elif parts[0] in ("blobs", "incoming") and _holds_files(os.path.join(d, n)):
+                problems.append("leftover %s/ (with files)" % p)
+                dirs.remove(n)  # once for the whole tree; empty directories are no leftover
 
     # Mounts: the state filesystem itself, and the root filesystems of current and previous.
     allowed = {os.path.join(revisions_dir, r, "rootfs") for r in (current, previous) if r}
