@@ -16,13 +16,13 @@
 #include <random>
 #include <vector>
 
-#include "agent/layers/unique_fd.hpp"
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
 #include "ferry/core/asio_clock.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/core/memory.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
@@ -87,9 +87,9 @@ Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
 
 // One ferryd per state directory: an exclusive flock on state_dir/ferryd.lock, held for the
 // process's life (released by the kernel however it ends), with the holder's pid inside.
-Result<layers::UniqueFd> LockStateDir(const std::filesystem::path& dir) {
+Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
   const auto path = dir / "ferryd.lock";
-  layers::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) {
     return Fail(ErrnoError("open " + path.string()));
   }
@@ -118,8 +118,8 @@ Result<layers::UniqueFd> LockStateDir(const std::filesystem::path& dir) {
 
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store,
-             layers::UniqueFd state_lock, std::optional<gid_t> control_group)
+  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
+             std::optional<gid_t> control_group)
       : config_(std::move(config)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
@@ -527,7 +527,7 @@ class DaemonImpl final : public Daemon {
   }
 
   config::Config config_;
-  layers::UniqueFd state_lock_;  // held while ferryd runs
+  UniqueFd state_lock_;  // held while ferryd runs
   std::optional<gid_t> control_group_;
   std::unique_ptr<store::StateStore> store_;
   asio::io_context io_;

@@ -17,9 +17,9 @@
 #include "ferry/trust/metadata_store.hpp"
 #include "ferry/trust/updater.hpp"
 
-namespace ferry::layers {
+namespace ferry {
 class UniqueFd;
-}  // namespace ferry::layers
+}  // namespace ferry
 
 namespace ferry::bundle {
 
@@ -47,8 +47,8 @@ class BundleFile {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  BundleFile(std::unique_ptr<layers::UniqueFd> fd, std::uint64_t size, std::filesystem::path path);
-  std::unique_ptr<layers::UniqueFd> fd_;
+  BundleFile(std::unique_ptr<UniqueFd> fd, std::uint64_t size, std::filesystem::path path);
+  std::unique_ptr<UniqueFd> fd_;
   std::uint64_t size_ = 0;
   std::filesystem::path path_;
 };
