@@ -131,6 +131,54 @@ TEST_P(HostileStackE2e, SymlinkOverADirectoryIsRefusedAndNeverReachesTheHost) {
   EXPECT_EQ(Tree(host), before);
 }
 
+// The same release deployed from the fleet server: the device reports the deployment failed,
+// with the reason naming the entry, and keeps serving the version it runs.
+TEST_P(HostileStackE2e, ThroughAFleetDeploymentTheDeviceReportsTheRefusal) {
+  using namespace std::chrono_literals;
+  const stdfs::path host = dir_ / "host-dir";
+  stdfs::create_directories(host / "sub");
+  std::ofstream(host / "sub" / "file") << "host";
+  const auto before = Tree(host);
+
+  Release("1.0.0");
+  HostileRelease("2.0.0", host, std::string(GetParam()) != "overlay");
+  runtime_config_ = std::string("rootfs = \"") + GetParam() + "\"";
+  StartServer(true);
+  Provision("dev-1", dir_ / "device-token");
+  StartFerryd({}, "server_url = \"" + ServerUrl() + "\"\ndevice_token_file = \"" +
+                      (dir_ / "device-token").string() + "\"\npoll_interval = \"1s\"\n");
+  auto deploy = [&](const std::string& version) {
+    auto r = Admin(
+        {"--json", "deploy", "create", "--app", "web", "--version", version, "--device", "dev-1"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
+  };
+  auto deployment = [&](const std::string& id) {
+    auto r = Admin({"--json", "deploy", "status", id});
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
+  };
+  auto reaches = [&](const std::string& id, const std::string& state) {
+    return ferry::testing::WaitFor(
+        [&] {
+          Json d = deployment(id);
+          return d.is_object() && d["counts"].value(state, 0) == 1;
+        },
+        60s);
+  };
+  ASSERT_TRUE(reaches(deploy("1.0.0"), "committed")) << Log();
+  ASSERT_EQ(Page(), "version 1.0.0");
+
+  const std::string d2 = deploy("2.0.0");
+  ASSERT_TRUE(reaches(d2, "failed")) << deployment(d2).dump(2) << Log();
+  EXPECT_NE(deployment(d2)["failures"][0]["reason"].get<std::string>().find(
+                "entry \"a\" replaces a directory of an earlier layer with a symlink"),
+            std::string::npos)
+      << deployment(d2).dump(2);
+  EXPECT_EQ(Page(), "version 1.0.0");
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  EXPECT_EQ(Tree(host), before);
+}
+
 INSTANTIATE_TEST_SUITE_P(RootfsKinds, HostileStackE2e,
                          ::testing::Values("auto", "hardlink", "overlay"),
                          [](const auto& param_info) { return std::string(param_info.param); });
