@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <vector>
 
-#include "ferry/core/unique_fd.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/json_depth.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/byte_source.hpp"
 #include "ferry/layers/extract.hpp"
 #include "ferry/trust/updater.hpp"
@@ -98,8 +98,7 @@ Result<BundleFile> BundleFile::Open(const std::filesystem::path& path, std::uint
   return BundleFile(std::move(fd), size, path);
 }
 
-BundleFile::BundleFile(std::unique_ptr<UniqueFd> fd, std::uint64_t size,
-                       std::filesystem::path path)
+BundleFile::BundleFile(std::unique_ptr<UniqueFd> fd, std::uint64_t size, std::filesystem::path path)
     : fd_(std::move(fd)), size_(size), path_(std::move(path)) {}
 BundleFile::BundleFile(BundleFile&&) noexcept = default;
 BundleFile& BundleFile::operator=(BundleFile&&) noexcept = default;

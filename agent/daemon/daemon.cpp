@@ -16,7 +16,6 @@
 #include <random>
 #include <vector>
 
-#include "ferry/core/unique_fd.hpp"
 #include "app_logs.hpp"
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
@@ -24,6 +23,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/core/memory.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
@@ -123,8 +123,8 @@ constexpr std::chrono::seconds kStalledAfter{2};
 
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store,
-             UniqueFd state_lock, std::optional<gid_t> control_group)
+  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
+             std::optional<gid_t> control_group)
       : config_(std::move(config)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),

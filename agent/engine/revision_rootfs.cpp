@@ -235,6 +235,9 @@ void ResetOverlayProbeForTesting() { g_overlay_unusable = false; }
 Result<RootfsKind> BuildRevisionRootfs(const std::vector<RootfsLayer>& layers,
                                        const stdfs::path& dir, bool writable, RootfsMode mode) {
   const stdfs::path rootfs = dir / "rootfs";
+  if (auto st = CheckLayerStack(layers); !st) {
+    return Fail(st.error());
+  }
   auto hardlink = [&]() -> Result<RootfsKind> {
     if (auto st = AssembleRootfs(layers, rootfs, writable); !st) {
       return Fail(st.error());

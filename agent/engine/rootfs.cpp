@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +24,14 @@ namespace stdfs = std::filesystem;
 
 using layers::OpenDirBeneath;
 using layers::RemoveAt;
+
+// The hex name of a layer's directory, layers/<hex>/.
+std::string LayerName(stdfs::path dir) {
+  if (dir.filename().empty()) {
+    dir = dir.parent_path();
+  }
+  return dir.filename().string();
+}
 
 std::string Quote(std::string_view rel) { return "\"" + std::string(rel) + "\""; }
 
@@ -278,7 +288,170 @@ Status AddLayer(const stdfs::path& layer_dir, int root, bool copy_files,
   return Ok();
 }
 
+// A layer's whiteouts: paths removed from lower layers, and directories made opaque ("" for the
+// root).
+struct Whiteouts {
+  std::set<std::string> removed;
+  std::set<std::string> opaque;
+};
+
+Result<Whiteouts> ReadWhiteouts(const stdfs::path& list_file) {
+  Whiteouts out;
+  std::error_code ec;
+  if (!stdfs::exists(list_file, ec)) {
+    return out;
+  }
+  auto list = fs::ReadFile(list_file, 64u << 20);
+  if (!list) {
+    return Fail(list.error());
+  }
+  constexpr std::string_view kOpaque = ".wh..wh..opq";
+  std::size_t start = 0;
+  while (start < list->size()) {
+    std::size_t end = list->find('\0', start);
+    if (end == std::string::npos) {
+      end = list->size();
+    }
+    std::string entry = list->substr(start, end - start);
+    start = end + 1;
+    if (entry == kOpaque) {
+      out.opaque.insert("");
+    } else if (entry.size() > kOpaque.size() + 1 &&
+               entry.compare(entry.size() - kOpaque.size() - 1, std::string::npos,
+                             "/" + std::string(kOpaque)) == 0) {
+      out.opaque.insert(entry.substr(0, entry.size() - kOpaque.size() - 1));
+    } else if (!entry.empty()) {
+      out.removed.insert(entry);
+    }
+  }
+  return out;
+}
+
+// Whether `w` hides what lower layers have at `components`.
+bool Hides(const Whiteouts& w, const std::vector<std::string>& components) {
+  std::string prefix;
+  for (const auto& c : components) {
+    if (w.opaque.contains(prefix)) {
+      return true;
+    }
+    prefix += (prefix.empty() ? "" : "/") + c;
+    if (w.removed.contains(prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+UniqueFd OpenLayerRoot(const stdfs::path& dir) {
+  return UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+// What the topmost of layers [0, below) that has something at `components` has there, unless a
+// whiteout in layers [1, below] hides it: true when that is a directory.
+Result<bool> LowerDirectoryVisible(const std::vector<UniqueFd>& roots,
+                                   const std::vector<Whiteouts>& whiteouts, std::size_t below,
+                                   std::vector<std::string> components) {
+  const std::vector<std::string> full = components;
+  const std::string entry = Join(components);
+  const std::string name = components.back();
+  components.pop_back();
+  for (std::size_t k = below; k-- > 0;) {
+    if (Hides(whiteouts[k + 1], full)) {
+      return false;
+    }
+    auto parent = OpenDirBeneath(roots[k].get(), components, /*create=*/false, entry);
+    if (!parent) {
+      if (parent.error().Is(Errc::kNotFound)) {
+        continue;  // This layer has nothing there: look further down.
+      }
+      if (parent.error().Is(layers::LayersErrc::kSymlinkInPath)) {
+        return false;  // A non-directory on the way hides everything below it.
+      }
+      return Fail(std::move(parent.error()));
+    }
+    struct stat st {};
+    if (::fstatat(parent->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) {
+        continue;
+      }
+      return Fail(ErrnoError("stat " + Quote(entry)));
+    }
+    return S_ISDIR(st.st_mode);
+  }
+  return false;
+}
+
+// Calls `on_symlink` with the components of each symlink in the directory `dir_fd`, recursively.
+Status ForEachSymlink(int dir_fd, std::vector<std::string>& components,
+                      const std::function<Status(const std::vector<std::string>&)>& on_symlink) {
+  auto names = layers::ListNames(dir_fd, Join(components));
+  if (!names) {
+    return Fail(std::move(names.error()));
+  }
+  for (const auto& name : *names) {
+    struct stat st {};
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Fail(ErrnoError("stat " + Quote(Join(components) + "/" + name)));
+    }
+    components.push_back(name);
+    if (S_ISLNK(st.st_mode)) {
+      if (auto checked = on_symlink(components); !checked) {
+        return checked;
+      }
+    } else if (S_ISDIR(st.st_mode)) {
+      UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.valid()) {
+        return Fail(ErrnoError("open " + Quote(Join(components))));
+      }
+      if (auto st2 = ForEachSymlink(sub.get(), components, on_symlink); !st2) {
+        return st2;
+      }
+    }
+    components.pop_back();
+  }
+  return Ok();
+}
+
 }  // namespace
+
+Status CheckLayerStack(const std::vector<RootfsLayer>& layers) {
+  if (layers.size() < 2) {
+    return Ok();
+  }
+  std::vector<UniqueFd> roots;
+  std::vector<Whiteouts> whiteouts;
+  for (const auto& layer : layers) {
+    roots.push_back(OpenLayerRoot(layer.dir));
+    if (!roots.back().valid()) {
+      return Fail(ErrnoError("open " + layer.dir.string()));
+    }
+    auto w = ReadWhiteouts(layer.whiteouts_file);
+    if (!w) {
+      return Fail(std::move(w.error()));
+    }
+    whiteouts.push_back(std::move(*w));
+  }
+  for (std::size_t i = 1; i < layers.size(); ++i) {
+    const std::string label = "layer sha256:" + LayerName(layers[i].dir);
+    std::vector<std::string> components;
+    auto check = [&](const std::vector<std::string>& symlink) -> Status {
+      auto dir_below = LowerDirectoryVisible(roots, whiteouts, i, symlink);
+      if (!dir_below) {
+        return Fail(std::move(dir_below.error()).WithContext(label));
+      }
+      if (*dir_below) {
+        return Fail(Errc::kUnsupported,
+                    label + ": entry " + Quote(Join(symlink)) +
+                        " replaces a directory of an earlier layer with a symlink");
+      }
+      return Ok();
+    };
+    if (auto st = ForEachSymlink(roots[i].get(), components, check); !st) {
+      return st;
+    }
+  }
+  return Ok();
+}
 
 Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const stdfs::path& target,
                       bool copy_files) {

@@ -20,6 +20,14 @@ struct RootfsLayer {
   std::filesystem::path whiteouts_file;  // layers/<hex>.whiteouts (may be absent: none)
 };
 
+// Refuses a stack in which a layer puts a symlink where a lower layer, still visible there (no
+// whiteout, opaque directory or other entry of a layer in between hides it), has a directory:
+// such an image means to redirect the directory's contents elsewhere, which Ferry does not serve
+// (the publisher flattens the image). Only the symlinks of upper layers are looked up in lower
+// layers, beneath each layer's root fd, never through a symlink. Fails with kUnsupported, naming
+// the layer and the entry. Call it before building either kind of root filesystem.
+Status CheckLayerStack(const std::vector<RootfsLayer>& layers);
+
 // Builds `target` (which must not exist) from `layers`, bottom first. `copy_files` copies file
 // contents instead of linking them. Never follows a symlink inside a layer or the target. Syncs
 // the new tree before returning. Errors name the path inside the tree.

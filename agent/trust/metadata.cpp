@@ -332,11 +332,16 @@ Result<Metadata> ParseMetadata(std::string_view bytes, std::string_view expected
     return Bad("\"signatures\" is not an array");
   }
   Metadata md;
+  std::set<std::string> signed_by;
   for (const auto& sig : (*signatures_json)->AsArray()) {
     auto keyid = StringField(sig, "keyid");
     auto value = StringField(sig, "sig");
     if (!keyid || !value) {
       return Bad("a signature lacks keyid or sig");
+    }
+    // Which of two signatures by one key counts is ambiguous; python-tuf refuses such documents.
+    if (!signed_by.insert(*keyid).second) {
+      return Bad("key " + *keyid + " signs more than once");
     }
     md.signatures.push_back({*keyid, *value});
   }

@@ -127,7 +127,12 @@ Result<std::string> SignDocument(const Json& signed_json,
                                  const std::vector<trust::SigningKey>& keys) {
   const std::string canonical = trust::Canonicalize(signed_json);
   Json::Array sigs;
+  // A key in both the old and the new root signs once: clients refuse a repeated keyid.
+  std::set<std::string> signed_by;
   for (const auto& key : keys) {
+    if (!signed_by.insert(key.KeyId()).second) {
+      continue;
+    }
     auto sig = key.Sign(canonical);
     if (!sig) {
       return Fail(sig.error().WithContext("signing with key " + key.KeyId()));

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <set>
 
-#include "ferry/core/unique_fd.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/manifest/semver.hpp"
 #include "fleet_impl.hpp"
 #include "migrations.hpp"
@@ -86,8 +86,7 @@ std::int64_t EventBytes(const Event& e) {
 // The database file is created 0600 before SQLite opens it (SQLite gives the -wal and -shm files
 // the database's mode), and an existing one readable by others is closed to them.
 Status RestrictDatabaseFile(const std::filesystem::path& path) {
-  UniqueFd fd(
-      ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600));
   if (!fd.valid()) {
     return Fail(FleetErrc::kOpenFailed, ErrnoError("open " + path.string()).message());
   }

@@ -1,8 +1,9 @@
 // Issue #15 on a real device: a release whose upper layer makes a lower layer's directory `a/`
 // (holding `a/sub/`) a symlink to a host directory that also holds `sub/`. ferryd runs as root and
-// builds the revision's root filesystem as an overlay and as a hardlink farm (one whiteout in the
-// release takes `auto` to the hardlink farm); either way the host directory keeps its contents,
-// modes, owners and times, the symlink stays inside the container's root, and the app answers.
+// is configured for each root filesystem kind (one whiteout in the release takes `auto` to the
+// hardlink farm); whichever it would build, the release is refused before it is built, with an
+// error naming the layer and the entry, the host directory keeps its contents, modes, owners and
+// times, and the running version still answers.
 // Needs root, runc and busybox.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -96,7 +97,7 @@ class HostileStackE2e : public testing::DeviceLab,
   }
 };
 
-TEST_P(HostileStackE2e, SymlinkOverADirectoryNeverReachesTheHostDirectory) {
+TEST_P(HostileStackE2e, SymlinkOverADirectoryIsRefusedAndNeverReachesTheHost) {
   const stdfs::path host = dir_ / "host-dir";
   stdfs::create_directories(host / "sub");
   std::ofstream(host / "sub" / "file") << "host";
@@ -115,13 +116,66 @@ TEST_P(HostileStackE2e, SymlinkOverADirectoryNeverReachesTheHostDirectory) {
 
   auto r = Ferry({"install", Bundle("2.0.0")});
   EXPECT_EQ(Tree(host), before) << Log();
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Log();
-  EXPECT_NE(r.out.find("committed: web 2.0.0"), std::string::npos) << r.out;
-  EXPECT_EQ(Page(), "version 2.0.0");
-  // The container sees the upper layer's symlink (resolved in its own root), nothing of `a/sub`.
-  const stdfs::path rootfs = dir_ / "state" / "apps" / "web" / "current" / "rootfs";
-  EXPECT_TRUE(stdfs::is_symlink(rootfs / "a"));
-  EXPECT_EQ(stdfs::read_symlink(rootfs / "a"), host);
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err << Log();
+  const std::string said = r.out + r.err;
+  EXPECT_NE(said.find("entry \"a\" replaces a directory of an earlier layer with a symlink"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("layer sha256:"), std::string::npos) << said;
+  // The running revision still answers, and nothing of 2.0.0 was left half-staged.
+  EXPECT_EQ(Page(), "version 1.0.0");
+  for (const auto& e : stdfs::recursive_directory_iterator(
+           dir_ / "state" / "apps", stdfs::directory_options::skip_permission_denied)) {
+    EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
+  }
+  EXPECT_EQ(Tree(host), before);
+}
+
+// The same release deployed from the fleet server: the device reports the deployment failed,
+// with the reason naming the entry, and keeps serving the version it runs.
+TEST_P(HostileStackE2e, ThroughAFleetDeploymentTheDeviceReportsTheRefusal) {
+  using namespace std::chrono_literals;
+  const stdfs::path host = dir_ / "host-dir";
+  stdfs::create_directories(host / "sub");
+  std::ofstream(host / "sub" / "file") << "host";
+  const auto before = Tree(host);
+
+  Release("1.0.0");
+  HostileRelease("2.0.0", host, std::string(GetParam()) != "overlay");
+  runtime_config_ = std::string("rootfs = \"") + GetParam() + "\"";
+  StartServer(true);
+  Provision("dev-1", dir_ / "device-token");
+  StartFerryd({}, "server_url = \"" + ServerUrl() + "\"\ndevice_token_file = \"" +
+                      (dir_ / "device-token").string() + "\"\npoll_interval = \"1s\"\n");
+  auto deploy = [&](const std::string& version) {
+    auto r = Admin(
+        {"--json", "deploy", "create", "--app", "web", "--version", version, "--device", "dev-1"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
+  };
+  auto deployment = [&](const std::string& id) {
+    auto r = Admin({"--json", "deploy", "status", id});
+    return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
+  };
+  auto reaches = [&](const std::string& id, const std::string& state) {
+    return ferry::testing::WaitFor(
+        [&] {
+          Json d = deployment(id);
+          return d.is_object() && d["counts"].value(state, 0) == 1;
+        },
+        60s);
+  };
+  ASSERT_TRUE(reaches(deploy("1.0.0"), "committed")) << Log();
+  ASSERT_EQ(Page(), "version 1.0.0");
+
+  const std::string d2 = deploy("2.0.0");
+  ASSERT_TRUE(reaches(d2, "failed")) << deployment(d2).dump(2) << Log();
+  EXPECT_NE(deployment(d2)["failures"][0]["reason"].get<std::string>().find(
+                "entry \"a\" replaces a directory of an earlier layer with a symlink"),
+            std::string::npos)
+      << deployment(d2).dump(2);
+  EXPECT_EQ(Page(), "version 1.0.0");
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_EQ(Tree(host), before);
 }
 

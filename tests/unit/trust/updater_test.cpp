@@ -43,7 +43,7 @@ TEST_P(AllKeyTypes, ThresholdOfTwoNeedsTwoDistinctKeys) {
   env.repo.PublishRoot();
   env.repo.BumpAndPublish();
   ASSERT_TRUE(env.Refresh());
-  // Now only one of the two keys signs, twice.
+  // Now only one of the two keys signs.
   const SigningKey first = env.repo.signers["timestamp"][0];
   env.repo.signers["timestamp"] = {first, first};
   env.repo.BumpAndPublish();
@@ -100,17 +100,37 @@ TEST(Updater, RejectsMetadataSignedByWrongKey) {
 TEST(Updater, InvalidExtraSignatureDoesNotSpoilValidThreshold) {
   Env env;
   env.repo.BumpAndPublish();
-  // Append a bogus signature by an unknown key and a garbage one by the right key id.
+  // Prepend garbage signatures by an unknown key and by a key of another role.
   auto add_bad = [](std::string& bytes, const std::string& keyid) {
     const std::string marker = "\"signatures\":[";
     bytes.insert(bytes.find(marker) + marker.size(),
                  "{\"keyid\":\"" + keyid + "\",\"sig\":\"00ff\"},");
   };
   auto& ts = env.repo.files["metadata/timestamp.json"];
-  add_bad(ts, env.repo.signers["timestamp"][0].KeyId());
+  add_bad(ts, env.repo.signers["snapshot"][0].KeyId());
   add_bad(ts, std::string(64, 'a'));
   ASSERT_TRUE(env.Refresh());
   EXPECT_EQ(env.Trusted("timestamp"), 2u);
+}
+
+TEST(Updater, RepeatedKeyIdInSignaturesIsRefusedNamingIt) {
+  Env env;
+  ASSERT_TRUE(env.Refresh());
+  env.repo.BumpAndPublish();
+  // A second signature under the timestamp key's id, even a valid copy, makes the document
+  // ambiguous; python-tuf refuses it too.
+  auto& ts = env.repo.files["metadata/timestamp.json"];
+  const std::string keyid = env.repo.signers["timestamp"][0].KeyId();
+  const std::string marker = "\"signatures\":[";
+  const auto begin = ts.find(marker) + marker.size();
+  const auto end = ts.find('}', begin) + 1;
+  ts.insert(begin, ts.substr(begin, end - begin) + ",");
+  auto status = env.Refresh();
+  ASSERT_FALSE(status);
+  EXPECT_NE(status.error().message().find(keyid), std::string::npos) << status.error().message();
+  EXPECT_NE(status.error().message().find("more than once"), std::string::npos)
+      << status.error().message();
+  EXPECT_EQ(env.Trusted("timestamp"), 1u);
 }
 
 TEST(Updater, SameKeyUnderTwoKeyIdsCountsOnce) {
