@@ -464,6 +464,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
   layers::ExtractPolicy policy = layers::ExtractPolicy::ForCurrentProcess();
   policy.whiteouts = layers::WhiteoutMode::kList;
   policy.max_tar_bytes = layer.size;
+  policy.stop_requested = [this] { return StopRequested(); };
 
   // The cheapest source first: a delta from a layer this device already has.
   for (const auto& delta : layer.deltas) {
@@ -486,6 +487,9 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
     if (staged) {
       stripped = StrippedNote(layer.diff_id, *staged);
       return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
+    }
+    if (staged.error().Is(Errc::kCancelled)) {
+      return Fail(staged.error());
     }
     log::warn("delta for {} failed, falling back to the full layer: {}", layer.diff_id,
               (decoded ? staged.error() : decoded.error()).message());

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -27,10 +28,25 @@ struct HashingStream {
   std::uint64_t limit = 0;
   bool ended = false;
   std::optional<Error> error;  // why the stream stopped, when it was not libarchive's doing
+  const std::function<bool()>* stop_requested = nullptr;
+  std::uint64_t next_stop_check = 0;
+
+  // A stop is honoured within a few MiB of reading, however large the entry being written.
+  static constexpr std::uint64_t kStopCheckBytes = 4ull << 20;
+
+  bool StopRequested() const {
+    return stop_requested != nullptr && *stop_requested && (*stop_requested)();
+  }
 
   Result<std::span<const std::byte>> Pull() {
     if (ended) {
       return std::span<const std::byte>();
+    }
+    if (bytes >= next_stop_check) {
+      next_stop_check = bytes + kStopCheckBytes;
+      if (StopRequested()) {
+        return Fail(Errc::kCancelled, "ferryd is stopping");
+      }
     }
     auto chunk = source->Next();
     if (!chunk) {
@@ -170,7 +186,8 @@ Result<ExtractResult> ExtractLayer(ByteSource& source, const std::filesystem::pa
   if (!sha || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1) {
     return Fail(Errc::kIo, "cannot start sha256");
   }
-  HashingStream stream{&source, sha.get(), 0, policy.max_tar_bytes, false, std::nullopt};
+  HashingStream stream{
+      &source, sha.get(), 0, policy.max_tar_bytes, false, std::nullopt, &policy.stop_requested, 0};
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   if (!a) {
     return Fail(Errc::kNoSpace, "cannot allocate a tar reader");
@@ -181,6 +198,9 @@ Result<ExtractResult> ExtractLayer(ByteSource& source, const std::filesystem::pa
     return Fail(ArchiveError(a.get(), stream, "opening the tar stream"));
   }
   for (;;) {
+    if (stream.StopRequested()) {
+      return Fail(Errc::kCancelled, "ferryd is stopping");
+    }
     archive_entry* entry = nullptr;
     const int r = archive_read_next_header(a.get(), &entry);
     if (r == ARCHIVE_EOF) {

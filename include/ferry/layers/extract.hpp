@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,11 @@ struct ExtractPolicy {
   bool refuse_unlisted_xattrs = false;
 
   WhiteoutMode whiteouts = WhiteoutMode::kOverlay;
+
+  // Asked before each entry and after every few MiB of the tar stream, on the extracting thread;
+  // true stops extraction with Errc::kCancelled ("ferryd is stopping") and StageLayer removes
+  // what was unpacked. Must be cheap and thread-safe. Null: never stops.
+  std::function<bool()> stop_requested;
 
   // The defaults for the running process: ownership and overlay whiteouts need root.
   static ExtractPolicy ForCurrentProcess();

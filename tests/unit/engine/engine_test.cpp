@@ -349,8 +349,8 @@ TEST_F(EngineTest, AStopRequestBeforeTheSwitchAbandonsTheInstallAndTheNextOneSuc
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");
   ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
-  // Stopped after the first layer, then stopped once staged: neither switches.
-  for (int stop_after : {1, 2}) {
+  // Stopped inside the first layer, after it, and once staged: none switches.
+  for (int stop_after : {1, 2, 3}) {
     SCOPED_TRACE("stop after " + std::to_string(stop_after) + " questions");
     int asked = 0;
     InstallOptions options;
@@ -366,6 +366,10 @@ TEST_F(EngineTest, AStopRequestBeforeTheSwitchAbandonsTheInstallAndTheNextOneSuc
     EXPECT_FALSE(store_->GetRevision(Revision(v2))->bad);
     EXPECT_EQ(store_->GetRevision(Revision(v2))->state, store::RevisionState::kInterrupted);
     EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+    for (const auto& e : std::filesystem::directory_iterator(Layout(dir_.path()).layers())) {
+      EXPECT_NE(e.path().extension(), ".partial")
+          << "a layer stopped half-way was left behind: " << e.path();
+    }
   }
   auto kinds = EventKinds();
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "switching"), 1) << "only v1 switched";

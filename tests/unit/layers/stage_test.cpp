@@ -50,6 +50,44 @@ TEST_F(StageTest, GoodLayerLandsUnderItsHex) {
   EXPECT_EQ(LayerDirEntries(), std::vector<std::string>{hex});
 }
 
+TEST_F(StageTest, StopInsideALargeFileEndsWithinAFewMiBAndLeavesNothing) {
+  const std::string tar = TarBuilder().File("big", std::string(64u << 20, 'x')).Finish();
+  ExtractPolicy policy = DefaultPolicy();
+  int asked = 0;
+  policy.stop_requested = [&asked] { return ++asked > 2; };
+  MemorySource source(Bytes(tar));
+  std::uint64_t read = 0;
+  CallbackSource counting([&]() -> Result<std::span<const std::byte>> {
+    auto chunk = source.Next();
+    if (chunk) {
+      read += chunk->size();
+    }
+    return chunk;
+  });
+  auto result = StageLayer(counting, layers(), "sha256:" + Sha256Hex(tar), policy);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(Errc::kCancelled)) << result.error().message();
+  EXPECT_NE(result.error().message().find("ferryd is stopping"), std::string::npos);
+  EXPECT_LT(read, 16u << 20) << "the stop was seen only after " << read << " bytes";
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
+TEST_F(StageTest, StopBetweenEntriesLeavesNothing) {
+  TarBuilder builder;
+  for (int i = 0; i < 100; ++i) {
+    builder.File("f" + std::to_string(i), "x");
+  }
+  const std::string tar = builder.Finish();
+  ExtractPolicy policy = DefaultPolicy();
+  int asked = 0;
+  policy.stop_requested = [&asked] { return ++asked > 10; };
+  auto result = Stage(tar, "sha256:" + Sha256Hex(tar), policy);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(Errc::kCancelled)) << result.error().message();
+  EXPECT_LE(asked, 11);
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
 TEST_F(StageTest, WrongDiffIdLeavesNothing) {
   const std::string tar = SampleLayer();
   const std::string wrong = "sha256:" + std::string(64, 'a');
