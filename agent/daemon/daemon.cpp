@@ -16,7 +16,6 @@
 #include <random>
 #include <vector>
 
-#include "ferry/core/unique_fd.hpp"
 #include "app_logs.hpp"
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
@@ -24,6 +23,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/core/memory.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
@@ -123,8 +123,8 @@ constexpr std::chrono::seconds kStalledAfter{2};
 
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store,
-             UniqueFd state_lock, std::optional<gid_t> control_group)
+  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
+             std::optional<gid_t> control_group)
       : config_(std::move(config)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
@@ -189,6 +189,15 @@ class DaemonImpl final : public Daemon {
     asio::post(worker_, [this] {
       if (auto st = engine_.Recover(); !st) {
         log::error("recovery: {}", st.error().message());
+      }
+      // What an install a crash cut short left: an unpacked offline bundle, and downloads. A
+      // fleet assigns its release again and the download resumes; a `ferry update` is not
+      // repeated by anyone, so nothing of it is kept.
+      if (auto st = layers::RemoveTree(config_.state_dir / "incoming"); !st) {
+        log::warn("removing incoming/: {}", st.error().message());
+      }
+      if (installer_) {
+        (void)installer_->CollectGarbage(/*keep_resumable=*/fleet_ != nullptr);
       }
       ReleaseMemory();
     });
