@@ -190,6 +190,15 @@ class DaemonImpl final : public Daemon {
       if (auto st = engine_.Recover(); !st) {
         log::error("recovery: {}", st.error().message());
       }
+      // What an install a crash cut short left: an unpacked offline bundle, and downloads. A
+      // fleet assigns its release again and the download resumes; a `ferry update` is not
+      // repeated by anyone, so nothing of it is kept.
+      if (auto st = layers::RemoveTree(config_.state_dir / "incoming"); !st) {
+        log::warn("removing incoming/: {}", st.error().message());
+      }
+      if (installer_) {
+        (void)installer_->CollectGarbage(/*keep_resumable=*/fleet_ != nullptr);
+      }
       ReleaseMemory();
     });
     StartWatchdog();

@@ -37,6 +37,9 @@ FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterForget, "engine.gc.revision.after-forget
 constexpr std::string_view kJournalStep = "switch";
 constexpr std::string_view kStagingInterrupted = "interrupted: ferryd stopped while staging";
 
+// The journal step of a revert (the others are "install" and the like).
+constexpr std::string_view kRevertStep = "revert";
+
 std::string RevisionLink(const std::string& revision) { return "revisions/" + revision; }
 
 bool Exists(const stdfs::path& p) {
@@ -661,6 +664,10 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   if (auto st = GarbageCollect(app); !st) {
     log::warn("{}: garbage collection: {}", app, st.error().message());
   }
+  // The revision that was previous until now keeps no mount.
+  if (auto rec = store_.GetApp(app)) {
+    ReleaseStrayRevisions(*rec);
+  }
   return InstallResult{Outcome::kCommitted, revision, trial.reason};
 }
 
@@ -686,6 +693,10 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   if (auto st = store_.InTransaction([&]() -> Status {
         if (blame == Blame::kInterrupted) {
           return store_.SetRevisionState(failed, store::RevisionState::kInterrupted, full_reason);
+        }
+        if (blame == Blame::kInterruptedRevert) {
+          // Still the good revision it was before the revert: the user's way back stays.
+          return store_.SetRevisionState(failed, store::RevisionState::kCommitted);
         }
         if (auto s =
                 store_.SetRevisionState(failed, store::RevisionState::kRolledBack, full_reason);
@@ -734,6 +745,9 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
       return st;
     }
   }
+  if (auto rec = store_.GetApp(app)) {
+    ReleaseStrayRevisions(*rec);
+  }
   (void)Event("rolled-back", app, failed, version, full_reason);
   return restarted;
 }
@@ -766,7 +780,7 @@ Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::
   if (!Exists(layout_.revision(app, *revision) / "rootfs")) {
     return Fail(Errc::kNotFound, *revision + " is no longer on disk");
   }
-  auto result = SwitchAndTrial(app, *revision, rec->current_revision, "revert");
+  auto result = SwitchAndTrial(app, *revision, rec->current_revision, std::string(kRevertStep));
   ClearProgress(app);
   return result;
 }
@@ -833,6 +847,10 @@ Status Engine::Recover() {
     auto interruptions =
         store_.CountRevision(*e.to_revision, store::RevisionCounter::kInterruptions);
     const bool give_up = !interruptions || *interruptions > kMaxInterruptions;
+    // A revert goes back to a revision that was committed before: cut short, it still is.
+    const Blame blame = give_up                 ? Blame::kRevision
+                        : e.step == kRevertStep ? Blame::kInterruptedRevert
+                                                : Blame::kInterrupted;
     const std::string reason =
         give_up ? "interrupted " + std::to_string(interruptions ? *interruptions : 0) +
                       " times: ferryd stopped during the switch or trial of this revision"
@@ -846,9 +864,7 @@ Status Engine::Recover() {
     }
     log::warn("{}: ferryd stopped during the {} to {}; rolling back", e.app, e.step,
               *e.to_revision);
-    if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "",
-                           give_up ? Blame::kRevision : Blame::kInterrupted);
-        !st) {
+    if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "", blame); !st) {
       log::error("{}: recovery: {}", e.app, st.error().message());
     }
     if (auto st = store_.FinishJournal(e.id); !st) {
@@ -882,7 +898,21 @@ Status Engine::Recover() {
         }
       }
     }
+    // Containers and mounts of revisions that are neither current nor previous.
+    ReleaseStrayRevisions(app);
     // The database is the truth; the links follow it.
+    const auto previous_link = layout_.previous_link(app.name);
+    if (app.previous_revision) {
+      std::error_code lec;
+      if (stdfs::read_symlink(previous_link, lec) != RevisionLink(*app.previous_revision)) {
+        if (auto st = fs::ReplaceSymlink(previous_link, RevisionLink(*app.previous_revision));
+            !st) {
+          return st;
+        }
+      }
+    } else if (Exists(previous_link)) {
+      (void)::unlink(previous_link.c_str());
+    }
     const auto link = layout_.current_link(app.name);
     if (app.current_revision) {
       std::error_code lec;
@@ -895,6 +925,11 @@ Status Engine::Recover() {
     } else if (Exists(link)) {
       (void)::unlink(link.c_str());
     }
+  }
+  // Layers that no revision needs: those of an install a crash cut short (still "staging", or
+  // unpacked before their revision was recorded), and those of a removal it interrupted.
+  if (auto st = RemoveUnreferencedLayers(store_, layout_); !st) {
+    log::warn("removing layers no revision needs: {}", st.error().message());
   }
   if (auto st = FinishRemovals(layout_.layers()); !st) {
     log::warn("finishing removals in {}: {}", layout_.layers().string(), st.error().message());
@@ -957,6 +992,35 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
     log::error("{}: falling back to {}: {}", app.name, *previous, st.error().message());
   }
   Crashpoint(kBootAfterFallback);
+}
+
+void Engine::ReleaseStrayRevisions(const store::AppRecord& app) {
+  auto revs = store_.ListRevisions(app.name);
+  if (!revs) {
+    log::warn("{}: listing revisions: {}", app.name, revs.error().message());
+    return;
+  }
+  for (const auto& r : *revs) {
+    if (r.id == app.current_revision) {
+      continue;
+    }
+    // A crash during an install or a rollback can leave a container "created" or running in
+    // the runtime, with its cgroups: only the current revision's container may run.
+    const std::string id = ContainerId(app.name, r.id);
+    if (auto state = runtime_.State(id); state) {
+      log::info("{}: removing container {} ({}): only the current revision's may be there",
+                app.name, id, runtime::StatusName(state->status));
+      if (auto st = StopContainer(runtime_, id, options_.stop_grace); !st) {
+        log::warn("{}: removing container {}: {}", app.name, id, st.error().message());
+      }
+    }
+    if (r.id == app.previous_revision) {
+      continue;
+    }
+    if (auto st = UnmountRevisionRootfs(layout_.revision(app.name, r.id)); !st) {
+      log::warn("{}: unmounting {}: {}", app.name, r.id, st.error().message());
+    }
+  }
 }
 
 void Engine::SweepTempFiles(const stdfs::path& dir) {

@@ -247,7 +247,7 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
   return result;
 }
 
-Status RemoteInstaller::CollectGarbage() {
+Status RemoteInstaller::CollectGarbage(bool keep_resumable) {
   std::error_code ec;
   std::uint64_t removed = 0;
   for (const auto& dir : {layout_.blobs() / "sha256", layout_.partial_blobs()}) {
@@ -261,7 +261,10 @@ Status RemoteInstaller::CollectGarbage() {
         // A partial download with a resume record is resumed by the next attempt.
         auto record = store_.GetDownload("sha256:" + name);
         if (record && *record) {
-          continue;
+          if (keep_resumable) {
+            continue;
+          }
+          (void)store_.RemoveDownload("sha256:" + name);
         }
       }
       std::error_code rm;

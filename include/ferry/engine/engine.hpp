@@ -173,7 +173,8 @@ class Engine {
                                        const std::string& journal_step);
   Status StartRevision(const std::string& app, const std::string& revision);
   // Whose fault a rollback is: the revision's own (marked bad), or ferryd's stop (interrupted).
-  enum class Blame { kRevision, kInterrupted };
+  // kInterruptedRevert: a revert, to a revision committed before, cut short (it stays committed).
+  enum class Blame { kRevision, kInterrupted, kInterruptedRevert };
   Status RollBack(const std::string& app, const std::string& failed,
                   const std::optional<std::string>& to, const std::string& reason,
                   const std::string& details, Blame blame = Blame::kRevision);
@@ -181,6 +182,9 @@ class Engine {
   // Recovery: starts an app's current revision, or falls back to its previous one after
   // kMaxStartAttempts failed boots.
   void StartAtBoot(const store::AppRecord& app);
+  // Recovery: removes the containers of an app's revisions other than the current one, and
+  // unmounts the root filesystems of those other than current and previous.
+  void ReleaseStrayRevisions(const store::AppRecord& app);
   Status Event(const std::string& kind, const std::string& app, const std::string& revision,
                const std::string& version, const std::string& reason = {});
   Status AppendEvent(const std::string& kind, const std::string& app, const std::string& revision,

@@ -51,9 +51,10 @@ class RemoteInstaller {
                                         const engine::InstallOptions& options,
                                         const fetch::CancelToken* cancel = nullptr);
 
-  // Removes downloaded blobs, and partial downloads that no resume record refers to. Install calls
-  // it when it ends; blobs downloaded before a crash stay until then and are used by the retry.
-  Status CollectGarbage();
+  // Removes downloaded blobs, and partial downloads that no resume record refers to (all of them
+  // unless `keep_resumable`). Install calls it when it ends; ferryd's start-up recovery calls it
+  // for what a crash left, keeping resumable downloads only for a fleet that will ask again.
+  Status CollectGarbage(bool keep_resumable = true);
 
  private:
   Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,

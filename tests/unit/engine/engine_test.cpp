@@ -304,6 +304,61 @@ TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrialWithoutMarkingItBad) {
   EXPECT_TRUE(recovered.Admissible(v2, manifest::SerializeManifest(v2)));
 }
 
+TEST_F(EngineTest, AnInterruptedRevertKeepsBothRevisionsToGoBackTo) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  // ferryd dies in the trial of `ferry revert` (v2 back to v1).
+  store::JournalEntry e;
+  e.app = "web";
+  e.from_revision = Revision(v2);
+  e.to_revision = Revision(v1);
+  e.step = "revert";
+  ASSERT_TRUE(store_->BeginJournal(e));
+  ASSERT_TRUE(store_->SetAppRevisions("web", Revision(v1), Revision(v2)));
+  ASSERT_TRUE(fs::ReplaceSymlink(CurrentLink(), "revisions/" + Revision(v1)));
+  ASSERT_TRUE(store_->SetRevisionState(Revision(v1), store::RevisionState::kTrial));
+
+  testing::FakeRuntime after_reboot;
+  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  ASSERT_TRUE(recovered.Recover());
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+  EXPECT_EQ(store_->GetApp("web")->previous_revision, Revision(v1))
+      << "the revision the user reverted to is still there to go back to";
+  EXPECT_EQ(store_->GetRevision(Revision(v1))->state, store::RevisionState::kCommitted);
+  EXPECT_FALSE(store_->GetRevision(Revision(v1))->bad);
+  EXPECT_EQ(std::filesystem::read_symlink(dir_ / "apps/web/previous"), "revisions/" + Revision(v1));
+  auto again = recovered.Revert("web", std::nullopt);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->outcome, Outcome::kCommitted);
+}
+
+TEST_F(EngineTest, RecoveryRemovesContainersOfRevisionsOtherThanTheCurrentOne) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  // A crash during a switch left v1's container behind, as runc keeps it across a SIGKILL.
+  runtime_.AddRunning(ContainerId("web", Revision(v1)));
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_FALSE(runtime_.Get(ContainerId("web", Revision(v1))));
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v2)))->state.status,
+            runtime::ContainerStatus::kRunning);
+}
+
+TEST_F(EngineTest, LayersOfAnInstallACrashCutShortAreRemovedAtRecovery) {
+  ASSERT_EQ(Install(Version("1.0.0"))->outcome, Outcome::kCommitted);
+  const std::string diff_id = "sha256:" + std::string(64, 'd');
+  ASSERT_TRUE(store_->PutLayer(diff_id, store::LayerState::kStaging, 10));
+  std::filesystem::create_directories(dir_ / "layers" / std::string(64, 'd') / "etc");
+  ASSERT_TRUE(engine_->Recover());
+  EXPECT_FALSE(*store_->GetLayer(diff_id));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "layers" / std::string(64, 'd')));
+  EXPECT_EQ(Install(Version("1.0.1"))->outcome, Outcome::kCommitted)
+      << "the layers of the running revision are kept";
+}
+
 TEST_F(EngineTest, ARevisionInterruptedMoreThanTwiceIsMarkedBad) {
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");
