@@ -254,6 +254,14 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
        Duration(&config.limits.min_throughput_window, std::chrono::seconds(1))},
       {"keep_revisions", Unsigned(&config.limits.keep_revisions)},
   };
+  const std::map<std::string, Setter> supervise_keys = {
+      {"restart", String(&config.supervise.restart,
+                         [](const std::string& v) -> std::string {
+                           return v == "always" || v == "on-failure" || v == "never"
+                                      ? ""
+                                      : "be one of always, on-failure, never";
+                         })},
+  };
   Setter state_dir_setter = Path(&config.state_dir);
   const std::map<std::string, Setter> top_keys = {
       {"state_dir",
@@ -302,6 +310,10 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
        [&](const toml::table& t) { return ApplyTable(t, runtime_keys, {}, source, "runtime."); }},
       {"limits",
        [&](const toml::table& t) { return ApplyTable(t, limits_keys, {}, source, "limits."); }},
+      {"supervise",
+       [&](const toml::table& t) {
+         return ApplyTable(t, supervise_keys, {}, source, "supervise.");
+       }},
   };
   if (auto st = ApplyTable(root, top_keys, top_tables, source, ""); !st) {
     return Fail(st.error());

@@ -36,6 +36,7 @@
 #include "ferry/update/remote_installer.hpp"
 #include "fleet_agent.hpp"
 #include "status.hpp"
+#include "supervisor.hpp"
 
 namespace ferry::daemon {
 namespace {
@@ -134,7 +135,14 @@ class DaemonImpl final : public Daemon {
         started_(std::chrono::steady_clock::now()),
         runtime_(RuntimeConfig(config_)),
         engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
-                EngineOptions(config_)) {
+                EngineOptions(config_)),
+        supervisor_(
+            clock_, runtime_, *store_,
+            // The configuration has checked the name already.
+            ParseRestartPolicy(config_.supervise.restart).value_or(RestartPolicy::kAlways),
+            [this](std::function<void()> fn) { asio::post(worker_, std::move(fn)); },
+            PidfdWatcher(io_),
+            [this](const std::string& app) { return engine_.RestartCurrent(app); }) {
     if (!config_.repository_url.empty()) {
       fetch::CurlOptions curl;
       curl.proxy = config_.proxy;
@@ -199,6 +207,7 @@ class DaemonImpl final : public Daemon {
       if (installer_) {
         (void)installer_->CollectGarbage(/*keep_resumable=*/fleet_ != nullptr);
       }
+      supervisor_.Sync();  // the adopted containers and those recovery started
       ReleaseMemory();
     });
     StartWatchdog();
@@ -249,8 +258,9 @@ class DaemonImpl final : public Daemon {
   // Runs `fn` on the worker and replies with its result.
   control::Handler OnWorker(std::function<Result<Json>(const Json&)> fn) {
     return [this, fn = std::move(fn)](const Json& params, control::Reply reply) {
-      asio::post(worker_, [fn, params, reply = std::move(reply)] {
+      asio::post(worker_, [this, fn, params, reply = std::move(reply)] {
         reply(fn(params));
+        supervisor_.Sync();  // whatever now runs as current
         ReleaseMemory();
       });
     };
@@ -285,6 +295,7 @@ class DaemonImpl final : public Daemon {
            auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
            asio::post(worker_, [this, shared, reply = std::move(reply)] {
              reply(Install(*shared));
+             supervisor_.Sync();
              ReleaseMemory();
            });
          }},
@@ -339,6 +350,16 @@ class DaemonImpl final : public Daemon {
                            {"bytes_done", it->second.bytes_done},
                            {"bytes_total", it->second.bytes_total},
                            {"bytes_per_second", speed}};
+    }
+    // What is true now, not at commit: whether the app runs, and how often it had to be restarted.
+    const auto supervised = supervisor_.Snapshot();
+    for (auto& app : (*status)["apps"]) {
+      auto it = supervised.find(app["name"].get<std::string>());
+      const Json s =
+          SupervisionJson(it == supervised.end() ? nullptr : &it->second, supervisor_.policy());
+      for (const auto& [key, value] : s.items()) {
+        app[key] = value;
+      }
     }
     return status;
   }
@@ -576,6 +597,7 @@ class DaemonImpl final : public Daemon {
       auto r =
           installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
       fleet_->Finished(a, r);
+      supervisor_.Sync();
       ReleaseMemory();
       asio::post(net_, [this] {
         if (auto d = fleet_->DeliverEvents(); !d) {
@@ -620,6 +642,7 @@ class DaemonImpl final : public Daemon {
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;
   engine::Engine engine_;
+  Supervisor supervisor_;      // its work runs on worker_, its exits and timers on io_
   fetch::CancelToken cancel_;  // cancelled at shutdown
   std::unique_ptr<fetch::HttpClient> metadata_http_;
   std::unique_ptr<fetch::ResumeStore> resume_;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <ostream>
@@ -49,6 +50,28 @@ std::string Uptime(long long s) {
   return out.str();
 }
 
+// "up 3m 2s" / "down 12s" / "-" from an app's supervision fields (unix seconds).
+std::string Running(const Json& app) {
+  if (!app.contains("running") || !app["running"].is_boolean()) {
+    return "-";
+  }
+  std::string text = app["running"].get<bool>() ? "up" : "down";
+  if (app.contains("since") && app["since"].is_number_integer()) {
+    const long long now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    text += " " + Uptime(std::max(0LL, now - app["since"].get<long long>()));
+  }
+  return text;
+}
+
+std::string LastExit(const Json& app) {
+  if (!app.contains("last_exit") || !app["last_exit"].is_object()) {
+    return "-";
+  }
+  return Field(app["last_exit"], "description");
+}
+
 void PrintStatus(const Json& status, std::ostream& out) {
   const Json& agent = status["agent"];
   out << "ferryd " << Field(agent, "version") << ", up "
@@ -61,8 +84,8 @@ void PrintStatus(const Json& status, std::ostream& out) {
     out << "No apps installed.\n";
     return;
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"APP", "VERSION", "REVISION", "STATE", "PREVIOUS", "UPDATE"}};
+  std::vector<std::vector<std::string>> rows = {{"APP", "VERSION", "REVISION", "STATE", "RUNNING",
+                                                 "RESTARTS", "LAST EXIT", "PREVIOUS", "UPDATE"}};
   for (const auto& app : apps) {
     const Json& current = app["current"];
     const Json& previous = app["previous"];
@@ -81,7 +104,8 @@ void PrintStatus(const Json& status, std::ostream& out) {
       }
     }
     rows.push_back({Field(app, "name"), Field(current, "version"), Field(current, "revision"),
-                    Field(current, "state"),
+                    Field(current, "state"), Running(app),
+                    app.contains("restarts") ? Field(app, "restarts") : "-", LastExit(app),
                     previous.is_object()
                         ? Field(previous, "version") + " (" + Field(previous, "revision") + ")"
                         : "-",

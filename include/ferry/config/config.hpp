@@ -37,6 +37,13 @@ struct LimitsConfig {
   std::uint32_t keep_revisions = 2;  // committed revisions kept per app
 };
 
+// How ferryd keeps apps running between updates (docs/operations.md, Restarts).
+struct SuperviseConfig {
+  // What an app's committed container that ends calls for: "always", "on-failure" (unless it
+  // exited with status 0) or "never" (daemon::ParseRestartPolicy reads it).
+  std::string restart = "always";
+};
+
 struct Config {
   std::filesystem::path state_dir;  // required
   std::filesystem::path socket{std::string(kDefaultSocketPath)};
@@ -59,6 +66,7 @@ struct Config {
   std::string log_level = "info";
   RuntimeConfig runtime;
   LimitsConfig limits;
+  SuperviseConfig supervise;
 };
 
 // Parses configuration text. `source` names it in error messages ("ferryd.toml:3: …").

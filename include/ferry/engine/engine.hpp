@@ -145,6 +145,12 @@ class Engine {
   // revision runs (adopting a container that survived, or starting it again).
   Status Recover();
 
+  // Starts `app`'s current revision again after its process ended (ferryd's supervisor): deletes
+  // the dead container and starts it the way recovery does. Ok when it already runs;
+  // Errc::kUnavailable while an update of `app` is in flight (its trial decides), kNotFound
+  // without a current revision. Defined in engine_supervise.cpp.
+  Status RestartCurrent(const std::string& app);
+
   // Updates in flight, by app.
   std::map<std::string, Progress> InFlight() const;
   // Lets the caller show what it does before Install (e.g. downloading); Install replaces it.

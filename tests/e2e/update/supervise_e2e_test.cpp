@@ -1,0 +1,81 @@
+// Life after the update (issue #18): an app whose process dies after its revision was committed is
+// started again by ferryd, on real runc, and `ferry status` says what is true now.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "device_lab.hpp"
+
+namespace ferry {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+class SuperviseE2e : public testing::DeviceLab {
+ protected:
+  // The host pid of the app container's first process, from runc.
+  int AppPid() {
+    const auto ids = Containers();
+    if (ids.size() != 1) {
+      return 0;
+    }
+    auto r = testing::Run({"runc", "--root", (dir_ / "runc").string(), "state", ids[0]});
+    if (r.exit_code != 0) {
+      return 0;
+    }
+    return Json::parse(r.out).value("pid", 0);
+  }
+
+  Json App() {
+    Json s = Status();
+    return s.is_object() && !s["apps"].empty() ? s["apps"][0] : Json();
+  }
+};
+
+TEST_F(SuperviseE2e, AKilledAppIsRestartedAndCounted) {
+  Release("1.0.0");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Page(), "version 1.0.0");
+  EXPECT_EQ(App()["running"], true) << App().dump(2);
+  EXPECT_EQ(App()["restarts"], 0);
+  const int pid = AppPid();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // The first restart comes 1 s after the end.
+  EXPECT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0" && AppPid() != pid; }, 10s))
+      << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["restarts"] == 1; }, 5s)) << App().dump(2);
+  const Json app = App();
+  EXPECT_EQ(app["running"], true);
+  ASSERT_TRUE(app["last_exit"].is_object()) << app.dump(2);
+  EXPECT_EQ(app["last_exit"]["signal"], SIGKILL) << app.dump(2);
+  EXPECT_EQ(app["current"]["state"], "committed");
+  auto readable = Ferry({"status"});
+  EXPECT_NE(readable.out.find("killed by signal 9"), std::string::npos) << readable.out;
+  EXPECT_NE(Log().find("restarting it in 1 s"), std::string::npos) << Log();
+}
+
+TEST_F(SuperviseE2e, WithPolicyNeverTheAppStaysDownAndStatusSaysSo) {
+  Release("1.0.0");
+  StartFerryd({}, "[supervise]\nrestart = \"never\"\n");
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Page(), "version 1.0.0");
+  const int pid = AppPid();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["running"] == false; }, 5s)) << App().dump(2);
+  std::this_thread::sleep_for(3s);  // past the first backoffs: nothing comes back
+  EXPECT_EQ(Page(), "");
+  const Json app = App();
+  EXPECT_EQ(app["running"], false) << app.dump(2);
+  EXPECT_EQ(app["restarts"], 0);
+  EXPECT_EQ(app["restart_policy"], "never");
+  EXPECT_NE(Log().find("restart policy never leaves it down"), std::string::npos) << Log();
+}
+
+}  // namespace
+}  // namespace ferry
