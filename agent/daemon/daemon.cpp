@@ -198,14 +198,11 @@ class DaemonImpl final : public Daemon {
       if (auto st = engine_.Recover(); !st) {
         log::error("recovery: {}", st.error().message());
       }
-      // What an install a crash cut short left: an unpacked offline bundle, and downloads. A
-      // fleet assigns its release again and the download resumes; a `ferry update` is not
-      // repeated by anyone, so nothing of it is kept.
+      // What an offline install a crash cut short left: its unpacked bundle. Downloads stay, so
+      // that the next attempt (a fleet's assignment, or `ferry update` again) resumes them; the
+      // next install removes what it does not need.
       if (auto st = layers::RemoveTree(config_.state_dir / "incoming"); !st) {
         log::warn("removing incoming/: {}", st.error().message());
-      }
-      if (installer_) {
-        (void)installer_->CollectGarbage(/*keep_resumable=*/fleet_ != nullptr);
       }
       supervisor_.Sync();  // the adopted containers and those recovery started
       ReleaseMemory();
