@@ -259,8 +259,9 @@ TEST_F(FleetE2e, RepositoryServedByNginx) {
   const int nginx_port = testing::FreePort();
   stdfs::create_directories(dir_ / "nginx/logs");
   std::ofstream(dir_ / "nginx/nginx.conf")
-      // The test's directories are private to root: the worker must be able to read them.
-      << "daemon off;\nuser root;\nworker_processes 1;\npid " << (dir_ / "nginx/nginx.pid").string()
+      // The test's directories are private to root: the worker must be able to read them. One
+      // process (no master): when the test ends, no orphaned worker is left running.
+      << "daemon off;\nmaster_process off;\nuser root;\npid " << (dir_ / "nginx/nginx.pid").string()
       << ";\nerror_log " << (dir_ / "nginx/logs/error.log").string()
       << ";\nevents { worker_connections 64; }\nhttp {\n"
       << "  log_format ferry '$remote_addr $request_method $uri $status $body_bytes_sent';\n"
