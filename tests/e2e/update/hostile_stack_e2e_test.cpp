@@ -14,38 +14,14 @@
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
+#include "support/sentinel.hpp"
 
 namespace ferry {
 namespace {
 
 using Json = nlohmann::json;
 namespace stdfs = std::filesystem;
-
-// Every node below `root`, itself included: mode, owner, size, mtime, ctime, content.
-std::map<std::string, std::string> Tree(const stdfs::path& root) {
-  std::map<std::string, std::string> out;
-  std::vector<stdfs::path> paths{root};
-  for (const auto& e : stdfs::recursive_directory_iterator(root)) {
-    paths.push_back(e.path());
-  }
-  for (const auto& p : paths) {
-    struct stat st {};
-    if (::lstat(p.c_str(), &st) != 0) {
-      out[p.string()] = "gone";
-      continue;
-    }
-    std::string what = std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
-                       std::to_string(st.st_gid) + " " + std::to_string(st.st_size) + " m" +
-                       std::to_string(st.st_mtim.tv_sec) + "." +
-                       std::to_string(st.st_mtim.tv_nsec) + " c" +
-                       std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
-    if (S_ISREG(st.st_mode)) {
-      what += " " + *fs::ReadFile(p);
-    }
-    out[p.string()] = what;
-  }
-  return out;
-}
+using ::ferry::testing::SnapshotTree;
 
 class HostileStackE2e : public testing::DeviceLab,
                         public ::testing::WithParamInterface<const char*> {
@@ -103,7 +79,7 @@ TEST_P(HostileStackE2e, SymlinkOverADirectoryIsRefusedAndNeverReachesTheHost) {
   std::ofstream(host / "sub" / "file") << "host";
   ::chmod((host / "sub").c_str(), 0751);
   ASSERT_EQ(::chown((host / "sub").c_str(), 4321, 4321), 0);
-  const auto before = Tree(host);
+  const auto before = SnapshotTree(host);
 
   Release("1.0.0");
   // Overlay mode gets no whiteout, so that it really mounts an overlay; auto gets one, the
@@ -115,7 +91,7 @@ TEST_P(HostileStackE2e, SymlinkOverADirectoryIsRefusedAndNeverReachesTheHost) {
   ASSERT_EQ(Page(), "version 1.0.0");
 
   auto r = Ferry({"install", Bundle("2.0.0")});
-  EXPECT_EQ(Tree(host), before) << Log();
+  EXPECT_EQ(SnapshotTree(host), before) << Log();
   EXPECT_NE(r.exit_code, 0) << r.out << r.err << Log();
   const std::string said = r.out + r.err;
   EXPECT_NE(said.find("entry \"a\" replaces a directory of an earlier layer with a symlink"),
@@ -128,7 +104,7 @@ TEST_P(HostileStackE2e, SymlinkOverADirectoryIsRefusedAndNeverReachesTheHost) {
            dir_ / "state" / "apps", stdfs::directory_options::skip_permission_denied)) {
     EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
   }
-  EXPECT_EQ(Tree(host), before);
+  EXPECT_EQ(SnapshotTree(host), before);
 }
 
 // The same release deployed from the fleet server: the device reports the deployment failed,
@@ -138,7 +114,7 @@ TEST_P(HostileStackE2e, ThroughAFleetDeploymentTheDeviceReportsTheRefusal) {
   const stdfs::path host = dir_ / "host-dir";
   stdfs::create_directories(host / "sub");
   std::ofstream(host / "sub" / "file") << "host";
-  const auto before = Tree(host);
+  const auto before = SnapshotTree(host);
 
   Release("1.0.0");
   HostileRelease("2.0.0", host, std::string(GetParam()) != "overlay");
@@ -176,7 +152,7 @@ TEST_P(HostileStackE2e, ThroughAFleetDeploymentTheDeviceReportsTheRefusal) {
       << deployment(d2).dump(2);
   EXPECT_EQ(Page(), "version 1.0.0");
   EXPECT_EQ(CurrentVersion(), "1.0.0");
-  EXPECT_EQ(Tree(host), before);
+  EXPECT_EQ(SnapshotTree(host), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(RootfsKinds, HostileStackE2e,

@@ -22,6 +22,7 @@
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/mounts.hpp"
+#include "support/sentinel.hpp"
 #include "support/temp_dir.hpp"
 #include "tar_builder.hpp"
 
@@ -31,35 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 using layers::testing::TarBuilder;
 namespace stdfs = std::filesystem;
-
-// Every node below `root`, itself included: type and mode, owner, size, mtime, ctime (a chmod or
-// chown undone still shows there), and a file's content or a symlink's target.
-std::map<std::string, std::string> Sentinel(const stdfs::path& root) {
-  std::map<std::string, std::string> out;
-  std::vector<stdfs::path> paths{root};
-  for (const auto& e : stdfs::recursive_directory_iterator(root)) {
-    paths.push_back(e.path());
-  }
-  for (const auto& p : paths) {
-    struct stat st {};
-    if (::lstat(p.c_str(), &st) != 0) {
-      out[p.string()] = "gone";
-      continue;
-    }
-    std::string what = std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
-                       std::to_string(st.st_gid) + " " + std::to_string(st.st_size) + " m" +
-                       std::to_string(st.st_mtim.tv_sec) + "." +
-                       std::to_string(st.st_mtim.tv_nsec) + " c" +
-                       std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
-    if (S_ISREG(st.st_mode)) {
-      what += " " + *fs::ReadFile(p);
-    } else if (S_ISLNK(st.st_mode)) {
-      what += " -> " + stdfs::read_symlink(p).string();
-    }
-    out[p.string()] = what;
-  }
-  return out;
-}
+using ::ferry::testing::SnapshotTree;
 
 // Why this process cannot mount an overlay here, or empty when it can.
 std::string OverlayUnavailable(const stdfs::path& scratch) {
@@ -301,7 +274,7 @@ TEST_P(HostileStackTest, NothingOutsideChanges) {
   const auto v1 = builder_.Release("web", "1.0.0", {base_});
   auto r1 = Install(v1);
   ASSERT_TRUE(r1 && r1->outcome == Outcome::kCommitted);
-  const auto before = Sentinel(outside());
+  const auto before = SnapshotTree(outside());
 
   std::vector<ferry::testing::BuiltLayer> layers{base_};
   for (const auto& tar : c.layers) {
@@ -309,7 +282,7 @@ TEST_P(HostileStackTest, NothingOutsideChanges) {
   }
   auto r2 = Install(builder_.Release("web", "2.0.0", layers));
   ASSERT_TRUE(r2) << r2.error().message();
-  EXPECT_EQ(Sentinel(outside()), before) << c.name;
+  EXPECT_EQ(SnapshotTree(outside()), before) << c.name;
   if (!c.refused_entry.empty()) {
     EXPECT_EQ(r2->outcome, Outcome::kFailed) << c.name << " was installed";
     EXPECT_NE(r2->reason.find(c.refused_entry), std::string::npos)

@@ -8,12 +8,14 @@
 
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
+#include "support/sentinel.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
 namespace {
 
 namespace stdfs = std::filesystem;
+using ::ferry::testing::SnapshotTree;
 
 void Write(const stdfs::path& p, const std::string& content) {
   stdfs::create_directories(p.parent_path());
@@ -94,32 +96,6 @@ TEST_F(RootfsTest, DirectoryReplacesALowerSymlinkOfTheSameName) {
   EXPECT_FALSE(stdfs::exists(outside / "libc.so"));
 }
 
-// Every node below `root`: type and mode, owner, size, mtime and ctime (a chmod or chown that was
-// undone still shows in ctime), and a file's content or a symlink's target.
-std::map<std::string, std::string> Sentinel(const stdfs::path& root) {
-  std::map<std::string, std::string> out;
-  std::vector<stdfs::path> paths{root};
-  for (const auto& e : stdfs::recursive_directory_iterator(root)) {
-    paths.push_back(e.path());
-  }
-  for (const auto& p : paths) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
-    std::string what = std::to_string(st.st_mode) + " " + std::to_string(st.st_uid) + ":" +
-                       std::to_string(st.st_gid) + " " + std::to_string(st.st_size) + " " +
-                       std::to_string(st.st_mtim.tv_sec) + "." +
-                       std::to_string(st.st_mtim.tv_nsec) + " " +
-                       std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
-    if (S_ISREG(st.st_mode)) {
-      what += " " + *fs::ReadFile(p);
-    } else if (S_ISLNK(st.st_mode)) {
-      what += " -> " + stdfs::read_symlink(p).string();
-    }
-    out[p.string()] = what;
-  }
-  return out;
-}
-
 // The finding of issue #15: the upper layer makes a lower layer's directory `a/` (holding
 // `a/sub/`) a symlink to a host directory that also holds `sub/`. Setting the lower directories'
 // owners and modes must never reach the host's `sub/` through the symlink; the upper layer's
@@ -142,11 +118,11 @@ TEST_P(SymlinkOverDirectoryTest, NeverChangesTheHostDirectoryBehindTheSymlink) {
   stdfs::create_directories(l2.dir);
   stdfs::create_symlink(outside.path(), l2.dir / "a");
   Write(l2.dir / "marker", "l2");
-  const auto before = Sentinel(outside.path());
+  const auto before = SnapshotTree(outside.path());
 
   auto st = AssembleRootfs({l1, l2}, dir_ / "rootfs", GetParam());
   ASSERT_TRUE(st) << st.error().message();
-  EXPECT_EQ(Sentinel(outside.path()), before);
+  EXPECT_EQ(SnapshotTree(outside.path()), before);
   EXPECT_TRUE(stdfs::is_symlink(dir_ / "rootfs/a"));
   EXPECT_EQ(stdfs::read_symlink(dir_ / "rootfs/a"), outside.path());
   EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/marker"), "l2");
@@ -165,11 +141,11 @@ TEST_P(SymlinkOverDirectoryTest, ThirdLayerThroughTheSymlinkStaysInside) {
   auto l3 = Layer("l3");
   Write(l3.dir / "a/sub/new", "third");
   ::chmod((l3.dir / "a/sub").c_str(), 0711);
-  const auto before = Sentinel(outside.path());
+  const auto before = SnapshotTree(outside.path());
 
   auto st = AssembleRootfs({l1, l2, l3}, dir_ / "rootfs", GetParam());
   ASSERT_TRUE(st) << st.error().message();
-  EXPECT_EQ(Sentinel(outside.path()), before);
+  EXPECT_EQ(SnapshotTree(outside.path()), before);
   EXPECT_FALSE(stdfs::is_symlink(dir_ / "rootfs/a"));
   EXPECT_FALSE(stdfs::exists(dir_ / "rootfs/a/sub/inner"));
   EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/a/sub/new"), "third");
