@@ -1,10 +1,13 @@
-// Mount points in the test's mount namespace, for tests that leave mounts behind on purpose
-// (overlay root filesystems outlive the engine) and must not leak them. Header-only.
+// Mount helpers for tests: the mount points below a directory (overlay root filesystems outlive
+// the engine on purpose and must not leak), and whether overlay mounts work here. Header-only.
 #pragma once
 
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -54,6 +57,23 @@ inline int UnmountAllBelow(const std::filesystem::path& root) {
     }
   }
   return count;
+}
+
+// Why this process cannot mount an overlay here (probing below `scratch`), or empty when it can.
+inline std::string OverlayUnavailable(const std::filesystem::path& scratch) {
+  if (::geteuid() != 0) {
+    return "not root";
+  }
+  for (const auto* d : {"a", "b", "m"}) {
+    std::filesystem::create_directories(scratch / d);
+  }
+  const std::string options =
+      "lowerdir=" + (scratch / "a").string() + ":" + (scratch / "b").string();
+  if (::mount("overlay", (scratch / "m").c_str(), "overlay", MS_RDONLY, options.c_str()) != 0) {
+    return std::string("mount -t overlay: ") + std::strerror(errno);
+  }
+  ::umount2((scratch / "m").c_str(), 0);
+  return {};
 }
 
 }  // namespace ferry::testing

@@ -32,24 +32,8 @@ namespace {
 using namespace std::chrono_literals;
 using layers::testing::TarBuilder;
 namespace stdfs = std::filesystem;
+using ::ferry::testing::OverlayUnavailable;
 using ::ferry::testing::SnapshotTree;
-
-// Why this process cannot mount an overlay here, or empty when it can.
-std::string OverlayUnavailable(const stdfs::path& scratch) {
-  if (::geteuid() != 0) {
-    return "not root";
-  }
-  for (const auto* d : {"a", "b", "m"}) {
-    stdfs::create_directories(scratch / d);
-  }
-  const std::string options =
-      "lowerdir=" + (scratch / "a").string() + ":" + (scratch / "b").string();
-  if (::mount("overlay", (scratch / "m").c_str(), "overlay", MS_RDONLY, options.c_str()) != 0) {
-    return std::string("mount -t overlay: ") + std::strerror(errno);
-  }
-  ::umount2((scratch / "m").c_str(), 0);
-  return {};
-}
 
 using LayerTar = std::function<std::string(const std::string& outside)>;
 
