@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -198,13 +199,18 @@ class DaemonImpl final : public Daemon {
       if (auto st = engine_.Recover(); !st) {
         log::error("recovery: {}", st.error().message());
       }
-      // What an offline install a crash cut short left: its unpacked bundle. Downloads stay, so
-      // that the next attempt (a fleet's assignment, or `ferry update` again) resumes them; the
-      // next install removes what it does not need.
+      // What an offline install a crash cut short left: its unpacked bundle; of a download, what
+      // cannot be resumed. Complete blobs and resumable downloads stay, so that the next attempt
+      // (a fleet's assignment, or `ferry update` again) goes on from them; the next install
+      // removes what it does not need.
       if (auto st = layers::RemoveTree(config_.state_dir / "incoming"); !st) {
         log::warn("removing incoming/: {}", st.error().message());
       }
+      if (installer_) {
+        (void)installer_->SweepInterruptedDownloads();
+      }
       supervisor_.Sync();  // the adopted containers and those recovery started
+      recovering_ = false;
       ReleaseMemory();
     });
     StartWatchdog();
@@ -314,7 +320,7 @@ class DaemonImpl final : public Daemon {
   }
 
   Result<Json> StatusReport() {
-    auto status = BuildStatus(*store_, AgentInfo{&config_, started_});
+    auto status = BuildStatus(*store_, AgentInfo{&config_, started_, recovering_.load()});
     if (!status) {
       return status;
     }
@@ -635,6 +641,7 @@ class DaemonImpl final : public Daemon {
   AsioClock clock_;
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;
+  std::atomic<bool> recovering_{true};  // until the start-up recovery on the worker is done
   std::chrono::microseconds watchdog_interval_{0};
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;

@@ -46,6 +46,7 @@ Result<Json> BuildStatus(store::StateStore& store, const AgentInfo& agent) {
                 {"state_dir", agent.config->state_dir.string()},
                 {"server_url", agent.config->server_url},
                 {"uptime_seconds", uptime.count()},
+                {"recovering", agent.recovering},
                 {"schema_version", store::LatestSchemaVersion()}}},
               {"apps", out_apps}};
 }

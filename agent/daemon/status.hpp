@@ -13,6 +13,9 @@ namespace ferry::daemon {
 struct AgentInfo {
   const config::Config* config = nullptr;
   std::chrono::steady_clock::time_point started;
+  // True from start until recovery (finishing or undoing what a crash cut short, and sweeping its
+  // leftovers) is done: what the state dir holds may still change without any command.
+  bool recovering = false;
 };
 
 Result<nlohmann::json> BuildStatus(store::StateStore& store, const AgentInfo& agent);

@@ -79,6 +79,9 @@ void PrintStatus(const Json& status, std::ostream& out) {
   const std::string server = agent.value("server_url", "");
   out << ", " << (server.empty() ? "no update server (offline installs only)" : "server " + server)
       << "\n";
+  if (agent.value("recovering", false)) {
+    out << "Recovering from an interrupted run: finishing or undoing what was cut short.\n";
+  }
   const Json& apps = status["apps"];
   if (!apps.is_array() || apps.empty()) {
     out << "No apps installed.\n";

@@ -278,4 +278,48 @@ Status RemoteInstaller::CollectGarbage(bool keep_resumable) {
   return Ok();
 }
 
+Status RemoteInstaller::SweepInterruptedDownloads() {
+  std::uint64_t removed = 0;
+  const auto remove = [&](const stdfs::path& path) {
+    std::error_code rm;
+    stdfs::remove_all(path, rm);  // blobs/ holds only what ferryd downloaded: no symlink to follow
+    if (rm) {
+      log::warn("removing {}: {}", path.string(), rm.message());
+    } else {
+      ++removed;
+    }
+  };
+  std::error_code ec;
+  if (!Exists(layout_.blobs())) {
+    return Ok();
+  }
+  for (auto it = stdfs::directory_iterator(layout_.blobs(), ec);
+       !ec && it != stdfs::directory_iterator(); it.increment(ec)) {
+    const stdfs::path dir = it->path();
+    const bool blob_dir = dir == layout_.blobs() / "sha256" || dir == layout_.partial_blobs();
+    if (!blob_dir || it->is_symlink() || !it->is_directory()) {
+      remove(dir);
+      continue;
+    }
+    std::error_code inner;
+    for (auto blob = stdfs::directory_iterator(dir, inner);
+         !inner && blob != stdfs::directory_iterator(); blob.increment(inner)) {
+      const std::string name = blob->path().filename().string();
+      bool keep = manifest::IsSha256Digest("sha256:" + name) && blob->is_regular_file() &&
+                  !blob->is_symlink();
+      if (keep && dir == layout_.partial_blobs()) {
+        auto record = store_.GetDownload("sha256:" + name);
+        keep = record && *record;
+      }
+      if (!keep) {
+        remove(blob->path());
+      }
+    }
+  }
+  if (removed > 0) {
+    log::info("removed {} leftovers of interrupted downloads", removed);
+  }
+  return Ok();
+}
+
 }  // namespace ferry::update

@@ -52,9 +52,15 @@ class RemoteInstaller {
                                         const fetch::CancelToken* cancel = nullptr);
 
   // Removes downloaded blobs, and partial downloads that no resume record refers to (all of them
-  // unless `keep_resumable`). Install calls it when it ends; ferryd's start-up recovery calls it
-  // for what a crash left, keeping resumable downloads only for a fleet that will ask again.
+  // unless `keep_resumable`). Install calls it when it ends.
   Status CollectGarbage(bool keep_resumable = true);
+
+  // What ferryd's start-up recovery removes after a crash or power cut cut a download short:
+  // partial downloads without a resume record (cut before their first record was written) and
+  // anything in blobs/ that is not a blob. Complete, verified blobs and resumable partial
+  // downloads stay, so that the next attempt (the fleet asking again, `ferry update` again) does
+  // not download them again; the next install removes those it does not need.
+  Status SweepInterruptedDownloads();
 
  private:
   Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,

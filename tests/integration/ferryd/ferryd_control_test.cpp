@@ -73,6 +73,14 @@ TEST_F(FerrydTest, StatusRoundTripOnAFreshDevice) {
   EXPECT_EQ(status["agent"]["version"], "0.1.0");
   EXPECT_EQ(status["agent"]["state_dir"], state_.string());
   EXPECT_EQ(status["agent"]["pid"], ferryd->pid());
+  EXPECT_TRUE(status["agent"]["recovering"].is_boolean()) << status.dump();
+  // Recovery of a fresh device has nothing to do: it is over at once.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto again = nlohmann::json::parse(Ferry({"status", "--json"}).out);
+        return again["agent"]["recovering"] == false;
+      },
+      10s));
   EXPECT_TRUE(status["apps"].is_array());
   EXPECT_TRUE(status["apps"].empty());
 }

@@ -293,5 +293,41 @@ TEST_F(RemoteInstallerTest, AVersionTheRepositoryDoesNotSignIsNotFound) {
   EXPECT_EQ(BlobBytes(), 0u);
 }
 
+// After a crash or power cut ferryd keeps what the next attempt goes on from (complete blobs, and
+// partial downloads with a resume record) and removes the rest.
+TEST_F(RemoteInstallerTest, TheSweepAfterACrashKeepsOnlyWhatTheNextAttemptResumes) {
+  Serve();
+  const std::string kept(64, 'a');
+  const std::string resumable(64, 'b');
+  const std::string unrecorded(64, 'c');
+  const auto blobs = state_ / "blobs";
+  stdfs::create_directories(blobs / "sha256" / "not-a-blob-dir");
+  stdfs::create_directories(blobs / "partial");
+  stdfs::create_directories(blobs / "stray");
+  testing::WriteFile(blobs / "sha256" / kept, "complete");
+  testing::WriteFile(blobs / "sha256" / "x.tmp.1.2", "temp");
+  testing::WriteFile(blobs / "partial" / resumable, "half");
+  testing::WriteFile(blobs / "partial" / unrecorded, "cut before its first record");
+  testing::WriteFile(blobs / "stray" / "file", "?");
+  store::DownloadRecord record;
+  record.digest = "sha256:" + resumable;
+  record.url = "http://127.0.0.1/blobs/sha256/" + resumable;
+  record.bytes_done = 4;
+  record.total_bytes = 100;
+  ASSERT_TRUE(store_->PutDownload(record));
+
+  ASSERT_TRUE(installer_->SweepInterruptedDownloads());
+
+  EXPECT_TRUE(stdfs::exists(blobs / "sha256" / kept));
+  EXPECT_TRUE(stdfs::exists(blobs / "partial" / resumable));
+  EXPECT_FALSE(stdfs::exists(blobs / "partial" / unrecorded));
+  EXPECT_FALSE(stdfs::exists(blobs / "sha256" / "x.tmp.1.2"));
+  EXPECT_FALSE(stdfs::exists(blobs / "sha256" / "not-a-blob-dir"));
+  EXPECT_FALSE(stdfs::exists(blobs / "stray"));
+  auto still = store_->GetDownload("sha256:" + resumable);
+  ASSERT_TRUE(still);
+  EXPECT_TRUE(still->has_value());
+}
+
 }  // namespace
 }  // namespace ferry::update
