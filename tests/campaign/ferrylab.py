@@ -82,6 +82,17 @@ def missing_prerequisites():
     return missing
 
 
+def skip_status(what, missing):
+    """The exit status of a test whose prerequisites are `missing`: 77 (ctest: skipped), or 1
+    where the machine was prepared by scripts/install-deps and scripts/test says so
+    (FERRY_REQUIRE_PREREQUISITES=1): there a test that cannot run is a failure, not a skip."""
+    if os.environ.get("FERRY_REQUIRE_PREREQUISITES") == "1":
+        print("%s cannot run: missing prerequisite: %s" % (what, ", ".join(missing)))
+        return 1
+    print("%s skipped: needs %s" % (what, ", ".join(missing)))
+    return 77
+
+
 def mounts_below(path):
     """Mount points at or below `path`, deepest first."""
     path = os.path.realpath(path)

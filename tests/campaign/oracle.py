@@ -11,9 +11,13 @@ sentences (empty: all invariants hold):
   - exactly one container runs (the current revision's), its page answers with the current
     version, and its cgroup is the only one under the device's cgroup parent;
   - no stray mounts (only the overlay roots of the current and previous revisions), no temp files
-    (`*.tmp*`, `*.partial`, `*.deleting`), nothing left in blobs/ or incoming/.
+    (`*.tmp*`, `*.partial`, `*.deleting`), nothing in incoming/; in blobs/ only what a later
+    attempt resumes from: complete blobs that hash to their names (blobs/sha256/<hex>) and partial
+    downloads with a resume record in the database (blobs/partial/<hex>), and no resume record
+    without its partial file.
 
-wait_converged() waits for ferryd to finish or roll back what it was doing. Standard library only.
+wait_converged() waits for ferryd to finish its start-up recovery and the update it was doing (or
+its rollback). Standard library only.
 """
 
 import hashlib
@@ -27,15 +31,16 @@ import urllib.request
 
 
 def wait_converged(device, timeout=60):
-    """Waits until ferryd answers, has no update in flight, and the app's page shows the version
-    `current` names. Returns the last `ferry status` (None if ferryd never answered)."""
+    """Waits until ferryd answers, has finished its start-up recovery, has no update in flight,
+    and the app's page shows the version `current` names. Returns the last `ferry status` (None if ferryd never answered)."""
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
         status = device.status()
         apps = (status or {}).get("apps") or []
         app = next((a for a in apps if a.get("name") == device.app), None)
-        if app and app.get("update") is None and app.get("current"):
+        recovering = (status or {}).get("agent", {}).get("recovering", False)
+        if app and not recovering and app.get("update") is None and app.get("current"):
             if device.page() == "version %s" % app["current"]["version"]:
                 return status
         time.sleep(0.25)
@@ -88,6 +93,21 @@ def check_layer(layer_dir, diff_id, tar_path):
     return problems
 
 
+def _check_kept_blob(path, kind, downloads):
+    """A file in blobs/sha256 or blobs/partial: kept only as something to resume from."""
+    name = os.path.basename(path)
+    where = "blobs/%s/%s" % (kind, name)
+    if len(name) != 64 or any(c not in "0123456789abcdef" for c in name) or os.path.islink(path):
+        return ["leftover %s: not a blob" % where]
+    if kind == "partial":
+        if "sha256:" + name not in downloads:
+            return ["leftover %s: a partial download without a resume record" % where]
+        return []
+    if _sha256_file(path) != name:
+        return ["%s: kept for the next attempt, but does not hash to its name" % where]
+    return []
+
+
 def _holds_files(path):
     return any(files for _, _, files in os.walk(path))
 
@@ -133,6 +153,7 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
                 "SELECT revision_id, diff_id FROM revision_layers ORDER BY revision_id, position"):
             rev_layers.setdefault(rid, []).append(diff_id)
         layers = dict(db.execute("SELECT diff_id, state FROM layers"))
+        downloads = {r[0] for r in db.execute("SELECT digest FROM downloads")}
         db.close()
     except sqlite3.Error as e:
         return problems + ["database cannot be read: %s" % e]
@@ -220,11 +241,21 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
             p = os.path.normpath(os.path.join(rel, n))
             if ".tmp" in n or n.endswith(".partial") or n.endswith(".deleting"):
                 problems.append("leftover temp file %s" % p)
+            elif parts[0] == "blobs" and len(parts) == 1 and n in ("sha256", "partial") \
+                    and n in dirs:
+                continue  # the two blob directories, checked below
+            elif parts[0] == "blobs" and len(parts) == 2 and n in files \
+                    and parts[1] in ("sha256", "partial"):
+                problems += _check_kept_blob(os.path.join(d, n), parts[1], downloads)
             elif parts[0] in ("blobs", "incoming") and n in files:
                 problems.append("leftover %s" % p)
             elif parts[0] in ("blobs", "incoming") and _holds_files(os.path.join(d, n)):
                 problems.append("leftover %s/ (with files)" % p)
                 dirs.remove(n)  # once for the whole tree; empty directories are no leftover
+
+    for digest in sorted(downloads):
+        if not os.path.isfile(os.path.join(state_dir, "blobs", "partial", digest[len("sha256:"):])):
+            problems.append("resume record for %s without its partial download" % digest[:19])
 
     # Mounts: the state filesystem itself, and the root filesystems of current and previous.
     allowed = {os.path.join(revisions_dir, r, "rootfs") for r in (current, previous) if r}

@@ -145,6 +145,5 @@ class PowerCutE2e(unittest.TestCase):
 
 if __name__ == "__main__":
     if MISSING:
-        print("power-cut tests skipped: needs %s" % ", ".join(MISSING))
-        sys.exit(77)  # ctest: skipped
+        sys.exit(ferrylab.skip_status("power-cut tests", MISSING))
     unittest.main()
