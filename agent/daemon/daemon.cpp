@@ -28,13 +28,15 @@
 #include "ferry/engine/engine.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
-#include "ferry/fetch/state_store_resume.hpp"
 #include "ferry/health/health_checker.hpp"
 #include "ferry/layers/extract.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
 #include "ferry/update/admission.hpp"
+#include "ferry/update/download_plan.hpp"
+#include "ferry/update/fetch_settings.hpp"
 #include "ferry/update/remote_installer.hpp"
+#include "ferry/update/state_store_resume.hpp"
 #include "fleet_agent.hpp"
 #include "status.hpp"
 #include "supervisor.hpp"
@@ -151,9 +153,9 @@ class DaemonImpl final : public Daemon {
       curl.total_timeout = std::chrono::seconds(120);
       curl.cancel = &cancel_;
       metadata_http_ = fetch::MakeCurlHttpClient(curl);
-      resume_ = fetch::MakeStateStoreResume(*store_);
+      resume_ = update::MakeStateStoreResume(*store_);
       fetch::BlobFetcherOptions blob_options;
-      fetch::ApplyConfig(config_, blob_options);
+      update::ApplyConfig(config_, blob_options);
       blob_options.resume_store = resume_.get();
       blob_options.clock = &clock_;
       blob_fetcher_ = fetch::MakeCurlBlobFetcher(std::move(blob_options));
@@ -512,7 +514,7 @@ class DaemonImpl final : public Daemon {
       return Fail(release.error());
     }
     const auto plan =
-        fetch::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
+        update::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
     if (auto st = update::Admit(engine_, layout, release->manifest, release->manifest_bytes, plan,
                                 /*download=*/false, 0, config_.limits);
         !st) {

@@ -7,7 +7,6 @@
 #include <random>
 
 #include "blob_transfer.hpp"
-#include "ferry/config/config.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/fetch/http_client.hpp"
 #include "partial_file.hpp"
@@ -313,14 +312,6 @@ Result<FetchStats> CurlBlobFetcher::Fetch(const BlobRequest& request, const Prog
 }
 
 }  // namespace
-
-void ApplyConfig(const config::Config& config, BlobFetcherOptions& options) {
-  options.rate_limit = config.limits.download_rate_limit;
-  options.min_throughput = config.limits.min_throughput;
-  options.min_throughput_window = config.limits.min_throughput_window;
-  options.proxy = config.proxy;
-  options.ca_file = config.ca_file.string();
-}
 
 std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options) {
   return std::make_unique<CurlBlobFetcher>(std::move(options));

@@ -27,7 +27,7 @@ Status AdmitBundleFile(const stdfs::path& bundle, std::uint64_t size, const engi
   if (auto st = fs::MakeDirs(layout.root(), 0700); !st) {
     return Fail(st.error());
   }
-  if (auto st = fetch::CheckFreeSpace(layout.root(), size, 0, limits); !st) {
+  if (auto st = CheckFreeSpace(layout.root(), size, 0, limits); !st) {
     return Fail(st.error().WithContext("bundle " + bundle.filename().string() + " (not unpacked)"));
   }
   return Ok();
@@ -35,15 +35,15 @@ Status AdmitBundleFile(const stdfs::path& bundle, std::uint64_t size, const engi
 
 Status Admit(engine::Engine& engine, const engine::Layout& layout,
              const manifest::Manifest& manifest, std::string_view manifest_bytes,
-             const fetch::DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
+             const DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
              const config::LimitsConfig& limits) {
   const std::string what = manifest.app + " " + manifest.version.String();
   if (auto st = engine.Admissible(manifest, manifest_bytes); !st) {
     return Fail(st.error());
   }
   const std::uint64_t need = (download ? plan.download_bytes : 0) + plan.unpacked_bytes;
-  if (auto st = fetch::CheckFreeSpace(layout.root(),
-                                      need > bytes_on_disk ? need - bytes_on_disk : 0, 0, limits);
+  if (auto st =
+          CheckFreeSpace(layout.root(), need > bytes_on_disk ? need - bytes_on_disk : 0, 0, limits);
       !st) {
     return Fail(st.error().WithContext(what));
   }

@@ -11,8 +11,8 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
-#include "ferry/fetch/download_plan.hpp"
 #include "ferry/update/admission.hpp"
+#include "ferry/update/download_plan.hpp"
 
 namespace ferry::update {
 namespace {
@@ -185,10 +185,10 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
                                             " is signed, but its manifest is for " + m.app + " " +
                                             m.version.String());
   }
-  const fetch::DownloadPlan plan = fetch::PlanDownloads(m, PresentLayers(store_, layout_));
+  const DownloadPlan plan = PlanDownloads(m, PresentLayers(store_, layout_));
   std::uint64_t on_disk = 0;
   for (const auto& step : plan.steps) {
-    if (step.source != fetch::LayerSource::kPresent) {
+    if (step.source != LayerSource::kPresent) {
       on_disk += FileSize(CachedPath(step.blob)) +
                  FileSize(layout_.partial_blobs() / step.blob.digest.substr(7));
     }
@@ -209,11 +209,11 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
     engine_.SetProgress(app,
                         engine::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
     for (const auto& step : plan.steps) {
-      if (step.source == fetch::LayerSource::kPresent) {
+      if (step.source == LayerSource::kPresent) {
         continue;
       }
       auto path = FetchBlob(step.blob, app, cancel);
-      if (!path && step.source == fetch::LayerSource::kDelta &&
+      if (!path && step.source == LayerSource::kDelta &&
           !path.error().Is(fetch::FetchErrc::kCancelled) &&
           (path.error().Is(fetch::FetchErrc::kNotFound) ||
            path.error().Is(fetch::FetchErrc::kDigestMismatch))) {
@@ -305,10 +305,11 @@ Status RemoteInstaller::SweepInterruptedDownloads() {
     for (auto blob = stdfs::directory_iterator(dir, inner);
          !inner && blob != stdfs::directory_iterator(); blob.increment(inner)) {
       const std::string name = blob->path().filename().string();
-      bool keep = manifest::IsSha256Digest("sha256:" + name) && blob->is_regular_file() &&
-                  !blob->is_symlink();
+      const std::string digest = "sha256:" + name;
+      bool keep =
+          manifest::IsSha256Digest(digest) && blob->is_regular_file() && !blob->is_symlink();
       if (keep && dir == layout_.partial_blobs()) {
-        auto record = store_.GetDownload("sha256:" + name);
+        auto record = store_.GetDownload(digest);
         keep = record && *record;
       }
       if (!keep) {

@@ -11,10 +11,6 @@
 #include "ferry/fetch/backoff.hpp"
 #include "ferry/fetch/blob_fetcher.hpp"
 
-namespace ferry::config {
-struct Config;
-}
-
 namespace ferry::fetch {
 
 // Waits between attempts. The default waits on the cancel token; tests record the delays and
@@ -38,10 +34,6 @@ struct BlobFetcherOptions {
   SleepFn sleep;                 // null: wait on the cancel token
   std::uint64_t seed = 0;        // jitter seed; 0: from std::random_device
 };
-
-// Copies the download settings of ferryd's configuration into `options`: rate limit, minimum
-// throughput and its window, proxy and CA file. (The device token is read from its file by ferryd.)
-void ApplyConfig(const config::Config& config, BlobFetcherOptions& options);
 
 std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options);
 

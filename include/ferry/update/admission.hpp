@@ -17,9 +17,9 @@
 #include "ferry/core/result.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/engine/layout.hpp"
-#include "ferry/fetch/download_plan.hpp"
 #include "ferry/manifest/manifest.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/download_plan.hpp"
 
 namespace ferry::update {
 
@@ -39,7 +39,7 @@ Status AdmitBundleFile(const std::filesystem::path& bundle, std::uint64_t size,
 // when that and the margin do not fit.
 Status Admit(engine::Engine& engine, const engine::Layout& layout,
              const manifest::Manifest& manifest, std::string_view manifest_bytes,
-             const fetch::DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
+             const DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
              const config::LimitsConfig& limits);
 
 }  // namespace ferry::update

@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "ferry/fetch/http_client.hpp"
-#include "ferry/fetch/state_store_resume.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/state_store_resume.hpp"
 #include "fetch_fixture.hpp"
 #include "support/prerequisite.hpp"
 #include "support/process.hpp"
@@ -88,7 +88,7 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
   {
     auto store = store::OpenStateStore(db);
     ASSERT_TRUE(store) << store.error().String();
-    auto resume = fetch::MakeStateStoreResume(**store);
+    auto resume = update::MakeStateStoreResume(**store);
     auto options = Options();
     options.resume_store = resume.get();
     kept = FetchPartly(options, Request(), 100000);
@@ -103,7 +103,7 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
   }
   auto store = store::OpenStateStore(db);
   ASSERT_TRUE(store) << store.error().String();
-  auto resume = fetch::MakeStateStoreResume(**store);
+  auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
   options.resume_store = resume.get();
   const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
@@ -139,7 +139,7 @@ TEST_F(FetchTest, ResumesAfterTheFetchingProcessIsKilled) {
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record && *record) << "the validator is recorded before the first body byte";
   EXPECT_FALSE((*record)->validator.empty());
-  auto resume = fetch::MakeStateStoreResume(**store);
+  auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
   options.resume_store = resume.get();
   const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
@@ -176,7 +176,7 @@ TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
   Start({"throttle:rate=400000,path=/blobs/*"});
   auto store = store::OpenStateStore(dir_ / "state.db");
   ASSERT_TRUE(store) << store.error().String();
-  auto resume = fetch::MakeStateStoreResume(**store);
+  auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
   options.resume_store = resume.get();
   const std::uint64_t kept = FetchPartly(options, Request(), 100000);
@@ -201,7 +201,7 @@ TEST_F(FetchTest, ProgressIsRecordedInTheStoreDuringALongTransfer) {
   Start();
   auto store = store::OpenStateStore(dir_ / "state.db");
   ASSERT_TRUE(store) << store.error().String();
-  auto resume = fetch::MakeStateStoreResume(**store);
+  auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
   options.resume_store = resume.get();
   const std::string digest = Sha256Digest(big);

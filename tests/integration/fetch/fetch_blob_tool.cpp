@@ -6,8 +6,8 @@
 #include <string>
 
 #include "ferry/fetch/curl_blob_fetcher.hpp"
-#include "ferry/fetch/state_store_resume.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/state_store_resume.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 6) {
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", store.error().String().c_str());
     return 1;
   }
-  auto resume = ferry::fetch::MakeStateStoreResume(**store);
+  auto resume = ferry::update::MakeStateStoreResume(**store);
   ferry::fetch::BlobFetcherOptions options;
   options.resume_store = resume.get();
   const auto r = ferry::fetch::MakeCurlBlobFetcher(options)->Fetch(

@@ -8,10 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
-#include "ferry/fetch/state_store_resume.hpp"
+#include "ferry/update/state_store_resume.hpp"
 #include "server_process.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -87,7 +88,7 @@ class RemoteInstallerTest : public ::testing::Test {
     fetch::CurlOptions curl;
     curl.total_timeout = 30s;
     http_ = fetch::MakeCurlHttpClient(curl);
-    resume_ = fetch::MakeStateStoreResume(*store_);
+    resume_ = MakeStateStoreResume(*store_);
     fetch::BlobFetcherOptions o;
     o.resume_store = resume_.get();
     o.backoff.base = 10ms;

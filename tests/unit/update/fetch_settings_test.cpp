@@ -1,10 +1,10 @@
-#include "ferry/fetch/curl_blob_fetcher.hpp"
+#include "ferry/update/fetch_settings.hpp"
 
 #include <gtest/gtest.h>
 
 #include "ferry/config/config.hpp"
 
-namespace ferry::fetch {
+namespace ferry::update {
 namespace {
 
 TEST(ApplyConfig, CopiesTheDownloadSettingsOfFerrydToml) {
@@ -20,7 +20,7 @@ min_throughput_window = "45s"
 )",
                                           "ferryd.toml");
   ASSERT_TRUE(config) << config.error().message();
-  BlobFetcherOptions options;
+  fetch::BlobFetcherOptions options;
   ApplyConfig(*config, options);
   EXPECT_EQ(options.rate_limit, 250000u);
   EXPECT_EQ(options.min_throughput, 2048u);
@@ -32,7 +32,7 @@ min_throughput_window = "45s"
 TEST(ApplyConfig, DefaultsMeanNoProxyNoCapAndTheSystemCas) {
   const auto config = config::ParseConfig("state_dir = \"/var/lib/ferry\"\n", "ferryd.toml");
   ASSERT_TRUE(config) << config.error().message();
-  BlobFetcherOptions options;
+  fetch::BlobFetcherOptions options;
   options.proxy = "http://stale:1";
   ApplyConfig(*config, options);
   EXPECT_EQ(options.rate_limit, 0u);
@@ -43,4 +43,4 @@ TEST(ApplyConfig, DefaultsMeanNoProxyNoCapAndTheSystemCas) {
 }
 
 }  // namespace
-}  // namespace ferry::fetch
+}  // namespace ferry::update

@@ -1,4 +1,4 @@
-#include "ferry/fetch/download_plan.hpp"
+#include "ferry/update/download_plan.hpp"
 
 #include <sys/statvfs.h>
 
@@ -6,7 +6,7 @@
 
 #include "ferry/config/config.hpp"
 
-namespace ferry::fetch {
+namespace ferry::update {
 namespace {
 
 std::string Mib(std::uint64_t bytes) {
@@ -85,4 +85,4 @@ Status CheckFreeSpace(const std::filesystem::path& dir, std::uint64_t bytes_need
   return Ok();
 }
 
-}  // namespace ferry::fetch
+}  // namespace ferry::update

@@ -1,28 +1,28 @@
-#include "ferry/fetch/state_store_resume.hpp"
+#include "ferry/update/state_store_resume.hpp"
 
 #include "ferry/store/state_store.hpp"
 
-namespace ferry::fetch {
+namespace ferry::update {
 namespace {
 
-class StateStoreResume final : public ResumeStore {
+class StateStoreResume final : public fetch::ResumeStore {
  public:
   explicit StateStoreResume(store::StateStore& store) : store_(store) {}
 
-  Result<std::optional<ResumeRecord>> Load(const std::string& digest) override {
+  Result<std::optional<fetch::ResumeRecord>> Load(const std::string& digest) override {
     auto record = store_.GetDownload(digest);
     if (!record) {
       return Fail(std::move(record.error()));
     }
     if (!*record) {
-      return std::optional<ResumeRecord>();
+      return std::optional<fetch::ResumeRecord>();
     }
     const store::DownloadRecord& r = **record;
-    return std::optional<ResumeRecord>(
-        ResumeRecord{r.url, r.bytes_done, r.total_bytes, r.validator});
+    return std::optional<fetch::ResumeRecord>(
+        fetch::ResumeRecord{r.url, r.bytes_done, r.total_bytes, r.validator});
   }
 
-  Status Save(const std::string& digest, const ResumeRecord& record) override {
+  Status Save(const std::string& digest, const fetch::ResumeRecord& record) override {
     store::DownloadRecord r;
     r.digest = digest;
     r.url = record.url;
@@ -40,8 +40,8 @@ class StateStoreResume final : public ResumeStore {
 
 }  // namespace
 
-std::unique_ptr<ResumeStore> MakeStateStoreResume(store::StateStore& store) {
+std::unique_ptr<fetch::ResumeStore> MakeStateStoreResume(store::StateStore& store) {
   return std::make_unique<StateStoreResume>(store);
 }
 
-}  // namespace ferry::fetch
+}  // namespace ferry::update

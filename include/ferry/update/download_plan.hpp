@@ -15,7 +15,7 @@ namespace ferry::config {
 struct LimitsConfig;
 }
 
-namespace ferry::fetch {
+namespace ferry::update {
 
 enum class LayerSource {
   kPresent,   // the device already has the unpacked layer
@@ -50,4 +50,4 @@ DownloadPlan PlanDownloads(const manifest::Manifest& manifest,
 Status CheckFreeSpace(const std::filesystem::path& dir, std::uint64_t bytes_needed,
                       std::uint64_t inodes_needed, const config::LimitsConfig& limits);
 
-}  // namespace ferry::fetch
+}  // namespace ferry::update

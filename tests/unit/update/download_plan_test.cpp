@@ -1,11 +1,11 @@
-#include "ferry/fetch/download_plan.hpp"
+#include "ferry/update/download_plan.hpp"
 
 #include <gtest/gtest.h>
 
 #include "ferry/config/config.hpp"
 #include "support/temp_dir.hpp"
 
-namespace ferry::fetch {
+namespace ferry::update {
 namespace {
 
 std::string Id(char c) { return "sha256:" + std::string(64, c); }
@@ -167,4 +167,4 @@ TEST(CheckFreeSpace, AMissingDirectoryIsAnIoError) {
 }
 
 }  // namespace
-}  // namespace ferry::fetch
+}  // namespace ferry::update
