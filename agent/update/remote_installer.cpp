@@ -311,6 +311,15 @@ Status RemoteInstaller::SweepInterruptedDownloads() {
       if (keep && dir == layout_.partial_blobs()) {
         auto record = store_.GetDownload(digest);
         keep = record && *record;
+        // No record: cut before its first record, or complete (the record goes when the last
+        // byte is verified) and cut before its rename. A complete one is renamed now.
+        auto hashed = keep ? Result<std::string>(std::string()) : Sha256FileDigest(blob->path());
+        if (!keep && hashed && *hashed == digest &&
+            fs::MakeDirs(layout_.blobs() / "sha256", 0700) &&
+            fs::RenameDurable(blob->path(), layout_.blobs() / "sha256" / name)) {
+          log::info("kept {}: downloaded in full before the interruption", digest);
+          continue;
+        }
       }
       if (!keep) {
         remove(blob->path());

@@ -57,9 +57,11 @@ class RemoteInstaller {
 
   // What ferryd's start-up recovery removes after a crash or power cut cut a download short:
   // partial downloads without a resume record (cut before their first record was written) and
-  // anything in blobs/ that is not a blob. Complete, verified blobs and resumable partial
-  // downloads stay, so that the next attempt (the fleet asking again, `ferry update` again) does
-  // not download them again; the next install removes those it does not need.
+  // anything in blobs/ that is not a blob. A partial download without a record that hashes to its
+  // name was complete and cut before its rename: it is renamed into blobs/sha256. Complete,
+  // verified blobs and resumable partial downloads stay, so that the next attempt (the fleet asking
+  // again, `ferry update` again) does not download them again; the next install removes those it
+  // does not need.
   Status SweepInterruptedDownloads();
 
  private:

@@ -310,6 +310,10 @@ TEST_F(RemoteInstallerTest, TheSweepAfterACrashKeepsOnlyWhatTheNextAttemptResume
   testing::WriteFile(blobs / "partial" / resumable, "half");
   testing::WriteFile(blobs / "partial" / unrecorded, "cut before its first record");
   testing::WriteFile(blobs / "stray" / "file", "?");
+  // Complete, its record gone, cut before its rename.
+  const std::string whole_content = "every byte of a blob";
+  const std::string whole = Sha256Digest(whole_content).substr(7);
+  testing::WriteFile(blobs / "partial" / whole, whole_content);
   store::DownloadRecord record;
   record.digest = "sha256:" + resumable;
   record.url = "http://127.0.0.1/blobs/sha256/" + resumable;
@@ -325,6 +329,8 @@ TEST_F(RemoteInstallerTest, TheSweepAfterACrashKeepsOnlyWhatTheNextAttemptResume
   EXPECT_FALSE(stdfs::exists(blobs / "sha256" / "x.tmp.1.2"));
   EXPECT_FALSE(stdfs::exists(blobs / "sha256" / "not-a-blob-dir"));
   EXPECT_FALSE(stdfs::exists(blobs / "stray"));
+  EXPECT_FALSE(stdfs::exists(blobs / "partial" / whole));
+  EXPECT_EQ(fs::ReadFile(blobs / "sha256" / whole).value_or(""), whole_content);
   auto still = store_->GetDownload("sha256:" + resumable);
   ASSERT_TRUE(still);
   EXPECT_TRUE(still->has_value());
