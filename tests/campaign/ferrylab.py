@@ -167,6 +167,7 @@ class Publisher:
         self.repo = os.path.join(work, "repo")
         self.keys = os.path.join(work, "keys")
         self.layer_tars = {}  # diff_id -> path of the uncompressed tar (for the oracle)
+        self._bundled_with = {}  # bundle path -> hash of the timestamp.json it carries
         self.versions = []  # in publishing order
         self.kinds = {}
         run([program("ferry-publish"), "init", "--repo", self.repo, "--keys", self.keys])
@@ -240,16 +241,21 @@ class Publisher:
         return self.bundle(version)
 
     def bundle(self, version, base=None):
-        """The offline bundle of `version`: full, or with `base` only the deltas from it."""
+        """The offline bundle of `version`: full, or with `base` only the deltas from it. Made
+        again when the repository's metadata changed since: a bundle carries the newest signed
+        metadata (a device that has seen a newer timestamp rightly refuses an older one)."""
         out = os.path.join(self.work, "bundles",
                            "%s%s.bundle" % (version, "-from-" + base if base else ""))
-        if not os.path.exists(out):
+        with open(os.path.join(self.repo, "metadata", "timestamp.json"), "rb") as f:
+            metadata = hashlib.sha256(f.read()).hexdigest()
+        if not os.path.exists(out) or self._bundled_with.get(out) != metadata:
             os.makedirs(os.path.dirname(out), exist_ok=True)
             args = [program("ferry-publish"), "bundle", "--repo", self.repo, "--app", self.app,
                     "--version", version, "--out", out]
             if base:
                 args += ["--base-version", base]
             run(args, timeout=300)
+            self._bundled_with[out] = metadata
         return out
 
 
