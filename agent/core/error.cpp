@@ -4,49 +4,47 @@
 #include <cstring>
 #include <string>
 
+#include "ferry/core/error_category.hpp"
+
 namespace ferry {
 namespace {
 
-class CoreCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry"; }
-  std::string message(int value) const override {
-    switch (static_cast<Errc>(value)) {
-      case Errc::kInvalidArgument:
-        return "invalid argument";
-      case Errc::kNotFound:
-        return "not found";
-      case Errc::kAlreadyExists:
-        return "already exists";
-      case Errc::kIo:
-        return "I/O error";
-      case Errc::kCorrupt:
-        return "corrupt data";
-      case Errc::kUnavailable:
-        return "unavailable";
-      case Errc::kTimeout:
-        return "timed out";
-      case Errc::kCancelled:
-        return "cancelled";
-      case Errc::kPermissionDenied:
-        return "permission denied";
-      case Errc::kNoSpace:
-        return "no space left";
-      case Errc::kUnsupported:
-        return "unsupported";
-      case Errc::kLimitExceeded:
-        return "limit exceeded";
-      case Errc::kFailedPrecondition:
-        return "failed precondition";
-    }
-    return "unknown error " + std::to_string(value);
+std::string Describe(Errc e) {
+  switch (e) {
+    case Errc::kInvalidArgument:
+      return "invalid argument";
+    case Errc::kNotFound:
+      return "not found";
+    case Errc::kAlreadyExists:
+      return "already exists";
+    case Errc::kIo:
+      return "I/O error";
+    case Errc::kCorrupt:
+      return "corrupt data";
+    case Errc::kUnavailable:
+      return "unavailable";
+    case Errc::kTimeout:
+      return "timed out";
+    case Errc::kCancelled:
+      return "cancelled";
+    case Errc::kPermissionDenied:
+      return "permission denied";
+    case Errc::kNoSpace:
+      return "no space left";
+    case Errc::kUnsupported:
+      return "unsupported";
+    case Errc::kLimitExceeded:
+      return "limit exceeded";
+    case Errc::kFailedPrecondition:
+      return "failed precondition";
   }
-};
+  return {};
+}
 
 }  // namespace
 
 const std::error_category& CoreCategory() noexcept {
-  static const CoreCategoryImpl category;
+  static const EnumErrorCategory<Errc> category("ferry", Describe);
   return category;
 }
 

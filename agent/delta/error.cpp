@@ -1,38 +1,35 @@
 #include <string>
 
+#include "ferry/core/error_category.hpp"
 #include "ferry/delta/delta.hpp"
 
 namespace ferry::delta {
 namespace {
 
-class DeltaCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry.delta"; }
-  std::string message(int value) const override {
-    switch (static_cast<DeltaErrc>(value)) {
-      case DeltaErrc::kCorrupt:
-        return "corrupt delta";
-      case DeltaErrc::kUnsupported:
-        return "unsupported delta";
-      case DeltaErrc::kLimitExceeded:
-        return "delta exceeds a format limit";
-      case DeltaErrc::kOldFileMismatch:
-        return "old layer does not match the delta";
-      case DeltaErrc::kPathEscape:
-        return "path escapes the old layer";
-      case DeltaErrc::kHashMismatch:
-        return "rebuilt layer hash mismatch";
-      case DeltaErrc::kBadInput:
-        return "bad encoder input";
-    }
-    return "unknown delta error " + std::to_string(value);
+std::string Describe(DeltaErrc e) {
+  switch (e) {
+    case DeltaErrc::kCorrupt:
+      return "corrupt delta";
+    case DeltaErrc::kUnsupported:
+      return "unsupported delta";
+    case DeltaErrc::kLimitExceeded:
+      return "delta exceeds a format limit";
+    case DeltaErrc::kOldFileMismatch:
+      return "old layer does not match the delta";
+    case DeltaErrc::kPathEscape:
+      return "path escapes the old layer";
+    case DeltaErrc::kHashMismatch:
+      return "rebuilt layer hash mismatch";
+    case DeltaErrc::kBadInput:
+      return "bad encoder input";
   }
-};
+  return {};
+}
 
 }  // namespace
 
 const std::error_category& DeltaCategory() noexcept {
-  static const DeltaCategoryImpl category;
+  static const EnumErrorCategory<DeltaErrc> category("ferry.delta", Describe);
   return category;
 }
 

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <set>
 
+#include "ferry/core/error_category.hpp"
+
 namespace ferry::health {
 namespace {
 
@@ -16,17 +18,13 @@ constexpr double kMaxSeconds = 24 * 3600;
 constexpr std::size_t kMaxCommandArgs = 256;
 constexpr std::size_t kMaxString = 4096;
 
-class HealthCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry.health"; }
-  std::string message(int value) const override {
-    switch (static_cast<HealthErrc>(value)) {
-      case HealthErrc::kInvalidConfig:
-        return "invalid health check";
-    }
-    return "unknown health error " + std::to_string(value);
+std::string Describe(HealthErrc e) {
+  switch (e) {
+    case HealthErrc::kInvalidConfig:
+      return "invalid health check";
   }
-};
+  return {};
+}
 
 std::unexpected<Error> Invalid(std::string message) {
   return Fail(HealthErrc::kInvalidConfig, std::move(message));
@@ -86,7 +84,7 @@ Status CheckTimes(const HealthCheck& c) {
 }  // namespace
 
 const std::error_category& HealthCategory() noexcept {
-  static const HealthCategoryImpl category;
+  static const EnumErrorCategory<HealthErrc> category("ferry.health", Describe);
   return category;
 }
 

@@ -2,37 +2,35 @@
 
 #include <string>
 
+#include "ferry/core/error_category.hpp"
+
 namespace ferry::runtime {
 namespace {
 
-class RuntimeCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry.runtime"; }
-  std::string message(int value) const override {
-    switch (static_cast<RuntimeErrc>(value)) {
-      case RuntimeErrc::kInvalidSpec:
-        return "invalid container spec";
-      case RuntimeErrc::kRefused:
-        return "refused by container policy";
-      case RuntimeErrc::kNoSuchContainer:
-        return "no such container";
-      case RuntimeErrc::kRuntimeFailed:
-        return "container runtime failed";
-      case RuntimeErrc::kSpawnFailed:
-        return "container runtime could not be started";
-      case RuntimeErrc::kTimeout:
-        return "container runtime timed out";
-      case RuntimeErrc::kIo:
-        return "container file I/O failed";
-    }
-    return "unknown runtime error " + std::to_string(value);
+std::string Describe(RuntimeErrc e) {
+  switch (e) {
+    case RuntimeErrc::kInvalidSpec:
+      return "invalid container spec";
+    case RuntimeErrc::kRefused:
+      return "refused by container policy";
+    case RuntimeErrc::kNoSuchContainer:
+      return "no such container";
+    case RuntimeErrc::kRuntimeFailed:
+      return "container runtime failed";
+    case RuntimeErrc::kSpawnFailed:
+      return "container runtime could not be started";
+    case RuntimeErrc::kTimeout:
+      return "container runtime timed out";
+    case RuntimeErrc::kIo:
+      return "container file I/O failed";
   }
-};
+  return {};
+}
 
 }  // namespace
 
 const std::error_category& RuntimeCategory() noexcept {
-  static const RuntimeCategoryImpl category;
+  static const EnumErrorCategory<RuntimeErrc> category("ferry.runtime", Describe);
   return category;
 }
 

@@ -1,30 +1,27 @@
 #include <mutex>
 
+#include "ferry/core/error_category.hpp"
 #include "ferry/store/state_store.hpp"
 #include "migrations.hpp"
 
 namespace ferry::store {
 namespace {
 
-class StoreCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry.store"; }
-  std::string message(int value) const override {
-    switch (static_cast<StoreErrc>(value)) {
-      case StoreErrc::kOpenFailed:
-        return "cannot open the state database";
-      case StoreErrc::kCorrupt:
-        return "the state database is corrupt";
-      case StoreErrc::kTooNew:
-        return "the state database is newer than this ferryd";
-      case StoreErrc::kMigrationFailed:
-        return "a schema migration failed";
-      case StoreErrc::kQueryFailed:
-        return "a database statement failed";
-    }
-    return "store error " + std::to_string(value);
+std::string Describe(StoreErrc e) {
+  switch (e) {
+    case StoreErrc::kOpenFailed:
+      return "cannot open the state database";
+    case StoreErrc::kCorrupt:
+      return "the state database is corrupt";
+    case StoreErrc::kTooNew:
+      return "the state database is newer than this ferryd";
+    case StoreErrc::kMigrationFailed:
+      return "a schema migration failed";
+    case StoreErrc::kQueryFailed:
+      return "a database statement failed";
   }
-};
+  return {};
+}
 
 std::int64_t ToMillis(WallTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -620,7 +617,7 @@ Status Configure(Database& db) {
 }  // namespace
 
 const std::error_category& StoreCategory() noexcept {
-  static const StoreCategoryImpl category;
+  static const EnumErrorCategory<StoreErrc> category("ferry.store", Describe);
   return category;
 }
 

@@ -2,41 +2,39 @@
 
 #include <string>
 
+#include "ferry/core/error_category.hpp"
+
 namespace ferry::trust {
 namespace {
 
-class TrustCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ferry.trust"; }
-  std::string message(int value) const override {
-    switch (static_cast<TrustErrc>(value)) {
-      case TrustErrc::kMalformed:
-        return "malformed metadata";
-      case TrustErrc::kBadSignature:
-        return "signature threshold not met";
-      case TrustErrc::kRollback:
-        return "rollback detected";
-      case TrustErrc::kExpired:
-        return "metadata expired";
-      case TrustErrc::kHashMismatch:
-        return "hash or length mismatch";
-      case TrustErrc::kUnsupported:
-        return "unsupported algorithm";
-      case TrustErrc::kTargetNotFound:
-        return "target not found";
-      case TrustErrc::kNotTrusted:
-        return "no trusted root";
-      case TrustErrc::kLimitExceeded:
-        return "limit exceeded";
-    }
-    return "unknown trust error " + std::to_string(value);
+std::string Describe(TrustErrc e) {
+  switch (e) {
+    case TrustErrc::kMalformed:
+      return "malformed metadata";
+    case TrustErrc::kBadSignature:
+      return "signature threshold not met";
+    case TrustErrc::kRollback:
+      return "rollback detected";
+    case TrustErrc::kExpired:
+      return "metadata expired";
+    case TrustErrc::kHashMismatch:
+      return "hash or length mismatch";
+    case TrustErrc::kUnsupported:
+      return "unsupported algorithm";
+    case TrustErrc::kTargetNotFound:
+      return "target not found";
+    case TrustErrc::kNotTrusted:
+      return "no trusted root";
+    case TrustErrc::kLimitExceeded:
+      return "limit exceeded";
   }
-};
+  return {};
+}
 
 }  // namespace
 
 const std::error_category& TrustCategory() noexcept {
-  static const TrustCategoryImpl category;
+  static const EnumErrorCategory<TrustErrc> category("ferry.trust", Describe);
   return category;
 }
 
