@@ -3,65 +3,24 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "integration/server/fleet_server_test.hpp"
 #include "integration/server/raw_http.hpp"
-#include "integration/server/server_process.hpp"
 
 namespace ferry::testing {
 namespace {
 
 using json = nlohmann::json;
 
-std::string ReadText(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  while (!text.empty() && text.back() == '\n') {
-    text.pop_back();
-  }
-  return text;
-}
-
-class FleetCliTest : public ::testing::Test {
+class FleetCliTest : public FleetServerTest {
  protected:
   void SetUp() override {
-    std::filesystem::create_directories(dir_ / "repo");
-    WriteFile(dir_ / "operator.token",
-              "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n");
+    FleetServerTest::SetUp();
     Start();
   }
 
-  void Start(const std::string& log = "server.log") {
-    server_ = std::make_unique<ServerProcess>(
-        dir_ / "repo",
-        std::vector<std::string>{"--fleet-db", (dir_ / "fleet.db").string(),
-                                 "--operator-token-file", (dir_ / "operator.token").string()},
-        dir_ / log);
-    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
-  }
-
-  RunResult Admin(std::vector<std::string> args, const std::string& token_file = "") {
-    std::vector<std::string> argv = {
-        BuiltProgram("ferry-server").string(),
-        "admin",
-        "--url",
-        url_,
-        "--token-file",
-        token_file.empty() ? (dir_ / "operator.token").string() : token_file};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return ferry::testing::Run(argv);
-  }
-
-  json AdminJson(std::vector<std::string> args) {
-    args.insert(args.begin(), "--json");
-    const RunResult r = Admin(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out, nullptr, false);
-  }
+  void Start(const std::string& log = "server.log") { StartFleetServer({}, log); }
 
   std::optional<RawResponse> Device(const std::string& method, const std::string& path,
                                     const std::string& token, const std::string& body = "") {
@@ -71,10 +30,6 @@ class FleetCliTest : public ::testing::Test {
            "\r\n\r\n" + body);
     return c.Read();
   }
-
-  TempDir dir_;
-  std::unique_ptr<ServerProcess> server_;
-  std::string url_;
 };
 
 TEST_F(FleetCliTest, OperatorProvisionsRollsOutWatchesAndReverts) {

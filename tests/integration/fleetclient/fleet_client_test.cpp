@@ -6,11 +6,9 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "canned_server.hpp"
-#include "integration/server/server_process.hpp"
+#include "integration/server/fleet_server_test.hpp"
 
 namespace ferry::testing {
 namespace {
@@ -18,55 +16,9 @@ namespace {
 using fleetclient::FleetClientErrc;
 using json = nlohmann::json;
 
-std::string ReadText(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  while (!text.empty() && text.back() == '\n') {
-    text.pop_back();
-  }
-  return text;
-}
-
-class FleetClientTest : public ::testing::Test {
+class FleetClientTest : public FleetServerTest {
  protected:
-  void SetUp() override {
-    std::filesystem::create_directories(dir_ / "repo");
-    WriteFile(dir_ / "operator.token",
-              "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n");
-  }
-
-  void Start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--fleet-db", (dir_ / "fleet.db").string(),
-                                     "--operator-token-file", (dir_ / "operator.token").string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    server_ = std::make_unique<ServerProcess>(dir_ / "repo", args, dir_ / "server.log");
-    ASSERT_NE(server_->port(), 0);
-    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
-  }
-
-  RunResult Admin(std::vector<std::string> args) {
-    std::vector<std::string> argv = {
-        BuiltProgram("ferry-server").string(), "admin", "--url", url_, "--token-file",
-        (dir_ / "operator.token").string(),    "--json"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return ferry::testing::Run(argv);
-  }
-
-  json AdminJson(std::vector<std::string> args) {
-    const RunResult r = Admin(std::move(args));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out, nullptr, false);
-  }
-
-  // Provisions `id` and returns its device token.
-  std::string AddDevice(const std::string& id) {
-    const auto token_file = dir_ / (id + ".token");
-    const RunResult r = Admin({"devices", "add", id, "--token-out", token_file.string()});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return ReadText(token_file);
-  }
+  void Start(const std::vector<std::string>& extra = {}) { StartFleetServer(extra); }
 
   std::unique_ptr<fleetclient::FleetClient> Client(const std::string& token, std::string url = "") {
     fleetclient::ClientOptions options;
@@ -76,10 +28,6 @@ class FleetClientTest : public ::testing::Test {
     options.total_timeout = std::chrono::seconds(10);
     return fleetclient::MakeFleetClient(std::move(options));
   }
-
-  TempDir dir_;
-  std::unique_ptr<ServerProcess> server_;
-  std::string url_;
 };
 
 TEST_F(FleetClientTest, SeesItsAssignmentAndAnUnchangedOneCostsNothing) {

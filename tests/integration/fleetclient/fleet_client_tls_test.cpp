@@ -3,11 +3,8 @@
 // test: a CA, a server certificate for 127.0.0.1 and a client certificate, both issued by the CA.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "ferry/fleetclient/fleet_client.hpp"
-#include "integration/server/server_process.hpp"
+#include "integration/server/fleet_server_test.hpp"
 
 namespace ferry::testing {
 namespace {
@@ -15,23 +12,11 @@ namespace {
 using fleetclient::FleetClientErrc;
 using json = nlohmann::json;
 
-std::string ReadText(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  while (!text.empty() && text.back() == '\n') {
-    text.pop_back();
-  }
-  return text;
-}
-
-class FleetClientTlsTest : public ::testing::Test {
+class FleetClientTlsTest : public FleetServerTest {
  protected:
   void SetUp() override {
-    std::filesystem::create_directories(dir_ / "repo");
-    WriteFile(dir_ / "operator.token",
-              "8f2c1d9e4b7a6053f1e2d3c4b5a69788e7d6c5b4a3928170f6e5d4c3b2a19080\n");
+    FleetServerTest::SetUp();
+    admin_options_ = {"--ca-file", Path("ca.pem")};
     MakeCa("ca");
     MakeCert("ca", "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
     MakeCert("ca", "client", "/CN=pump-7", "extendedKeyUsage=clientAuth");
@@ -58,49 +43,31 @@ class FleetClientTlsTest : public ::testing::Test {
              "-extfile", Path(name + ".ext")});
   }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-
   void Start(bool require_client_cert) {
-    std::vector<std::string> args = {"--fleet-db",
-                                     Path("fleet.db"),
-                                     "--operator-token-file",
-                                     Path("operator.token"),
-                                     "--tls-cert",
-                                     Path("server.pem"),
-                                     "--tls-key",
+    std::vector<std::string> args = {"--tls-cert", Path("server.pem"), "--tls-key",
                                      Path("server.key")};
     if (require_client_cert) {
       args.insert(args.end(), {"--tls-client-ca", Path("ca.pem")});
     }
-    server_ = std::make_unique<ServerProcess>(dir_ / "repo", args, dir_ / "server.log");
-    ASSERT_NE(server_->port(), 0);
-    url_ = "https://127.0.0.1:" + std::to_string(server_->port());
+    StartFleetServer(args, "server.log", "https");
   }
 
-  RunResult Admin(std::vector<std::string> args, bool with_cert = false) {
-    std::vector<std::string> argv = {BuiltProgram("ferry-server").string(),
-                                     "admin",
-                                     "--url",
-                                     url_,
-                                     "--token-file",
-                                     Path("operator.token"),
-                                     "--ca-file",
-                                     Path("ca.pem")};
+  // The operator's command, with the client certificate when `with_cert`.
+  RunResult AdminAs(std::vector<std::string> args, bool with_cert) {
     if (with_cert) {
-      argv.insert(argv.end(), {"--cert", Path("client.pem"), "--key", Path("client.key")});
+      args.insert(args.begin(), {"--cert", Path("client.pem"), "--key", Path("client.key")});
     }
-    argv.insert(argv.end(), args.begin(), args.end());
-    return ::ferry::testing::Run(argv);
+    return Admin(std::move(args));
   }
 
   // Provisions pump-7 with a deployment of web 2.0.0 and returns its token.
   std::string Provision(bool with_cert = false) {
     const RunResult added =
-        Admin({"devices", "add", "pump-7", "--token-out", Path("pump-7.token")}, with_cert);
+        AdminAs({"devices", "add", "pump-7", "--token-out", Path("pump-7.token")}, with_cert);
     EXPECT_EQ(added.exit_code, 0) << added.err;
     const RunResult deployed =
-        Admin({"deploy", "create", "--app", "web", "--version", "2.0.0", "--device", "pump-7"},
-              with_cert);
+        AdminAs({"deploy", "create", "--app", "web", "--version", "2.0.0", "--device", "pump-7"},
+                with_cert);
     EXPECT_EQ(deployed.exit_code, 0) << deployed.err;
     return ReadText(dir_ / "pump-7.token");
   }
@@ -114,10 +81,6 @@ class FleetClientTlsTest : public ::testing::Test {
     options.total_timeout = std::chrono::seconds(10);
     return options;
   }
-
-  TempDir dir_;
-  std::unique_ptr<ServerProcess> server_;
-  std::string url_;
 };
 
 TEST_F(FleetClientTlsTest, TheClientWithTheCaGetsItsAssignmentOverHttps) {
