@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-#include <thread>
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
@@ -90,7 +89,9 @@ TEST_F(FleetE2e, DeployCommitThenBadReleaseRollsBackByItselfAndIsReported) {
   auto check = Ferry({"--json", "check"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_TRUE(Json::parse(check.out)["queued"].empty()) << check.out;
-  std::this_thread::sleep_for(2500ms);  // a couple of polls
+  // Two more polls seen by the server, and a poll interval for anything they started to show.
+  const std::size_t polls = ServerRequests("GET", "/v1/device/assignment");
+  ASSERT_TRUE(WaitForServerRequests("GET", "/v1/device/assignment", polls, 3, 30s)) << ServerLog();
   auto history = Json::parse(Ferry({"--json", "history", "web"}).out);
   EXPECT_EQ(history["revisions"].size(), 3u) << history.dump(2);
   EXPECT_EQ(Page(), "version 2.0.0");

@@ -29,11 +29,6 @@ std::size_t Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Requests in ferry-server's log ("PEER METHOD TARGET STATUS …") whose target starts with `path`.
-std::size_t Requests(const std::string& log, const std::string& method, const std::string& path) {
-  return Count(log, " " + method + " " + path);
-}
-
 class ReportingE2e : public testing::DeviceLab {
  protected:
   std::string ServerLog() { return server_ ? server_->Log() : ""; }
@@ -100,12 +95,12 @@ TEST_F(ReportingE2e, ACorruptBlobIsReportedOnceCountedByThePhaseAndBackedOff) {
   EXPECT_EQ(dep["state"], "paused") << dep.dump(2);
 
   // Several polls later: the blob was not fetched again and no second event went out.
-  const std::size_t blobs = Requests(ServerLog(), "GET", "/blobs/sha256/");
-  const std::size_t polls = Requests(ServerLog(), "GET", "/v1/device/assignment");
+  const std::size_t blobs = ServerRequests("GET", "/blobs/sha256/");
+  const std::size_t polls = ServerRequests("GET", "/v1/device/assignment");
   ASSERT_TRUE(testing::WaitFor(
-      [&] { return Requests(ServerLog(), "GET", "/v1/device/assignment") >= polls + 5; }, 30s))
+      [&] { return ServerRequests("GET", "/v1/device/assignment") >= polls + 5; }, 30s))
       << ServerLog();
-  EXPECT_EQ(Requests(ServerLog(), "GET", "/blobs/sha256/"), blobs) << ServerLog();
+  EXPECT_EQ(ServerRequests("GET", "/blobs/sha256/"), blobs) << ServerLog();
   EXPECT_EQ(ServerEvents("failed").size(), 1u);
   EXPECT_NE(Log().find("next attempt in"), std::string::npos) << Log();
 
@@ -119,7 +114,7 @@ TEST_F(ReportingE2e, ACorruptBlobIsReportedOnceCountedByThePhaseAndBackedOff) {
   auto check = Ferry({"check"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   ASSERT_TRUE(
-      testing::WaitFor([&] { return Requests(ServerLog(), "GET", "/blobs/sha256/") > blobs; }, 30s))
+      testing::WaitFor([&] { return ServerRequests("GET", "/blobs/sha256/") > blobs; }, 30s))
       << ServerLog();
   // It failed again, and its backoff started afresh.
   ASSERT_TRUE(testing::WaitFor([&] { return Count(Log(), "next attempt in 60 s") >= 2; }, 30s))

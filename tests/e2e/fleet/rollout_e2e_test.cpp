@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
@@ -137,7 +136,11 @@ TEST_F(RolloutE2e, ABadReleaseStopsSpreadingByItselfAndAGoodOneAdvancesPhaseByPh
   ASSERT_TRUE(Count(d2, "rolled-back", 1)) << Deployment(d2).dump(2) << Logs();
   ASSERT_TRUE(testing::WaitFor([&] { return Deployment(d2)["state"] == "paused"; }, 10s))
       << Deployment(d2).dump(2);
-  std::this_thread::sleep_for(3s);  // several polls of every device
+  // Several polls of every device seen by the server (each polls every second: three per
+  // device, and the last one's poll interval for what the earlier ones started to show).
+  const std::size_t polls = ServerRequests("GET", "/v1/device/assignment");
+  ASSERT_TRUE(
+      WaitForServerRequests("GET", "/v1/device/assignment", polls, 4 * devices_.size(), 30s));
   Json paused = Deployment(d2);
   EXPECT_EQ(paused["state"], "paused") << paused.dump(2);
   EXPECT_EQ(paused["released"], 1) << paused.dump(2);
@@ -196,7 +199,19 @@ TEST_F(RolloutE2e, ADeviceAwayCatchesUpAndReportsWhatItDidInOrder) {
   auto installed = At(away, {"install", Bundle("1.0.0")});
   ASSERT_EQ(installed.exit_code, 0) << installed.out << installed.err;
   const std::string d2 = Deploy({"--version", "2.0.0", "--device", "dev-away"});
-  std::this_thread::sleep_for(2s);
+  // Two polls that could not reach the server, seen in the device's log.
+  const auto failed_polls = [&] {
+    const std::string log = fs::ReadFile(away.dir / "ferryd.log").value_or("");
+    std::size_t n = 0;
+    for (auto at = log.find("fleet server http://127.0.0.1:9"); at != std::string::npos;
+         at = log.find("fleet server http://127.0.0.1:9", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const std::size_t failed_before = failed_polls();
+  ASSERT_TRUE(testing::WaitFor([&] { return failed_polls() >= failed_before + 2; }, 30s))
+      << fs::ReadFile(away.dir / "ferryd.log").value_or("");
   EXPECT_EQ(VersionOf(away), "1.0.0");
   EXPECT_EQ(Deployment(d2)["counts"].value("pending", 0), 1);
 

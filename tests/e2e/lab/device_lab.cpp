@@ -196,6 +196,22 @@ std::string DeviceLab::ServerUrl() const {
   return "http://127.0.0.1:" + std::to_string(server_->port());
 }
 
+std::size_t DeviceLab::ServerRequests(const std::string& method, const std::string& path) const {
+  const std::string log = server_ ? server_->Log() : "";
+  const std::string needle = " " + method + " " + path;
+  std::size_t n = 0;
+  for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool DeviceLab::WaitForServerRequests(const std::string& method, const std::string& path,
+                                      std::size_t seen, std::size_t more,
+                                      std::chrono::milliseconds timeout) const {
+  return WaitFor([&] { return ServerRequests(method, path) >= seen + more; }, timeout);
+}
+
 RunResult DeviceLab::Admin(std::vector<std::string> args) {
   args.insert(args.begin(), {BuiltProgram("ferry-server").string(), "admin", "--url", ServerUrl(),
                              "--token-file", OperatorToken().string()});

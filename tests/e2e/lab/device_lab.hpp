@@ -55,6 +55,13 @@ class DeviceLab : public ::testing::Test {
   // OperatorToken()).
   void StartServer(bool fleet, const std::vector<std::string>& extra = {});
   std::string ServerUrl() const;
+  // Requests in ferry-server's log ("PEER METHOD TARGET STATUS ...") whose target starts with
+  // `path`.
+  std::size_t ServerRequests(const std::string& method, const std::string& path) const;
+  // Waits until ferry-server has logged `more` such requests after the first `seen`: a condition
+  // to wait for where a test would otherwise sleep through "a few polls". False after `timeout`.
+  bool WaitForServerRequests(const std::string& method, const std::string& path, std::size_t seen,
+                             std::size_t more, std::chrono::milliseconds timeout) const;
   std::filesystem::path OperatorToken() const { return dir_ / "operator-token"; }
   // `ferry-server admin --url … --token-file … ARGS`.
   RunResult Admin(std::vector<std::string> args);
