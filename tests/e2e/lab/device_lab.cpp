@@ -71,7 +71,7 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
   stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
   if (payload_bytes_ > 0) {
     stdfs::create_directories(image / "data");
-    std::mt19937_64 random(std::hash<std::string>{}(v));
+    std::mt19937_64 random(1);
     std::vector<std::uint64_t> block((64u << 10) / sizeof(std::uint64_t));
     for (std::uint64_t done = 0, i = 0; done < payload_bytes_; done += 1u << 20, ++i) {
       for (auto& word : block) {
@@ -131,7 +131,7 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
   if (downgrade) {
     args.push_back("--downgrade");
   }
-  if (payload_bytes_ > 0) {
+  if (!deltas_) {
     args.insert(args.end(), {"--keep-deltas", "0"});
   }
   auto r = Publish(args);

@@ -65,10 +65,11 @@ class DeviceLab : public ::testing::Test {
   TempDir dir_;
   int port_ = 0;
   // What Release puts in the next releases: this many bytes of data in 1 MiB files under /data
-  // (each a 64 KiB random block repeated, so that publishing stays quick; such a release is
-  // published without deltas), and the trial's deadline of the http health check.
+  // (each a 64 KiB random block repeated, so that publishing stays quick; the same in every
+  // release), the trial's deadline of the http health check, and whether to publish deltas.
   std::uint64_t payload_bytes_ = 0;
   int trial_deadline_s_ = 5;
+  bool deltas_ = true;
   // Appended to ferryd's [runtime] table by StartFerryd (e.g. `rootfs = "hardlink"`).
   std::string runtime_config_;
   std::unique_ptr<Child> ferryd_;

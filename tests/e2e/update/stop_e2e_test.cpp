@@ -83,7 +83,8 @@ class StopDuringInstallE2e : public StopE2e, public ::testing::WithParamInterfac
 TEST_P(StopDuringInstallE2e, FerrydExitsWithinASecondAndTheNextStartConverges) {
   const StopPoint& p = GetParam();
   Release("1.0.0");
-  payload_bytes_ = 256ull << 20;  // 256 files of 1 MiB of random data in one layer
+  payload_bytes_ = 256ull << 20;  // 256 files of 1 MiB in one layer
+  deltas_ = false;                // a delta of it would take minutes to publish
   Release("2.0.0");
   StartFerryd();
   ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
@@ -141,6 +142,37 @@ TEST_F(StopE2e, DuringTheSupervisorsBackoff) {
   EXPECT_EQ(Containers().size(), 1u);
 }
 
+// A delta bundle: 2.0.0's layer is rebuilt from 1.0.0's (32 MiB of it unchanged) by the delta
+// decoder while the extractor unpacks it. SIGTERM in the middle of it.
+TEST_F(StopE2e, DuringADeltaDecode) {
+  payload_bytes_ = 32ull << 20;
+  Release("1.0.0");
+  Release("2.0.0");
+  const std::string delta_bundle = (dir_ / "2.0.0-from-1.0.0.bundle").string();
+  auto b = Publish({"bundle", "--repo", Repo().string(), "--app", "web", "--version", "2.0.0",
+                    "--base-version", "1.0.0", "--out", delta_bundle});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  ASSERT_LT(stdfs::file_size(delta_bundle), stdfs::file_size(Bundle("2.0.0")) / 4)
+      << "the bundle carries a delta, not the layer";
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ferryd_.reset();
+  // The delta bundle has fewer than 30 entries; the rebuilt layer has more than 40.
+  StartFerryd({{"FERRY_CRASHPOINT", "layers.extract.after-entry:30@pause"}});
+  auto install = std::async(std::launch::async, [&] { return Ferry({"install", delta_bundle}); });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return LogSays("crash point layers.extract.after-entry reached: pausing"); }, 60s))
+      << Log();
+  Terminate("a delta decode");
+  EXPECT_EQ(install.get().exit_code, 3);
+  EXPECT_FALSE(LogSays("falling back to the full layer")) << Log();
+  EXPECT_EQ(Page(), "version 1.0.0");
+  ExpectConvergedOnTheOldVersion(true);
+  auto again = Ferry({"install", delta_bundle});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
+  EXPECT_EQ(Page(), "version 2.0.0");
+}
+
 // `ferry update` from a repository whose blobs come at 256 KiB/s: SIGTERM in the middle of the
 // download. The partial blob stays and the next attempt resumes it.
 TEST_F(StopE2e, DuringADownload) {
@@ -170,9 +202,12 @@ TEST_F(StopE2e, DuringADownload) {
   EXPECT_EQ(Page(), "version 1.0.0");
   StartFerryd({}, "repository_url = \"" + ServerUrl() + "\"\n");
   EXPECT_EQ(CurrentVersion(), "1.0.0");
-  auto again = Ferry({"update", "web", "2.0.0"});
+  // Again, without waiting: the download resumes in the background.
+  auto again = Ferry({"update", "--no-wait", "web", "2.0.0"});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
-  EXPECT_EQ(Page(), "version 2.0.0");
+  EXPECT_NE(again.out.find("ferry status"), std::string::npos) << again.out;
+  EXPECT_TRUE(testing::WaitFor([&] { return Page() == "version 2.0.0"; }, 60s)) << Log();
+  EXPECT_EQ(CurrentVersion(), "2.0.0");
 }
 
 // `ferry install` follows an install to its outcome however long it takes (no 30 s give-up),
