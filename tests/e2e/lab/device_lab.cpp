@@ -106,6 +106,13 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
               {"interval_s", 0.25},
               {"successes", 2},
               {"deadline_s", trial_deadline_s_}};
+  if (kind == "slow-probe") {
+    // Serves, but each probe of its health check takes 20 s.
+    health = Json{{"kind", "exec"},
+                  {"command", Json::array({"/bin/busybox", "sleep", "20"})},
+                  {"timeout_s", 25},
+                  {"deadline_s", 30}};
+  }
   if (kind == "idle" || kind == "idle-crashes") {
     // No port: several devices on one host can run it side by side.
     entry = kind == "idle" ? Json::array({"/bin/busybox", "sleep", "100000"})

@@ -35,7 +35,8 @@ class DeviceLab : public ::testing::Test {
   // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
   // then dies: no restart policy hides a crash loop from the trial). "idle" sleeps with a process
   // health check and no port, "idle-crashes" exits soon. "chatty" serves like "good" and writes
-  // "web says hello" to stdout, "web warns" to stderr, then "tick N" every 200 ms. Also makes its
+  // "web says hello" to stdout, "web warns" to stderr, then "tick N" every 200 ms. "slow-probe"
+  // serves like "good", but each probe of its (exec) health check takes 20 s. Also makes its
   // bundle.
   // With `downgrade`, the release is signed as an allowed downgrade.
   void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false);

@@ -173,6 +173,24 @@ TEST_F(StopE2e, DuringADeltaDecode) {
   EXPECT_EQ(Page(), "version 2.0.0");
 }
 
+// A step that cannot notice the stop in time (here a health probe of 20 s in flight, run by runc
+// exec): ferryd does not wait for it, says what it was doing, and exits 0 within the second. Its
+// state is one a crash could leave, and the next start rolls the trial back.
+TEST_F(StopE2e, AStepThatDoesNotStopInTimeIsLeftBehind) {
+  Release("1.0.0");
+  Release("2.0.0", "slow-probe");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  auto install = std::async(std::launch::async, [&] { return Ferry({"install", Bundle("2.0.0")}); });
+  ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 2.0.0"; }, 60s)) << Log();
+  // The first probe starts with the trial; a moment on, it is surely in flight.
+  std::this_thread::sleep_for(500ms);
+  Terminate("a health probe in flight");
+  EXPECT_TRUE(LogSays("ferryd stopped without waiting for install")) << Log();
+  EXPECT_EQ(install.get().exit_code, 3);
+  ExpectConvergedOnTheOldVersion(true);
+}
+
 // `ferry update` from a repository whose blobs come at 256 KiB/s: SIGTERM in the middle of the
 // download. The partial blob stays and the next attempt resumes it.
 TEST_F(StopE2e, DuringADownload) {
