@@ -138,7 +138,7 @@ Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,
 Result<VerifiedRelease> OpenBundle(const BundleFile& file, const std::filesystem::path& work_dir,
                                    trust::MetadataStore& store,
                                    const std::filesystem::path& trusted_root_file,
-                                   const Clock& clock) {
+                                   const Clock& clock, std::function<bool()> stop_requested) {
   const std::filesystem::path& bundle_file = file.path();
   // A bundle is input from a USB stick: unpack it with the same checks as a hostile layer.
   BoundedFdSource source(file.fd(), file.size());
@@ -147,6 +147,7 @@ Result<VerifiedRelease> OpenBundle(const BundleFile& file, const std::filesystem
   policy.whiteouts = layers::WhiteoutMode::kList;
   policy.xattr_prefixes.clear();
   policy.max_entries = 100'000;
+  policy.stop_requested = std::move(stop_requested);
   auto unpacked = layers::ExtractLayer(source, work_dir, policy);
   if (!unpacked) {
     return Fail(unpacked.error().WithContext("bundle " + bundle_file.string()));

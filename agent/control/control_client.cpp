@@ -56,13 +56,16 @@ class Fd {
 // Waits until fd is ready for `events` or the deadline passes.
 Status WaitReady(int fd, short events, std::chrono::steady_clock::time_point deadline) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    const bool forever = deadline == std::chrono::steady_clock::time_point::max();
+    const auto left = forever ? std::chrono::milliseconds(-1)
+                              : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now());
+    if (!forever && left.count() <= 0) {
       return Fail(Errc::kTimeout, "ferryd did not answer in time");
     }
     pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    const int r = ::poll(
+        &p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 24LL * 3600 * 1000)));
     if (r > 0) {
       return Ok();
     }
@@ -76,7 +79,8 @@ Status WaitReady(int fd, short events, std::chrono::steady_clock::time_point dea
 
 Result<Json> Call(const std::filesystem::path& socket_path, const std::string& method,
                   const Json& params, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = timeout == kNoTimeout ? std::chrono::steady_clock::time_point::max()
+                                              : std::chrono::steady_clock::now() + timeout;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.string().size() >= sizeof addr.sun_path) {
@@ -123,7 +127,7 @@ Result<Json> Call(const std::filesystem::path& socket_path, const std::string& m
       return Fail(ErrnoError("reading from ferryd"));
     }
     if (n == 0) {
-      return Fail(Errc::kUnavailable, "ferryd closed the connection without answering");
+      return Fail(Errc::kCancelled, "ferryd closed the connection without answering");
     }
     reply.append(buf, static_cast<std::size_t>(n));
     if (reply.size() > 64 * kMaxLineBytes) {

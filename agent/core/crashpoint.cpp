@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <thread>
 
 namespace ferry {
 namespace {
@@ -29,6 +29,9 @@ struct Selection {
   bool pause = false;  // hold the thread instead of exiting
   long target = 1;     // exit the n-th time the point is passed
   std::atomic<long> hits{0};
+  std::mutex mu;
+  std::condition_variable released_cv;
+  bool released = false;
 };
 
 // Read once: the environment of a running process does not change under it.
@@ -77,13 +80,27 @@ void Crashpoint(const CrashpointName& point) {
     if (selection->pause) {
       std::fprintf(stderr, "crash point %s reached: pausing\n", selection->name.c_str());
       std::fflush(stderr);
-      std::this_thread::sleep_for(std::chrono::milliseconds(kCrashpointPauseMs));
+      std::unique_lock lock(selection->mu);
+      selection->released_cv.wait_for(lock, std::chrono::milliseconds(kCrashpointPauseMs),
+                                      [selection] { return selection->released; });
       return;
     }
     std::fprintf(stderr, "crash point %s reached: exiting abruptly\n", selection->name.c_str());
     std::fflush(stderr);
     ::_exit(kCrashpointExitStatus);
   }
+}
+
+void ReleaseCrashpointPauses() {
+  Selection* selection = GetSelection();
+  if (selection == nullptr) {
+    return;
+  }
+  {
+    std::lock_guard lock(selection->mu);
+    selection->released = true;
+  }
+  selection->released_cv.notify_all();
 }
 
 std::vector<std::string_view> RegisteredCrashpoints() {

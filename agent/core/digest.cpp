@@ -38,7 +38,7 @@ std::string Sha256Digest(std::string_view bytes) {
   return Finish(ctx.get());
 }
 
-Result<std::string> Sha256FileDigest(const std::filesystem::path& path) {
+Result<std::string> Sha256FileDigest(const std::filesystem::path& path, const StopRequested& stop) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return Fail(ErrnoError("open " + path.string()));
@@ -47,6 +47,10 @@ Result<std::string> Sha256FileDigest(const std::filesystem::path& path) {
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::unique_ptr<char[]> buf(new char[1 << 17]);
   for (;;) {
+    if (stop && stop()) {
+      ::close(fd);
+      return Fail(Errc::kCancelled, "ferryd is stopping");
+    }
     const ssize_t n = ::read(fd, buf.get(), 1 << 17);
     if (n < 0) {
       if (errno == EINTR) {
@@ -65,7 +69,8 @@ Result<std::string> Sha256FileDigest(const std::filesystem::path& path) {
   return Finish(ctx.get());
 }
 
-Status VerifyFile(const std::filesystem::path& path, std::string_view digest, std::uint64_t size) {
+Status VerifyFile(const std::filesystem::path& path, std::string_view digest, std::uint64_t size,
+                  const StopRequested& stop) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return Fail(ErrnoError("stat " + path.string()));
@@ -74,7 +79,7 @@ Status VerifyFile(const std::filesystem::path& path, std::string_view digest, st
     return Fail(Errc::kCorrupt, path.string() + " is " + std::to_string(st.st_size) +
                                     " bytes, but " + std::to_string(size) + " were signed");
   }
-  auto got = Sha256FileDigest(path);
+  auto got = Sha256FileDigest(path, stop);
   if (!got) {
     return Fail(got.error());
   }

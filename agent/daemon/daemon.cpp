@@ -12,8 +12,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <optional>
+#include <thread>
 #include <random>
 #include <vector>
 
@@ -21,6 +24,7 @@
 #include "ferry/bundle/bundle.hpp"
 #include "ferry/control/control.hpp"
 #include "ferry/core/asio_clock.hpp"
+#include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/core/memory.hpp"
@@ -125,6 +129,11 @@ Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
 // A download whose bytes have not grown for this long shows no speed in `ferry status`.
 constexpr std::chrono::seconds kStalledAfter{2};
 
+// How long shutdown waits for the work in progress to notice the stop. Every step checks it far
+// more often than this; past it ferryd exits anyway, since its state is crash-safe by design.
+// Well under a second, so that ferryd is gone within one even on a loaded device.
+constexpr std::chrono::milliseconds kStopBound{700};
+
 class DaemonImpl final : public Daemon {
  public:
   DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
@@ -143,7 +152,7 @@ class DaemonImpl final : public Daemon {
             clock_, runtime_, *store_,
             // The configuration has checked the name already.
             ParseRestartPolicy(config_.supervise.restart).value_or(RestartPolicy::kAlways),
-            [this](std::function<void()> fn) { asio::post(worker_, std::move(fn)); },
+            [this](std::function<void()> fn) { OnWorkerThread("supervising", std::move(fn)); },
             PidfdWatcher(io_),
             [this](const std::string& app) { return engine_.RestartCurrent(app); }) {
     if (!config_.repository_url.empty()) {
@@ -197,7 +206,7 @@ class DaemonImpl final : public Daemon {
       }
     });
     // Recovery first: everything asked of the engine queues behind it on the worker.
-    asio::post(worker_, [this] {
+    OnWorkerThread("recovery", [this] {
       if (auto st = engine_.Recover(); !st) {
         log::error("recovery: {}", st.error().message());
       }
@@ -227,18 +236,36 @@ class DaemonImpl final : public Daemon {
     sd_notify(0, "READY=1");
     io_.run();
     sd_notify(0, "STOPPING=1");
+    const auto stopping_since = std::chrono::steady_clock::now();
     control.Stop();
-    // A trial in progress ends at its next wait; its journal stays open for the next start. A
-    // download stops at its next progress tick; its partial file is resumed at the next start.
-    sleeper_.Cancel();
-    cancel_.Cancel();
-    worker_.join();
-    net_.join();
+    CancelWork();
+    // Work queued behind the one in progress is dropped: its caller's connection is closed, and
+    // a fleet assignment comes again at the next poll.
+    worker_.stop();
+    net_.stop();
+    std::promise<void> joined;
+    auto done = joined.get_future();
+    std::thread joiner([this, &joined] {
+      worker_.join();
+      net_.join();
+      joined.set_value();
+    });
+    if (done.wait_until(stopping_since + kStopBound) == std::future_status::timeout) {
+      // Nothing is lost by not waiting: every step's state on disk and in the database is one a
+      // crash could leave, and the next start resumes or cleans it.
+      log::warn("ferryd stopped without waiting for {}, which did not stop within {} ms; the "
+                "next start resumes or cleans up after it",
+                Activity(), kStopBound.count());
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
+    joiner.join();
     log::info("ferryd stopped");
     return Ok();
   }
 
   void Stop() override {
+    CancelWork();
     asio::post(io_, [this] {
       boost::system::error_code ec;
       signals_.cancel(ec);
@@ -260,10 +287,47 @@ class DaemonImpl final : public Daemon {
   // libarchive) the agent does not need while it waits: give both back between updates.
   static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
 
+  // Ends the work in progress at its next check (a tar entry or 4 MiB of unpacking, 128 KiB of
+  // hashing, a trial's wait, a download's progress tick); what it leaves is resumed or cleaned by
+  // the next start. Safe from any thread, and more than once.
+  void CancelWork() {
+    sleeper_.Cancel();
+    cancel_.Cancel();
+    ReleaseCrashpointPauses();
+  }
+
+  // Runs `fn` on the worker; `what` names it in the log if shutdown cannot wait for it.
+  void OnWorkerThread(std::string what, std::function<void()> fn) {
+    asio::post(worker_, [this, what = std::move(what), fn = std::move(fn)] {
+      SetActivity(what);
+      fn();
+      SetActivity("");
+    });
+  }
+
+  void SetActivity(std::string what) {
+    std::lock_guard lock(activity_mu_);
+    activity_ = std::move(what);
+  }
+
+  // What the worker does now, with the step of each update in flight.
+  std::string Activity() {
+    std::string what;
+    {
+      std::lock_guard lock(activity_mu_);
+      what = activity_.empty() ? "the worker" : activity_;
+    }
+    for (const auto& [app, progress] : engine_.InFlight()) {
+      what += " (" + app + ": " + progress.step + ")";
+    }
+    return what;
+  }
+
   // Runs `fn` on the worker and replies with its result.
-  control::Handler OnWorker(std::function<Result<Json>(const Json&)> fn) {
-    return [this, fn = std::move(fn)](const Json& params, control::Reply reply) {
-      asio::post(worker_, [this, fn, params, reply = std::move(reply)] {
+  control::Handler OnWorker(std::string what, std::function<Result<Json>(const Json&)> fn) {
+    return [this, what = std::move(what), fn = std::move(fn)](const Json& params,
+                                                              control::Reply reply) {
+      OnWorkerThread(what, [this, fn, params, reply = std::move(reply)] {
         reply(fn(params));
         supervisor_.Sync();  // whatever now runs as current
         ReleaseMemory();
@@ -286,7 +350,7 @@ class DaemonImpl final : public Daemon {
            }
            return ReadAppLogs(*store_, engine::Layout(config_.state_dir), *request);
          })},
-        {"revert", OnWorker([this](const Json& p) -> Result<Json> { return Revert(p); })},
+        {"revert", OnWorker("revert", [this](const Json& p) -> Result<Json> { return Revert(p); })},
         {"install",
          [this](const Json& p, control::Reply reply) {
            // Opened here, on the event loop, where the open cannot block: a refusal (a FIFO, a
@@ -298,13 +362,35 @@ class DaemonImpl final : public Daemon {
              return;
            }
            auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
-           asio::post(worker_, [this, shared, reply = std::move(reply)] {
+           if (!Waits(p)) {
+             reply(Json{{"accepted", true}, {"bundle", shared->path().string()}});
+             reply = [](const Result<Json>&) {};  // Install logs its outcome
+           }
+           OnWorkerThread("install " + shared->path().string(), [this, shared,
+                                                                reply = std::move(reply)] {
              reply(Install(*shared));
              supervisor_.Sync();
              ReleaseMemory();
            });
          }},
-        {"update", OnWorker([this](const Json& p) -> Result<Json> { return Update(p); })},
+        {"update",
+         [this](const Json& p, control::Reply reply) {
+           if (auto checked = CheckUpdateParams(p); !checked) {
+             reply(Fail(checked.error()));
+             return;
+           }
+           if (!Waits(p)) {
+             reply(Json{{"accepted", true},
+                        {"app", p["app"].get<std::string>()},
+                        {"version", p["version"].get<std::string>()}});
+             reply = [](const Result<Json>&) {};  // Update logs its outcome
+           }
+           OnWorkerThread("update", [this, p, reply = std::move(reply)] {
+             reply(Update(p));
+             supervisor_.Sync();
+             ReleaseMemory();
+           });
+         }},
         {"check",
          [this](const Json&, control::Reply reply) {
            if (!fleet_) {
@@ -507,7 +593,8 @@ class DaemonImpl final : public Daemon {
     if (auto st = fs::MakeDirs(work, 0700); !st) {
       return Fail(st.error());
     }
-    auto release = bundle::OpenBundle(file, work, store_->Metadata(), config_.trusted_root, clock_);
+    auto release = bundle::OpenBundle(file, work, store_->Metadata(), config_.trusted_root, clock_,
+                                      [this] { return cancel_.cancelled(); });
     if (!release) {
       (void)layers::RemoveTree(work);
       log::error("install {}: {}", bundle.string(), release.error().message());
@@ -536,10 +623,13 @@ class DaemonImpl final : public Daemon {
     return out;
   }
 
-  // Installs app@version from the repository, as a fleet assignment would (ferry update).
-  Result<Json> Update(const Json& params) {
-    auto app = AppParam(params);
-    if (!app) {
+  // `"wait": false` in an install or update: reply once the request is accepted, not at its end.
+  static bool Waits(const Json& params) {
+    return !params.contains("wait") || !params["wait"].is_boolean() || params["wait"].get<bool>();
+  }
+
+  Status CheckUpdateParams(const Json& params) const {
+    if (auto app = AppParam(params); !app) {
       return Fail(app.error());
     }
     if (!params.contains("version") || !params["version"].is_string() ||
@@ -550,14 +640,23 @@ class DaemonImpl final : public Daemon {
       return Fail(Errc::kFailedPrecondition,
                   "no repository is configured (set server_url or repository_url in ferryd.toml)");
     }
+    return Ok();
+  }
+
+  // Installs app@version from the repository, as a fleet assignment would (ferry update).
+  Result<Json> Update(const Json& params) {
+    if (auto checked = CheckUpdateParams(params); !checked) {
+      return Fail(checked.error());
+    }
+    const std::string app = params["app"].get<std::string>();
     const std::string version = params["version"].get<std::string>();
-    auto r = installer_->Install(*app, version, engine::InstallOptions{}, &cancel_);
+    auto r = installer_->Install(app, version, engine::InstallOptions{}, &cancel_);
     if (!r) {
-      log::error("update {} {}: {}", *app, version, r.error().message());
+      log::error("update {} {}: {}", app, version, r.error().message());
       return Fail(r.error());
     }
     Json out = ResultJson(*r);
-    out["app"] = *app;
+    out["app"] = app;
     out["version"] = version;
     return out;
   }
@@ -598,7 +697,8 @@ class DaemonImpl final : public Daemon {
   // Installs an assigned release on the worker, then reports to the server at once.
   void QueueAssigned(const fleetclient::AssignedApp& a) {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
-    asio::post(worker_, [this, a] {
+    OnWorkerThread("install " + a.app + " " + a.version + " (deployment " + a.deployment + ")",
+                   [this, a] {
       auto r =
           installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
       fleet_->Finished(a, r);
@@ -655,6 +755,8 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<fetch::BlobFetcher> blob_fetcher_;
   std::unique_ptr<update::RemoteInstaller> installer_;  // null without a repository
   std::unique_ptr<FleetAgent> fleet_;                   // null without a fleet server
+  std::mutex activity_mu_;
+  std::string activity_;  // what the worker runs now, for the log at shutdown
   std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
   // One worker for everything that blocks (staging, runc, trials); updates run one at a time.

@@ -78,7 +78,8 @@ class BufferWriter final : public Writer {
 // Counts, hashes and forwards the rebuilt bytes; refuses to go past the declared size.
 class Output final : public Writer {
  public:
-  Output(ByteSink& sink, std::uint64_t limit) : sink_(sink), limit_(limit), sha_(EVP_MD_CTX_new()) {
+  Output(ByteSink& sink, std::uint64_t limit, const std::function<bool()>& stop_requested)
+      : sink_(sink), limit_(limit), stop_requested_(stop_requested), sha_(EVP_MD_CTX_new()) {
     EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr);
   }
   ~Output() { EVP_MD_CTX_free(sha_); }
@@ -86,6 +87,9 @@ class Output final : public Writer {
   Output& operator=(const Output&) = delete;
 
   Status Write(std::span<const std::uint8_t> bytes) override {
+    if (StopRequested()) {
+      return Fail(Errc::kCancelled, "ferryd is stopping");
+    }
     if (bytes.size() > limit_ - written_) {
       return Corrupt("delta produces more bytes than its header declares");
     }
@@ -94,6 +98,7 @@ class Output final : public Writer {
     return sink_.Write(bytes);
   }
   std::uint64_t written() const { return written_; }
+  bool StopRequested() const { return stop_requested_ && stop_requested_(); }
   Sha256 Digest() {
     Sha256 out{};
     unsigned int len = 0;
@@ -105,6 +110,7 @@ class Output final : public Writer {
   ByteSink& sink_;
   std::uint64_t limit_;
   std::uint64_t written_ = 0;
+  const std::function<bool()>& stop_requested_;
   EVP_MD_CTX* sha_;
 };
 
@@ -134,10 +140,11 @@ struct OldBytes {
 
 class Decoder {
  public:
-  Decoder(int delta_fd, int old_root, const FullHeader& header, ByteSink& sink)
+  Decoder(int delta_fd, int old_root, const FullHeader& header, ByteSink& sink,
+          const std::function<bool()>& stop_requested)
       : old_root_(old_root),
         header_(header),
-        out_(sink, header.info.new_size),
+        out_(sink, header.info.new_size, stop_requested),
         buf_(kChunk),
         buf2_(kChunk) {
     std::uint64_t offset = format::kHeaderSize;
@@ -152,6 +159,9 @@ class Decoder {
 
   Status Run() {
     while (true) {
+      if (out_.StopRequested()) {
+        return Fail(Errc::kCancelled, "ferryd is stopping");
+      }
       auto op = Byte();
       if (!op) {
         return Fail(op.error());
@@ -609,7 +619,7 @@ Result<DeltaHeader> ReadDeltaHeader(const std::filesystem::path& path) {
 }
 
 Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::path& delta_path,
-                  ByteSink& sink) {
+                  ByteSink& sink, const std::function<bool()>& stop_requested) {
   auto delta_fd = OpenRead(delta_path, 0);
   if (!delta_fd) {
     return Fail(delta_fd.error());
@@ -622,7 +632,7 @@ Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::p
   if (!root) {
     return Fail(root.error());
   }
-  Decoder decoder(delta_fd->get(), root->get(), *header, sink);
+  Decoder decoder(delta_fd->get(), root->get(), *header, sink, stop_requested);
   FERRY_TRY_STATUS(decoder.Run(), "applying delta " + delta_path.string());
   return Ok();
 }

@@ -19,7 +19,8 @@ struct DeltaSource::State {
   std::optional<layers::FdSource> reader;
 };
 
-DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path delta_path)
+DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path delta_path,
+                         std::function<bool()> stop_requested)
     : state_(std::make_unique<State>()) {
   int fds[2];
   // A socket pair rather than a pipe: send(MSG_NOSIGNAL) reports a reader that gave up as EPIPE
@@ -32,7 +33,8 @@ DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path de
   state_->write_fd = fds[1];
   state_->reader.emplace(state_->read_fd);
   State* s = state_.get();
-  s->producer = std::thread([s, old_dir = std::move(old_dir), delta_path = std::move(delta_path)] {
+  s->producer = std::thread([s, old_dir = std::move(old_dir), delta_path = std::move(delta_path),
+                             stop_requested = std::move(stop_requested)] {
     delta::FunctionSink sink([s](std::span<const std::uint8_t> bytes) -> Status {
       std::size_t done = 0;
       while (done < bytes.size()) {
@@ -48,7 +50,7 @@ DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path de
       }
       return Ok();
     });
-    Status result = delta::ApplyDelta(old_dir, delta_path, sink);
+    Status result = delta::ApplyDelta(old_dir, delta_path, sink, stop_requested);
     ::shutdown(s->write_fd, SHUT_WR);
     s->producer_result = std::move(result);
   });

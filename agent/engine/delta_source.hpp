@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "ferry/core/result.hpp"
@@ -13,7 +14,9 @@ namespace ferry::engine {
 
 class DeltaSource final : public layers::ByteSource {
  public:
-  DeltaSource(std::filesystem::path old_dir, std::filesystem::path delta_path);
+  // `stop_requested` (may be empty) ends decoding early with Errc::kCancelled.
+  DeltaSource(std::filesystem::path old_dir, std::filesystem::path delta_path,
+              std::function<bool()> stop_requested = {});
   ~DeltaSource() override;  // stops and joins the decoder
   DeltaSource(const DeltaSource&) = delete;
   DeltaSource& operator=(const DeltaSource&) = delete;

@@ -480,19 +480,24 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
     if (!path) {
       continue;
     }
-    if (auto st = VerifyFile(*path, delta.blob.digest, delta.blob.size); !st) {
+    if (auto st = VerifyFile(*path, delta.blob.digest, delta.blob.size, policy.stop_requested);
+        !st) {
+      if (st.error().Is(Errc::kCancelled)) {
+        return st;
+      }
       log::warn("delta for {} refused: {}", layer.diff_id, st.error().message());
       continue;
     }
-    DeltaSource source(layout_.layer(delta.from_diff_id), *path);
+    DeltaSource source(layout_.layer(delta.from_diff_id), *path, policy.stop_requested);
     auto staged = layers::StageLayer(source, layout_.layers(), layer.diff_id, policy);
     Status decoded = source.Finish();
     if (staged) {
       stripped = StrippedNote(layer.diff_id, *staged);
       return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
     }
-    if (staged.error().Is(Errc::kCancelled)) {
-      return Fail(staged.error());
+    if (staged.error().Is(Errc::kCancelled) || StopRequested()) {
+      // The decoder may have seen the stop first: the extractor then saw a short tar.
+      return Fail(Errc::kCancelled, "ferryd is stopping");
     }
     log::warn("delta for {} failed, falling back to the full layer: {}", layer.diff_id,
               (decoded ? staged.error() : decoded.error()).message());
@@ -501,7 +506,8 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
   if (!path) {
     return Fail(path.error());
   }
-  if (auto st = VerifyFile(*path, layer.blob.digest, layer.blob.size); !st) {
+  if (auto st = VerifyFile(*path, layer.blob.digest, layer.blob.size, policy.stop_requested);
+      !st) {
     return st;
   }
   layers::FileSource file(*path);

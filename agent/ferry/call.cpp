@@ -11,7 +11,16 @@ int CallFerryd(const GlobalOptions& options, const std::string& method, const co
     result = std::move(*reply);
     return kExitOk;
   }
-  const Error& e = reply.error();
+  return ReportCallError(reply.error(), err);
+}
+
+int ReportCallError(const Error& e, std::ostream& err) {
+  if (e.Is(Errc::kCancelled)) {
+    // Whatever it was doing is resumed or cleaned up when it starts again.
+    err << "ferry: ferryd stopped before it finished (" << e.message()
+        << "); see ferry status once it runs again\n";
+    return kExitUnreachable;
+  }
   if (e.Is(Errc::kUnavailable)) {
     err << "ferry: ferryd is not running (" << e.message() << ")\n";
     return kExitUnreachable;

@@ -16,7 +16,8 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitFailed = 1,       // ferryd answered with an error
   kExitUsage = 2,        // bad command line
-  kExitUnreachable = 3,  // ferryd is not running, or the socket is not ours to use
+  kExitUnreachable = 3,  // ferryd is not running (or stopped before it answered), or the socket
+                         // is not ours to use
   kExitNotApplied = 4,   // the update or revert ran but did not stick (rolled back or failed)
 };
 
@@ -38,6 +39,16 @@ struct CommandSpec {
 // kExitOk and fills `result`.
 int CallFerryd(const GlobalOptions& options, const std::string& method, const control::Json& params,
                control::Json& result, std::ostream& err);
+
+// Prints the CLI's message for a failed call and returns its exit code.
+int ReportCallError(const Error& error, std::ostream& err);
+
+// The same for `install` and `update`, which reply only with the outcome: waits for it however
+// long it takes, and meanwhile prints the step of each update in flight to `err` (from `status`,
+// polled every second) unless `--json` asked for quiet. ferryd stopping or dying meanwhile is
+// kExitUnreachable, with a message saying so.
+int CallAndFollow(const GlobalOptions& options, const std::string& method,
+                  const control::Json& params, control::Json& result, std::ostream& err);
 
 CommandSpec StatusCommand();
 CommandSpec HistoryCommand();

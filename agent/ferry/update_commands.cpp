@@ -27,6 +27,17 @@ int PrintOutcome(const GlobalOptions& options, const Json& r, std::ostream& out)
   return outcome == "committed" || outcome == "already-installed" ? kExitOk : kExitNotApplied;
 }
 
+// `--no-wait`: ferryd has accepted the install and runs it in the background.
+int PrintAccepted(const GlobalOptions& options, const Json& r, const std::string& what,
+                  std::ostream& out) {
+  if (options.json) {
+    out << r.dump(2) << "\n";
+  } else {
+    out << "accepted: " << what << " runs in the background; follow it with ferry status\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 CommandSpec RevertCommand() {
@@ -54,20 +65,35 @@ CommandSpec RevertCommand() {
 }
 
 CommandSpec InstallCommand() {
-  auto bundle = std::make_shared<std::string>();
+  struct Args {
+    std::string bundle;
+    bool no_wait = false;
+  };
+  auto args = std::make_shared<Args>();
   return {
       "install", "install an offline bundle made by ferry-publish bundle",
-      [bundle](CLI::App* sub) -> RunFn {
-        sub->add_option("bundle", *bundle, "the bundle file")->required();
-        return [bundle](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+      [args](CLI::App* sub) -> RunFn {
+        sub->add_option("bundle", args->bundle, "the bundle file")->required();
+        sub->add_flag("--no-wait", args->no_wait,
+                      "return once ferryd has accepted the bundle (follow it with ferry status)");
+        return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
           std::error_code ec;
-          const auto path = std::filesystem::absolute(*bundle, ec);
+          const auto path = std::filesystem::absolute(args->bundle, ec);
           if (ec || !std::filesystem::is_regular_file(path, ec)) {
-            err << "ferry: " << *bundle << " is not a readable file\n";
+            err << "ferry: " << args->bundle << " is not a readable file\n";
             return static_cast<int>(kExitUsage);
           }
           Json result;
-          if (int rc = CallFerryd(options, "install", Json{{"bundle", path.string()}}, result, err);
+          if (args->no_wait) {
+            if (int rc = CallFerryd(options, "install",
+                                    Json{{"bundle", path.string()}, {"wait", false}}, result, err);
+                rc != 0) {
+              return rc;
+            }
+            return PrintAccepted(options, result, "the install of " + path.string(), out);
+          }
+          if (int rc = CallAndFollow(options, "install", Json{{"bundle", path.string()}}, result,
+                                     err);
               rc != 0) {
             return rc;
           }
@@ -80,18 +106,27 @@ CommandSpec UpdateCommand() {
   struct Args {
     std::string app;
     std::string version;
+    bool no_wait = false;
   };
   auto args = std::make_shared<Args>();
   return {"update", "install a release of an app from the configured repository now",
           [args](CLI::App* sub) -> RunFn {
             sub->add_option("app", args->app, "the app")->required();
             sub->add_option("version", args->version, "the release version")->required();
+            sub->add_flag("--no-wait", args->no_wait,
+                          "return once ferryd has accepted it (follow it with ferry status)");
             return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json params{{"app", args->app}, {"version", args->version}};
               Json result;
-              if (int rc =
-                      CallFerryd(options, "update",
-                                 Json{{"app", args->app}, {"version", args->version}}, result, err);
-                  rc != 0) {
+              if (args->no_wait) {
+                params["wait"] = false;
+                if (int rc = CallFerryd(options, "update", params, result, err); rc != 0) {
+                  return rc;
+                }
+                return PrintAccepted(options, result,
+                                     "the update of " + args->app + " to " + args->version, out);
+              }
+              if (int rc = CallAndFollow(options, "update", params, result, err); rc != 0) {
                 return rc;
               }
               return PrintOutcome(options, result, out);

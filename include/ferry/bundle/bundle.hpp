@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -78,12 +79,15 @@ Result<Release> FetchRelease(trust::MetadataStore& store, fetch::HttpClient& htt
 // hardened layer extractor, then verifies it: TUF metadata against `store` (seeded from
 // `trusted_root_file` when the store trusts nothing yet), and the manifest target named in
 // bundle.json. Verified metadata is kept in `store`, so version floors rise as with a server.
-// Reads the file from its fd, the first `bundle_file.size()` bytes only.
+// Reads the file from its fd, the first `bundle_file.size()` bytes only. When `stop_requested`
+// turns true, unpacking stops within a tar entry or 4 MiB with Errc::kCancelled ("ferryd is
+// stopping"); what was unpacked stays in `work_dir` for the caller to remove.
 Result<VerifiedRelease> OpenBundle(const BundleFile& bundle_file,
                                    const std::filesystem::path& work_dir,
                                    trust::MetadataStore& store,
                                    const std::filesystem::path& trusted_root_file,
-                                   const Clock& clock);
+                                   const Clock& clock,
+                                   std::function<bool()> stop_requested = {});
 
 // BundleFile::Open, then the above.
 Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,

@@ -71,9 +71,13 @@ class ControlServer {
   std::shared_ptr<Impl> impl_;
 };
 
+// A `timeout` for Call that never passes: for an install, which lasts as long as it lasts.
+inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::milliseconds::max();
+
 // Calls one method on the ferryd at `socket_path` and waits for the reply. Fails with
-// Errc::kUnavailable when nobody is listening, Errc::kTimeout after `timeout`, and with the error
-// ferryd sent (its code mapped back where known) otherwise.
+// Errc::kUnavailable when nobody is listening, Errc::kCancelled when ferryd closed the connection
+// without answering (it stopped or died meanwhile), Errc::kTimeout after `timeout`, and with the
+// error ferryd sent (its code mapped back where known) otherwise.
 Result<Json> Call(const std::filesystem::path& socket_path, const std::string& method,
                   const Json& params = Json::object(),
                   std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -2,7 +2,9 @@
 // time the point is passed) in the environment, the process exits abruptly (_exit, no cleanup) when
 // it reaches that point, as a power cut or SIGKILL would leave it. With name@pause (or
 // name:n@pause) it says so on stderr and holds the thread there for kCrashpointPauseMs instead,
-// so that a test can stop the process (SIGTERM) at exactly that point. Every point is registered by
+// so that a test can stop the process (SIGTERM) at exactly that point; ReleaseCrashpointPauses (on
+// SIGTERM) lets it go at once, so the code after the point runs as it would, with the stop
+// requested. Every point is registered by
 // name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
 #pragma once
 
@@ -22,6 +24,9 @@ struct CrashpointName {
 
 // Exits the process with status 137 if FERRY_CRASHPOINT selects this point now.
 void Crashpoint(const CrashpointName& point);
+
+// Ends every pause, now and later: a paused thread goes on at once. Safe from any thread.
+void ReleaseCrashpointPauses();
 
 // Every crash point linked into this program, sorted by name.
 std::vector<std::string_view> RegisteredCrashpoints();

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -12,11 +13,19 @@ namespace ferry {
 
 std::string Sha256Digest(std::string_view bytes);
 
-// Hashes a file as it is read, in bounded memory. Fails with an errno error when it cannot be read.
-Result<std::string> Sha256FileDigest(const std::filesystem::path& path);
+// Returns true when the caller wants the work in progress to stop (ferryd is shutting down). Must
+// be cheap and thread-safe; an empty function never stops.
+using StopRequested = std::function<bool()>;
+
+// Hashes a file as it is read, in bounded memory. Fails with an errno error when it cannot be
+// read, and with Errc::kCancelled ("ferryd is stopping") when `stop` turns true (checked every
+// 128 KiB).
+Result<std::string> Sha256FileDigest(const std::filesystem::path& path,
+                                     const StopRequested& stop = {});
 
 // Checks that the file at `path` is exactly `size` bytes with sha256 `digest`; Errc::kCorrupt names
-// the file and what differs otherwise.
-Status VerifyFile(const std::filesystem::path& path, std::string_view digest, std::uint64_t size);
+// the file and what differs otherwise, Errc::kCancelled when `stop` turns true while hashing.
+Status VerifyFile(const std::filesystem::path& path, std::string_view digest, std::uint64_t size,
+                  const StopRequested& stop = {});
 
 }  // namespace ferry

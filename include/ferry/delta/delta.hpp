@@ -68,9 +68,11 @@ Result<DeltaHeader> ReadDeltaHeader(const std::filesystem::path& path);
 // field of the delta is checked: a corrupt or hostile delta gives a DeltaErrc error, never a crash.
 // The sink may have received bytes before an error; the output is good only when this returns
 // success, which includes a check of the rebuilt bytes' size and sha256 against the header.
-// Blocking; safe to call from several threads on different inputs.
+// Blocking; safe to call from several threads on different inputs. When `stop_requested` (cheap,
+// thread-safe; empty: never) turns true, decoding ends within a record or 64 KiB of output with
+// Errc::kCancelled ("ferryd is stopping").
 Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::path& delta_path,
-                  ByteSink& sink);
+                  ByteSink& sink, const std::function<bool()>& stop_requested = {});
 
 // The old layer as the encoder sees it: regular files by normalized path ("usr/bin/x", no
 // leading "./" or "/"). Hardlinks of the old tar appear under each of their names.

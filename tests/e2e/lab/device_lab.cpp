@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "ferry/core/fs.hpp"
@@ -68,6 +69,21 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
            << "echo 'Content-Type: text/plain'\necho\necho " << kind << "\n";
   }
   stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
+  if (payload_bytes_ > 0) {
+    stdfs::create_directories(image / "data");
+    std::mt19937_64 random(1);
+    std::vector<std::uint64_t> block((64u << 10) / sizeof(std::uint64_t));
+    for (std::uint64_t done = 0, i = 0; done < payload_bytes_; done += 1u << 20, ++i) {
+      for (auto& word : block) {
+        word = random();
+      }
+      std::ofstream file(image / "data" / ("blob-" + std::to_string(i)), std::ios::binary);
+      for (int k = 0; k < 16; ++k) {
+        file.write(reinterpret_cast<const char*>(block.data()),
+                   static_cast<std::streamsize>(block.size() * sizeof(std::uint64_t)));
+      }
+    }
+  }
   const std::string listen = "127.0.0.1:" + std::to_string(port_);
   Json entry = Json::array({"/bin/busybox", "httpd", "-f", "-p", listen, "-h", "/www"});
   if (kind == "exits") {
@@ -89,7 +105,14 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
               {"url", "http://" + listen + "/cgi-bin/health"},
               {"interval_s", 0.25},
               {"successes", 2},
-              {"deadline_s", 5}};
+              {"deadline_s", trial_deadline_s_}};
+  if (kind == "slow-probe") {
+    // Serves, but each probe of its health check takes 20 s.
+    health = Json{{"kind", "exec"},
+                  {"command", Json::array({"/bin/busybox", "sleep", "20"})},
+                  {"timeout_s", 25},
+                  {"deadline_s", 30}};
+  }
   if (kind == "idle" || kind == "idle-crashes") {
     // No port: several devices on one host can run it side by side.
     entry = kind == "idle" ? Json::array({"/bin/busybox", "sleep", "100000"})
@@ -114,6 +137,9 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
                                    "--quiet"};
   if (downgrade) {
     args.push_back("--downgrade");
+  }
+  if (!deltas_) {
+    args.insert(args.end(), {"--keep-deltas", "0"});
   }
   auto r = Publish(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -35,7 +35,8 @@ class DeviceLab : public ::testing::Test {
   // (serves, but its health endpoint fails), "hangs" (never listens), "crashes" (runs a second,
   // then dies: no restart policy hides a crash loop from the trial). "idle" sleeps with a process
   // health check and no port, "idle-crashes" exits soon. "chatty" serves like "good" and writes
-  // "web says hello" to stdout, "web warns" to stderr, then "tick N" every 200 ms. Also makes its
+  // "web says hello" to stdout, "web warns" to stderr, then "tick N" every 200 ms. "slow-probe"
+  // serves like "good", but each probe of its (exec) health check takes 20 s. Also makes its
   // bundle.
   // With `downgrade`, the release is signed as an allowed downgrade.
   void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false);
@@ -71,6 +72,12 @@ class DeviceLab : public ::testing::Test {
 
   TempDir dir_;
   int port_ = 0;
+  // What Release puts in the next releases: this many bytes of data in 1 MiB files under /data
+  // (each a 64 KiB random block repeated, so that publishing stays quick; the same in every
+  // release), the trial's deadline of the http health check, and whether to publish deltas.
+  std::uint64_t payload_bytes_ = 0;
+  int trial_deadline_s_ = 5;
+  bool deltas_ = true;
   // Appended to ferryd's [runtime] table by StartFerryd (e.g. `rootfs = "hardlink"`).
   std::string runtime_config_;
   std::unique_ptr<Child> ferryd_;

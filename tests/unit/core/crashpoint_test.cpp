@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace ferry {
 namespace {
@@ -26,6 +28,25 @@ TEST(CrashpointDeathTest, SelectedPointExitsAbruptlyOnTheNthPass) {
         std::exit(0);
       },
       ::testing::ExitedWithCode(kCrashpointExitStatus), "passed once\ncrash point test.point");
+  ::unsetenv("FERRY_CRASHPOINT");
+}
+
+// SIGTERM lets a paused point go at once, so a test can stop ferryd exactly there.
+TEST(CrashpointDeathTest, ReleaseEndsAPauseAtOnce) {
+  ::setenv("FERRY_CRASHPOINT", "test.point@pause", 1);
+  EXPECT_EXIT(
+      {
+        std::thread releaser([] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          ReleaseCrashpointPauses();
+        });
+        const auto start = std::chrono::steady_clock::now();
+        Crashpoint(kTestPoint);
+        const auto held = std::chrono::steady_clock::now() - start;
+        releaser.join();
+        std::exit(held < std::chrono::milliseconds(kCrashpointPauseMs) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "crash point test.point reached: pausing");
   ::unsetenv("FERRY_CRASHPOINT");
 }
 

@@ -120,6 +120,24 @@ TEST_P(RoundTrip, OldLayerAsDirectoryGivesTheSameResult) {
   EXPECT_EQ(*rebuilt, layers.new_tar);
 }
 
+// ferryd stopping: the decoder ends within a record or 64 KiB of output, with kCancelled, after
+// passing on only part of the layer.
+TEST(ApplyDelta, StopsWithCancelledWhenAskedToStop) {
+  Layers layers(OldTar(TarBuilder::Format::kGnu), NewTar(TarBuilder::Format::kGnu, false));
+  layers.Encode(layers.old_tar_path);
+  std::uint64_t written = 0;
+  delta::FunctionSink sink([&](std::span<const std::uint8_t> bytes) -> Status {
+    written += bytes.size();
+    return Ok();
+  });
+  const auto stop_after_64k = [&] { return written >= 64 * 1024; };
+  Status st = delta::ApplyDelta(layers.old_dir, layers.delta_path, sink, stop_after_64k);
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(st.error().Is(Errc::kCancelled)) << st.error().String();
+  EXPECT_LT(written, layers.new_tar.size());
+  EXPECT_LE(written, 2u * 64 * 1024);
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, RoundTrip,
                          ::testing::Values(TarBuilder::Format::kGnu, TarBuilder::Format::kPax));
 
