@@ -64,8 +64,8 @@ Status WaitReady(int fd, short events, std::chrono::steady_clock::time_point dea
       return Fail(Errc::kTimeout, "ferryd did not answer in time");
     }
     pollfd p{fd, events, 0};
-    const int r = ::poll(
-        &p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 24LL * 3600 * 1000)));
+    const int r =
+        ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 24LL * 3600 * 1000)));
     if (r > 0) {
       return Ok();
     }

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <future>
 #include <optional>
-#include <thread>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "app_logs.hpp"
@@ -253,9 +253,10 @@ class DaemonImpl final : public Daemon {
     if (done.wait_until(stopping_since + kStopBound) == std::future_status::timeout) {
       // Nothing is lost by not waiting: every step's state on disk and in the database is one a
       // crash could leave, and the next start resumes or cleans it.
-      log::warn("ferryd stopped without waiting for {}, which did not stop within {} ms; the "
-                "next start resumes or cleans up after it",
-                Activity(), kStopBound.count());
+      log::warn(
+          "ferryd stopped without waiting for {}, which did not stop within {} ms; the "
+          "next start resumes or cleans up after it",
+          Activity(), kStopBound.count());
       std::fflush(nullptr);
       std::_Exit(0);
     }
@@ -366,12 +367,12 @@ class DaemonImpl final : public Daemon {
              reply(Json{{"accepted", true}, {"bundle", shared->path().string()}});
              reply = [](const Result<Json>&) {};  // Install logs its outcome
            }
-           OnWorkerThread("install " + shared->path().string(), [this, shared,
-                                                                reply = std::move(reply)] {
-             reply(Install(*shared));
-             supervisor_.Sync();
-             ReleaseMemory();
-           });
+           OnWorkerThread("install " + shared->path().string(),
+                          [this, shared, reply = std::move(reply)] {
+                            reply(Install(*shared));
+                            supervisor_.Sync();
+                            ReleaseMemory();
+                          });
          }},
         {"update",
          [this](const Json& p, control::Reply reply) {
@@ -699,20 +700,20 @@ class DaemonImpl final : public Daemon {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
     OnWorkerThread("install " + a.app + " " + a.version + " (deployment " + a.deployment + ")",
                    [this, a] {
-      auto r =
-          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
-      fleet_->Finished(a, r);
-      supervisor_.Sync();
-      ReleaseMemory();
-      asio::post(net_, [this] {
-        if (auto d = fleet_->DeliverEvents(); !d) {
-          log::warn("fleet server {}: {}", config_.server_url, d.error().message());
-        }
-        if (auto i = fleet_->SendInventory(false); !i) {
-          log::warn("fleet server {}: {}", config_.server_url, i.error().message());
-        }
-      });
-    });
+                     auto r = installer_->Install(
+                         a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
+                     fleet_->Finished(a, r);
+                     supervisor_.Sync();
+                     ReleaseMemory();
+                     asio::post(net_, [this] {
+                       if (auto d = fleet_->DeliverEvents(); !d) {
+                         log::warn("fleet server {}: {}", config_.server_url, d.error().message());
+                       }
+                       if (auto i = fleet_->SendInventory(false); !i) {
+                         log::warn("fleet server {}: {}", config_.server_url, i.error().message());
+                       }
+                     });
+                   });
   }
 
   static std::int64_t Millis(std::chrono::system_clock::time_point t) {

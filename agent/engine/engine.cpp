@@ -506,8 +506,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
   if (!path) {
     return Fail(path.error());
   }
-  if (auto st = VerifyFile(*path, layer.blob.digest, layer.blob.size, policy.stop_requested);
-      !st) {
+  if (auto st = VerifyFile(*path, layer.blob.digest, layer.blob.size, policy.stop_requested); !st) {
     return st;
   }
   layers::FileSource file(*path);

@@ -46,7 +46,8 @@ int CallAndFollow(const GlobalOptions& options, const std::string& method, const
     std::unique_lock lock(mu);
     while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return finished; })) {
       lock.unlock();
-      auto status = control::Call(options.socket, "status", Json::object(), std::chrono::seconds(5));
+      auto status =
+          control::Call(options.socket, "status", Json::object(), std::chrono::seconds(5));
       lock.lock();
       if (finished || !status || !(*status)["apps"].is_array()) {
         continue;

@@ -92,8 +92,8 @@ CommandSpec InstallCommand() {
             }
             return PrintAccepted(options, result, "the install of " + path.string(), out);
           }
-          if (int rc = CallAndFollow(options, "install", Json{{"bundle", path.string()}}, result,
-                                     err);
+          if (int rc =
+                  CallAndFollow(options, "install", Json{{"bundle", path.string()}}, result, err);
               rc != 0) {
             return rc;
           }

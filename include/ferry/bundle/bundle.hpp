@@ -86,8 +86,7 @@ Result<VerifiedRelease> OpenBundle(const BundleFile& bundle_file,
                                    const std::filesystem::path& work_dir,
                                    trust::MetadataStore& store,
                                    const std::filesystem::path& trusted_root_file,
-                                   const Clock& clock,
-                                   std::function<bool()> stop_requested = {});
+                                   const Clock& clock, std::function<bool()> stop_requested = {});
 
 // BundleFile::Open, then the above.
 Result<VerifiedRelease> OpenBundle(const std::filesystem::path& bundle_file,

@@ -29,8 +29,8 @@ class StopE2e : public testing::DeviceLab {
     const auto sent = std::chrono::steady_clock::now();
     ferryd_->Signal(SIGTERM);
     const int status = ferryd_->Wait(30s);
-    const auto took =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - sent);
     std::cout << "[ stop time ] ferryd exited " << took.count() << " ms after SIGTERM during "
               << during << "\n";
     EXPECT_EQ(status, 0) << Log();
@@ -90,10 +90,12 @@ TEST_P(StopDuringInstallE2e, FerrydExitsWithinASecondAndTheNextStartConverges) {
   ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
   ferryd_.reset();
   StartFerryd({{"FERRY_CRASHPOINT", std::string(p.point) + "@pause"}});
-  auto install = std::async(std::launch::async, [&] { return Ferry({"install", Bundle("2.0.0")}); });
+  auto install = std::async(std::launch::async, [&] {
+    return Ferry({"install", Bundle("2.0.0")});
+  });
   const std::string point = std::string(p.point).substr(0, std::string(p.point).find(':'));
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return LogSays("crash point " + point + " reached: pausing"); }, 120s))
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return LogSays("crash point " + point + " reached: pausing"); }, 120s))
       << Log();
   Terminate(p.during);
   auto r = install.get();
@@ -181,7 +183,9 @@ TEST_F(StopE2e, AStepThatDoesNotStopInTimeIsLeftBehind) {
   Release("2.0.0", "slow-probe");
   StartFerryd();
   ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
-  auto install = std::async(std::launch::async, [&] { return Ferry({"install", Bundle("2.0.0")}); });
+  auto install = std::async(std::launch::async, [&] {
+    return Ferry({"install", Bundle("2.0.0")});
+  });
   ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 2.0.0"; }, 60s)) << Log();
   // The first probe starts with the trial; a moment on, it is surely in flight.
   std::this_thread::sleep_for(500ms);

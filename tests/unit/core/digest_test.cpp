@@ -21,9 +21,8 @@ TEST(VerifyFile, StopsWithCancelledWhenAskedToStop) {
   const std::string bytes(1024 * 1024, 'x');
   ASSERT_TRUE(fs::WriteFileAtomic(dir / "blob", bytes));
   int checks = 0;
-  Status st = VerifyFile(dir / "blob", Sha256Digest(bytes), bytes.size(), [&] {
-    return ++checks > 2;
-  });
+  Status st =
+      VerifyFile(dir / "blob", Sha256Digest(bytes), bytes.size(), [&] { return ++checks > 2; });
   ASSERT_FALSE(st);
   EXPECT_TRUE(st.error().Is(Errc::kCancelled)) << st.error().message();
   EXPECT_EQ(checks, 3);
