@@ -387,6 +387,33 @@ TEST_F(LayerTest, ZstdFrameWithALargerWindowIsRefusedBeforeItsWindowIsAllocated)
   EXPECT_EQ(TakeSnapshot(), before);
 }
 
+TEST_F(LayerTest, ManyDirectoriesAllGetTheirModesAndTimes) {
+  // More directories than TreeWriter keeps in memory: the rest wait in a temporary file.
+  TarBuilder builder;
+  constexpr int kDirs = 10'000;
+  for (int i = 0; i < kDirs; ++i) {
+    const std::string dir = "d" + std::to_string(i);
+    builder.Dir(dir, i % 2 == 0 ? 0750 : 0705).File(dir + "/f", "x");
+  }
+  builder.Dir("d0", 0711);  // a later entry for the same directory wins
+  const std::string tar = builder.Finish();
+  MemorySource source(Bytes(tar));
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  for (int i : {0, 1, 4095, 4096, 4097, 8191, 8192, kDirs - 1}) {
+    struct stat st {};
+    const auto dir = root() / ("d" + std::to_string(i));
+    ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+    EXPECT_EQ(st.st_mode & 07777, i == 0 ? 0711u : (i % 2 == 0 ? 0750u : 0705u)) << dir;
+    EXPECT_EQ(st.st_mtim.tv_sec, TarBuilder::kMtime) << dir;
+  }
+  std::size_t names = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root())) {
+    ++names;
+  }
+  EXPECT_EQ(names, static_cast<std::size_t>(kDirs)) << "nothing but the layer's entries";
+}
+
 TEST_F(LayerTest, FileSourceReadsAFile) {
   const std::string tar = NormalLayer(TarFormat::kGnu);
   ASSERT_TRUE(ferry::fs::WriteFileAtomic(tmp_ / "layer.tar", tar).has_value());
