@@ -259,28 +259,47 @@ Status WriteAllFd(int fd, const void* data, std::size_t size) {
   return Ok();
 }
 
-// Reads exactly `size` bytes; false at a clean end of file before the first byte.
-Result<bool> ReadExactFd(int fd, void* data, std::size_t size) {
-  auto* p = static_cast<char*>(data);
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::read(fd, p + done, size - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
+// Reads the spill file in large chunks (a record at a time would be two syscalls per directory).
+class SpillReader {
+ public:
+  explicit SpillReader(int fd) : fd_(fd) {}
+
+  // Copies the next `size` bytes to `out`; false at a clean end of file before the first byte.
+  Result<bool> Read(void* out, std::size_t size) {
+    auto* p = static_cast<char*>(out);
+    std::size_t done = 0;
+    while (done < size) {
+      if (pos_ == buffer_.size()) {
+        buffer_.resize(1 << 20);
+        ssize_t n = 0;
+        do {
+          n = ::read(fd_, buffer_.data(), buffer_.size());
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+          return Fail(ErrnoError("read the list of directories"));
+        }
+        buffer_.resize(static_cast<std::size_t>(n));
+        pos_ = 0;
+        if (n == 0) {
+          if (done == 0) {
+            return false;
+          }
+          return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
+        }
       }
-      return Fail(ErrnoError("read the list of directories"));
+      const std::size_t take = std::min(size - done, buffer_.size() - pos_);
+      std::copy_n(buffer_.data() + pos_, take, p + done);
+      pos_ += take;
+      done += take;
     }
-    if (n == 0) {
-      if (done == 0) {
-        return false;
-      }
-      return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
-    }
-    done += static_cast<std::size_t>(n);
+    return true;
   }
-  return true;
-}
+
+ private:
+  int fd_;
+  std::string buffer_;
+  std::size_t pos_ = 0;
+};
 
 }  // namespace
 
@@ -330,9 +349,10 @@ Status TreeWriter::Finish() {
     if (::lseek(spill_.get(), 0, SEEK_SET) != 0) {
       return Fail(ErrnoError("rewind the list of directories"));
     }
+    SpillReader reader(spill_.get());
     for (;;) {
       SpillHeader h;
-      auto more = ReadExactFd(spill_.get(), &h, sizeof h);
+      auto more = reader.Read(&h, sizeof h);
       if (!more) {
         return Fail(std::move(more.error()));
       }
@@ -341,7 +361,7 @@ Status TreeWriter::Finish() {
       }
       DeferredDir d;
       d.path.resize(h.path_size);
-      auto path = ReadExactFd(spill_.get(), d.path.data(), d.path.size());
+      auto path = reader.Read(d.path.data(), d.path.size());
       if (!path) {
         return Fail(std::move(path.error()));
       }
