@@ -467,6 +467,8 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
   layers::ExtractPolicy policy = layers::ExtractPolicy::ForCurrentProcess();
   policy.whiteouts = layers::WhiteoutMode::kList;
   policy.max_tar_bytes = layer.size;
+  policy.declared_entries = layer.entries;
+  policy.declared_unpacked_size = layer.unpacked_size;
   policy.stop_requested = [this] { return StopRequested(); };
 
   // The cheapest source first: a delta from a layer this device already has.

@@ -139,9 +139,8 @@ Status TreeWriter::WriteDirectory(const EntryHeader& header,
     }
   }
   // setgid on a directory only makes new files inherit its group; setuid means nothing there.
-  deferred_dirs_.push_back(
+  return DeferDirectory(
       {JoinPath(components, components.size()), header.mode & 03777, header.mtime, header.atime});
-  return Ok();
 }
 
 Status TreeWriter::WriteHardlink(const EntryHeader& header, int parent, const std::string& name) {
@@ -228,43 +227,199 @@ Status TreeWriter::WriteWhiteout(const EntryHeader& header,
   return Ok();
 }
 
-Status TreeWriter::Finish() {
-  for (const DeferredDir& d : deferred_dirs_) {
-    UniqueFd fd;
-    if (d.path.empty()) {
-      fd.Reset(::dup(root_.get()));
-    } else {
-      std::vector<std::string> components;
-      for (std::size_t start = 0; start <= d.path.size();) {
-        const std::size_t end = std::min(d.path.find('/', start), d.path.size());
-        components.push_back(d.path.substr(start, end - start));
-        start = end + 1;
+namespace {
+
+constexpr std::size_t kDeferredInMemory = 4096;
+
+// One spilled DeferredDir: a fixed header, then the path.
+struct SpillHeader {
+  std::uint32_t path_size = 0;
+  std::uint32_t mode = 0;
+  std::uint32_t has_mtime = 0;
+  std::uint32_t has_atime = 0;
+  std::int64_t mtime_sec = 0;
+  std::int64_t mtime_nsec = 0;
+  std::int64_t atime_sec = 0;
+  std::int64_t atime_nsec = 0;
+};
+
+Status WriteAllFd(int fd, const void* data, std::size_t size) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
       }
-      auto walked = WalkDir(components, components.size(), /*create=*/false, d.path);
-      if (!walked) {
-        // A later entry replaced the directory (with a symlink or a file): nothing to apply.
-        if (walked.error().Is(LayersErrc::kSymlinkInPath) || walked.error().Is(Errc::kNotFound)) {
-          continue;
+      return Fail(ErrnoError("write the list of directories"));
+    }
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return Ok();
+}
+
+// Reads the spill file in large chunks (a record at a time would be two syscalls per directory).
+class SpillReader {
+ public:
+  explicit SpillReader(int fd) : fd_(fd) {}
+
+  // Copies the next `size` bytes to `out`; false at a clean end of file before the first byte.
+  Result<bool> Read(void* out, std::size_t size) {
+    auto* p = static_cast<char*>(out);
+    std::size_t done = 0;
+    while (done < size) {
+      if (pos_ == buffer_.size()) {
+        buffer_.resize(1 << 20);
+        ssize_t n = 0;
+        do {
+          n = ::read(fd_, buffer_.data(), buffer_.size());
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+          return Fail(ErrnoError("read the list of directories"));
         }
-        return Fail(std::move(walked.error()));
+        buffer_.resize(static_cast<std::size_t>(n));
+        pos_ = 0;
+        if (n == 0) {
+          if (done == 0) {
+            return false;
+          }
+          return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
+        }
       }
-      fd = std::move(*walked);
+      const std::size_t take = std::min(size - done, buffer_.size() - pos_);
+      std::copy_n(buffer_.data() + pos_, take, p + done);
+      pos_ += take;
+      done += take;
     }
-    const std::string& path = d.path;
-    if (!fd.valid()) {
-      return Fail(ErrnoError("open directory " + QuotePath(path)));
-    }
-    if (::fchmod(fd.get(), d.mode) != 0) {
-      return Fail(ErrnoError("chmod directory " + QuotePath(path)));
-    }
-    if (d.mtime || d.atime) {
-      const timespec times[2] = {TimeOrOmit(d.atime ? d.atime : d.mtime), TimeOrOmit(d.mtime)};
-      if (::futimens(fd.get(), times) != 0) {
-        return Fail(ErrnoError("set times of directory " + QuotePath(path)));
-      }
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::string buffer_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+Status TreeWriter::DeferDirectory(DeferredDir dir) {
+  deferred_dirs_.push_back(std::move(dir));
+  if (deferred_dirs_.size() < kDeferredInMemory || spill_unavailable_) {
+    return Ok();
+  }
+  return SpillDeferredDirs();
+}
+
+Status TreeWriter::SpillDeferredDirs() {
+  if (!spill_.valid()) {
+    spill_.Reset(::openat(root_.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!spill_.valid()) {
+      // Old kernels and some filesystems: memory it is, as it always was.
+      spill_unavailable_ = true;
+      return Ok();
     }
   }
+  std::string buffer;
+  for (const DeferredDir& d : deferred_dirs_) {
+    SpillHeader h;
+    h.path_size = static_cast<std::uint32_t>(d.path.size());
+    h.mode = d.mode;
+    h.has_mtime = d.mtime ? 1 : 0;
+    h.has_atime = d.atime ? 1 : 0;
+    if (d.mtime) {
+      h.mtime_sec = d.mtime->tv_sec;
+      h.mtime_nsec = d.mtime->tv_nsec;
+    }
+    if (d.atime) {
+      h.atime_sec = d.atime->tv_sec;
+      h.atime_nsec = d.atime->tv_nsec;
+    }
+    buffer.append(reinterpret_cast<const char*>(&h), sizeof h);
+    buffer += d.path;
+  }
+  FERRY_TRY_STATUS(WriteAllFd(spill_.get(), buffer.data(), buffer.size()), "deferring directories");
   deferred_dirs_.clear();
+  deferred_dirs_.shrink_to_fit();
+  return Ok();
+}
+
+Status TreeWriter::Finish() {
+  if (spill_.valid()) {
+    if (::lseek(spill_.get(), 0, SEEK_SET) != 0) {
+      return Fail(ErrnoError("rewind the list of directories"));
+    }
+    SpillReader reader(spill_.get());
+    for (;;) {
+      SpillHeader h;
+      auto more = reader.Read(&h, sizeof h);
+      if (!more) {
+        return Fail(std::move(more.error()));
+      }
+      if (!*more) {
+        break;
+      }
+      DeferredDir d;
+      d.path.resize(h.path_size);
+      auto path = reader.Read(d.path.data(), d.path.size());
+      if (!path) {
+        return Fail(std::move(path.error()));
+      }
+      if (!*path && h.path_size > 0) {
+        return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
+      }
+      d.mode = h.mode;
+      if (h.has_mtime != 0) {
+        d.mtime = timespec{static_cast<time_t>(h.mtime_sec), static_cast<long>(h.mtime_nsec)};
+      }
+      if (h.has_atime != 0) {
+        d.atime = timespec{static_cast<time_t>(h.atime_sec), static_cast<long>(h.atime_nsec)};
+      }
+      FERRY_TRY_STATUS(ApplyDeferredDir(d), "finishing directories");
+    }
+    spill_.Reset();
+  }
+  for (const DeferredDir& d : deferred_dirs_) {
+    FERRY_TRY_STATUS(ApplyDeferredDir(d), "finishing directories");
+  }
+  deferred_dirs_.clear();
+  return Ok();
+}
+
+Status TreeWriter::ApplyDeferredDir(const DeferredDir& d) {
+  UniqueFd fd;
+  if (d.path.empty()) {
+    fd.Reset(::dup(root_.get()));
+  } else {
+    std::vector<std::string> components;
+    for (std::size_t start = 0; start <= d.path.size();) {
+      const std::size_t end = std::min(d.path.find('/', start), d.path.size());
+      components.push_back(d.path.substr(start, end - start));
+      start = end + 1;
+    }
+    auto walked = WalkDir(components, components.size(), /*create=*/false, d.path);
+    if (!walked) {
+      // A later entry replaced the directory (with a symlink or a file): nothing to apply.
+      if (walked.error().Is(LayersErrc::kSymlinkInPath) || walked.error().Is(Errc::kNotFound)) {
+        return Ok();
+      }
+      return Fail(std::move(walked.error()));
+    }
+    fd = std::move(*walked);
+  }
+  const std::string& path = d.path;
+  if (!fd.valid()) {
+    return Fail(ErrnoError("open directory " + QuotePath(path)));
+  }
+  if (::fchmod(fd.get(), d.mode) != 0) {
+    return Fail(ErrnoError("chmod directory " + QuotePath(path)));
+  }
+  if (d.mtime || d.atime) {
+    const timespec times[2] = {TimeOrOmit(d.atime ? d.atime : d.mtime), TimeOrOmit(d.mtime)};
+    if (::futimens(fd.get(), times) != 0) {
+      return Fail(ErrnoError("set times of directory " + QuotePath(path)));
+    }
+  }
   return Ok();
 }
 

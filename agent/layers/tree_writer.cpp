@@ -138,6 +138,11 @@ Status TreeWriter::Write(const EntryHeader& header, const DataReader& read_data)
     return Fail(LayersErrc::kTooManyEntries, EntryName(path) + ": more than " +
                                                  std::to_string(policy_->max_entries) + " entries");
   }
+  if (policy_->declared_entries && entries_ > *policy_->declared_entries) {
+    return Fail(LayersErrc::kTooManyEntries,
+                EntryName(path) + ": the layer has more entries than the " +
+                    std::to_string(*policy_->declared_entries) + " its manifest declares");
+  }
   auto split = SplitEntryPath(path, *policy_, "entry");
   if (!split) {
     return Fail(std::move(split.error()));
@@ -192,6 +197,14 @@ Status TreeWriter::Write(const EntryHeader& header, const DataReader& read_data)
         return Fail(LayersErrc::kLayerTooLarge,
                     EntryName(path) + ": the layer's files exceed the limit of " +
                         std::to_string(policy_->max_total_file_bytes) + " bytes");
+      }
+      if (policy_->declared_unpacked_size &&
+          header.size > *policy_->declared_unpacked_size -
+                            std::min(total_file_bytes_, *policy_->declared_unpacked_size)) {
+        return Fail(LayersErrc::kLayerTooLarge,
+                    EntryName(path) + ": the layer's files exceed the unpacked size of " +
+                        std::to_string(*policy_->declared_unpacked_size) +
+                        " bytes its manifest declares");
       }
       total_file_bytes_ += header.size;
       break;

@@ -116,6 +116,12 @@ class TreeWriter {
   // chown (per the policy), then chmod when `mode` is set, then the times; never follows `name`.
   Status SetOwnerAndTimes(int parent, const std::string& name, const EntryHeader& header,
                           std::optional<std::uint32_t> mode);
+  // Queues a directory's mode and times for Finish(). Past kDeferredInMemory of them, they go to
+  // an unnamed temporary file in the root (O_TMPFILE), so a layer of a million directories costs
+  // disk, not memory; where the filesystem has no O_TMPFILE they stay in memory.
+  Status DeferDirectory(DeferredDir dir);
+  Status SpillDeferredDirs();
+  Status ApplyDeferredDir(const DeferredDir& d);
   std::uint32_t FileMode(const EntryHeader& header) const;
 
   UniqueFd root_;
@@ -126,6 +132,8 @@ class TreeWriter {
   std::uint64_t capabilities_stripped_ = 0;
   std::vector<Whiteout> whiteouts_;
   std::vector<DeferredDir> deferred_dirs_;
+  UniqueFd spill_;  // earlier deferred directories, in order, when there were many
+  bool spill_unavailable_ = false;
   std::string cached_key_;  // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };

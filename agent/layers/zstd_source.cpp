@@ -1,5 +1,7 @@
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include <string>
 #include <vector>
 
 #include "ferry/layers/byte_source.hpp"
@@ -21,7 +23,7 @@ ZstdSource::ZstdSource(ByteSource& inner) : state_(std::make_unique<State>()) {
   state_->dctx = ZSTD_createDCtx();
   if (state_->dctx != nullptr) {
     // A hostile stream must not make the device allocate a huge window.
-    ZSTD_DCtx_setParameter(state_->dctx, ZSTD_d_windowLogMax, 27);
+    ZSTD_DCtx_setParameter(state_->dctx, ZSTD_d_windowLogMax, kLayerZstdWindowLog);
   }
 }
 
@@ -51,6 +53,13 @@ Result<std::span<const std::byte>> ZstdSource::Next() {
     ZSTD_inBuffer in{s.input.data(), s.input.size(), 0};
     ZSTD_outBuffer out{s.output.data(), s.output.size(), 0};
     const std::size_t ret = ZSTD_decompressStream(s.dctx, &out, &in);
+    if (ZSTD_getErrorCode(ret) == ZSTD_error_frameParameter_windowTooLarge) {
+      return Fail(Errc::kLimitExceeded,
+                  "zstd: a frame needs a window over " +
+                      std::to_string((1u << kLayerZstdWindowLog) >> 20) +
+                      " MiB, the most ferry-publish writes and ferryd accepts (publish the release "
+                      "again with a current ferry-publish)");
+    }
     if (ZSTD_isError(ret) != 0) {
       return Fail(Errc::kCorrupt, std::string("zstd: ") + ZSTD_getErrorName(ret));
     }

@@ -158,7 +158,8 @@ Result<Layer> ParseLayer(const Reader& r) {
   if (auto st = r.Expect(Json::value_t::object, "an object"); !st) {
     return Fail(st.error());
   }
-  if (auto st = r.OnlyKeys({"diff_id", "size", "blob", "deltas"}); !st) {
+  if (auto st = r.OnlyKeys({"diff_id", "size", "entries", "unpacked_size", "blob", "deltas"});
+      !st) {
     return Fail(st.error());
   }
   Layer layer;
@@ -167,6 +168,13 @@ Result<Layer> ParseLayer(const Reader& r) {
     return Fail(Errc::kInvalidArgument, r.Join("diff_id") + ": not a sha256 digest");
   }
   FERRY_ASSIGN(layer.size, r.Unsigned("size"));
+  // Optional: manifests of older ferry-publish versions lack them.
+  if (r.Has("entries")) {
+    FERRY_ASSIGN(layer.entries, r.Unsigned("entries"));
+  }
+  if (r.Has("unpacked_size")) {
+    FERRY_ASSIGN(layer.unpacked_size, r.Unsigned("unpacked_size"));
+  }
   if (!r.Has("blob")) {
     return Fail(Errc::kInvalidArgument, "missing field " + r.Join("blob"));
   }
@@ -497,10 +505,17 @@ std::string SerializeManifest(const Manifest& m) {
       dj["from"] = d.from_diff_id;
       deltas.push_back(dj);
     }
-    layers.push_back(Json{{"diff_id", l.diff_id},
-                          {"size", l.size},
-                          {"blob", BlobJson(l.blob, kLayerMediaType)},
-                          {"deltas", deltas}});
+    Json lj{{"diff_id", l.diff_id},
+            {"size", l.size},
+            {"blob", BlobJson(l.blob, kLayerMediaType)},
+            {"deltas", deltas}};
+    if (l.entries) {
+      lj["entries"] = *l.entries;
+    }
+    if (l.unpacked_size) {
+      lj["unpacked_size"] = *l.unpacked_size;
+    }
+    layers.push_back(lj);
   }
   Json doc{{"schema", kSchemaVersion},
            {"app", m.app},

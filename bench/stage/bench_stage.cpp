@@ -1,5 +1,5 @@
-// bench_stage [--size-mb N] [--runs N] [--only local,network,delta] [--delta-data DIR]
-//             [--dir DIR] [--keep]
+// bench_stage [--size-mb N] [--runs N] [--only local,network,delta,bounded] [--delta-data DIR]
+//             [--zero-gb N] [--dir DIR] [--keep]
 //
 // Prints, in one run, wall time and peak RSS of Ferry's staging path next to the shell pipeline
 // that does the same work, each run in a child process so its peak RSS is its own (the pipeline's
@@ -21,6 +21,9 @@
 //          (DeltaSource, as the engine) and stages it; the peer fetches a whole-tar `zstd -19
 //          --long=27 --patch-from` patch and pipes it through `zstd -d --patch-from=v1.tar`, with
 //          the same sums.
+// bounded  ferryd's memory while staging the layers that once made it grow: a million tiny files
+//          and a zero bomb (--zero-gb GiB of zeros, 4 by default, in a blob of a few hundred KB),
+//          staged as the engine stages a full blob. Goal: <= 32 MB peak RSS each (issue #15).
 //
 // The server is this build tree's ferry-server, or the program $FERRY_SERVER names (the release
 // preset does not build the server with GCC 12, so the bench can run the dev build's). Everything
@@ -37,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "bounded_leg.hpp"
 #include "ferry/layers/extract.hpp"
 #include "layer_generator.hpp"
 #include "measure.hpp"
@@ -151,7 +155,8 @@ int main(int argc, char** argv) {
   bool keep = false;
   fs::path dir;
   fs::path delta_data;
-  std::set<std::string> legs = {"local", "network", "delta"};
+  std::uint64_t zero_gb = 4;
+  std::set<std::string> legs = {"local", "network", "delta", "bounded"};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--size-mb" && i + 1 < argc) {
@@ -166,14 +171,17 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--delta-data" && i + 1 < argc) {
       delta_data = argv[++i];
+    } else if (arg == "--zero-gb" && i + 1 < argc) {
+      zero_gb = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--dir" && i + 1 < argc) {
       dir = argv[++i];
     } else if (arg == "--keep") {
       keep = true;
     } else {
       std::fprintf(stderr,
-                   "usage: bench_stage [--size-mb N] [--runs N] [--only local,network,delta] "
-                   "[--delta-data DIR] [--dir DIR] [--keep]\n");
+                   "usage: bench_stage [--size-mb N] [--runs N] "
+                   "[--only local,network,delta,bounded] [--delta-data DIR] [--zero-gb N] "
+                   "[--dir DIR] [--keep]\n");
       return 2;
     }
   }
@@ -194,6 +202,8 @@ int main(int argc, char** argv) {
   ferry::bench::LegResult delta;
   bool network_ran = false;
   bool delta_ran = false;
+  ferry::bench::BoundedLegResult bounded;
+  bool bounded_ran = false;
   if (legs.contains("local") || legs.contains("network")) {
     const fs::path blob = dir / "layer.tar.zst";
     ferry::bench::GeneratedLayer layer;
@@ -226,6 +236,14 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (legs.contains("bounded")) {
+    std::printf("bounded leg: %d runs of each ...\n", runs);
+    bounded_ran = ferry::bench::RunBoundedLeg(dir / "bounded", zero_gb << 30, runs, &bounded);
+    if (!bounded_ran) {
+      return 1;
+    }
+  }
+
   std::printf("\n");
   if (!local.empty()) {
     std::printf("local: %d runs each (page cache warm, blob from a local file):\n", runs);
@@ -255,12 +273,17 @@ int main(int argc, char** argv) {
     ferry::bench::PrintRow(delta.ferry);
     ferry::bench::PrintVerdict("delta leg", delta.ferry, delta.pipeline, kGoalRatio, kGoalRssMb);
   }
+  if (bounded_ran) {
+    std::printf("bounded: %d runs each (staged as the engine stages a full blob):\n", runs);
+    ferry::bench::PrintBoundedLeg(bounded);
+  }
   if (!keep) {
     ferry::bench::RemoveAll(dir);
   }
   const bool all_ok =
       std::all_of(local.begin(), local.end(), [](const Row& r) { return r.Ok(); }) &&
       (!network_ran || (network.ferry.Ok() && network.overlapped.Ok() && network.pipeline.Ok())) &&
-      (!delta_ran || (delta.ferry.Ok() && delta.pipeline.Ok()));
+      (!delta_ran || (delta.ferry.Ok() && delta.pipeline.Ok())) &&
+      (!bounded_ran || (bounded.many_files.Ok() && bounded.zero_bomb.Ok()));
   return all_ok ? 0 : 1;
 }

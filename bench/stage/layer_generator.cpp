@@ -5,9 +5,12 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 #include <vector>
+
+#include "ferry/layers/byte_source.hpp"
 
 namespace ferry::bench {
 namespace {
@@ -104,7 +107,107 @@ void FillBinary(Rng& rng, std::string& buf, std::size_t size) {
   }
 }
 
+// A tar written through a Sink, and what it held.
+class TarWriter {
+ public:
+  TarWriter(const std::filesystem::path& blob, int window_log) : blob_(blob) {
+    sink_.file = std::fopen(blob.c_str(), "wb");
+    if (sink_.file == nullptr) {
+      std::perror(blob.c_str());
+      sink_.ok = false;
+    }
+    sink_.cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(sink_.cctx, ZSTD_c_compressionLevel, 3);
+    if (window_log != 0) {
+      ZSTD_CCtx_setParameter(sink_.cctx, ZSTD_c_windowLog, window_log);
+    }
+    sink_.sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(sink_.sha, EVP_sha256(), nullptr);
+    a_ = archive_write_new();
+    archive_write_set_format_pax_restricted(a_);
+    archive_write_open(a_, &sink_, nullptr, WriteCallback, nullptr);
+  }
+
+  void Add(const std::string& path, unsigned type, unsigned mode, std::uint64_t size) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, path.c_str());
+    archive_entry_set_filetype(e, type);
+    archive_entry_set_perm(e, mode);
+    archive_entry_set_mtime(e, 1'700'000'000, 0);
+    archive_entry_set_size(e, static_cast<la_int64_t>(size));
+    archive_write_header(a_, e);
+    archive_entry_free(e);
+    ++entries_;
+    if (type == AE_IFREG) {
+      file_bytes_ += size;
+    }
+  }
+  void Data(const void* data, std::size_t size) { archive_write_data(a_, data, size); }
+
+  bool Finish(GeneratedLayer* result) {
+    archive_write_close(a_);
+    archive_write_free(a_);
+    sink_.Compress(nullptr, 0, ZSTD_e_end);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(sink_.sha, digest, &length);
+    EVP_MD_CTX_free(sink_.sha);
+    ZSTD_freeCCtx(sink_.cctx);
+    if (sink_.file == nullptr || std::fclose(sink_.file) != 0 || !sink_.ok) {
+      std::fprintf(stderr, "writing %s failed\n", blob_.c_str());
+      return false;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    result->diff_id = "sha256:";
+    for (unsigned int i = 0; i < length; ++i) {
+      result->diff_id += kHex[digest[i] >> 4];
+      result->diff_id += kHex[digest[i] & 0xf];
+    }
+    result->tar_bytes = sink_.tar_bytes;
+    result->blob_bytes = sink_.blob_bytes;
+    result->entries = entries_;
+    result->file_bytes = file_bytes_;
+    return true;
+  }
+
+ private:
+  std::filesystem::path blob_;
+  Sink sink_;
+  archive* a_ = nullptr;
+  std::uint64_t entries_ = 0;
+  std::uint64_t file_bytes_ = 0;
+};
+
 }  // namespace
+
+bool GenerateManyFilesLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                            std::uint64_t files_per_dir, GeneratedLayer* out) {
+  TarWriter tar(blob, layers::kLayerZstdWindowLog);
+  for (std::uint64_t d = 0; d < dirs; ++d) {
+    const std::string dir = "d" + std::to_string(d);
+    tar.Add(dir, AE_IFDIR, 0755, 0);
+    for (std::uint64_t f = 0; f < files_per_dir; ++f) {
+      tar.Add(dir + "/f" + std::to_string(f), AE_IFREG, 0644, 1);
+      const char byte = static_cast<char>('a' + f % 26);
+      tar.Data(&byte, 1);
+    }
+  }
+  out->files = dirs * files_per_dir;
+  return tar.Finish(out);
+}
+
+bool GenerateZeroBomb(const std::filesystem::path& blob, std::uint64_t bytes, GeneratedLayer* out) {
+  TarWriter tar(blob, layers::kLayerZstdWindowLog);
+  tar.Add("zeros", AE_IFREG, 0644, bytes);
+  const std::vector<char> zeros(1 << 20, '\0');
+  for (std::uint64_t left = bytes; left > 0;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, zeros.size()));
+    tar.Data(zeros.data(), n);
+    left -= n;
+  }
+  out->files = 1;
+  return tar.Finish(out);
+}
 
 bool GenerateLayer(const std::filesystem::path& blob, std::uint64_t target_bytes,
                    GeneratedLayer* result) {

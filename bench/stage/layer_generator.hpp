@@ -14,11 +14,21 @@ struct GeneratedLayer {
   std::uint64_t tar_bytes = 0;
   std::uint64_t blob_bytes = 0;
   std::uint64_t files = 0;
+  std::uint64_t entries = 0;     // tar entries, as ferry-publish declares them
+  std::uint64_t file_bytes = 0;  // sum of the regular files' sizes, as ferry-publish declares it
 };
 
 // Generates about `target_bytes` of file data into `blob` (zstd level 3). Returns false and
 // prints why on failure.
 bool GenerateLayer(const std::filesystem::path& blob, std::uint64_t target_bytes,
                    GeneratedLayer* out);
+
+// The layers that once made ferryd's staging memory grow, compressed with the zstd window
+// ferry-publish writes (level 3, for speed: the window, not the level, sets the decoder's memory).
+// A layer of `dirs` directories of `files_per_dir` one-byte files each.
+bool GenerateManyFilesLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                            std::uint64_t files_per_dir, GeneratedLayer* out);
+// A zero bomb: one file of `bytes` zeros, a blob of a few hundred KB.
+bool GenerateZeroBomb(const std::filesystem::path& blob, std::uint64_t bytes, GeneratedLayer* out);
 
 }  // namespace ferry::bench

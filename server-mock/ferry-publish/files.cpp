@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ferry/core/fs.hpp"
+#include "ferry/layers/byte_source.hpp"
 #include "ferry/trust/crypto.hpp"
 
 namespace ferry::publish {
@@ -138,7 +139,8 @@ Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path
   }
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 19);
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_enableLongDistanceMatching, 1);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 27);
+  // A device stages a layer within the memory of this window (ferryd refuses larger ones).
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, layers::kLayerZstdWindowLog);
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
   std::vector<char> ibuf(ZSTD_CStreamInSize());
   std::vector<char> obuf(ZSTD_CStreamOutSize());
@@ -181,6 +183,7 @@ Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::pa
   if (!dctx) {
     return Fail(Errc::kIo, "zstd: cannot create a decompression context");
   }
+  // Older releases were compressed with a 2^27 window; deltas are still made from them.
   ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
   std::vector<char> ibuf(ZSTD_DStreamInSize());
   std::vector<char> obuf(ZSTD_DStreamOutSize());

@@ -14,11 +14,12 @@ namespace ferry::publish {
 // Lower-case hex sha256 of a file's bytes, read in chunks.
 Result<std::string> Sha256OfFile(const std::filesystem::path& path);
 
-// Compresses `in` to `out` with zstd level 19, long-distance matching and a 2^27 window (what
-// ferryd's decoder accepts), single-threaded so the same input always gives the same bytes.
+// Compresses `in` to `out` with zstd level 19, long-distance matching and a window of
+// 2^layers::kLayerZstdWindowLog (the most ferryd's decoder accepts), single-threaded so the same
+// input always gives the same bytes.
 Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path& out);
 
-// Decompresses a zstd file `in` to `out`.
+// Decompresses a zstd file `in` to `out` (windows up to 2^27: older releases used them).
 Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::path& out);
 
 // Path of a blob in a repository: DIR/blobs/sha256/<hex> for digest "sha256:<hex>". The digest

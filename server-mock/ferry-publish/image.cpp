@@ -460,6 +460,36 @@ Result<ImportedImage> ImportRootfs(const stdfs::path& dir, const stdfs::path& wo
 
 }  // namespace
 
+Result<LayerFigures> CountLayerTar(const stdfs::path& path) {
+  ReadArchive a(archive_read_new(), archive_read_free);
+  if (!a) {
+    return Fail(Errc::kIo, "cannot allocate a tar reader");
+  }
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return Fail(Errc::kInvalidArgument, path.string() + ": " + ArchiveError(a.get()));
+  }
+  LayerFigures figures;
+  for (;;) {
+    archive_entry* e = nullptr;
+    const int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) {
+      break;
+    }
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      return Fail(Errc::kInvalidArgument, path.string() + ": after entry " +
+                                              std::to_string(figures.entries) + ": " +
+                                              ArchiveError(a.get()));
+    }
+    ++figures.entries;
+    if (archive_entry_hardlink(e) == nullptr && archive_entry_filetype(e) == AE_IFREG &&
+        archive_entry_size(e) > 0) {
+      figures.unpacked_size += static_cast<std::uint64_t>(archive_entry_size(e));
+    }
+  }
+  return figures;
+}
+
 Status WriteTreeTar(const stdfs::path& root, const stdfs::path& out, std::optional<Owner> owner) {
   WriteArchive a(archive_write_new(), archive_write_free);
   archive_write_set_format_pax_restricted(a.get());

@@ -41,6 +41,16 @@ struct Owner {
 Result<ImportedImage> ImportImage(const std::string& source, const std::filesystem::path& work_dir,
                                   std::optional<Owner> rootfs_owner = std::nullopt);
 
+// What a layer tar unpacks to, counted as ferryd's extractor counts it, for the manifest to
+// declare (a device refuses a layer past these figures while staging it).
+struct LayerFigures {
+  std::uint64_t entries = 0;        // tar entries, whiteouts included
+  std::uint64_t unpacked_size = 0;  // sum of regular files' sizes (not hardlinks), sparse at full
+};
+
+// Reads the tar at `path` to its end. Fails with kInvalidArgument when it is not a readable tar.
+Result<LayerFigures> CountLayerTar(const std::filesystem::path& path);
+
 // Writes the tree below `root` as one tar layer at `out`: entries sorted by name, each directory
 // before its contents, with the files' own modes, uids, gids and mtimes, no uid/gid names and no
 // atime/ctime, in POSIX pax format, so the same tree always gives the same bytes. Hardlinked

@@ -170,6 +170,10 @@ int Run(const ReleaseArgs& args) {
   std::size_t delta_count = 0;
   for (std::size_t i = 0; i < image->layers.size(); ++i) {
     const ImportedLayer& layer = image->layers[i];
+    auto figures = CountLayerTar(layer.tar);
+    if (!figures) {
+      return Report("release", figures.error().WithContext("layer " + std::to_string(i)));
+    }
     const auto compressed = work.path() / ("layer-" + std::to_string(i) + ".tar.zst");
     if (auto st = CompressZstd(layer.tar, compressed); !st) {
       return Report("release", st.error().WithContext("layer " + std::to_string(i)));
@@ -215,6 +219,8 @@ int Run(const ReleaseArgs& args) {
     }
     layers.push_back(json{{"diff_id", layer.diff_id},
                           {"size", layer.size},
+                          {"entries", figures->entries},
+                          {"unpacked_size", figures->unpacked_size},
                           {"blob", json{{"digest", blob->digest},
                                         {"size", blob->size},
                                         {"media_type", manifest::kLayerMediaType}}},

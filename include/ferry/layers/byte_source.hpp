@@ -74,10 +74,16 @@ class CallbackSource final : public ByteSource {
   Callback callback_;
 };
 
+// The largest zstd window of a layer blob: ferry-publish compresses with this window, and a device
+// refuses a frame that asks for more. The window is the bulk of what staging a layer holds in
+// memory (8 MiB of ferryd's 32 MiB budget for staging), whatever the layer unpacks to.
+inline constexpr int kLayerZstdWindowLog = 23;
+
 // Decompresses a zstd stream (one or more frames) read from `inner`, which must outlive it.
-// A stream that ends inside a frame fails with Errc::kCorrupt, as does any zstd decoding error.
-// Decompression runs on the caller's thread; memory is bounded by zstd's window (the decoder
-// refuses windows over 2^27 bytes) plus one input and one output buffer.
+// A stream that ends inside a frame fails with Errc::kCorrupt, as does any zstd decoding error; a
+// frame whose window is over 2^kLayerZstdWindowLog bytes fails with Errc::kLimitExceeded before
+// its window is allocated. Decompression runs on the caller's thread; memory is bounded by the
+// window plus one input and one output buffer.
 class ZstdSource final : public ByteSource {
  public:
   explicit ZstdSource(ByteSource& inner);

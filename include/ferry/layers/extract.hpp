@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,13 @@ struct ExtractPolicy {
   std::size_t max_path_length = 4096;
   std::size_t max_name_length = 255;
   std::size_t max_depth = 256;
+
+  // What the signed manifest declares for this layer (ferry-publish counts them): its number of
+  // tar entries and the sum of its regular files' sizes. Extraction stops at the first entry past
+  // either figure (kTooManyEntries, kLayerTooLarge), before writing it, rather than after a
+  // million files. Unset for manifests older than these fields: the limits above still apply.
+  std::optional<std::uint64_t> declared_entries;
+  std::optional<std::uint64_t> declared_unpacked_size;
 
   // Device nodes are refused unless their (major, minor) is listed here, char devices only.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> allowed_char_devices;

@@ -37,7 +37,12 @@ struct Delta {
 struct Layer {
   std::string diff_id;     // sha256 of the uncompressed tar, as OCI's diff_id
   std::uint64_t size = 0;  // size of the uncompressed tar
-  Blob blob;               // zstd-compressed tar
+  // What the tar unpacks to, counted by ferry-publish (absent in manifests it wrote before it
+  // counted them): its number of tar entries, and the sum of its regular files' sizes (sparse
+  // files at their logical size). ferryd refuses a layer that exceeds either while staging it.
+  std::optional<std::uint64_t> entries;
+  std::optional<std::uint64_t> unpacked_size;
+  Blob blob;  // zstd-compressed tar
   std::vector<Delta> deltas;
 };
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ferry/delta/delta.hpp"
+#include "ferry/layers/extract.hpp"
 #include "publish_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -96,6 +97,39 @@ TEST_F(ReleaseTest, ReleaseFromRootfsVerifies) {
   auto v = Publish({"verify", "--repo", repo().string()});
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_NE(v.out.find("1 target(s)"), std::string::npos) << v.out;
+}
+
+TEST_F(ReleaseTest, TheManifestDeclaresWhatEachLayerUnpacksTo) {
+  auto r = Release("1.0.0", 1);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = LoadManifest(repo(), "web", "1.0.0");
+  ASSERT_EQ(m.layers.size(), 1u);
+  const manifest::Layer& layer = m.layers[0];
+  // The regular files: bin/app and etc/app.conf (bin/app-hardlink is a tar hardlink).
+  const std::uint64_t files = stdfs::file_size(tmp_ / "rootfs-1" / "bin" / "app") +
+                              stdfs::file_size(tmp_ / "rootfs-1" / "etc" / "app.conf");
+  EXPECT_EQ(layer.unpacked_size, files);
+  ASSERT_TRUE(layer.entries.has_value());
+
+  // A device stages the layer within its declared figures, and not within one entry fewer.
+  const auto blob = BlobFile(repo(), layer.blob.digest);
+  auto stage = [&](std::uint64_t entries, const stdfs::path& dir) {
+    layers::ExtractPolicy policy;
+    policy.ownership = layers::Ownership::kCaller;
+    policy.whiteouts = layers::WhiteoutMode::kList;
+    policy.max_tar_bytes = layer.size;
+    policy.declared_entries = entries;
+    policy.declared_unpacked_size = layer.unpacked_size;
+    layers::FileSource file(blob);
+    layers::ZstdSource zstd(file);
+    return layers::StageLayer(zstd, dir, layer.diff_id, policy);
+  };
+  auto staged = stage(*layer.entries, tmp_ / "layers");
+  ASSERT_TRUE(staged.has_value()) << staged.error().message();
+  EXPECT_EQ(staged->entries, *layer.entries);
+  auto refused = stage(*layer.entries - 1, tmp_ / "layers-2");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_TRUE(refused.error().Is(layers::LayersErrc::kTooManyEntries)) << refused.error().message();
 }
 
 TEST_F(ReleaseTest, SameTreeGivesTheSameLayerBytes) {

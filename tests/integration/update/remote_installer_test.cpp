@@ -12,7 +12,9 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
+#include "ferry/manifest/manifest.hpp"
 #include "ferry/update/state_store_resume.hpp"
+#include "server-mock/ferry-publish/repository.hpp"
 #include "server_process.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -230,6 +232,45 @@ TEST_F(RemoteInstallerTest, ACorruptBlobIsRefusedAndTheRunningRevisionStays) {
   auto running = runtime_.Get(engine::ContainerId("web", *store_->GetApp("web")->current_revision));
   ASSERT_TRUE(running);
   EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+}
+
+TEST_F(RemoteInstallerTest, ALayerWithMoreEntriesThanItsSignedManifestDeclaresIsRefused) {
+  Release("1.0.0");
+  Release("2.0.0");
+  {
+    // Signed as declaring one entry fewer than the layer holds (a publisher bug, or a layer
+    // swapped under a manifest that kept its figures).
+    auto repo = publish::Repository::Open(Repo(), Keys());
+    ASSERT_TRUE(repo) << repo.error().message();
+    std::vector<publish::Release> releases = repo->Releases("web");
+    ASSERT_EQ(releases.size(), 2u);
+    auto bytes = fs::ReadFile(releases.back().file);
+    ASSERT_TRUE(bytes);
+    auto m = manifest::ParseManifest(*bytes);
+    ASSERT_TRUE(m) << m.error().message();
+    ASSERT_TRUE(m->layers.back().entries.has_value()) << "ferry-publish declares entries";
+    m->layers.back().entries = *m->layers.back().entries - 1;
+    trust::Json::Object custom;
+    custom.emplace_back("app", trust::Json("web"));
+    custom.emplace_back("version", trust::Json("2.0.0"));
+    ASSERT_TRUE(repo->AddTarget(releases.back().target, manifest::SerializeManifest(*m),
+                                trust::Json(std::move(custom))));
+    ASSERT_TRUE(repo->Commit(true));
+  }
+  Serve();
+  ASSERT_TRUE(Install("1.0.0"));
+  auto r = Install("2.0.0");
+  const std::string why = r ? r->reason : r.error().message();
+  EXPECT_TRUE(!r || r->outcome == engine::Outcome::kFailed) << "version 2.0.0 was installed";
+  EXPECT_NE(why.find("the layer has more entries than the"), std::string::npos) << why;
+  EXPECT_NE(why.find("its manifest declares"), std::string::npos) << why;
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  auto running = runtime_.Get(engine::ContainerId("web", *store_->GetApp("web")->current_revision));
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
+  for (const auto& e : stdfs::directory_iterator(state_ / "layers")) {
+    EXPECT_NE(e.path().extension(), ".partial") << "left behind: " << e.path();
+  }
 }
 
 TEST_F(RemoteInstallerTest, AStalledServerTimesOutAndNothingChanges) {

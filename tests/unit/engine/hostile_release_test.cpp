@@ -36,6 +36,9 @@ struct HostileRelease {
   // The class allows containing it: installed, with the privilege stripped (no setuid or setgid
   // bit, no file capability) instead of refused.
   bool contained = false;
+  // Figures the manifest declares for the layer (ferry-publish counts them); unset: not declared.
+  std::optional<std::uint64_t> declared_entries = std::nullopt;
+  std::optional<std::uint64_t> declared_unpacked_size = std::nullopt;
 };
 
 void PrintTo(const HostileRelease& c, std::ostream* os) { *os << c.name; }
@@ -172,6 +175,21 @@ std::vector<HostileRelease> Corpus() {
        "d/xxx"},
       {"HundredKilobyteSymlinkTarget",
        [](S, S) { return TarBuilder().Symlink("l", Big(100 << 10)).Finish(); }, "\"l\""},
+      // More than the signed manifest declares: refused at the first entry over, not at the end.
+      {"MoreEntriesThanDeclared",
+       [](S, S) {
+         TarBuilder tar;
+         for (int i = 0; i < 50; ++i) {
+           tar.File("f" + std::to_string(i), "x");
+         }
+         return tar.Finish();
+       },
+       "entry \"f5\": the layer has more entries than the 5 its manifest declares", 0, false, 5,
+       std::nullopt},
+      {"LargerThanDeclaredUnpackedSize",
+       [](S, S) { return TarBuilder().File("a", Big(100)).File("b", Big(1 << 20)).Finish(); },
+       "entry \"b\": the layer's files exceed the unpacked size of 1000 bytes", 0, false,
+       std::nullopt, 1000},
   };
 }
 
@@ -233,7 +251,9 @@ TEST_P(HostileReleaseTest, IsRefusedAndChangesNothing) {
 
   const std::string abs = (dir_ / "outside").string();
   // From state/layers/<hex>.partial: up three levels is the test's folder.
-  const auto hostile = builder_.RawLayer(c.tar(abs, "../../../outside"), c.declared_size);
+  auto hostile = builder_.RawLayer(c.tar(abs, "../../../outside"), c.declared_size);
+  hostile.layer.entries = c.declared_entries;
+  hostile.layer.unpacked_size = c.declared_unpacked_size;
   const auto v2 = builder_.Release("web", "2.0.0", {base_, hostile});
   auto r2 = Install(v2);
   ASSERT_TRUE(r2) << r2.error().message();

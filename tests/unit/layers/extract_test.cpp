@@ -345,6 +345,75 @@ TEST_F(LayerTest, TruncatedZstdIsCorrupt) {
   EXPECT_TRUE(result.error().Is(Errc::kCorrupt)) << result.error().message();
 }
 
+// Compresses `data` as one streamed frame (no content size) with a window of 2^window_log.
+std::string CompressWithWindow(const std::string& data, int window_log) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, window_log);
+  std::string out(ZSTD_compressBound(data.size()) + 1024, '\0');
+  ZSTD_outBuffer o{out.data(), out.size(), 0};
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_continue);
+  ZSTD_inBuffer end{nullptr, 0, 0};
+  while (ZSTD_compressStream2(cctx, &o, &end, ZSTD_e_end) != 0) {
+  }
+  ZSTD_freeCCtx(cctx);
+  out.resize(o.pos);
+  return out;
+}
+
+TEST_F(LayerTest, ZstdSourceAcceptsTheWindowFerryPublishWrites) {
+  const std::string tar = TarBuilder().File("a", std::string(1 << 20, 'q')).Finish();
+  const std::string blob = CompressWithWindow(tar, kLayerZstdWindowLog);
+  MemorySource raw(Bytes(blob));
+  ZstdSource source(raw);
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->digest, "sha256:" + Sha256Hex(tar));
+}
+
+TEST_F(LayerTest, ZstdFrameWithALargerWindowIsRefusedBeforeItsWindowIsAllocated) {
+  // Frames of ferry-publish before windows were capped (2^27), or a hostile blob.
+  const std::string tar = TarBuilder().File("a", std::string(1 << 20, 'q')).Finish();
+  const std::string blob = CompressWithWindow(tar, kLayerZstdWindowLog + 1);
+  const Snapshot before = TakeSnapshot();
+  MemorySource raw(Bytes(blob));
+  ZstdSource source(raw);
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(Errc::kLimitExceeded)) << result.error().message();
+  EXPECT_NE(result.error().message().find("needs a window over 8 MiB"), std::string::npos)
+      << result.error().message();
+  EXPECT_EQ(TakeSnapshot(), before);
+}
+
+TEST_F(LayerTest, ManyDirectoriesAllGetTheirModesAndTimes) {
+  // More directories than TreeWriter keeps in memory: the rest wait in a temporary file.
+  TarBuilder builder;
+  constexpr int kDirs = 10'000;
+  for (int i = 0; i < kDirs; ++i) {
+    const std::string dir = "d" + std::to_string(i);
+    builder.Dir(dir, i % 2 == 0 ? 0750 : 0705).File(dir + "/f", "x");
+  }
+  builder.Dir("d0", 0711);  // a later entry for the same directory wins
+  const std::string tar = builder.Finish();
+  MemorySource source(Bytes(tar));
+  auto result = ExtractLayer(source, root(), DefaultPolicy());
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  for (int i : {0, 1, 4095, 4096, 4097, 8191, 8192, kDirs - 1}) {
+    struct stat st {};
+    const auto dir = root() / ("d" + std::to_string(i));
+    ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
+    EXPECT_EQ(st.st_mode & 07777, i == 0 ? 0711u : (i % 2 == 0 ? 0750u : 0705u)) << dir;
+    EXPECT_EQ(st.st_mtim.tv_sec, TarBuilder::kMtime) << dir;
+  }
+  std::size_t names = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root())) {
+    ++names;
+  }
+  EXPECT_EQ(names, static_cast<std::size_t>(kDirs)) << "nothing but the layer's entries";
+}
+
 TEST_F(LayerTest, FileSourceReadsAFile) {
   const std::string tar = NormalLayer(TarFormat::kGnu);
   ASSERT_TRUE(ferry::fs::WriteFileAtomic(tmp_ / "layer.tar", tar).has_value());

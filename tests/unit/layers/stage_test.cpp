@@ -88,6 +88,64 @@ TEST_F(StageTest, StopBetweenEntriesLeavesNothing) {
   EXPECT_TRUE(LayerDirEntries().empty());
 }
 
+TEST_F(StageTest, MoreEntriesThanTheManifestDeclaresAreRefusedAtTheFirstOneOver) {
+  TarBuilder builder;
+  for (int i = 0; i < 2000; ++i) {
+    builder.File("f" + std::to_string(i), std::string(1000, 'x'));
+  }
+  const std::string tar = builder.Finish();
+  ExtractPolicy policy = DefaultPolicy();
+  policy.declared_entries = 10;
+  MemorySource source(Bytes(tar), 4096);
+  std::uint64_t read = 0;
+  CallbackSource counting([&]() -> Result<std::span<const std::byte>> {
+    auto chunk = source.Next();
+    if (chunk) {
+      read += chunk->size();
+    }
+    return chunk;
+  });
+  const std::string diff_id = "sha256:" + Sha256Hex(tar);
+  auto result = StageLayer(counting, layers(), diff_id, policy);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(LayersErrc::kTooManyEntries)) << result.error().message();
+  EXPECT_EQ(result.error().message(),
+            "staging layer " + diff_id +
+                ": entry \"f10\": the layer has more entries than the 10 its manifest declares");
+  EXPECT_LT(read, 64u << 10) << "refused only after " << read << " of " << tar.size() << " bytes";
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
+TEST_F(StageTest, FilesLargerThanTheDeclaredUnpackedSizeAreRefusedBeforeTheyAreWritten) {
+  const std::string tar = TarBuilder()
+                              .File("a", std::string(600, 'a'))
+                              .File("b", std::string(600, 'b'))
+                              .File("c", std::string(1 << 20, 'c'))
+                              .Finish();
+  ExtractPolicy policy = DefaultPolicy();
+  policy.declared_unpacked_size = 1000;
+  const std::string diff_id = "sha256:" + Sha256Hex(tar);
+  auto result = Stage(tar, diff_id, policy);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_TRUE(result.error().Is(LayersErrc::kLayerTooLarge)) << result.error().message();
+  EXPECT_EQ(result.error().message(),
+            "staging layer " + diff_id +
+                ": entry \"b\": the layer's files exceed the unpacked size of 1000 bytes its "
+                "manifest declares");
+  EXPECT_TRUE(LayerDirEntries().empty());
+}
+
+TEST_F(StageTest, ALayerExactlyAtItsDeclaredFiguresIsStaged) {
+  const std::string tar =
+      TarBuilder().Dir("etc").File("etc/a", "12345").File("etc/b", "678").Finish();
+  ExtractPolicy policy = DefaultPolicy();
+  policy.declared_entries = 3;
+  policy.declared_unpacked_size = 8;
+  auto result = Stage(tar, "sha256:" + Sha256Hex(tar), policy);
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->entries, 3u);
+}
+
 TEST_F(StageTest, WrongDiffIdLeavesNothing) {
   const std::string tar = SampleLayer();
   const std::string wrong = "sha256:" + std::string(64, 'a');

@@ -74,6 +74,31 @@ TEST(Manifest, SerializationRoundTripsAndIsDeterministic) {
   EXPECT_EQ(bytes.find('\n'), std::string::npos);
 }
 
+TEST(Manifest, ReadsTheLayersDeclaredFiguresAndKeepsThemSigned) {
+  Json doc = Valid();
+  doc["layers"][0]["entries"] = 1200;
+  doc["layers"][0]["unpacked_size"] = 5'000'000'000ull;
+  auto m = ParseManifest(doc.dump());
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->layers[0].entries, 1200u);
+  EXPECT_EQ(m->layers[0].unpacked_size, 5'000'000'000u);
+  auto again = ParseManifest(SerializeManifest(*m));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->layers[0].entries, 1200u);
+  EXPECT_EQ(again->layers[0].unpacked_size, 5'000'000'000u);
+}
+
+TEST(Manifest, AManifestWithoutDeclaredFiguresStillParsesAndStaysWithoutThem) {
+  // Releases published before ferry-publish counted entries and unpacked sizes.
+  auto m = ParseManifest(Valid().dump());
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_FALSE(m->layers[0].entries.has_value());
+  EXPECT_FALSE(m->layers[0].unpacked_size.has_value());
+  const std::string bytes = SerializeManifest(*m);
+  EXPECT_EQ(bytes.find("entries"), std::string::npos);
+  EXPECT_EQ(bytes.find("unpacked_size"), std::string::npos);
+}
+
 struct BadCase {
   const char* name;
   std::function<void(Json&)> mutate;
@@ -102,6 +127,10 @@ TEST(Manifest, RejectsBadFieldsNamingThem) {
        "layers[0].blob.size: must be a non-negative integer"},
       {"huge size", [](Json& j) { j["layers"][0]["size"] = 1ull << 60; },
        "layers[0].size: 1152921504606846976 is larger than 9007199254740991"},
+      {"negative entries", [](Json& j) { j["layers"][0]["entries"] = -5; },
+       "layers[0].entries: must be a non-negative integer"},
+      {"unpacked size as text", [](Json& j) { j["layers"][0]["unpacked_size"] = "1GB"; },
+       "layers[0].unpacked_size: must be a non-negative integer"},
       {"delta from itself", [](Json& j) { j["layers"][0]["deltas"][0]["from"] = kA; },
        "layers[0].deltas[0].from: a delta from the layer itself"},
       {"volume name", [](Json& j) { j["config"]["volumes"][0]["name"] = "../../root"; },

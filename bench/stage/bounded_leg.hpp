@@ -1,0 +1,30 @@
+// The bounded leg of bench_stage: ferryd's peak memory while staging the two layers that once
+// made it grow (issue #15): a million tiny files, and a zero bomb (4 GiB of zeros in a blob of a
+// few hundred KB). Each layer is staged as the engine stages a full blob (FileSource, ZstdSource,
+// StageLayer with the engine's policy and the figures the manifest declares), in a child process
+// of its own, so the peak RSS printed is staging's alone.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include "measure.hpp"
+
+namespace ferry::bench {
+
+inline constexpr double kGoalStagingRssMb = 32;
+
+struct BoundedLegResult {
+  Row many_files{"stage a million entries (1000 dirs of 999 one-byte files)", {}};
+  Row zero_bomb{"stage a zero bomb (4 GiB of zeros, one file)", {}};
+};
+
+// Generates both layers in `dir`, stages each `runs` times, and prints their figures and verdicts.
+// `zero_bytes` is the size of the zero bomb's file. Returns false when a layer cannot be made.
+bool RunBoundedLeg(const std::filesystem::path& dir, std::uint64_t zero_bytes, int runs,
+                   BoundedLegResult* result);
+
+// Prints the leg's rows and verdicts ("… peak RSS X MB (goal <= 32 MB: met)").
+void PrintBoundedLeg(const BoundedLegResult& result);
+
+}  // namespace ferry::bench
