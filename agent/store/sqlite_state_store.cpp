@@ -1,10 +1,15 @@
 #include <mutex>
 
+#include "ferry/core/crashpoint.hpp"
 #include "ferry/store/state_store.hpp"
 #include "migrations.hpp"
 
 namespace ferry::store {
 namespace {
+
+// Around the commit of every explicit transaction (many per update: name:n picks one).
+FERRY_DEFINE_CRASHPOINT(kCommitBefore, "store.commit.before");
+FERRY_DEFINE_CRASHPOINT(kCommitAfter, "store.commit.after");
 
 class StoreCategoryImpl final : public std::error_category {
  public:
@@ -86,10 +91,12 @@ class SqliteStateStore final : public StateStore {
       (void)db_.Exec("ROLLBACK");
       return result;
     }
+    Crashpoint(kCommitBefore);
     if (auto st = db_.Exec("COMMIT"); !st) {
       (void)db_.Exec("ROLLBACK");
       return st;
     }
+    Crashpoint(kCommitAfter);
     return Ok();
   }
 

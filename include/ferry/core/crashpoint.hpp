@@ -2,7 +2,8 @@
 // time the point is passed) in the environment, the process exits abruptly (_exit, no cleanup) when
 // it reaches that point, as a power cut or SIGKILL would leave it. With name@pause (or
 // name:n@pause) it says so on stderr and holds the thread there for kCrashpointPauseMs instead,
-// so that a test can stop the process (SIGTERM) at exactly that point. Every point is registered by
+// so that a test can stop the process (SIGTERM) at exactly that point. With
+// FERRY_CRASHPOINT_TRACE=path every point passed appends its name to that file (one line each). Every point is registered by
 // name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
 #pragma once
 
