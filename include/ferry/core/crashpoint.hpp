@@ -3,8 +3,9 @@
 // it reaches that point, as a power cut or SIGKILL would leave it. With name@pause (or
 // name:n@pause) it says so on stderr and holds the thread there for kCrashpointPauseMs instead,
 // so that a test can stop the process (SIGTERM) at exactly that point. With
-// FERRY_CRASHPOINT_TRACE=path every point passed appends its name to that file (one line each). Every point is registered by
-// name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
+// FERRY_CRASHPOINT_TRACE=path every point passed appends its name to that file (one line each).
+// Every point is registered by name so `ferryd --list-crashpoints` can list them and tests can
+// iterate over all of them.
 #pragma once
 
 #include <string_view>
