@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -205,6 +206,7 @@ class DaemonImpl final : public Daemon {
         log::warn("removing incoming/: {}", st.error().message());
       }
       supervisor_.Sync();  // the adopted containers and those recovery started
+      recovering_ = false;
       ReleaseMemory();
     });
     StartWatchdog();
@@ -318,6 +320,9 @@ class DaemonImpl final : public Daemon {
     if (!status) {
       return status;
     }
+    // ferryd answers while its start-up recovery still runs: say so, so that nobody takes the
+    // state of that moment for the settled one.
+    (*status)["agent"]["recovering"] = recovering_.load();
     const auto in_flight = engine_.InFlight();
     for (const auto& [name, progress] : in_flight) {
       bool listed = false;
@@ -635,6 +640,7 @@ class DaemonImpl final : public Daemon {
   AsioClock clock_;
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;
+  std::atomic<bool> recovering_{true};  // until the start-up recovery on the worker is done
   std::chrono::microseconds watchdog_interval_{0};
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;

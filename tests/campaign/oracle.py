@@ -27,15 +27,16 @@ import urllib.request
 
 
 def wait_converged(device, timeout=60):
-    """Waits until ferryd answers, has no update in flight, and the app's page shows the version
-    `current` names. Returns the last `ferry status` (None if ferryd never answered)."""
+    """Waits until ferryd answers, has finished its start-up recovery, has no update in flight,
+    and the app's page shows the version `current` names. Returns the last `ferry status` (None if ferryd never answered)."""
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
         status = device.status()
         apps = (status or {}).get("apps") or []
         app = next((a for a in apps if a.get("name") == device.app), None)
-        if app and app.get("update") is None and app.get("current"):
+        recovering = ((status or {}).get("agent") or {}).get("recovering")
+        if app and app.get("update") is None and app.get("current") and not recovering:
             if device.page() == "version %s" % app["current"]["version"]:
                 return status
         time.sleep(0.25)
