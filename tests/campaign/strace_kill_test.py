@@ -28,6 +28,7 @@ FERRY_REQUIRE_PREREQUISITES is set.
 """
 
 import collections
+import contextlib
 import json
 import os
 import random
@@ -60,26 +61,62 @@ def traced_ferryd(device, strace_args, out):
         log.write("\n==== ferryd started under strace %s\n" % " ".join(strace_args))
     env = dict(os.environ)
     env.pop("FERRY_CRASHPOINT", None)
+    pid_file = os.path.join(device.work, "ferryd.pid")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(pid_file)
     with open(device.log_path, "a") as log:
+        # A shell that writes its pid and becomes ferryd: ferryd's pid is known even if the
+        # injected kill takes it before it answers.
         device.proc = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", out] + strace_args +
-            [ferrylab.program("ferryd"), "--config", os.path.join(device.work, "ferryd.toml")],
+            # -I1: strace takes SIGTERM (with -o and a command it blocks it by default).
+            ["strace", "-f", "-qq", "-I1", "-o", out] + strace_args +
+            ["/bin/sh", "-c", 'echo $$ > "$0"; exec "$@"', pid_file, ferrylab.program("ferryd"),
+             "--config", os.path.join(device.work, "ferryd.toml")],
             stdout=subprocess.DEVNULL, stderr=log, env=env)
-    if not ferrylab.wait_for(lambda: device.ferry("status").returncode == 0 or
-                             device.proc.poll() is not None, 30):
-        raise RuntimeError("ferryd under strace did not answer within 30 s")
+    if not ferrylab.wait_for(lambda: read_pid(pid_file), 10, step=0.01):
+        raise RuntimeError("ferryd under strace did not start")
+    pid = read_pid(pid_file)
+    ferrylab.wait_for(lambda: device.ferry("status").returncode == 0 or not pid_alive(pid), 30)
+    return pid
 
 
-def ferryd_pid(device):
-    """The pid of ferryd itself (strace's child)."""
-    with open("/proc/%d/task/%d/children" % (device.proc.pid, device.proc.pid)) as f:
-        return int(f.read().split()[0])
+def read_pid(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.endswith("\n") or text.isdigit() else None
 
 
-def stop_traced(device):
-    """SIGTERM to ferryd itself (not to strace); strace exits with ferryd's status."""
-    os.kill(ferryd_pid(device), signal.SIGTERM)
-    return device.wait_exit(30)
+def pid_alive(pid):
+    """Whether `pid` runs (a zombie strace has not reaped yet does not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_strace(device, pid):
+    """Stops ferryd (`pid`) with SIGTERM if it still runs and returns its exit status (None when
+    it was already gone), then strace. strace follows every descendant of ferryd, the app's
+    container too, so it outlives a killed ferryd: on SIGTERM it detaches from them (they go on
+    running, as after a crash of ferryd alone) and exits."""
+    code = None
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        if not ferrylab.wait_for(lambda: not pid_alive(pid), 30):
+            os.kill(pid, signal.SIGKILL)
+            code = "hung"
+    if device.proc.poll() is None:
+        device.proc.send_signal(signal.SIGTERM)
+        try:
+            device.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            device.proc.kill()
+            device.proc.wait()
+    return code
 
 
 @unittest.skipIf(MISSING, "needs %s" % ", ".join(MISSING))
@@ -122,17 +159,21 @@ class StraceKillE2e(unittest.TestCase):
         device = self.device_at_1_0_0("count")
         out = os.path.join(self.work, "count.strace")
         calls = sorted({c for cs in CLASSES.values() for c in cs} | {"execve"})
+        pid = None
         try:
-            traced_ferryd(device, ["-e", "trace=" + ",".join(calls)], out)
-            os.truncate(out, 0)  # start-up does not count: only the update
+            pid = traced_ferryd(device, ["-e", "trace=" + ",".join(calls)], out)
+            start = os.path.getsize(out)  # start-up does not count: only the update
             r = device.ferry("install", self.bundles["1.1.0"])
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            stop_traced(device)
+            stop_strace(device, pid)
         finally:
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
             device.cleanup()
         per_tracee = collections.defaultdict(collections.Counter)
         runc_execs = 0
         with open(out) as f:
+            f.seek(start)
             for line in f:
                 m = LINE.match(line)
                 if not m:
@@ -185,15 +226,15 @@ class StraceKillE2e(unittest.TestCase):
         out = os.path.join(device.work, "kill.strace")
         problems = []
         what = "?"
+        pid = None
         try:
             if cls_name == "execve":
-                traced_ferryd(device, ["-e", "trace=execve"], out)
-                os.truncate(out, 0)
-                pid = ferryd_pid(device)
+                pid = traced_ferryd(device, ["-e", "trace=execve"], out)
+                start = os.path.getsize(out)
                 cli = device.ferry_popen("install", self.bundles["1.1.0"])
-                seen = ferrylab.wait_for(lambda: self.runc_execs(out) >= n or
+                seen = ferrylab.wait_for(lambda: self.runc_execs(out, start) >= n or
                                          cli.poll() is not None, 60, step=0.005)
-                if self.runc_execs(out) >= n:
+                if self.runc_execs(out, start) >= n:
                     os.kill(pid, signal.SIGKILL)
                     what = "ferryd killed at runc exec"
                 else:
@@ -201,20 +242,19 @@ class StraceKillE2e(unittest.TestCase):
                 cli.communicate(timeout=60)
             else:
                 calls = ",".join(CLASSES[cls_name])
-                traced_ferryd(device, ["-e", "trace=" + calls, "-e",
-                                       "inject=%s:signal=KILL:when=%d" % (calls, n)], out)
-                r = device.ferry("install", self.bundles["1.1.0"])
-                what = "install exit %d" % r.returncode
-            ferrylab.wait_for(lambda: device.proc.poll() is not None, 1)
-            if device.alive():
-                # ferryd lived (a runc child was killed, or the update ended first): stop strace's
-                # ferryd cleanly and continue without strace.
-                what += ", ferryd alive"
-                code = stop_traced(device)
-                if code != 0:
-                    problems.append("ferryd did not stop cleanly after the update (%s)" % code)
-            else:
-                what += ", ferryd died"
+                pid = traced_ferryd(device, ["-e", "trace=" + calls, "-e",
+                                             "inject=%s:signal=KILL:when=%d" % (calls, n)], out)
+                if pid_alive(pid):
+                    r = device.ferry("install", self.bundles["1.1.0"])
+                    what = "install exit %d" % r.returncode
+                else:
+                    what = "killed at start-up"
+            ferrylab.wait_for(lambda: not pid_alive(pid), 1)
+            what += ", ferryd %s" % ("alive" if pid_alive(pid) else "died")
+            # ferryd lived (a runc it started was killed, or the update ended first): stopped
+            # cleanly. Either way ferryd goes on without strace.
+            if stop_strace(device, pid) == "hung":
+                problems.append("ferryd did not stop on SIGTERM after the update")
             device.start()
             status = oracle.wait_converged(device, CONVERGE_S)
             if status is None:
@@ -224,6 +264,8 @@ class StraceKillE2e(unittest.TestCase):
         except Exception as e:
             problems.append("harness: %s: %s" % (type(e).__name__, e))
         finally:
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
             if problems:
                 keep = os.path.join(os.environ.get("FERRY_CAMPAIGN_KEEP",
                                                    "/tmp/ferry-campaign-failures"),
@@ -238,9 +280,10 @@ class StraceKillE2e(unittest.TestCase):
         return problems, what
 
     @staticmethod
-    def runc_execs(out):
+    def runc_execs(out, start):
         try:
             with open(out) as f:
+                f.seek(start)
                 return sum(1 for line in f if "execve(" in line and ferrylab.RUNC in line)
         except OSError:
             return 0
