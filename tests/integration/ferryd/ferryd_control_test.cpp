@@ -77,6 +77,23 @@ TEST_F(FerrydTest, StatusRoundTripOnAFreshDevice) {
   EXPECT_TRUE(status["apps"].empty());
 }
 
+// ferryd answers while its start-up recovery still runs on the worker: status says when it is done,
+// so that nobody takes a half-recovered state for the settled one.
+TEST_F(FerrydTest, StatusSaysWhenStartUpRecoveryIsDone) {
+  auto ferryd = StartFerryd();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto j = Ferry({"status", "--json"});
+        if (j.exit_code != 0) {
+          return false;
+        }
+        const auto status = nlohmann::json::parse(j.out);
+        return status["agent"].contains("recovering") && status["agent"]["recovering"] == false;
+      },
+      10s))
+      << Ferry({"status", "--json"}).out;
+}
+
 TEST_F(FerrydTest, StatusShowsWhatTheDatabaseHolds) {
   {
     ASSERT_TRUE(fs::MakeDirs(state_, 0700));
