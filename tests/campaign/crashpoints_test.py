@@ -36,7 +36,9 @@ FERRY_REQUIRE_PREREQUISITES is set.
 """
 
 import collections
+import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -403,10 +405,10 @@ class CrashPointsE2e(unittest.TestCase):
                                     "crashpoint-%s-%s" % (spec.replace(":", "-"), variant))
                 os.makedirs(keep, exist_ok=True)
                 if os.path.exists(tour.device.log_path):
-                    ferrylab.shutil.copy(tour.device.log_path, keep)
+                    shutil.copy(tour.device.log_path, keep)
                 problems.append("ferryd log kept in %s" % keep)
             tour.device.cleanup()
-            ferrylab.shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
         return problems, died_at
 
     def test_kill(self):
@@ -443,7 +445,6 @@ def answers_current(device):
 
 
 def not_bad(device, app, version):
-    import json
     r = device.ferry("--json", "history", app)
     try:
         revisions = json.loads(r.stdout).get("revisions", [])
