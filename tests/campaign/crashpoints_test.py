@@ -168,7 +168,7 @@ class Tour:
     def revert(self):
         before = self.current()
         self.allowed = {before, "1.2.0"}
-        self.target_good = None  # the way back: 1.3.0 stays good whatever happens
+        self.target_good = "1.2.0"  # the way back: a revert cut short leaves it good
         self.ferry("revert", self.lab.app)
 
     def recover(self):
@@ -282,7 +282,7 @@ class CrashPointsE2e(unittest.TestCase):
     @classmethod
     def traced(cls):
         """The points the whole tour passes, and the trace: one line a point passed, "#start" at
-        each start of an armed ferryd."""
+        each start of an armed ferryd, "#step NAME" before each step."""
         if cls.trace is None:
             path = os.path.join(cls.work, "trace")
             tour = Tour(cls.lab, os.path.join(cls.work, "traced"),
@@ -291,8 +291,11 @@ class CrashPointsE2e(unittest.TestCase):
                 tour.setup()
                 with open(path, "w"):
                     pass  # setup's ferryd is not armed: its points do not count
-                for _, step in tour.steps():
+                for name, step in tour.steps():
+                    with open(path, "a") as f:
+                        f.write("#step %s\n" % name)
                     step()
+                    ferrylab.wait_for(lambda: answers_current(tour.device), CONVERGE_S)
                 # The fallback's last steps come after the page answers: wait for them.
                 oracle.wait_converged(tour.device, CONVERGE_S)
                 ferrylab.wait_for(lambda: set(cls.points) <= trace_points(path), 10)
@@ -303,7 +306,7 @@ class CrashPointsE2e(unittest.TestCase):
                 tour.device.cleanup()
             with open(path) as f:
                 lines = [line.strip() for line in f]
-            cls.trace = (set(lines) - {"#start"}, lines)
+            cls.trace = ({line for line in lines if not line.startswith("#")}, lines)
         return cls.trace
 
     def test_every_registered_point_is_reached(self):
@@ -327,6 +330,11 @@ class CrashPointsE2e(unittest.TestCase):
                 # The hits of the first armed ferryd (from boot until its SIGTERM in "recover").
                 n = max(2, int(first_process_hits(lines, p) * LATER_FRACTION))
                 specs.append((p, n))
+            elif p.startswith(("engine.switch.", "engine.trial.")):
+                # The switch and trial of `ferry revert` too, not only those of an install.
+                n = revert_hit(lines, p)
+                if n and n > 1:
+                    specs.append((p, n))
         return specs
 
     def kill_every_point(self, variant):
@@ -421,9 +429,20 @@ class CrashPointsE2e(unittest.TestCase):
         self.kill_every_point("powercut")
 
 
+def revert_hit(lines, point):
+    """The n of `point`'s first pass in the "revert" step, counted in the first armed ferryd
+    (which runs from "boot" to the SIGTERM of "recover"), or None if "revert" does not pass it."""
+    start = lines.index("#start")
+    revert = lines.index("#step revert")
+    end = lines.index("#step recover")
+    if point not in lines[revert:end]:
+        return None
+    return sum(1 for line in lines[start:revert] if line == point) + 1
+
+
 def trace_points(path):
     with open(path) as f:
-        return {line.strip() for line in f}
+        return {line.strip() for line in f if not line.startswith("#")}
 
 
 def first_process_hits(lines, point):
