@@ -24,15 +24,28 @@ FERRY_DEFINE_CRASHPOINT(kStageAfterRename, "engine.stage.after-rename");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterJournal, "engine.switch.after-journal");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStopOld, "engine.switch.after-stop-old");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStartNew, "engine.switch.after-start-new");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterCurrentLink, "engine.switch.after-current-link");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterLink, "engine.switch.after-link");
 FERRY_DEFINE_CRASHPOINT(kTrialStarted, "engine.trial.started");
 FERRY_DEFINE_CRASHPOINT(kTrialBeforeCommit, "engine.trial.before-commit");
+FERRY_DEFINE_CRASHPOINT(kTrialAfterCommit, "engine.trial.after-commit");
 FERRY_DEFINE_CRASHPOINT(kRollbackAfterStop, "engine.rollback.after-stop");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterState, "engine.rollback.after-state");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterStartOld, "engine.rollback.after-start-old");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterCurrentLink, "engine.rollback.after-current-link");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterLinks, "engine.rollback.after-links");
+FERRY_DEFINE_CRASHPOINT(kRollbackAfterRecord, "engine.rollback.after-record");
+FERRY_DEFINE_CRASHPOINT(kRevertBeforeSwitch, "engine.revert.before-switch");
+FERRY_DEFINE_CRASHPOINT(kRecoverAfterRollback, "engine.recover.after-rollback");
+FERRY_DEFINE_CRASHPOINT(kRecoverAfterJournal, "engine.recover.after-journal");
+FERRY_DEFINE_CRASHPOINT(kRecoverAfterSweep, "engine.recover.after-sweep");
 FERRY_DEFINE_CRASHPOINT(kBootAfterCount, "engine.boot.after-count");
 FERRY_DEFINE_CRASHPOINT(kBootBeforeFallback, "engine.boot.before-fallback");
 FERRY_DEFINE_CRASHPOINT(kBootAfterFallback, "engine.boot.after-fallback");
+FERRY_DEFINE_CRASHPOINT(kGcRevisionBeforeRename, "engine.gc.revision.before-rename");
 FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterRename, "engine.gc.revision.after-rename");
 FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterForget, "engine.gc.revision.after-forget");
+FERRY_DEFINE_CRASHPOINT(kGcRevisionAfterRemove, "engine.gc.revision.after-remove");
 
 constexpr std::string_view kJournalStep = "switch";
 constexpr std::string_view kStagingInterrupted = "interrupted: ferryd stopped while staging";
@@ -616,6 +629,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(revision)); !st) {
     return roll_back(st.error().message(), "");
   }
+  Crashpoint(kSwitchAfterCurrentLink);
   if (from) {
     if (auto st = fs::ReplaceSymlink(layout_.previous_link(app), RevisionLink(*from)); !st) {
       return roll_back(st.error().message(), "");
@@ -667,6 +681,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
       !st) {
     return Fail(st.error());
   }
+  Crashpoint(kTrialAfterCommit);
   (void)Event("committed", app, revision, version, trial.reason);
   if (auto st = GarbageCollect(app); !st) {
     log::warn("{}: garbage collection: {}", app, st.error().message());
@@ -715,6 +730,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
       !st) {
     return st;
   }
+  Crashpoint(kRollbackAfterState);
   std::string version;
   if (auto rec = store_.GetRevision(failed)) {
     version = rec->version;
@@ -728,9 +744,11 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
     if (!restarted) {
       log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
     }
+    Crashpoint(kRollbackAfterStartOld);
     if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(*to)); !st) {
       return st;
     }
+    Crashpoint(kRollbackAfterCurrentLink);
     const auto previous = LastGood(app, *to);
     if (previous) {
       if (auto st = fs::ReplaceSymlink(layout_.previous_link(app), RevisionLink(*previous)); !st) {
@@ -739,9 +757,11 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
     } else if (::unlink(layout_.previous_link(app).c_str()) != 0 && errno != ENOENT) {
       return Fail(ErrnoError("unlink " + layout_.previous_link(app).string()));
     }
+    Crashpoint(kRollbackAfterLinks);
     if (auto st = store_.SetAppRevisions(app, to, previous); !st) {
       return st;
     }
+    Crashpoint(kRollbackAfterRecord);
   } else {
     for (const auto& link : {layout_.current_link(app), layout_.previous_link(app)}) {
       if (::unlink(link.c_str()) != 0 && errno != ENOENT) {
@@ -787,6 +807,7 @@ Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::
   if (!Exists(layout_.revision(app, *revision) / "rootfs")) {
     return Fail(Errc::kNotFound, *revision + " is no longer on disk");
   }
+  Crashpoint(kRevertBeforeSwitch);
   auto result = SwitchAndTrial(app, *revision, rec->current_revision, std::string(kRevertStep));
   ClearProgress(app);
   return result;
@@ -816,6 +837,7 @@ Status Engine::GarbageCollect(const std::string& app) {
     // Intent first (the folder leaves its name), then the records, then the files: a crash in
     // between leaves a .deleting folder that recovery removes, and records that the next
     // collection finishes, never a revision half on disk under its own name.
+    Crashpoint(kGcRevisionBeforeRename);
     auto doomed = RetireRevisionDir(dir);
     if (!doomed) {
       return Fail(doomed.error());
@@ -831,6 +853,7 @@ Status Engine::GarbageCollect(const std::string& app) {
     if (auto st = RemoveRevisionDir(*doomed); !st) {
       return st;
     }
+    Crashpoint(kGcRevisionAfterRemove);
   }
   return RemoveUnreferencedLayers(store_, layout_);
 }
@@ -874,9 +897,11 @@ Status Engine::Recover() {
     if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "", blame); !st) {
       log::error("{}: recovery: {}", e.app, st.error().message());
     }
+    Crashpoint(kRecoverAfterRollback);
     if (auto st = store_.FinishJournal(e.id); !st) {
       return st;
     }
+    Crashpoint(kRecoverAfterJournal);
   }
   for (const auto& e : retry) {
     if (auto st = store_.FinishJournal(e.id); !st) {
@@ -895,6 +920,7 @@ Status Engine::Recover() {
   for (const auto& app : *apps) {
     // Staging leftovers, removals a crash interrupted, and the temp files of interrupted writes.
     SweepApp(app.name);
+    Crashpoint(kRecoverAfterSweep);
     if (auto revs = store_.ListRevisions(app.name)) {
       for (const auto& r : *revs) {
         if (r.state == store::RevisionState::kStaging ||

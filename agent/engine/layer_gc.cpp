@@ -13,8 +13,10 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
+FERRY_DEFINE_CRASHPOINT(kLayerGcBeforeRename, "engine.gc.layer.before-rename");
 FERRY_DEFINE_CRASHPOINT(kLayerGcAfterRename, "engine.gc.layer.after-rename");
 FERRY_DEFINE_CRASHPOINT(kLayerGcAfterForget, "engine.gc.layer.after-forget");
+FERRY_DEFINE_CRASHPOINT(kLayerGcAfterRemove, "engine.gc.layer.after-remove");
 
 bool Exists(const stdfs::path& p) {
   std::error_code ec;
@@ -37,6 +39,7 @@ Status RemoveUnreferencedLayers(store::StateStore& store, const Layout& layout) 
     // again), never a record of a half-removed folder that a release would be started on.
     const stdfs::path dir = layout.layer(layer.diff_id);
     const stdfs::path doomed = Layout::BeingRemoved(dir);
+    Crashpoint(kLayerGcBeforeRename);
     if (Exists(dir)) {
       if (auto st = layers::RemoveTree(doomed); !st) {
         return st;
@@ -56,6 +59,7 @@ Status RemoveUnreferencedLayers(store::StateStore& store, const Layout& layout) 
     if (auto st = layers::RemoveTree(doomed); !st) {
       return st;
     }
+    Crashpoint(kLayerGcAfterRemove);
   }
   return Ok();
 }

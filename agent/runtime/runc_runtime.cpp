@@ -18,11 +18,23 @@
 
 #include "agent/runtime/log_rotation.hpp"
 #include "agent/runtime/spawn.hpp"
+#include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 
 namespace ferry::runtime {
 namespace {
+
+// Around every runc call that changes a container: ferryd may die with runc half done or done and
+// not yet recorded.
+FERRY_DEFINE_CRASHPOINT(kCreateBefore, "runtime.create.before");
+FERRY_DEFINE_CRASHPOINT(kCreateAfter, "runtime.create.after");
+FERRY_DEFINE_CRASHPOINT(kStartBefore, "runtime.start.before");
+FERRY_DEFINE_CRASHPOINT(kStartAfter, "runtime.start.after");
+FERRY_DEFINE_CRASHPOINT(kKillBefore, "runtime.kill.before");
+FERRY_DEFINE_CRASHPOINT(kKillAfter, "runtime.kill.after");
+FERRY_DEFINE_CRASHPOINT(kDeleteBefore, "runtime.delete.before");
+FERRY_DEFINE_CRASHPOINT(kDeleteAfter, "runtime.delete.after");
 
 namespace stdfs = std::filesystem;
 
@@ -291,11 +303,13 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   }
   // The container inherits stdout and stderr from `runc create`, so runc's own messages go to a
   // separate JSON log that we read back on failure.
+  Crashpoint(kCreateBefore);
   auto created = RunRuntime({config_.binary.string(), "--root", config_.root.string(), "--log",
                              runc_log.string(), "--log-format", "json", "create", "--bundle",
                              bundle_dir.string(), "--pid-file", pid_file.string(), id},
                             id, log_fd);
   ::close(log_fd);
+  Crashpoint(kCreateAfter);
   if (!created) {
     const std::string details = RuncJsonLogErrors(runc_log);
     if (!details.empty()) {
@@ -317,7 +331,9 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
 
 Status RuncRuntime::Start(const std::string& id) {
   FERRY_TRY_STATUS(CheckId(id), "start");
+  Crashpoint(kStartBefore);
   auto r = RunRuntime(Command({"start", id}), id);
+  Crashpoint(kStartAfter);
   if (!r) {
     return Fail(r.error());
   }
@@ -400,7 +416,9 @@ Result<ContainerState> RuncRuntime::State(const std::string& id) {
 
 Status RuncRuntime::Kill(const std::string& id, int signal) {
   FERRY_TRY_STATUS(CheckId(id), "kill");
+  Crashpoint(kKillBefore);
   auto r = RunRuntime(Command({"kill", id, std::to_string(signal)}), id);
+  Crashpoint(kKillAfter);
   if (!r && r.error().message().find("not running") != std::string::npos) {
     return Ok();
   }
@@ -430,7 +448,9 @@ Status RuncRuntime::Delete(const std::string& id) {
     }
     WaitForExit(child, kKillWait);
   }
+  Crashpoint(kDeleteBefore);
   auto r = RunRuntime(Command({"delete", "--force", id}), id);
+  Crashpoint(kDeleteAfter);
   std::lock_guard lock(mu_);
   if (auto it = tracked_.find(id); it != tracked_.end()) {
     ReapLocked(it->second);

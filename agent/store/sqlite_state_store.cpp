@@ -1,11 +1,16 @@
 #include <mutex>
 
+#include "ferry/core/crashpoint.hpp"
 #include "ferry/core/error_category.hpp"
 #include "ferry/store/state_store.hpp"
 #include "migrations.hpp"
 
 namespace ferry::store {
 namespace {
+
+// Around the commit of every explicit transaction (many per update: name:n picks one).
+FERRY_DEFINE_CRASHPOINT(kCommitBefore, "store.commit.before");
+FERRY_DEFINE_CRASHPOINT(kCommitAfter, "store.commit.after");
 
 std::string Describe(StoreErrc e) {
   switch (e) {
@@ -83,10 +88,12 @@ class SqliteStateStore final : public StateStore {
       (void)db_.Exec("ROLLBACK");
       return result;
     }
+    Crashpoint(kCommitBefore);
     if (auto st = db_.Exec("COMMIT"); !st) {
       (void)db_.Exec("ROLLBACK");
       return st;
     }
+    Crashpoint(kCommitAfter);
     return Ok();
   }
 

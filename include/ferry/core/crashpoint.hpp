@@ -4,8 +4,9 @@
 // name:n@pause) it says so on stderr and holds the thread there for kCrashpointPauseMs instead,
 // so that a test can stop the process (SIGTERM) at exactly that point; ReleaseCrashpointPauses (on
 // SIGTERM) lets it go at once, so the code after the point runs as it would, with the stop
-// requested. Every point is registered by
-// name so `ferryd --list-crashpoints` can list them and tests can iterate over all of them.
+// requested. With FERRY_CRASHPOINT_TRACE=path every point passed appends its name to that file
+// (one line each). Every point is registered by name so `ferryd --list-crashpoints` can list them
+// and tests can iterate over all of them.
 #pragma once
 
 #include <string_view>

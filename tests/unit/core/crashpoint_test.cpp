@@ -1,9 +1,14 @@
 #include "ferry/core/crashpoint.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 namespace ferry {
@@ -48,6 +53,29 @@ TEST(CrashpointDeathTest, ReleaseEndsAPauseAtOnce) {
       },
       ::testing::ExitedWithCode(0), "crash point test.point reached: pausing");
   ::unsetenv("FERRY_CRASHPOINT");
+}
+
+// A test learns from the trace which points a run passes, and how often.
+TEST(CrashpointDeathTest, TraceListsEveryPointPassed) {
+  // The trace file is opened at the first point a process passes: this test's child is forked
+  // from a process that passed none (death tests run first, and the others pass points only in
+  // their children).
+  const std::filesystem::path trace =
+      std::filesystem::temp_directory_path() / ("crashpoint-trace-" + std::to_string(::getpid()));
+  std::filesystem::remove(trace);
+  ::setenv("FERRY_CRASHPOINT_TRACE", trace.c_str(), 1);
+  EXPECT_EXIT(
+      {
+        Crashpoint(kTestPoint);
+        Crashpoint(kTestPoint);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  ::unsetenv("FERRY_CRASHPOINT_TRACE");
+  std::ifstream in(trace);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "test.point\ntest.point\n");
+  std::filesystem::remove(trace);
 }
 
 TEST(Crashpoint, UnselectedPointDoesNothing) {
