@@ -95,6 +95,9 @@ CREATE INDEX outbox_pending ON outbox(delivered, sequence);
 ALTER TABLE revisions ADD COLUMN start_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE revisions ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    Migration{5, "probation after the commit", R"sql(
+ALTER TABLE revisions ADD COLUMN probation_until INTEGER;  -- unix milliseconds; NULL: none
+)sql"},
 };
 
 }  // namespace

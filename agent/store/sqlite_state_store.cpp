@@ -194,6 +194,20 @@ class SqliteStateStore final : public StateStore {
         [&](Statement& q) { q.Bind(1, id).Bind(2, Now()); }, "revision " + id);
   }
 
+  Status SetProbation(const std::string& id, std::optional<WallTime> until) override {
+    return WriteOne(
+        "UPDATE revisions SET probation_until = ?2, updated_at = ?3 WHERE id = ?1",
+        [&](Statement& q) {
+          q.Bind(1, id).Bind(3, Now());
+          if (until) {
+            q.Bind(2, ToMillis(*until));
+          } else {
+            q.BindNull(2);
+          }
+        },
+        "revision " + id);
+  }
+
   Status StartStep(const std::string& revision, const std::string& step) override {
     return Write(
         "INSERT INTO revision_steps(revision_id, step, started_at) VALUES (?1, ?2, ?3) "
@@ -458,7 +472,7 @@ class SqliteStateStore final : public StateStore {
  private:
   static constexpr std::string_view kRevisionColumns =
       "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at, "
-      "start_attempts, interruptions FROM revisions";
+      "start_attempts, interruptions, probation_until FROM revisions";
 
   static std::string_view CounterColumn(RevisionCounter counter) {
     switch (counter) {
@@ -497,6 +511,9 @@ class SqliteStateStore final : public StateStore {
     r.updated_at = FromMillis(s.Int(8));
     r.start_attempts = static_cast<std::uint32_t>(s.Int(9));
     r.interruptions = static_cast<std::uint32_t>(s.Int(10));
+    if (!s.IsNull(11)) {
+      r.probation_until = FromMillis(s.Int(11));
+    }
     return r;
   }
 

@@ -70,6 +70,8 @@ struct RevisionRecord {
   std::string reason;                // why it failed or was rolled back; empty otherwise
   std::uint32_t start_attempts = 0;  // starts at boot not (yet) known to have succeeded
   std::uint32_t interruptions = 0;   // switches or trials cut short by ferryd stopping
+  // The end of its probation after the commit (docs/operations.md, Probation); nullopt: none.
+  std::optional<WallTime> probation_until;
   WallTime created_at;
   WallTime updated_at;
 };
@@ -144,6 +146,8 @@ class StateStore {
   // Adds one to a counter of the revision in one committed write; returns the new value.
   virtual Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) = 0;
   virtual Status ResetRevisionCount(const std::string& id, RevisionCounter counter) = 0;
+  // Records (or with nullopt clears) the end of the revision's probation.
+  virtual Status SetProbation(const std::string& id, std::optional<WallTime> until) = 0;
   virtual Status StartStep(const std::string& revision, const std::string& step) = 0;
   virtual Status FinishStep(const std::string& revision, const std::string& step) = 0;
   virtual Result<std::vector<StepTiming>> ListSteps(const std::string& revision) = 0;

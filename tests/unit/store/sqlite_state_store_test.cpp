@@ -71,6 +71,18 @@ TEST_F(StateStoreTest, BadRevisionKeepsItsReason) {
   EXPECT_EQ(r->reason, "http probe: 500 Internal Server Error");
 }
 
+TEST_F(StateStoreTest, ProbationEndIsKeptAndCanBeCleared) {
+  ASSERT_TRUE(store_->PutApp("web"));
+  ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
+  EXPECT_FALSE(store_->GetRevision("web-3")->probation_until);
+  const WallTime until = now_ + std::chrono::seconds(300);
+  ASSERT_TRUE(store_->SetProbation("web-3", until));
+  EXPECT_EQ(store_->GetRevision("web-3")->probation_until, until);
+  ASSERT_TRUE(store_->SetProbation("web-3", std::nullopt));
+  EXPECT_FALSE(store_->GetRevision("web-3")->probation_until);
+  EXPECT_TRUE(store_->SetProbation("ghost-1", until).error().Is(Errc::kNotFound));
+}
+
 TEST_F(StateStoreTest, MissingRecordsAreNotFound) {
   EXPECT_TRUE(store_->GetApp("ghost").error().Is(Errc::kNotFound));
   EXPECT_TRUE(store_->GetRevision("ghost-1").error().Is(Errc::kNotFound));
