@@ -143,6 +143,23 @@ class DaemonImpl final : public Daemon {
             [this](std::function<void()> fn) { asio::post(worker_, std::move(fn)); },
             PidfdWatcher(io_),
             [this](const std::string& app) { return engine_.RestartCurrent(app); }) {
+    supervisor_.SetAfterCommit(Supervisor::AfterCommit{
+        [this](const std::string& app, const std::string& revision, const std::string& reason) {
+          return engine_.FailProbation(app, revision, reason);
+        },
+        [this](const std::string& app, const std::string& revision) {
+          return engine_.HealthCheckOf(app, revision);
+        },
+        [this](const std::string& kind, const std::string& app, const std::string& revision,
+               const std::string& reason) {
+          std::string version;
+          if (auto rec = store_->GetRevision(revision)) {
+            version = rec->version;
+          }
+          if (auto st = engine_.RecordEvent(kind, app, version, reason, ""); !st) {
+            log::warn("{}: recording a {} event: {}", app, kind, st.error().message());
+          }
+        }});
     if (!config_.repository_url.empty()) {
       fetch::CurlOptions curl;
       curl.proxy = config_.proxy;
@@ -314,7 +331,7 @@ class DaemonImpl final : public Daemon {
   }
 
   Result<Json> StatusReport() {
-    auto status = BuildStatus(*store_, AgentInfo{&config_, started_});
+    auto status = BuildStatus(*store_, AgentInfo{&config_, started_, clock_.WallNow()});
     if (!status) {
       return status;
     }

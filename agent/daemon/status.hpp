@@ -13,6 +13,7 @@ namespace ferry::daemon {
 struct AgentInfo {
   const config::Config* config = nullptr;
   std::chrono::steady_clock::time_point started;
+  store::WallTime now;  // a current revision whose probation ends after this shows it
 };
 
 Result<nlohmann::json> BuildStatus(store::StateStore& store, const AgentInfo& agent);

@@ -655,6 +655,16 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
             !s) {
           return s;
         }
+        // Probation: a crash loop or sustained unhealthiness before this time still rolls back.
+        // Kept in the database, so that a ferryd restart neither ends nor extends it.
+        std::optional<store::WallTime> probation;
+        if (check.probation.count() > 0 && from) {
+          probation = clock_.WallNow() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             check.probation);
+        }
+        if (auto s = store_.SetProbation(revision, probation); !s) {
+          return s;
+        }
         return store_.FinishJournal(*journal);
       });
       !st) {
@@ -942,6 +952,16 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
   const std::string& revision = *app.current_revision;
   const std::string id = ContainerId(app.name, revision);
   auto rec = store_.GetRevision(revision);
+  if (rec && rec->bad) {
+    // Marked bad by a rollback (a probation's) that ferryd's death cut short: finish it.
+    if (const auto good = LastGood(app.name, revision)) {
+      log::warn("{}: {} is marked bad; going back to {}", app.name, revision, *good);
+      if (auto st = RollBack(app.name, revision, good, rec->reason, ""); !st) {
+        log::error("{}: going back to {}: {}", app.name, *good, st.error().message());
+      }
+      return;
+    }
+  }
   auto state = runtime_.State(id);
   if (state && state->status == runtime::ContainerStatus::kRunning) {
     log::info("{}: adopted running container {}", app.name, id);

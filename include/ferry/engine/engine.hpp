@@ -151,6 +151,19 @@ class Engine {
   // without a current revision. Defined in engine_supervise.cpp.
   Status RestartCurrent(const std::string& app);
 
+  // Rolls `app` back from `revision`, its current revision, because it crash-looped or stayed
+  // unhealthy within its probation (docs/operations.md, Probation): marks it bad with `reason`,
+  // exactly like a failed trial, and starts the last good revision. kFailedPrecondition when
+  // `revision` is no longer current or its probation has ended (then it is only ever restarted),
+  // kNotFound when there is no good revision to go back to, kUnavailable while an update of `app`
+  // is in flight. Defined in engine_supervise.cpp.
+  Status FailProbation(const std::string& app, const std::string& revision,
+                       const std::string& reason);
+
+  // The health check of an installed revision (the process check when its manifest has none),
+  // with its probation and liveness settings.
+  Result<health::HealthCheck> HealthCheckOf(const std::string& app, const std::string& revision);
+
   // Updates in flight, by app.
   std::map<std::string, Progress> InFlight() const;
   // Lets the caller show what it does before Install (e.g. downloading); Install replaces it.

@@ -149,6 +149,41 @@ TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
   EXPECT_TRUE(std::filesystem::equivalent(a, b)) << "a hardlink farm shares inodes";
 }
 
+TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  EXPECT_FALSE(store_->GetRevision(Revision(v1))->probation_until) << "nothing to go back to";
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  EXPECT_EQ(store_->GetRevision(Revision(v2))->probation_until, clock_.WallNow() + 300s);
+  EXPECT_TRUE(engine_->FailProbation("web", Revision(v1), "crash loop")
+                  .error()
+                  .Is(Errc::kFailedPrecondition));
+  ASSERT_TRUE(engine_->FailProbation("web", Revision(v2), "crash loop: ended 3 times"));
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  const auto bad = *store_->GetRevision(Revision(v2));
+  EXPECT_TRUE(bad.bad);
+  EXPECT_EQ(bad.state, store::RevisionState::kRolledBack);
+  EXPECT_EQ(bad.reason, "probation: crash loop: ended 3 times");
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
+            runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(EventKinds().back(), "rolled-back");
+  EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
+}
+
+TEST_F(EngineTest, AfterItsProbationARevisionIsNeverRolledBackAutomatically) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  clock_.Advance(300s);
+  auto st = engine_->FailProbation("web", Revision(v2), "crash loop");
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(st.error().Is(Errc::kFailedPrecondition));
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+  EXPECT_FALSE(store_->GetRevision(Revision(v2))->bad);
+}
+
 TEST_F(EngineTest, FailingHealthCheckRollsBackAndMarksTheRevisionBad) {
   const auto v1 = Version("1.0.0");
   const auto v3 = Version("3.0.0");
