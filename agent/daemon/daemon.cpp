@@ -307,13 +307,16 @@ class DaemonImpl final : public Daemon {
              return;
            }
            auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
-           asio::post(worker_, [this, shared, reply = std::move(reply)] {
-             reply(Install(*shared));
+           const bool retry_bad = p.contains("retry_bad") && p["retry_bad"].is_boolean() &&
+                                  p["retry_bad"].get<bool>();
+           asio::post(worker_, [this, shared, retry_bad, reply = std::move(reply)] {
+             reply(Install(*shared, retry_bad));
              supervisor_.Sync();
              ReleaseMemory();
            });
          }},
         {"update", OnWorker([this](const Json& p) -> Result<Json> { return Update(p); })},
+        {"retry", OnWorker([this](const Json& p) -> Result<Json> { return Retry(p); })},
         {"check",
          [this](const Json&, control::Reply reply) {
            if (!fleet_) {
@@ -406,6 +409,7 @@ class DaemonImpl final : public Daemon {
                          {"state", std::string(store::ToString(r.state))},
                          {"bad", r.bad},
                          {"reason", r.reason},
+                         {"retried", r.retried.empty() ? Json(nullptr) : Json(r.retried)},
                          {"manifest_digest", r.manifest_digest},
                          {"created_at", Millis(r.created_at)},
                          {"steps", steps}});
@@ -439,6 +443,7 @@ class DaemonImpl final : public Daemon {
                          {"state", std::string(store::ToString(it->state))},
                          {"bad", it->bad},
                          {"reason", it->reason},
+                         {"retried", it->retried.empty() ? Json(nullptr) : Json(it->retried)},
                          {"at", failure_at}};
           break;
         }
@@ -501,7 +506,28 @@ class DaemonImpl final : public Daemon {
     return bundle::BundleFile::Open(path);
   }
 
-  Result<Json> Install(const bundle::BundleFile& file) {
+  // Lifts the bad mark of app@version on purpose (ferry retry); the next install of it tries it.
+  Result<Json> Retry(const Json& params) {
+    auto app = AppParam(params);
+    if (!app) {
+      return Fail(app.error());
+    }
+    if (!params.contains("version") || !params["version"].is_string() ||
+        !manifest::ParseSemVer(params["version"].get<std::string>())) {
+      return Fail(Errc::kInvalidArgument, "a valid \"version\" (semver) is required");
+    }
+    const std::string version = params["version"].get<std::string>();
+    auto revisions = engine_.RetryBad(*app, version, "technician (ferry retry)");
+    if (!revisions) {
+      return Fail(revisions.error());
+    }
+    if (fleet_) {
+      fleet_->ResetBackoff();  // an assignment of it is tried at the next poll
+    }
+    return Json{{"app", *app}, {"version", version}, {"revisions", *revisions}};
+  }
+
+  Result<Json> Install(const bundle::BundleFile& file, bool retry_bad = false) {
     const std::filesystem::path& bundle = file.path();
     const engine::Layout layout(config_.state_dir);
     // The same admission as a release from the repository; space first, before unpacking.
@@ -525,7 +551,7 @@ class DaemonImpl final : public Daemon {
     const auto plan =
         fetch::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
     if (auto st = update::Admit(engine_, layout, release->manifest, release->manifest_bytes, plan,
-                                /*download=*/false, 0, config_.limits);
+                                /*download=*/false, 0, config_.limits, retry_bad);
         !st) {
       (void)layers::RemoveTree(work);
       log::error("install {}: {}", bundle.string(), st.error().message());
@@ -534,6 +560,9 @@ class DaemonImpl final : public Daemon {
     engine::DirBlobProvider blobs(release->dir);
     engine::InstallOptions options;
     options.stop_requested = [this] { return cancel_.cancelled(); };
+    if (retry_bad) {
+      options.retry_bad_by = "technician (ferry install --retry-bad)";
+    }
     auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs, options);
     (void)layers::RemoveTree(work);
     if (!r) {
@@ -609,7 +638,7 @@ class DaemonImpl final : public Daemon {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
     asio::post(worker_, [this, a] {
       auto r =
-          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
+          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}, {}}, &cancel_);
       fleet_->Finished(a, r);
       supervisor_.Sync();
       ReleaseMemory();

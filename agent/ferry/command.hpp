@@ -46,6 +46,7 @@ CommandSpec LogsCommand();
 CommandSpec RevertCommand();
 CommandSpec InstallCommand();
 CommandSpec UpdateCommand();
+CommandSpec RetryCommand();
 CommandSpec CheckCommand();
 
 }  // namespace ferry::cli

@@ -54,12 +54,19 @@ CommandSpec RevertCommand() {
 }
 
 CommandSpec InstallCommand() {
-  auto bundle = std::make_shared<std::string>();
+  struct Args {
+    std::string bundle;
+    bool retry_bad = false;
+  };
+  auto args = std::make_shared<Args>();
   return {
       "install", "install an offline bundle made by ferry-publish bundle",
-      [bundle](CLI::App* sub) -> RunFn {
-        sub->add_option("bundle", *bundle, "the bundle file")->required();
-        return [bundle](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+      [args](CLI::App* sub) -> RunFn {
+        sub->add_option("bundle", args->bundle, "the bundle file")->required();
+        sub->add_flag("--retry-bad", args->retry_bad,
+                      "try the release again even if it was marked bad on this device");
+        return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+          const std::string* bundle = &args->bundle;
           std::error_code ec;
           const auto path = std::filesystem::absolute(*bundle, ec);
           if (ec || !std::filesystem::is_regular_file(path, ec)) {
@@ -67,13 +74,46 @@ CommandSpec InstallCommand() {
             return static_cast<int>(kExitUsage);
           }
           Json result;
-          if (int rc = CallFerryd(options, "install", Json{{"bundle", path.string()}}, result, err);
-              rc != 0) {
+          Json params{{"bundle", path.string()}};
+          if (args->retry_bad) {
+            params["retry_bad"] = true;
+          }
+          if (int rc = CallFerryd(options, "install", params, result, err); rc != 0) {
             return rc;
           }
           return PrintOutcome(options, result, out);
         };
       }};
+}
+
+CommandSpec RetryCommand() {
+  struct Args {
+    std::string app;
+    std::string version;
+  };
+  auto args = std::make_shared<Args>();
+  return {"retry", "lift the bad mark of a release, so that its next install tries it again",
+          [args](CLI::App* sub) -> RunFn {
+            sub->add_option("app", args->app, "the app")->required();
+            sub->add_option("version", args->version, "the release version")->required();
+            return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json result;
+              if (int rc =
+                      CallFerryd(options, "retry",
+                                 Json{{"app", args->app}, {"version", args->version}}, result, err);
+                  rc != 0) {
+                return rc;
+              }
+              if (options.json) {
+                out << result.dump(2) << "\n";
+              } else {
+                out << args->app << " " << args->version
+                    << " is no longer marked bad: its next install (ferry install, ferry update "
+                       "or the fleet's assignment) tries it again.\n";
+              }
+              return static_cast<int>(kExitOk);
+            };
+          }};
 }
 
 CommandSpec UpdateCommand() {

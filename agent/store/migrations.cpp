@@ -98,6 +98,9 @@ ALTER TABLE revisions ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
     Migration{5, "probation after the commit", R"sql(
 ALTER TABLE revisions ADD COLUMN probation_until INTEGER;  -- unix milliseconds; NULL: none
 )sql"},
+    Migration{6, "bad revisions retried on purpose", R"sql(
+ALTER TABLE revisions ADD COLUMN retried TEXT NOT NULL DEFAULT '';  -- who, and what it had failed
+)sql"},
 };
 
 }  // namespace

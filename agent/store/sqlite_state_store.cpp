@@ -163,6 +163,12 @@ class SqliteStateStore final : public StateStore {
         [&](Statement& s) { s.Bind(1, id).Bind(2, reason).Bind(3, Now()); }, "revision " + id);
   }
 
+  Status RetryRevision(const std::string& id, const std::string& retried) override {
+    return WriteOne(
+        "UPDATE revisions SET bad = 0, retried = ?2, updated_at = ?3 WHERE id = ?1",
+        [&](Statement& s) { s.Bind(1, id).Bind(2, retried).Bind(3, Now()); }, "revision " + id);
+  }
+
   Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) override {
     const std::string column(CounterColumn(counter));
     std::uint32_t value = 0;
@@ -472,7 +478,7 @@ class SqliteStateStore final : public StateStore {
  private:
   static constexpr std::string_view kRevisionColumns =
       "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at, "
-      "start_attempts, interruptions, probation_until FROM revisions";
+      "start_attempts, interruptions, probation_until, retried FROM revisions";
 
   static std::string_view CounterColumn(RevisionCounter counter) {
     switch (counter) {
@@ -514,6 +520,7 @@ class SqliteStateStore final : public StateStore {
     if (!s.IsNull(11)) {
       r.probation_until = FromMillis(s.Int(11));
     }
+    r.retried = s.Text(12);
     return r;
   }
 

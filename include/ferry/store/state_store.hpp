@@ -72,6 +72,9 @@ struct RevisionRecord {
   std::uint32_t interruptions = 0;   // switches or trials cut short by ferryd stopping
   // The end of its probation after the commit (docs/operations.md, Probation); nullopt: none.
   std::optional<WallTime> probation_until;
+  // Set when it was marked bad and then retried on purpose: who asked and what it had failed
+  // ("technician (ferry retry) after: health check failed …").
+  std::string retried;
   WallTime created_at;
   WallTime updated_at;
 };
@@ -143,6 +146,9 @@ class StateStore {
   virtual Status SetRevisionState(const std::string& id, RevisionState state,
                                   const std::string& reason = {}) = 0;
   virtual Status MarkRevisionBad(const std::string& id, const std::string& reason) = 0;
+  // Lifts the bad mark of a revision retried on purpose, keeping `retried` (who, and why it had
+  // been marked bad) for the history.
+  virtual Status RetryRevision(const std::string& id, const std::string& retried) = 0;
   // Adds one to a counter of the revision in one committed write; returns the new value.
   virtual Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) = 0;
   virtual Status ResetRevisionCount(const std::string& id, RevisionCounter counter) = 0;

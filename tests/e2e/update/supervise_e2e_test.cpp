@@ -140,5 +140,30 @@ TEST_F(SuperviseE2e, AnUnhealthyButRunningAppIsRestartedByLiveness) {
   EXPECT_NE(Log().find("is unhealthy"), std::string::npos) << Log();
 }
 
+TEST_F(SuperviseE2e, ATechnicianRetriesABadReleaseOnPurposeAndTheHistorySaysSo) {
+  Release("1.0.0");
+  Release("2.0.0", "500");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  EXPECT_NE(Ferry({"install", Bundle("2.0.0")}).out.find("rolled-back"), std::string::npos);
+  auto refused = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_NE(refused.err.find("marked bad"), std::string::npos) << refused.out << refused.err;
+  // ferry install --retry-bad: tried again (and, still broken, rolled back again).
+  auto again = Ferry({"install", "--retry-bad", Bundle("2.0.0")});
+  EXPECT_NE(again.out.find("rolled-back"), std::string::npos) << again.out << again.err;
+  // ferry retry: lifts the mark; the next plain install tries it.
+  auto retry = Ferry({"retry", "web", "2.0.0"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_NE(retry.out.find("no longer marked bad"), std::string::npos) << retry.out;
+  auto third = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_NE(third.out.find("rolled-back"), std::string::npos) << third.out << third.err;
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  const auto why = Ferry({"why", "web"}).out;
+  EXPECT_NE(why.find("retried: technician (ferry retry) retried it after:"), std::string::npos)
+      << why;
+  EXPECT_NE(Ferry({"history", "web"}).out.find("[technician (ferry retry)"), std::string::npos);
+  EXPECT_NE(Ferry({"retry", "web", "9.9.9"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace ferry

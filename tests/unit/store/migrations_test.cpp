@@ -26,6 +26,7 @@ const std::map<int, std::string_view> kSampleData = {
      "INSERT INTO outbox(kind, app, payload, created_at) VALUES ('committed', 'web', '{}', 1);"},
     {4, "UPDATE revisions SET start_attempts = 1, interruptions = 2 WHERE id = 'web-1';"},
     {5, "UPDATE revisions SET probation_until = 1700000300000 WHERE id = 'web-1';"},
+    {6, "UPDATE revisions SET retried = 'technician' WHERE id = 'web-1';"},
 };
 
 std::string Schema(Database& db) {
@@ -87,6 +88,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
       EXPECT_EQ(*db->QueryInt("SELECT start_attempts FROM revisions"), start >= 4 ? 1 : 0);
       EXPECT_EQ(*db->QueryInt("SELECT coalesce(probation_until, 0) FROM revisions"),
                 start >= 5 ? 1700000300000 : 0);
+      EXPECT_EQ(*db->QueryText("SELECT retried FROM revisions"), start >= 6 ? "technician" : "");
     }
   }
 }

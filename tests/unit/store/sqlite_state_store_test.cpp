@@ -83,6 +83,17 @@ TEST_F(StateStoreTest, ProbationEndIsKeptAndCanBeCleared) {
   EXPECT_TRUE(store_->SetProbation("ghost-1", until).error().Is(Errc::kNotFound));
 }
 
+TEST_F(StateStoreTest, ARetriedRevisionIsNoLongerBadAndSaysWhoRetriedIt) {
+  ASSERT_TRUE(store_->PutApp("web"));
+  ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
+  ASSERT_TRUE(store_->MarkRevisionBad("web-3", "health check failed"));
+  ASSERT_TRUE(store_->RetryRevision("web-3", "technician (ferry retry)"));
+  auto r = store_->GetRevision("web-3");
+  EXPECT_FALSE(r->bad);
+  EXPECT_EQ(r->retried, "technician (ferry retry)");
+  EXPECT_EQ(r->reason, "health check failed");
+}
+
 TEST_F(StateStoreTest, MissingRecordsAreNotFound) {
   EXPECT_TRUE(store_->GetApp("ghost").error().Is(Errc::kNotFound));
   EXPECT_TRUE(store_->GetRevision("ghost-1").error().Is(Errc::kNotFound));
