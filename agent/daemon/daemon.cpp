@@ -638,7 +638,7 @@ class DaemonImpl final : public Daemon {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
     asio::post(worker_, [this, a] {
       auto r =
-          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}, {}}, &cancel_);
+          installer_->Install(a.app, a.version, engine::InstallOptions{a.deployment, {}, a.retry_bad ? RetriedBy(a) : ""}, &cancel_);
       fleet_->Finished(a, r);
       supervisor_.Sync();
       ReleaseMemory();

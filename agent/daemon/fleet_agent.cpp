@@ -217,6 +217,13 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
   if (auto revs = store_.ListRevisions(a.app)) {
     for (const auto& r : *revs) {
       if (r.version == a.version && r.bad) {
+        // The operator asked this deployment to try it once more; once only, so that a release
+        // still broken here is not tried at every poll.
+        if (a.retry_bad && !r.retried.starts_with(RetriedBy(a))) {
+          log::warn("{} {} was marked bad here; deployment {} retries it", a.app, a.version,
+                    a.deployment);
+          break;
+        }
         const std::string reason = "marked bad on this device: " + r.reason;
         bool first = false;
         {

@@ -25,6 +25,11 @@
 
 namespace ferry::daemon {
 
+// Who retries a release marked bad for `a` (with retry_bad): "operator (deployment d-4)".
+inline std::string RetriedBy(const fleetclient::AssignedApp& a) {
+  return "operator (deployment " + a.deployment + ")";
+}
+
 class FleetAgent {
  public:
   // Makes a client that presents `token`; called again when the token file changes.

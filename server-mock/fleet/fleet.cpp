@@ -415,7 +415,7 @@ Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id)
   // The newest deployment of each app that reached this device. An aborted deployment still
   // holds the devices that committed it (they run it; revert undoes it), not the others.
   auto stmt = db.Prepare(
-      "SELECT d.app, d.version, d.id, d.downgrade FROM deployment_devices dd "
+      "SELECT d.app, d.version, d.id, d.downgrade, d.retry_bad FROM deployment_devices dd "
       "JOIN deployments d ON d.id = dd.deployment_id "
       "WHERE dd.device_id = ?1 AND dd.phase <= d.current_phase "
       "AND (d.state <> 'aborted' OR dd.state = 'committed') ORDER BY d.app, d.seq DESC");
@@ -436,7 +436,8 @@ Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id)
     if (!out.empty() && out.back().app == app) {
       continue;
     }
-    out.push_back({std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0});
+    out.push_back(
+        {std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0, stmt->Int(4) != 0});
   }
   return out;
 }

@@ -254,6 +254,27 @@ TEST_F(FleetAgentTest, AVersionMarkedBadHereIsNeverQueued) {
       (std::vector<std::string>{"web 2.0.0 d-7: marked bad on this device: health check failed"}));
 }
 
+TEST_F(FleetAgentTest, ADeploymentWithRetryBadTriesAVersionMarkedBadHereOnceMore) {
+  Installed("web", "1.0.0");
+  Installed("web", "2.0.0", /*bad=*/true);
+  AssignedApp retry = kWeb2;
+  retry.retry_bad = true;
+  Assign({retry});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(queued_.size(), 1u);
+  EXPECT_TRUE(queued_[0].retry_bad);
+  EXPECT_EQ(RetriedBy(queued_[0]), "operator (deployment d-7)");
+  EXPECT_TRUE(Sent("failed").empty());
+  // It failed again and was marked bad again, retried by this deployment: not once more.
+  agent_->Finished(queued_[0], Fail(Errc::kFailedPrecondition, "still broken"));
+  ASSERT_TRUE(store_->RetryRevision("web-2.0.0", "operator (deployment d-7) retried it after: x"));
+  ASSERT_TRUE(store_->MarkRevisionBad("web-2.0.0", "health check failed"));
+  queued_.clear();
+  clock_.Advance(FleetAgent::kRetryMax * 2);
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(queued_.empty());
+}
+
 TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {
   ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
   ASSERT_TRUE(engine_->RecordEvent("failed", "web", "2.0.0", "no space", "d-7"));

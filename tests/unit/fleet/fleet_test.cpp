@@ -125,7 +125,7 @@ TEST(FleetOpen, RefusesANewerSchemaAndAFileThatIsNotADatabase) {
         return 0;
       },
       &version, nullptr);
-  EXPECT_EQ(version, 3);
+  EXPECT_EQ(version, 4);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto newer = Fleet::Open(dir / "fleet.db", clock);
