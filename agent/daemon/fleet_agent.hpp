@@ -63,6 +63,7 @@ class FleetAgent {
   // engine refuses, no space, a release that failed to stage) is sent once as a `failed` event
   // with its reason (a new reason is sent again), and the release is backed off: not tried again
   // before kRetryFirst, doubling up to kRetryMax, unless the assignment changes or ResetBackoff().
+  // The backoff is kept in the state database and survives a ferryd restart (no download storm).
   // A revision marked bad here is never tried again by the agent.
   void Finished(const fleetclient::AssignedApp& assigned,
                 const Result<engine::InstallResult>& result);
@@ -90,6 +91,8 @@ class FleetAgent {
   };
 
   void BackOff(const std::string& key);
+  // Writes the backoff of `key` to the state database; mu_ held.
+  void SaveBackoff(const std::string& key);
 
   store::StateStore& store_;
   engine::Engine& engine_;

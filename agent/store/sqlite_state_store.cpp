@@ -214,6 +214,37 @@ class SqliteStateStore final : public StateStore {
         "revision " + id);
   }
 
+  Status PutBackoff(const ReleaseBackoff& b) override {
+    return Write(
+        "INSERT INTO release_backoff(key, failures, retry_at, reported) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(key) DO UPDATE SET failures = ?2, retry_at = ?3, reported = ?4",
+        [&](Statement& s) {
+          s.Bind(1, b.key)
+              .Bind(2, static_cast<std::int64_t>(b.failures))
+              .Bind(3, ToMillis(b.retry_at))
+              .Bind(4, b.reported);
+        });
+  }
+
+  Result<std::vector<ReleaseBackoff>> ListBackoffs() override {
+    return Query<ReleaseBackoff>(
+        "SELECT key, failures, retry_at, reported FROM release_backoff ORDER BY key",
+        [](Statement&) {},
+        [](Statement& s) {
+          ReleaseBackoff b;
+          b.key = s.Text(0);
+          b.failures = static_cast<std::uint32_t>(s.Int(1));
+          b.retry_at = FromMillis(s.Int(2));
+          b.reported = s.Text(3);
+          return b;
+        });
+  }
+
+  Status RemoveBackoff(const std::string& key) override {
+    return Write("DELETE FROM release_backoff WHERE ?1 = '' OR key = ?1",
+                 [&](Statement& s) { s.Bind(1, key); });
+  }
+
   Status StartStep(const std::string& revision, const std::string& step) override {
     return Write(
         "INSERT INTO revision_steps(revision_id, step, started_at) VALUES (?1, ?2, ?3) "

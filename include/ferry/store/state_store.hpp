@@ -115,6 +115,15 @@ struct JournalEntry {
   bool finished = false;
 };
 
+// The backoff of a fleet release that failed (docs/fleet-operations.md), kept so that a ferryd
+// restart does not try it again at once.
+struct ReleaseBackoff {
+  std::string key;  // app@version#deployment
+  std::uint32_t failures = 0;
+  WallTime retry_at;
+  std::string reported;  // the failure last sent to the server for it
+};
+
 struct OutboxEvent {
   std::int64_t sequence = 0;
   std::string kind;  // downloading, staging, switching, trial, committed, failed, rolled-back, …
@@ -184,6 +193,12 @@ class StateStore {
   // The newest event of `kind` about `app`, delivered or not; nullopt when there is none.
   virtual Result<std::optional<OutboxEvent>> LastEvent(const std::string& app,
                                                        const std::string& kind) = 0;
+
+  // Backoffs of failed fleet releases.
+  virtual Status PutBackoff(const ReleaseBackoff& backoff) = 0;
+  virtual Result<std::vector<ReleaseBackoff>> ListBackoffs() = 0;
+  // Forgets the backoff of `key`; of every release when `key` is empty.
+  virtual Status RemoveBackoff(const std::string& key) = 0;
 
   // Trusted TUF metadata and the time floor, as the trust module needs them.
   virtual trust::MetadataStore& Metadata() = 0;

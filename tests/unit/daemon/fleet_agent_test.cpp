@@ -151,6 +151,36 @@ TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedBeforeItsBackof
   EXPECT_EQ(queued_.size(), 2u);
 }
 
+TEST_F(FleetAgentTest, TheBackoffOfAFailedReleaseSurvivesAFerrydRestart) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(Errc::kNoSpace, "no space for web 2.0.0"));
+  // ferryd restarts: a new agent over the same state database.
+  clock_.Advance(FleetAgent::kRetryFirst / 2);
+  agent_ = std::make_unique<FleetAgent>(
+      *store_, *engine_, config_, clock_,
+      [this](const std::string& token) {
+        server_.tokens.push_back(token);
+        return std::make_unique<FakeClient>(server_);
+      },
+      [this](const AssignedApp& a) { queued_.push_back(a); });
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 1u) << "not downloaded again at once after the restart";
+  EXPECT_EQ(Sent("failed").size(), 1u);
+  clock_.Advance(FleetAgent::kRetryFirst / 2);
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(queued_.size(), 2u);
+  // The same failure again is not reported twice, restart or not.
+  agent_->Finished(kWeb2, Fail(Errc::kNoSpace, "no space for web 2.0.0"));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(Sent("failed").size(), 1u);
+  // `ferry check` forgets it, in the database too.
+  EXPECT_FALSE(store_->ListBackoffs()->empty());
+  agent_->ResetBackoff();
+  EXPECT_TRUE(store_->ListBackoffs()->empty());
+}
+
 TEST_F(FleetAgentTest, ABlobFailingItsHashIsReportedOnceAndBackedOffExponentially) {
   Installed("web", "1.0.0");
   Assign({kWeb2});

@@ -27,6 +27,7 @@ const std::map<int, std::string_view> kSampleData = {
     {4, "UPDATE revisions SET start_attempts = 1, interruptions = 2 WHERE id = 'web-1';"},
     {5, "UPDATE revisions SET probation_until = 1700000300000 WHERE id = 'web-1';"},
     {6, "UPDATE revisions SET retried = 'technician' WHERE id = 'web-1';"},
+    {7, "INSERT INTO release_backoff VALUES ('web@2.0.0#d-1', 2, 1700000000000, 'no space');"},
 };
 
 std::string Schema(Database& db) {
@@ -89,6 +90,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
       EXPECT_EQ(*db->QueryInt("SELECT coalesce(probation_until, 0) FROM revisions"),
                 start >= 5 ? 1700000300000 : 0);
       EXPECT_EQ(*db->QueryText("SELECT retried FROM revisions"), start >= 6 ? "technician" : "");
+      EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM release_backoff"), start >= 7 ? 1 : 0);
     }
   }
 }

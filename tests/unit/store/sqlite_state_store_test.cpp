@@ -94,6 +94,26 @@ TEST_F(StateStoreTest, ARetriedRevisionIsNoLongerBadAndSaysWhoRetriedIt) {
   EXPECT_EQ(r->reason, "health check failed");
 }
 
+TEST_F(StateStoreTest, ReleaseBackoffsAreKeptUpdatedAndForgotten) {
+  ReleaseBackoff b{"web@2.0.0#d-1", 1, now_ + std::chrono::seconds(30), "no space"};
+  ASSERT_TRUE(store_->PutBackoff(b));
+  b.failures = 2;
+  b.retry_at = now_ + std::chrono::seconds(60);
+  ASSERT_TRUE(store_->PutBackoff(b));
+  ASSERT_TRUE(store_->PutBackoff({"db@1.0.0#d-2", 1, now_, ""}));
+  auto list = store_->ListBackoffs();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].key, "web@2.0.0#d-1");
+  EXPECT_EQ((*list)[1].failures, 2u);
+  EXPECT_EQ((*list)[1].retry_at, now_ + std::chrono::seconds(60));
+  EXPECT_EQ((*list)[1].reported, "no space");
+  ASSERT_TRUE(store_->RemoveBackoff("db@1.0.0#d-2"));
+  EXPECT_EQ(store_->ListBackoffs()->size(), 1u);
+  ASSERT_TRUE(store_->RemoveBackoff(""));
+  EXPECT_TRUE(store_->ListBackoffs()->empty());
+}
+
 TEST_F(StateStoreTest, MissingRecordsAreNotFound) {
   EXPECT_TRUE(store_->GetApp("ghost").error().Is(Errc::kNotFound));
   EXPECT_TRUE(store_->GetRevision("ghost-1").error().Is(Errc::kNotFound));
