@@ -194,6 +194,12 @@ class DaemonImpl final : public Daemon {
             return fleetclient::MakeFleetClient(std::move(o));
           },
           [this](const fleetclient::AssignedApp& a) { QueueAssigned(a); });
+      fleet_->SetSupervision([this](const std::string& app) {
+        const auto supervised = supervisor_.Snapshot();
+        auto it = supervised.find(app);
+        return SupervisionJson(it == supervised.end() ? nullptr : &it->second,
+                               supervisor_.policy());
+      });
     }
   }
 

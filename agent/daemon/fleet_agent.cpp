@@ -424,6 +424,9 @@ Json FleetAgent::InventoryApps() {
     if (app.previous_revision) {
       entry["previous_revision"] = *app.previous_revision;
     }
+    if (supervision_ && app.current_revision) {
+      entry["supervision"] = supervision_(app.name);
+    }
     apps.push_back(entry);
   }
   return apps;

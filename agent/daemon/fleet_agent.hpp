@@ -68,6 +68,11 @@ class FleetAgent {
   void Finished(const fleetclient::AssignedApp& assigned,
                 const Result<engine::InstallResult>& result);
 
+  // What the inventory says of an app's life after the update (the supervisor's view: running,
+  // healthy, restarts, last_restart_reason, last_exit, since); set before the first round.
+  using SupervisionFn = std::function<nlohmann::json(const std::string& app)>;
+  void SetSupervision(SupervisionFn fn) { supervision_ = std::move(fn); }
+
   // Forgets every backoff, so that the next round tries failed releases at once (`ferry check`).
   void ResetBackoff();
 
@@ -100,6 +105,7 @@ class FleetAgent {
   const Clock& clock_;
   ClientFactory factory_;
   InstallFn install_;
+  SupervisionFn supervision_;
 
   std::string token_;
   std::unique_ptr<fleetclient::FleetClient> client_;

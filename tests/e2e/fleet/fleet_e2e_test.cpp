@@ -169,6 +169,22 @@ TEST_F(FleetE2e, ARestartIsAnEventTheOperatorSees) {
   EXPECT_TRUE(testing::WaitFor(restarted, 30s)) << Log();
   EXPECT_NE(Admin({"devices", "show", "dev-1"}).out.find("restarted"), std::string::npos);
   EXPECT_EQ(Deployment(d1)["counts"].value("committed", 0), 1);
+  // The inventory says so too: running again, restarted once, and how it last ended.
+  const auto inventory_restarted = [&] {
+    auto show = Admin({"--json", "devices", "show", "dev-1"});
+    if (show.exit_code != 0) {
+      return false;
+    }
+    const Json inv = Json::parse(show.out)["device"]["inventory"];
+    if (!inv.is_object() || inv["apps"].empty()) {
+      return false;
+    }
+    const Json& s = inv["apps"][0]["supervision"];
+    return s.is_object() && s["running"] == true && s["restarts"] == 1 &&
+           s["last_exit"].is_object() && s["last_exit"]["signal"] == 9;
+  };
+  EXPECT_TRUE(testing::WaitFor(inventory_restarted, 30s))
+      << Admin({"--json", "devices", "show", "dev-1"}).out;
 }
 
 // A fleet revert goes back only to a release signed as an allowed downgrade: the fleet server

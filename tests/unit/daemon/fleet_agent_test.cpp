@@ -348,6 +348,24 @@ TEST_F(FleetAgentTest, InventoryIsSentWhenItChanges) {
   EXPECT_EQ(server_.inventories.size(), 2u);
 }
 
+TEST_F(FleetAgentTest, InventoryCarriesEachAppsSupervisionAndIsSentAgainAfterARestart) {
+  Installed("web", "1.0.0");
+  Json supervision{{"running", true}, {"healthy", true}, {"restarts", 0}};
+  agent_->SetSupervision([&](const std::string& app) {
+    EXPECT_EQ(app, "web");
+    return supervision;
+  });
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.inventories.size(), 1u);
+  EXPECT_EQ(server_.inventories[0]["apps"][0]["supervision"], supervision);
+  supervision["restarts"] = 1;
+  supervision["last_restart_reason"] = "unhealthy";
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.inventories.size(), 2u);
+  EXPECT_EQ(server_.inventories[1]["apps"][0]["supervision"]["last_restart_reason"], "unhealthy");
+}
+
 TEST_F(FleetAgentTest, ANewTokenInTheFileIsPickedUpWithoutARestart) {
   Assign({});
   ASSERT_TRUE(agent_->Round());
