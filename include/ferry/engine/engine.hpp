@@ -10,6 +10,10 @@
 //                                         kMaxInterruptions times; a first install is tried
 //                                         again at once, as there is nothing to go back to
 //
+// After the commit, an upgrade is on probation for its health check's probation_s (the end kept
+// in the state database): ferryd's supervisor rolls it back through FailProbation, marking it bad,
+// when it crash-loops or stays unhealthy before then; after it, it is only ever restarted.
+//
 // At start-up, an app whose current revision cannot be started kMaxStartAttempts times in a row
 // (counted in the state database) falls back to its last good revision, which marks it bad.
 //
