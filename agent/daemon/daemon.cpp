@@ -155,6 +155,23 @@ class DaemonImpl final : public Daemon {
             [this](std::function<void()> fn) { OnWorkerThread("supervising", std::move(fn)); },
             PidfdWatcher(io_),
             [this](const std::string& app) { return engine_.RestartCurrent(app); }) {
+    supervisor_.SetAfterCommit(Supervisor::AfterCommit{
+        [this](const std::string& app, const std::string& revision, const std::string& reason) {
+          return engine_.FailProbation(app, revision, reason);
+        },
+        [this](const std::string& app, const std::string& revision) {
+          return engine_.HealthCheckOf(app, revision);
+        },
+        [this](const std::string& kind, const std::string& app, const std::string& revision,
+               const std::string& reason) {
+          std::string version;
+          if (auto rec = store_->GetRevision(revision)) {
+            version = rec->version;
+          }
+          if (auto st = engine_.RecordEvent(kind, app, version, reason, ""); !st) {
+            log::warn("{}: recording a {} event: {}", app, kind, st.error().message());
+          }
+        }});
     if (!config_.repository_url.empty()) {
       fetch::CurlOptions curl;
       curl.proxy = config_.proxy;
@@ -189,6 +206,12 @@ class DaemonImpl final : public Daemon {
             return fleetclient::MakeFleetClient(std::move(o));
           },
           [this](const fleetclient::AssignedApp& a) { QueueAssigned(a); });
+      fleet_->SetSupervision([this](const std::string& app) {
+        const auto supervised = supervisor_.Snapshot();
+        auto it = supervised.find(app);
+        return SupervisionJson(it == supervised.end() ? nullptr : &it->second,
+                               supervisor_.policy());
+      });
     }
   }
 
@@ -363,13 +386,15 @@ class DaemonImpl final : public Daemon {
              return;
            }
            auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
+           const bool retry_bad =
+               p.contains("retry_bad") && p["retry_bad"].is_boolean() && p["retry_bad"].get<bool>();
            if (!Waits(p)) {
              reply(Json{{"accepted", true}, {"bundle", shared->path().string()}});
              reply = [](const Result<Json>&) {};  // Install logs its outcome
            }
            OnWorkerThread("install " + shared->path().string(),
-                          [this, shared, reply = std::move(reply)] {
-                            reply(Install(*shared));
+                          [this, shared, retry_bad, reply = std::move(reply)] {
+                            reply(Install(*shared, retry_bad));
                             supervisor_.Sync();
                             ReleaseMemory();
                           });
@@ -392,6 +417,7 @@ class DaemonImpl final : public Daemon {
              ReleaseMemory();
            });
          }},
+        {"retry", OnWorker("retry", [this](const Json& p) -> Result<Json> { return Retry(p); })},
         {"check",
          [this](const Json&, control::Reply reply) {
            if (!fleet_) {
@@ -409,7 +435,8 @@ class DaemonImpl final : public Daemon {
   }
 
   Result<Json> StatusReport() {
-    auto status = BuildStatus(*store_, AgentInfo{&config_, started_, recovering_.load()});
+    auto status =
+        BuildStatus(*store_, AgentInfo{&config_, started_, recovering_.load(), clock_.WallNow()});
     if (!status) {
       return status;
     }
@@ -484,6 +511,7 @@ class DaemonImpl final : public Daemon {
                          {"state", std::string(store::ToString(r.state))},
                          {"bad", r.bad},
                          {"reason", r.reason},
+                         {"retried", r.retried.empty() ? Json(nullptr) : Json(r.retried)},
                          {"manifest_digest", r.manifest_digest},
                          {"created_at", Millis(r.created_at)},
                          {"steps", steps}});
@@ -517,6 +545,7 @@ class DaemonImpl final : public Daemon {
                          {"state", std::string(store::ToString(it->state))},
                          {"bad", it->bad},
                          {"reason", it->reason},
+                         {"retried", it->retried.empty() ? Json(nullptr) : Json(it->retried)},
                          {"at", failure_at}};
           break;
         }
@@ -579,7 +608,28 @@ class DaemonImpl final : public Daemon {
     return bundle::BundleFile::Open(path);
   }
 
-  Result<Json> Install(const bundle::BundleFile& file) {
+  // Lifts the bad mark of app@version on purpose (ferry retry); the next install of it tries it.
+  Result<Json> Retry(const Json& params) {
+    auto app = AppParam(params);
+    if (!app) {
+      return Fail(app.error());
+    }
+    if (!params.contains("version") || !params["version"].is_string() ||
+        !manifest::ParseSemVer(params["version"].get<std::string>())) {
+      return Fail(Errc::kInvalidArgument, "a valid \"version\" (semver) is required");
+    }
+    const std::string version = params["version"].get<std::string>();
+    auto revisions = engine_.RetryBad(*app, version, "technician (ferry retry)");
+    if (!revisions) {
+      return Fail(revisions.error());
+    }
+    if (fleet_) {
+      fleet_->ResetBackoff();  // an assignment of it is tried at the next poll
+    }
+    return Json{{"app", *app}, {"version", version}, {"revisions", *revisions}};
+  }
+
+  Result<Json> Install(const bundle::BundleFile& file, bool retry_bad = false) {
     const std::filesystem::path& bundle = file.path();
     const engine::Layout layout(config_.state_dir);
     // The same admission as a release from the repository; space first, before unpacking.
@@ -604,7 +654,7 @@ class DaemonImpl final : public Daemon {
     const auto plan =
         update::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
     if (auto st = update::Admit(engine_, layout, release->manifest, release->manifest_bytes, plan,
-                                /*download=*/false, 0, config_.limits);
+                                /*download=*/false, 0, config_.limits, retry_bad);
         !st) {
       (void)layers::RemoveTree(work);
       log::error("install {}: {}", bundle.string(), st.error().message());
@@ -613,6 +663,9 @@ class DaemonImpl final : public Daemon {
     engine::DirBlobProvider blobs(release->dir);
     engine::InstallOptions options;
     options.stop_requested = [this] { return cancel_.cancelled(); };
+    if (retry_bad) {
+      options.retry_bad_by = "technician (ferry install --retry-bad)";
+    }
     auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs, options);
     (void)layers::RemoveTree(work);
     if (!r) {
@@ -698,22 +751,23 @@ class DaemonImpl final : public Daemon {
   // Installs an assigned release on the worker, then reports to the server at once.
   void QueueAssigned(const fleetclient::AssignedApp& a) {
     log::info("the fleet server assigns {} {} (deployment {})", a.app, a.version, a.deployment);
-    OnWorkerThread("install " + a.app + " " + a.version + " (deployment " + a.deployment + ")",
-                   [this, a] {
-                     auto r = installer_->Install(
-                         a.app, a.version, engine::InstallOptions{a.deployment, {}}, &cancel_);
-                     fleet_->Finished(a, r);
-                     supervisor_.Sync();
-                     ReleaseMemory();
-                     asio::post(net_, [this] {
-                       if (auto d = fleet_->DeliverEvents(); !d) {
-                         log::warn("fleet server {}: {}", config_.server_url, d.error().message());
-                       }
-                       if (auto i = fleet_->SendInventory(false); !i) {
-                         log::warn("fleet server {}: {}", config_.server_url, i.error().message());
-                       }
-                     });
-                   });
+    OnWorkerThread(
+        "install " + a.app + " " + a.version + " (deployment " + a.deployment + ")", [this, a] {
+          auto r = installer_->Install(
+              a.app, a.version,
+              engine::InstallOptions{a.deployment, {}, a.retry_bad ? RetriedBy(a) : ""}, &cancel_);
+          fleet_->Finished(a, r);
+          supervisor_.Sync();
+          ReleaseMemory();
+          asio::post(net_, [this] {
+            if (auto d = fleet_->DeliverEvents(); !d) {
+              log::warn("fleet server {}: {}", config_.server_url, d.error().message());
+            }
+            if (auto i = fleet_->SendInventory(false); !i) {
+              log::warn("fleet server {}: {}", config_.server_url, i.error().message());
+            }
+          });
+        });
   }
 
   static std::int64_t Millis(std::chrono::system_clock::time_point t) {

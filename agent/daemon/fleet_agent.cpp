@@ -80,7 +80,44 @@ FleetAgent::FleetAgent(store::StateStore& store, engine::Engine& engine,
       config_(config),
       clock_(clock),
       factory_(std::move(factory)),
-      install_(std::move(install)) {}
+      install_(std::move(install)) {
+  // The backoffs of failed releases outlive ferryd: a restart (or a crash loop of ferryd itself)
+  // must not download a failing release again at once, on every device of a fleet at the same
+  // time.
+  auto saved = store_.ListBackoffs();
+  if (!saved) {
+    log::warn("reading the backoff of failed releases: {}", saved.error().message());
+    return;
+  }
+  const auto now = clock_.Now();
+  const auto wall = clock_.WallNow();
+  for (const auto& b : *saved) {
+    const auto left = std::max(Clock::Duration(0), std::chrono::duration_cast<Clock::Duration>(
+                                                      b.retry_at - wall));
+    backoff_[b.key] = Backoff{b.failures, now + left};
+    if (!b.reported.empty()) {
+      reported_[b.key] = b.reported;
+    }
+  }
+}
+
+void FleetAgent::SaveBackoff(const std::string& key) {
+  auto it = backoff_.find(key);
+  if (it == backoff_.end()) {
+    return;
+  }
+  store::ReleaseBackoff b;
+  b.key = key;
+  b.failures = it->second.failures;
+  b.retry_at = clock_.WallNow() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      it->second.retry_at - clock_.Now());
+  if (auto r = reported_.find(key); r != reported_.end()) {
+    b.reported = r->second;
+  }
+  if (auto st = store_.PutBackoff(b); !st) {
+    log::warn("{}: keeping its backoff: {}", key, st.error().message());
+  }
+}
 
 Status FleetAgent::EnsureClient() {
   auto text = fs::ReadFile(config_.device_token_file, 4096);
@@ -217,6 +254,13 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
   if (auto revs = store_.ListRevisions(a.app)) {
     for (const auto& r : *revs) {
       if (r.version == a.version && r.bad) {
+        // The operator asked this deployment to try it once more; once only, so that a release
+        // still broken here is not tried at every poll.
+        if (a.retry_bad && !r.retried.starts_with(RetriedBy(a))) {
+          log::warn("{} {} was marked bad here; deployment {} retries it", a.app, a.version,
+                    a.deployment);
+          break;
+        }
         const std::string reason = "marked bad on this device: " + r.reason;
         bool first = false;
         {
@@ -248,6 +292,9 @@ void FleetAgent::BackOff(const std::string& key) {
 void FleetAgent::ResetBackoff() {
   std::lock_guard lock(mu_);
   backoff_.clear();
+  if (auto st = store_.RemoveBackoff(""); !st) {
+    log::warn("forgetting the backoff of failed releases: {}", st.error().message());
+  }
 }
 
 std::optional<Clock::TimePoint> FleetAgent::RetryAt(const std::string& key) const {
@@ -274,6 +321,7 @@ void FleetAgent::Finished(const fleetclient::AssignedApp& a,
         case engine::Outcome::kAlreadyInstalled:
           backoff_.erase(key);
           reported_.erase(key);
+          (void)store_.RemoveBackoff(key);
           settled_.insert(key);
           return;
         case engine::Outcome::kRolledBack:  // marked bad: Wanted never queues it again
@@ -281,6 +329,7 @@ void FleetAgent::Finished(const fleetclient::AssignedApp& a,
           return;
         case engine::Outcome::kFailed:
           BackOff(key);
+          SaveBackoff(key);
           return;
       }
       return;
@@ -295,6 +344,7 @@ void FleetAgent::Finished(const fleetclient::AssignedApp& a,
       auto& last = reported_[key];
       report = last != reason;
       last = reason;
+      SaveBackoff(key);
     }
   }
   if (retry_at) {
@@ -373,6 +423,9 @@ Json FleetAgent::InventoryApps() {
     }
     if (app.previous_revision) {
       entry["previous_revision"] = *app.previous_revision;
+    }
+    if (supervision_ && app.current_revision) {
+      entry["supervision"] = supervision_(app.name);
     }
     apps.push_back(entry);
   }

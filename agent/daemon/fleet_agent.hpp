@@ -25,6 +25,11 @@
 
 namespace ferry::daemon {
 
+// Who retries a release marked bad for `a` (with retry_bad): "operator (deployment d-4)".
+inline std::string RetriedBy(const fleetclient::AssignedApp& a) {
+  return "operator (deployment " + a.deployment + ")";
+}
+
 class FleetAgent {
  public:
   // Makes a client that presents `token`; called again when the token file changes.
@@ -58,9 +63,15 @@ class FleetAgent {
   // engine refuses, no space, a release that failed to stage) is sent once as a `failed` event
   // with its reason (a new reason is sent again), and the release is backed off: not tried again
   // before kRetryFirst, doubling up to kRetryMax, unless the assignment changes or ResetBackoff().
+  // The backoff is kept in the state database and survives a ferryd restart (no download storm).
   // A revision marked bad here is never tried again by the agent.
   void Finished(const fleetclient::AssignedApp& assigned,
                 const Result<engine::InstallResult>& result);
+
+  // What the inventory says of an app's life after the update (the supervisor's view: running,
+  // healthy, restarts, last_restart_reason, last_exit, since); set before the first round.
+  using SupervisionFn = std::function<nlohmann::json(const std::string& app)>;
+  void SetSupervision(SupervisionFn fn) { supervision_ = std::move(fn); }
 
   // Forgets every backoff, so that the next round tries failed releases at once (`ferry check`).
   void ResetBackoff();
@@ -85,6 +96,8 @@ class FleetAgent {
   };
 
   void BackOff(const std::string& key);
+  // Writes the backoff of `key` to the state database; mu_ held.
+  void SaveBackoff(const std::string& key);
 
   store::StateStore& store_;
   engine::Engine& engine_;
@@ -92,6 +105,7 @@ class FleetAgent {
   const Clock& clock_;
   ClientFactory factory_;
   InstallFn install_;
+  SupervisionFn supervision_;
 
   std::string token_;
   std::unique_ptr<fleetclient::FleetClient> client_;

@@ -7,7 +7,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-Result<Json> RevisionSummary(store::StateStore& store, const std::optional<std::string>& id) {
+Result<Json> RevisionSummary(store::StateStore& store, const std::optional<std::string>& id,
+                             std::optional<store::WallTime> now = std::nullopt) {
   if (!id) {
     return Json(nullptr);
   }
@@ -16,9 +17,20 @@ Result<Json> RevisionSummary(store::StateStore& store, const std::optional<std::
     // The app points at a revision the database no longer has: show it rather than hide it.
     return Json{{"revision", *id}, {"version", nullptr}, {"state", "missing"}};
   }
-  return Json{{"revision", rev->id},
-              {"version", rev->version},
-              {"state", std::string(store::ToString(rev->state))}};
+  Json out{{"revision", rev->id},
+           {"version", rev->version},
+           {"state", std::string(store::ToString(rev->state))}};
+  if (now) {
+    // Until then a crash loop or sustained unhealthiness still rolls it back.
+    const bool in_probation = rev->probation_until && *rev->probation_until > *now;
+    out["probation"] = in_probation;
+    out["probation_until"] =
+        in_probation ? Json(std::chrono::duration_cast<std::chrono::seconds>(
+                                rev->probation_until->time_since_epoch())
+                                .count())
+                     : Json(nullptr);
+  }
+  return out;
 }
 
 }  // namespace
@@ -30,7 +42,7 @@ Result<Json> BuildStatus(store::StateStore& store, const AgentInfo& agent) {
   }
   Json out_apps = Json::array();
   for (const auto& app : *apps) {
-    auto current = RevisionSummary(store, app.current_revision);
+    auto current = RevisionSummary(store, app.current_revision, agent.now);
     auto previous = RevisionSummary(store, app.previous_revision);
     if (!current || !previous) {
       return Fail((current ? previous.error() : current.error()).WithContext("app " + app.name));

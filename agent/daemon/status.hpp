@@ -16,6 +16,7 @@ struct AgentInfo {
   // True from start until recovery (finishing or undoing what a crash cut short, and sweeping its
   // leftovers) is done: what the state dir holds may still change without any command.
   bool recovering = false;
+  store::WallTime now;  // a current revision whose probation ends after this shows it
 };
 
 Result<nlohmann::json> BuildStatus(store::StateStore& store, const AgentInfo& agent);

@@ -12,6 +12,7 @@
 
 #include "ferry/core/log.hpp"
 #include "ferry/engine/layout.hpp"
+#include "ferry/health/probe.hpp"
 
 namespace ferry::daemon {
 
@@ -119,6 +120,24 @@ void Supervisor::Watch(const std::string& app, const std::string& revision, int 
     a.restart_pending = false;
     a.shown.running = true;
     a.shown.since = clock_.WallNow();
+    a.shown.healthy.reset();
+    a.liveness_failed = 0;
+  }
+  std::optional<health::HealthCheck> check;
+  if (after_commit_.health_check) {
+    auto c = after_commit_.health_check(app, revision);
+    if (!c) {
+      log::warn("{}: no liveness probe: {}", app, c.error().message());
+    } else if (c->kind != health::CheckKind::kProcess && c->liveness_interval.count() > 0) {
+      check = *c;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    apps_[app].check = check;
+  }
+  if (check) {
+    ScheduleLiveness(app, pid);
   }
   const bool watching = watch_exit_(
       pid, [this, app, pid] { post_work_([this, app, pid] { HandleExit(app, pid); }); });
@@ -170,6 +189,9 @@ void Supervisor::HandleExit(const std::string& app, int pid) {
       a.restart_pending = true;
     }
   }
+  if (ProbationExit(app, revision, DescribeExit(exit_code))) {
+    return;
+  }
   if (!restart) {
     log::warn("{}: {} {}; restart policy {} leaves it down", app, revision, DescribeExit(exit_code),
               RestartPolicyName(policy_));
@@ -198,18 +220,26 @@ void Supervisor::DoRestart(const std::string& app) {
   auto rec = store_.GetApp(app);
   if (st && rec && rec->current_revision) {
     std::uint32_t restarts = 0;
+    std::string why;
     {
       std::lock_guard lock(mu_);
-      restarts = ++apps_[app].shown.restarts;
+      App& a = apps_[app];
+      restarts = ++a.shown.restarts;
+      a.shown.last_restart_reason = "exited";
+      why = "exited: " + DescribeExit(a.shown.last_exit);
     }
     auto state = runtime_.State(engine::ContainerId(app, *rec->current_revision));
     if (state && state->status == runtime::ContainerStatus::kRunning && state->pid > 0) {
       log::info("{}: restarted {} (restart {} since ferryd started)", app, *rec->current_revision,
                 restarts);
+      Event("restarted", app, *rec->current_revision, why);
       Watch(app, *rec->current_revision, state->pid);
       return;
     }
     st = Fail(Errc::kUnavailable, "it ended as soon as it started");
+    if (ProbationExit(app, *rec->current_revision, st.error().message())) {
+      return;
+    }
   } else if (st) {
     st = Fail(Errc::kNotFound, app + " has no current revision");
   }
@@ -224,6 +254,166 @@ void Supervisor::DoRestart(const std::string& app) {
   log::error("{}: could not restart it: {}; trying again in {} s", app, st.error().message(),
              delay.count());
   ScheduleRestart(app, delay);
+}
+
+bool Supervisor::InProbation(const std::string& revision) {
+  auto rec = store_.GetRevision(revision);
+  return rec && rec->probation_until && *rec->probation_until > clock_.WallNow();
+}
+
+bool Supervisor::ProbationExit(const std::string& app, const std::string& revision,
+                               const std::string& what) {
+  if (!after_commit_.fail_probation || !InProbation(revision)) {
+    return false;
+  }
+  std::uint32_t exits = 0;
+  {
+    std::lock_guard lock(mu_);
+    App& a = apps_[app];
+    if (a.probation_revision != revision) {
+      a.probation_revision = revision;
+      a.probation_exits = 0;
+    }
+    exits = ++a.probation_exits;
+  }
+  if (exits < kProbationCrashLoop) {
+    return false;
+  }
+  return RollBackInProbation(
+      app, revision, "crash loop: ended " + std::to_string(exits) + " times, the last: " + what);
+}
+
+bool Supervisor::RollBackInProbation(const std::string& app, const std::string& revision,
+                                     const std::string& reason) {
+  if (!after_commit_.fail_probation) {
+    return false;
+  }
+  log::error("{}: {} in probation: {}; rolling it back", app, revision, reason);
+  if (auto st = after_commit_.fail_probation(app, revision, reason); !st) {
+    log::warn("{}: not rolled back: {}", app, st.error().message());
+    return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    App& a = apps_[app];
+    a.pid = 0;
+    a.restart_pending = false;
+    a.probation_exits = 0;
+    a.check.reset();
+    a.shown.running = false;
+    a.shown.since = clock_.WallNow();
+  }
+  Sync();  // the revision it went back to
+  return true;
+}
+
+void Supervisor::ScheduleLiveness(const std::string& app, int pid) {
+  Clock::Duration delay{};
+  {
+    std::lock_guard lock(mu_);
+    const App& a = apps_[app];
+    if (a.pid != pid || !a.check) {
+      return;
+    }
+    // A process just started gets its start period, as in its trial.
+    const auto interval = a.check->liveness_interval;
+    const auto wait = a.liveness_failed == 0 && !a.shown.healthy
+                          ? std::max(interval, a.check->start_period)
+                          : interval;
+    delay = std::chrono::duration_cast<Clock::Duration>(wait);
+  }
+  // One timer per app at its interval: nothing wakes ferryd in between.
+  (void)clock_.After(delay,
+                     [this, app, pid] { post_work_([this, app, pid] { LivenessProbe(app, pid); }); });
+}
+
+void Supervisor::LivenessProbe(const std::string& app, int pid) {
+  health::HealthCheck check;
+  std::string revision;
+  {
+    std::lock_guard lock(mu_);
+    auto it = apps_.find(app);
+    if (it == apps_.end() || it->second.pid != pid || !it->second.check) {
+      return;  // a process no longer watched: its chain of probes ends here
+    }
+    check = *it->second.check;
+    revision = it->second.revision;
+  }
+  const std::string id = engine::ContainerId(app, revision);
+  auto probe = health::MakeProbe(check, runtime_, id);
+  if (!probe) {
+    return;
+  }
+  const health::ProbeResult result =
+      probe->Run(std::chrono::ceil<std::chrono::milliseconds>(check.timeout));
+  int failed = 0;
+  {
+    std::lock_guard lock(mu_);
+    App& a = apps_[app];
+    if (a.pid != pid) {
+      return;
+    }
+    a.shown.healthy = result.healthy;
+    a.liveness_failed = result.healthy ? 0 : a.liveness_failed + 1;
+    failed = a.liveness_failed;
+  }
+  if (result.healthy || failed < check.liveness_failures) {
+    if (!result.healthy) {
+      log::warn("{}: liveness check failed ({} of {}): {}", app, failed, check.liveness_failures,
+                result.output.substr(0, 256));
+    }
+    ScheduleLiveness(app, pid);
+    return;
+  }
+  const std::string what = std::string(health::KindName(check.kind)) + " check failed " +
+                           std::to_string(failed) + " times in a row: " +
+                           result.output.substr(0, 256);
+  if (InProbation(revision) && RollBackInProbation(app, revision, "unhealthy: " + what)) {
+    return;
+  }
+  log::warn("{}: {} is unhealthy ({}); restarting it", app, revision, what);
+  {
+    std::lock_guard lock(mu_);
+    App& a = apps_[app];
+    a.pid = 0;  // its end, seen by the pidfd, is ours
+    a.shown.running = false;
+    a.shown.since = clock_.WallNow();
+  }
+  if (auto st = runtime_.Stop(id, kUnhealthyStopGrace); !st) {
+    log::warn("{}: stopping {}: {}", app, id, st.error().message());
+  }
+  auto st = restart_(app);
+  auto state = runtime_.State(id);
+  if (st && state && state->status == runtime::ContainerStatus::kRunning && state->pid > 0) {
+    {
+      std::lock_guard lock(mu_);
+      App& a = apps_[app];
+      ++a.shown.restarts;
+      a.shown.last_restart_reason = "unhealthy";
+    }
+    Event("restarted", app, revision, "unhealthy: " + what);
+    Watch(app, revision, state->pid);
+    return;
+  }
+  std::chrono::seconds delay{};
+  {
+    std::lock_guard lock(mu_);
+    App& a = apps_[app];
+    const auto now = clock_.Now();
+    delay = a.backoff.Next(now, now);
+    a.restart_pending = true;
+  }
+  log::error("{}: could not restart it after it turned unhealthy: {}; trying again in {} s", app,
+             st ? std::string("it ended as soon as it started") : st.error().message(),
+             delay.count());
+  ScheduleRestart(app, delay);
+}
+
+void Supervisor::Event(const std::string& kind, const std::string& app,
+                       const std::string& revision, const std::string& reason) {
+  if (after_commit_.event) {
+    after_commit_.event(kind, app, revision, reason);
+  }
 }
 
 std::map<std::string, Supervision> Supervisor::Snapshot() const {
@@ -243,7 +433,9 @@ long long UnixSeconds(Clock::WallTime t) {
 
 nlohmann::json SupervisionJson(const Supervision* s, RestartPolicy policy) {
   nlohmann::json out{{"running", s != nullptr && s->running},
+                     {"healthy", nullptr},
                      {"restarts", s != nullptr ? s->restarts : 0},
+                     {"last_restart_reason", nullptr},
                      {"since", nullptr},
                      {"last_exit", nullptr},
                      {"restart_policy", std::string(RestartPolicyName(policy))}};
@@ -252,6 +444,12 @@ nlohmann::json SupervisionJson(const Supervision* s, RestartPolicy policy) {
   }
   if (s->since != Clock::WallTime{}) {
     out["since"] = UnixSeconds(s->since);
+  }
+  if (s->healthy) {
+    out["healthy"] = *s->healthy;
+  }
+  if (!s->last_restart_reason.empty()) {
+    out["last_restart_reason"] = s->last_restart_reason;
   }
   if (s->last_exit_at != Clock::WallTime{}) {
     nlohmann::json exit{{"code", nullptr},

@@ -7,6 +7,11 @@
 // Updates come first: the supervisor's runtime work runs on ferryd's worker, behind any update,
 // and looks again at what is current before it acts, so a switch or trial (which has its own
 // crash-loop logic) is never second-guessed; after it, the new current container is watched.
+//
+// After the commit (docs/operations.md, Probation and liveness): within a revision's probation,
+// kProbationCrashLoop exits, or liveness_failures liveness failures in a row, roll it back (and
+// mark it bad) instead of restarting it; after its probation it is only ever restarted. The
+// liveness probe runs on one timer per app, at the check's liveness_interval_s, on the worker.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +27,7 @@
 
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
+#include "ferry/health/health_check.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 #include "ferry/store/state_store.hpp"
 
@@ -39,6 +45,10 @@ std::string_view RestartPolicyName(RestartPolicy policy);
 inline constexpr std::chrono::seconds kRestartBackoffFirst{1};
 inline constexpr std::chrono::seconds kRestartBackoffCap{5 * 60};
 inline constexpr std::chrono::seconds kRestartBackoffReset{10 * 60};
+// Exits within a revision's probation that roll it back.
+inline constexpr std::uint32_t kProbationCrashLoop = 3;
+// The SIGTERM grace of a container that liveness restarts.
+inline constexpr std::chrono::seconds kUnhealthyStopGrace{10};
 
 // Whether an exit with `exit_code` (128 + signal for a signal; nullopt when unknown, taken as a
 // failure) calls for a restart under `policy`.
@@ -62,6 +72,8 @@ struct Supervision {
   std::optional<int> last_exit;    // exit status, 128 + signal for a signal
   Clock::WallTime last_exit_at{};  // zero when it has not ended since ferryd started
   Clock::WallTime since{};         // when it was last seen to start or end
+  std::optional<bool> healthy;     // by its last liveness probe; nullopt: not probed yet
+  std::string last_restart_reason;  // "exited" or "unhealthy"; empty before the first restart
 };
 
 // "exited with status 3", "killed by signal 9 (SIGKILL)", "ended (status unknown)".
@@ -81,6 +93,24 @@ class Supervisor {
   Supervisor(Clock& clock, runtime::ContainerRuntime& runtime, store::StateStore& store,
              RestartPolicy policy, PostWork post_work, WatchExit watch_exit, Restart restart);
 
+  // What the supervisor needs of the engine after the commit; each runs on the worker.
+  struct AfterCommit {
+    // Engine::FailProbation.
+    std::function<Status(const std::string& app, const std::string& revision,
+                         const std::string& reason)>
+        fail_probation;
+    // Engine::HealthCheckOf: the check and its liveness settings.
+    std::function<Result<health::HealthCheck>(const std::string& app,
+                                              const std::string& revision)>
+        health_check;
+    // Appends an event for the fleet (Engine::RecordEvent): kind, app, revision, reason.
+    std::function<void(const std::string& kind, const std::string& app,
+                       const std::string& revision, const std::string& reason)>
+        event;
+  };
+  // Before the first Sync. Without it there is no probation, liveness or restart event.
+  void SetAfterCommit(AfterCommit hooks) { after_commit_ = std::move(hooks); }
+
   // On the worker, after recovery and after every update or revert: watches each app's current
   // container that runs (adopted ones included).
   void Sync();
@@ -96,12 +126,28 @@ class Supervisor {
     RestartBackoff backoff;
     bool restart_pending = false;
     Supervision shown;
+    std::string probation_revision;  // whose exits probation_exits counts
+    std::uint32_t probation_exits = 0;
+    int liveness_failed = 0;  // in a row, of the watched pid
+    std::optional<health::HealthCheck> check;  // of `revision`, when it has a liveness probe
   };
   void SyncApp(const std::string& app, const std::string& revision);
   void Watch(const std::string& app, const std::string& revision, int pid);
   void HandleExit(const std::string& app, int pid);
   void ScheduleRestart(const std::string& app, std::chrono::seconds delay);
   void DoRestart(const std::string& app);
+  // Whether `revision` is in its probation now.
+  bool InProbation(const std::string& revision);
+  // Counts an end of `app`'s `revision` and, at kProbationCrashLoop within its probation, rolls
+  // it back; true when it did.
+  bool ProbationExit(const std::string& app, const std::string& revision, const std::string& what);
+  // Rolls back within probation; true when done (the new current is then watched).
+  bool RollBackInProbation(const std::string& app, const std::string& revision,
+                           const std::string& reason);
+  void ScheduleLiveness(const std::string& app, int pid);
+  void LivenessProbe(const std::string& app, int pid);
+  void Event(const std::string& kind, const std::string& app, const std::string& revision,
+             const std::string& reason);
 
   Clock& clock_;
   runtime::ContainerRuntime& runtime_;
@@ -110,12 +156,14 @@ class Supervisor {
   PostWork post_work_;
   WatchExit watch_exit_;
   Restart restart_;
+  AfterCommit after_commit_;
   mutable std::mutex mu_;
   std::map<std::string, App> apps_;
 };
 
-// An app's supervision in `ferry status --json`: running, restarts, since (unix seconds of the
-// last start or end seen), last_exit ({code, signal, description, at} or null), restart_policy.
+// An app's supervision in `ferry status --json`: running, healthy (true, false or null before the
+// first liveness probe), restarts, last_restart_reason, since (unix seconds of the last start or
+// end seen), last_exit ({code, signal, description, at} or null), restart_policy.
 // `s` is null for an app not watched (its current revision does not run).
 nlohmann::json SupervisionJson(const Supervision* s, RestartPolicy policy);
 

@@ -208,7 +208,8 @@ Result<std::optional<std::string>> Engine::CurrentRevision(const std::string& ap
   return Fail(rec.error());
 }
 
-Status Engine::Admissible(const manifest::Manifest& m, std::string_view manifest_bytes) {
+Status Engine::Admissible(const manifest::Manifest& m, std::string_view manifest_bytes,
+                          bool retry_bad) {
   const std::string revision = RevisionId(m.version.String(), Sha256Digest(manifest_bytes));
   auto current = CurrentRevision(m.app);
   if (!current) {
@@ -217,14 +218,14 @@ Status Engine::Admissible(const manifest::Manifest& m, std::string_view manifest
   if (*current == revision) {
     return Ok();
   }
-  return AdmissibleOver(m, revision, *current);
+  return AdmissibleOver(m, revision, *current, retry_bad);
 }
 
 Status Engine::AdmissibleOver(const manifest::Manifest& m, const std::string& revision,
-                              const std::optional<std::string>& current) {
+                              const std::optional<std::string>& current, bool retry_bad) {
   const std::string version = m.version.String();
   auto existing = store_.GetRevision(revision);
-  if (existing && existing->bad) {
+  if (existing && existing->bad && !retry_bad) {
     return Fail(Errc::kFailedPrecondition,
                 m.app + " " + version + " (revision " + revision +
                     ") was marked bad and is not retried automatically: " + existing->reason);
@@ -269,6 +270,13 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
       return Fail(st.error());
     }
     return InstallResult{Outcome::kAlreadyInstalled, revision, "already the current revision"};
+  }
+  if (!options.retry_bad_by.empty()) {
+    if (auto bad = store_.GetRevision(revision); bad && bad->bad) {
+      if (auto st = MarkRetried(*bad, options.retry_bad_by); !st) {
+        return Fail(st.error());
+      }
+    }
   }
   if (auto st = AdmissibleOver(m, revision, *current); !st) {
     return Fail(st.error());
@@ -676,6 +684,16 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
             !s) {
           return s;
         }
+        // Probation: a crash loop or sustained unhealthiness before this time still rolls back.
+        // Kept in the database, so that a ferryd restart neither ends nor extends it.
+        std::optional<store::WallTime> probation;
+        if (check.probation.count() > 0 && from) {
+          probation = clock_.WallNow() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             check.probation);
+        }
+        if (auto s = store_.SetProbation(revision, probation); !s) {
+          return s;
+        }
         return store_.FinishJournal(*journal);
       });
       !st) {
@@ -777,6 +795,41 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   }
   (void)Event("rolled-back", app, failed, version, full_reason);
   return restarted;
+}
+
+Status Engine::MarkRetried(const store::RevisionRecord& rev, const std::string& by) {
+  const std::string retried = by + " retried it after: " + rev.reason;
+  if (auto st = store_.RetryRevision(rev.id, retried); !st) {
+    return st;
+  }
+  // In the history (`ferry history`, `ferry why`), not an event: the install that follows, if
+  // any, reports itself.
+  log::warn("{} {}: marked bad, and retried on purpose by {}", rev.app, rev.id, by);
+  return Ok();
+}
+
+Result<std::vector<std::string>> Engine::RetryBad(const std::string& app,
+                                                  const std::string& version,
+                                                  const std::string& by) {
+  std::lock_guard run_lock(run_mu_);
+  deployment_.clear();
+  auto revs = store_.ListRevisions(app);
+  if (!revs) {
+    return Fail(revs.error());
+  }
+  std::vector<std::string> retried;
+  for (const auto& r : *revs) {
+    if (r.version == version && r.bad) {
+      if (auto st = MarkRetried(r, by); !st) {
+        return Fail(st.error());
+      }
+      retried.push_back(r.id);
+    }
+  }
+  if (retried.empty()) {
+    return Fail(Errc::kNotFound, app + " " + version + " is not marked bad on this device");
+  }
+  return retried;
 }
 
 Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::string> revision) {
@@ -975,6 +1028,16 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
   const std::string& revision = *app.current_revision;
   const std::string id = ContainerId(app.name, revision);
   auto rec = store_.GetRevision(revision);
+  if (rec && rec->bad) {
+    // Marked bad by a rollback (a probation's) that ferryd's death cut short: finish it.
+    if (const auto good = LastGood(app.name, revision)) {
+      log::warn("{}: {} is marked bad; going back to {}", app.name, revision, *good);
+      if (auto st = RollBack(app.name, revision, good, rec->reason, ""); !st) {
+        log::error("{}: going back to {}: {}", app.name, *good, st.error().message());
+      }
+      return;
+    }
+  }
   auto state = runtime_.State(id);
   if (state && state->status == runtime::ContainerStatus::kRunning) {
     log::info("{}: adopted running container {}", app.name, id);

@@ -57,6 +57,7 @@ CommandSpec LogsCommand();
 CommandSpec RevertCommand();
 CommandSpec InstallCommand();
 CommandSpec UpdateCommand();
+CommandSpec RetryCommand();
 CommandSpec CheckCommand();
 
 }  // namespace ferry::cli

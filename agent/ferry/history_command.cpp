@@ -56,9 +56,12 @@ CommandSpec HistoryCommand() {
             if (r.value("bad", false)) {
               state += " (bad)";
             }
+            std::string reason = r.value("reason", "").empty() ? "-" : r.value("reason", "");
+            if (r.contains("retried") && r["retried"].is_string()) {
+              reason += " [" + r["retried"].get<std::string>() + "]";
+            }
             rows.push_back({When(r.value("created_at", std::int64_t{0})), r.value("version", ""),
-                            r.value("revision", ""), state, Steps(r["steps"]),
-                            r.value("reason", "").empty() ? "-" : r.value("reason", "")});
+                            r.value("revision", ""), state, Steps(r["steps"]), reason});
           }
           PrintTable(rows, out);
           return static_cast<int>(kExitOk);
@@ -94,8 +97,12 @@ CommandSpec WhyCommand() {
               out << " " << f.value("state", "?") << " at " << When(f.value("at", std::int64_t{0}))
                   << "\n";
               out << "  reason: " << f.value("reason", "") << "\n";
+              if (f.contains("retried") && f["retried"].is_string()) {
+                out << "  retried: " << f["retried"].get<std::string>() << "\n";
+              }
               if (f.value("bad", false)) {
-                out << "  marked bad: it will not be installed again automatically.\n";
+                out << "  marked bad: it will not be installed again automatically (ferry retry "
+                    << *app << " " << f.value("version", "?") << " lifts the mark).\n";
               }
               return static_cast<int>(kExitOk);
             };

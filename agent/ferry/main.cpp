@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
 
   const std::vector<CommandSpec> commands = {StatusCommand(), HistoryCommand(), WhyCommand(),
                                              LogsCommand(),   RevertCommand(),  InstallCommand(),
-                                             UpdateCommand(), CheckCommand()};
+                                             UpdateCommand(), RetryCommand(),   CheckCommand()};
   std::vector<std::pair<CLI::App*, RunFn>> runs;
   for (const auto& command : commands) {
     CLI::App* sub = app.add_subcommand(command.name, command.description);

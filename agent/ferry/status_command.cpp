@@ -65,6 +65,33 @@ std::string Running(const Json& app) {
   return text;
 }
 
+// "committed", or "probation" until a new revision's probation ends.
+std::string State(const Json& current) {
+  if (current.is_object() && current.value("probation", false)) {
+    return "probation";
+  }
+  return Field(current, "state");
+}
+
+std::string Health(const Json& app) {
+  if (!app.contains("healthy") || !app["healthy"].is_boolean()) {
+    return "-";
+  }
+  return app["healthy"].get<bool>() ? "healthy" : "unhealthy";
+}
+
+// "2" or "2 (unhealthy)": how often, and why the last time.
+std::string Restarts(const Json& app) {
+  if (!app.contains("restarts")) {
+    return "-";
+  }
+  std::string text = Field(app, "restarts");
+  if (app.contains("last_restart_reason") && app["last_restart_reason"].is_string()) {
+    text += " (" + app["last_restart_reason"].get<std::string>() + ")";
+  }
+  return text;
+}
+
 std::string LastExit(const Json& app) {
   if (!app.contains("last_exit") || !app["last_exit"].is_object()) {
     return "-";
@@ -88,7 +115,7 @@ void PrintStatus(const Json& status, std::ostream& out) {
     return;
   }
   std::vector<std::vector<std::string>> rows = {{"APP", "VERSION", "REVISION", "STATE", "RUNNING",
-                                                 "RESTARTS", "LAST EXIT", "PREVIOUS", "UPDATE"}};
+                                                 "HEALTH", "RESTARTS", "LAST EXIT", "PREVIOUS", "UPDATE"}};
   for (const auto& app : apps) {
     const Json& current = app["current"];
     const Json& previous = app["previous"];
@@ -107,8 +134,7 @@ void PrintStatus(const Json& status, std::ostream& out) {
       }
     }
     rows.push_back({Field(app, "name"), Field(current, "version"), Field(current, "revision"),
-                    Field(current, "state"), Running(app),
-                    app.contains("restarts") ? Field(app, "restarts") : "-", LastExit(app),
+                    State(current), Running(app), Health(app), Restarts(app), LastExit(app),
                     previous.is_object()
                         ? Field(previous, "version") + " (" + Field(previous, "revision") + ")"
                         : "-",

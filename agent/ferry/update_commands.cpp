@@ -68,38 +68,72 @@ CommandSpec InstallCommand() {
   struct Args {
     std::string bundle;
     bool no_wait = false;
+    bool retry_bad = false;
   };
   auto args = std::make_shared<Args>();
-  return {
-      "install", "install an offline bundle made by ferry-publish bundle",
-      [args](CLI::App* sub) -> RunFn {
-        sub->add_option("bundle", args->bundle, "the bundle file")->required();
-        sub->add_flag("--no-wait", args->no_wait,
-                      "return once ferryd has accepted the bundle (follow it with ferry status)");
-        return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
-          std::error_code ec;
-          const auto path = std::filesystem::absolute(args->bundle, ec);
-          if (ec || !std::filesystem::is_regular_file(path, ec)) {
-            err << "ferry: " << args->bundle << " is not a readable file\n";
-            return static_cast<int>(kExitUsage);
-          }
-          Json result;
-          if (args->no_wait) {
-            if (int rc = CallFerryd(options, "install",
-                                    Json{{"bundle", path.string()}, {"wait", false}}, result, err);
-                rc != 0) {
-              return rc;
-            }
-            return PrintAccepted(options, result, "the install of " + path.string(), out);
-          }
-          if (int rc =
-                  CallAndFollow(options, "install", Json{{"bundle", path.string()}}, result, err);
-              rc != 0) {
-            return rc;
-          }
-          return PrintOutcome(options, result, out);
-        };
-      }};
+  return {"install", "install an offline bundle made by ferry-publish bundle",
+          [args](CLI::App* sub) -> RunFn {
+            sub->add_option("bundle", args->bundle, "the bundle file")->required();
+            sub->add_flag(
+                "--no-wait", args->no_wait,
+                "return once ferryd has accepted the bundle (follow it with ferry status)");
+            sub->add_flag("--retry-bad", args->retry_bad,
+                          "try the release again even if it was marked bad on this device");
+            return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              std::error_code ec;
+              const auto path = std::filesystem::absolute(args->bundle, ec);
+              if (ec || !std::filesystem::is_regular_file(path, ec)) {
+                err << "ferry: " << args->bundle << " is not a readable file\n";
+                return static_cast<int>(kExitUsage);
+              }
+              Json result;
+              Json params{{"bundle", path.string()}};
+              if (args->retry_bad) {
+                params["retry_bad"] = true;
+              }
+              if (args->no_wait) {
+                params["wait"] = false;
+                if (int rc = CallFerryd(options, "install", params, result, err); rc != 0) {
+                  return rc;
+                }
+                return PrintAccepted(options, result, "the install of " + path.string(), out);
+              }
+              if (int rc = CallAndFollow(options, "install", params, result, err); rc != 0) {
+                return rc;
+              }
+              return PrintOutcome(options, result, out);
+            };
+          }};
+}
+
+CommandSpec RetryCommand() {
+  struct Args {
+    std::string app;
+    std::string version;
+  };
+  auto args = std::make_shared<Args>();
+  return {"retry", "lift the bad mark of a release, so that its next install tries it again",
+          [args](CLI::App* sub) -> RunFn {
+            sub->add_option("app", args->app, "the app")->required();
+            sub->add_option("version", args->version, "the release version")->required();
+            return [args](const GlobalOptions& options, std::ostream& out, std::ostream& err) {
+              Json result;
+              if (int rc =
+                      CallFerryd(options, "retry",
+                                 Json{{"app", args->app}, {"version", args->version}}, result, err);
+                  rc != 0) {
+                return rc;
+              }
+              if (options.json) {
+                out << result.dump(2) << "\n";
+              } else {
+                out << args->app << " " << args->version
+                    << " is no longer marked bad: its next install (ferry install, ferry update "
+                       "or the fleet's assignment) tries it again.\n";
+              }
+              return static_cast<int>(kExitOk);
+            };
+          }};
 }
 
 CommandSpec UpdateCommand() {

@@ -109,6 +109,12 @@ Result<AssignedApp> ParseApp(const json& item, const std::string& where) {
     }
     app.downgrade = it->get<bool>();
   }
+  if (const auto it = item.find("retry_bad"); it != item.end()) {
+    if (!it->is_boolean()) {
+      return Fail(FleetClientErrc::kMalformed, where + "retry_bad: not true or false");
+    }
+    app.retry_bad = it->get<bool>();
+  }
   return app;
 }
 

@@ -78,6 +78,9 @@ Status CheckTimes(const HealthCheck& c) {
   if (c.kind != CheckKind::kProcess && c.start_period >= c.deadline) {
     return Invalid("start_period_s is not shorter than deadline_s");
   }
+  if (c.healthy_for >= c.deadline) {
+    return Invalid("healthy_for_s is not shorter than deadline_s");
+  }
   return Ok();
 }
 
@@ -167,7 +170,9 @@ json HealthCheckToJson(const HealthCheck& c) {
   json j{{"kind", KindName(c.kind)},         {"start_period_s", c.start_period.count()},
          {"interval_s", c.interval.count()}, {"timeout_s", c.timeout.count()},
          {"successes", c.successes},         {"failures", c.failures},
-         {"deadline_s", c.deadline.count()}};
+         {"deadline_s", c.deadline.count()}, {"healthy_for_s", c.healthy_for.count()},
+         {"probation_s", c.probation.count()}, {"liveness_interval_s", c.liveness_interval.count()},
+         {"liveness_failures", c.liveness_failures}};
   switch (c.kind) {
     case CheckKind::kProcess:
       j["up_s"] = c.up.count();
@@ -193,7 +198,8 @@ Result<HealthCheck> ParseHealthCheck(const json& j) {
   }
   static const std::set<std::string> kKeys = {
       "kind",           "url",        "expect_status", "host",      "port",     "command",   "up_s",
-      "start_period_s", "interval_s", "timeout_s",     "successes", "failures", "deadline_s"};
+      "start_period_s", "interval_s", "timeout_s",     "successes", "failures", "deadline_s",
+      "healthy_for_s",  "probation_s", "liveness_interval_s", "liveness_failures"};
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.contains(key)) {
       return Invalid("unknown key \"" + key.substr(0, 64) + "\"");
@@ -231,6 +237,16 @@ Result<HealthCheck> ParseHealthCheck(const json& j) {
                    "health check");
   FERRY_TRY_STATUS(get(ReadInt(j, "successes", c.successes, 1, 1000), c.successes), "health check");
   FERRY_TRY_STATUS(get(ReadInt(j, "failures", c.failures, 0, 1000), c.failures), "health check");
+  FERRY_TRY_STATUS(get(ReadSeconds(j, "healthy_for_s", c.healthy_for, true), c.healthy_for),
+                   "health check");
+  FERRY_TRY_STATUS(get(ReadSeconds(j, "probation_s", c.probation, true), c.probation),
+                   "health check");
+  FERRY_TRY_STATUS(
+      get(ReadSeconds(j, "liveness_interval_s", c.liveness_interval, true), c.liveness_interval),
+      "health check");
+  FERRY_TRY_STATUS(
+      get(ReadInt(j, "liveness_failures", c.liveness_failures, 1, 1000), c.liveness_failures),
+      "health check");
 
   switch (c.kind) {
     case CheckKind::kProcess:

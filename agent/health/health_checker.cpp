@@ -57,13 +57,14 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
   const Clock::TimePoint start = clock_.Now();
   const Clock::TimePoint deadline = start + ToDuration(check.deadline);
   const Clock::TimePoint counting_from = start + ToDuration(check.start_period);
-  const Clock::TimePoint up_until = start + ToDuration(check.up);
+  const Clock::TimePoint up_until = start + ToDuration(std::max(check.up, check.healthy_for));
   Clock::TimePoint next_probe = start;
   std::optional<int> first_pid;
   std::string last_output;
   int probes = 0;
   int ok_in_a_row = 0;
   int failed_in_a_row = 0;
+  Clock::TimePoint healthy_since{};  // the first success of the current streak
 
   for (;;) {
     // The container first: a crash or restart fails the trial whatever the probes say.
@@ -92,7 +93,9 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
 
     Clock::TimePoint now = clock_.Now();
     if (!probing && now >= up_until) {
-      return {true, false, "container stayed up for " + SecondsText(check.up), last_output, 0};
+      return {true, false,
+              "container stayed up for " + SecondsText(std::max(check.up, check.healthy_for)),
+              last_output, 0};
     }
     if (probing && now >= next_probe && now < deadline) {
       const auto budget =
@@ -103,11 +106,20 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
       now = clock_.Now();
       if (result.healthy) {
         failed_in_a_row = 0;
-        if (++ok_in_a_row >= check.successes) {
-          return {
-              true, false,
-              fmt::format("{} check passed {} time(s) in a row", KindName(check.kind), ok_in_a_row),
-              last_output, probes};
+        if (ok_in_a_row++ == 0) {
+          healthy_since = now;
+        }
+        // Consecutive successes are not enough when the app must also stay healthy a while: an
+        // app that answers for 2 s and then dies must not pass.
+        if (ok_in_a_row >= check.successes && now - healthy_since >= ToDuration(check.healthy_for)) {
+          return {true, false,
+                  check.healthy_for.count() > 0
+                      ? fmt::format("{} check passed {} time(s) in a row over {}",
+                                    KindName(check.kind), ok_in_a_row,
+                                    SecondsText(check.healthy_for))
+                      : fmt::format("{} check passed {} time(s) in a row", KindName(check.kind),
+                                    ok_in_a_row),
+                  last_output, probes};
         }
       } else {
         ok_in_a_row = 0;

@@ -95,6 +95,20 @@ CREATE INDEX outbox_pending ON outbox(delivered, sequence);
 ALTER TABLE revisions ADD COLUMN start_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE revisions ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    Migration{5, "probation after the commit", R"sql(
+ALTER TABLE revisions ADD COLUMN probation_until INTEGER;  -- unix milliseconds; NULL: none
+)sql"},
+    Migration{6, "bad revisions retried on purpose", R"sql(
+ALTER TABLE revisions ADD COLUMN retried TEXT NOT NULL DEFAULT '';  -- who, and what it had failed
+)sql"},
+    Migration{7, "backoff of failed fleet releases", R"sql(
+CREATE TABLE release_backoff (
+  key      TEXT PRIMARY KEY,             -- app@version#deployment
+  failures INTEGER NOT NULL CHECK (failures >= 0),
+  retry_at INTEGER NOT NULL,             -- unix milliseconds
+  reported TEXT NOT NULL DEFAULT ''      -- the failure last sent to the server
+) STRICT;
+)sql"},
 };
 
 }  // namespace

@@ -167,6 +167,12 @@ class SqliteStateStore final : public StateStore {
         [&](Statement& s) { s.Bind(1, id).Bind(2, reason).Bind(3, Now()); }, "revision " + id);
   }
 
+  Status RetryRevision(const std::string& id, const std::string& retried) override {
+    return WriteOne(
+        "UPDATE revisions SET bad = 0, retried = ?2, updated_at = ?3 WHERE id = ?1",
+        [&](Statement& s) { s.Bind(1, id).Bind(2, retried).Bind(3, Now()); }, "revision " + id);
+  }
+
   Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) override {
     const std::string column(CounterColumn(counter));
     std::uint32_t value = 0;
@@ -196,6 +202,51 @@ class SqliteStateStore final : public StateStore {
     return WriteOne(
         "UPDATE revisions SET " + column + " = 0, updated_at = ?2 WHERE id = ?1",
         [&](Statement& q) { q.Bind(1, id).Bind(2, Now()); }, "revision " + id);
+  }
+
+  Status SetProbation(const std::string& id, std::optional<WallTime> until) override {
+    return WriteOne(
+        "UPDATE revisions SET probation_until = ?2, updated_at = ?3 WHERE id = ?1",
+        [&](Statement& q) {
+          q.Bind(1, id).Bind(3, Now());
+          if (until) {
+            q.Bind(2, ToMillis(*until));
+          } else {
+            q.BindNull(2);
+          }
+        },
+        "revision " + id);
+  }
+
+  Status PutBackoff(const ReleaseBackoff& b) override {
+    return Write(
+        "INSERT INTO release_backoff(key, failures, retry_at, reported) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(key) DO UPDATE SET failures = ?2, retry_at = ?3, reported = ?4",
+        [&](Statement& s) {
+          s.Bind(1, b.key)
+              .Bind(2, static_cast<std::int64_t>(b.failures))
+              .Bind(3, ToMillis(b.retry_at))
+              .Bind(4, b.reported);
+        });
+  }
+
+  Result<std::vector<ReleaseBackoff>> ListBackoffs() override {
+    return Query<ReleaseBackoff>(
+        "SELECT key, failures, retry_at, reported FROM release_backoff ORDER BY key",
+        [](Statement&) {},
+        [](Statement& s) {
+          ReleaseBackoff b;
+          b.key = s.Text(0);
+          b.failures = static_cast<std::uint32_t>(s.Int(1));
+          b.retry_at = FromMillis(s.Int(2));
+          b.reported = s.Text(3);
+          return b;
+        });
+  }
+
+  Status RemoveBackoff(const std::string& key) override {
+    return Write("DELETE FROM release_backoff WHERE ?1 = '' OR key = ?1",
+                 [&](Statement& s) { s.Bind(1, key); });
   }
 
   Status StartStep(const std::string& revision, const std::string& step) override {
@@ -462,7 +513,7 @@ class SqliteStateStore final : public StateStore {
  private:
   static constexpr std::string_view kRevisionColumns =
       "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at, "
-      "start_attempts, interruptions FROM revisions";
+      "start_attempts, interruptions, probation_until, retried FROM revisions";
 
   static std::string_view CounterColumn(RevisionCounter counter) {
     switch (counter) {
@@ -501,6 +552,10 @@ class SqliteStateStore final : public StateStore {
     r.updated_at = FromMillis(s.Int(8));
     r.start_attempts = static_cast<std::uint32_t>(s.Int(9));
     r.interruptions = static_cast<std::uint32_t>(s.Int(10));
+    if (!s.IsNull(11)) {
+      r.probation_until = FromMillis(s.Int(11));
+    }
+    r.retried = s.Text(12);
     return r;
   }
 

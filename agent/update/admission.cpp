@@ -36,9 +36,9 @@ Status AdmitBundleFile(const stdfs::path& bundle, std::uint64_t size, const engi
 Status Admit(engine::Engine& engine, const engine::Layout& layout,
              const manifest::Manifest& manifest, std::string_view manifest_bytes,
              const DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
-             const config::LimitsConfig& limits) {
+             const config::LimitsConfig& limits, bool retry_bad) {
   const std::string what = manifest.app + " " + manifest.version.String();
-  if (auto st = engine.Admissible(manifest, manifest_bytes); !st) {
+  if (auto st = engine.Admissible(manifest, manifest_bytes, retry_bad); !st) {
     return Fail(st.error());
   }
   const std::uint64_t need = (download ? plan.download_bytes : 0) + plan.unpacked_bytes;

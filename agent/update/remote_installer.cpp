@@ -197,7 +197,7 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
     return Fail(st.error());
   }
   if (auto st = Admit(engine_, layout_, m, release->manifest_bytes, plan, /*download=*/true,
-                      on_disk, options_.limits);
+                      on_disk, options_.limits, !options.retry_bad_by.empty());
       !st) {
     return Fail(st.error());
   }

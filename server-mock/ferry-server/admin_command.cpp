@@ -48,6 +48,7 @@ struct AdminOptions {
   std::string phase_wait;
   double max_failure_ratio = -1;
   bool downgrade = false;
+  bool retry_bad = false;
   std::string reason;
 };
 
@@ -203,6 +204,7 @@ void PrintDeployment(const json& d) {
       {"deployment", d.value("id", "")},
       {"app", d.value("app", "") + " " + d.value("version", "")},
       {"downgrade", d.value("downgrade", false) ? "yes" : "no"},
+      {"retry bad", d.value("retry_bad", false) ? "yes" : "no"},
       {"state", d.value("state", "")},
       {"phase", PhaseText(d) + " of " + Join(d.value("phases", json::array())) + "%"},
       {"phase wait", d.value("phase_wait_seconds", json()).is_number()
@@ -377,6 +379,7 @@ int Run(const AdminOptions& o, const std::string& command) {
     body["devices"] = o.devices;
     body["tags"] = o.tags;
     body["downgrade"] = o.downgrade;
+    body["retry_bad"] = o.retry_bad;
     call = {"POST", "/v1/deployments", body, print_deployment};
   } else if (command == "deploy list") {
     call = {"GET", "/v1/deployments", std::nullopt,
@@ -478,6 +481,9 @@ Runner SetupAdmin(CLI::App& app) {
   create->add_flag(
       "--downgrade", o->downgrade,
       "Tell devices this release is a downgrade (it must be signed as an allowed one)");
+  create->add_flag("--retry-bad", o->retry_bad,
+                   "Devices that marked this release bad try it once more (the cause was fixed "
+                   "on their side); their history names this deployment");
   sub(deploy, "list", "List deployments");
   for (const char* name : {"status", "resume", "abort", "promote"}) {
     auto* s = sub(deploy, name,

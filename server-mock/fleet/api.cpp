@@ -222,10 +222,14 @@ json DeviceJson(const Device& d) {
 json AssignmentJson(const std::vector<AppAssignment>& apps) {
   json list = json::array();
   for (const auto& a : apps) {
-    list.push_back({{"app", a.app},
-                    {"version", a.version},
-                    {"deployment", a.deployment},
-                    {"downgrade", a.downgrade}});
+    json entry = {{"app", a.app},
+                  {"version", a.version},
+                  {"deployment", a.deployment},
+                  {"downgrade", a.downgrade}};
+    if (a.retry_bad) {  // only when asked: the assignment of every other deployment is unchanged
+      entry["retry_bad"] = true;
+    }
+    list.push_back(std::move(entry));
   }
   return list;
 }
@@ -251,6 +255,7 @@ json DeploymentJson(const Deployment& d) {
               {"app", d.app},
               {"version", d.version},
               {"downgrade", d.downgrade},
+              {"retry_bad", d.retry_bad},
               {"state", d.state},
               {"phases", d.phases},
               {"current_phase", d.current_phase},
@@ -625,6 +630,12 @@ Response Deployments(Api& api, const Request& request) {
       return ErrorResponse(http::status::bad_request, "downgrade must be true or false");
     }
     spec.downgrade = (*body)["downgrade"].get<bool>();
+  }
+  if (body->contains("retry_bad")) {
+    if (!(*body)["retry_bad"].is_boolean()) {
+      return ErrorResponse(http::status::bad_request, "retry_bad must be true or false");
+    }
+    spec.retry_bad = (*body)["retry_bad"].get<bool>();
   }
   auto created = api.fleet->CreateDeployment(spec);
   if (!created) {

@@ -135,8 +135,8 @@ Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
   const json target_json = {{"devices", spec.devices}, {"tags", spec.tags}};
   auto insert = db.Prepare(
       "INSERT INTO deployments(seq, id, app, version, downgrade, state, phases, phase_wait, "
-      "max_failure_ratio, targets, reverts, created_at, phase_started_at, updated_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)");
+      "max_failure_ratio, targets, reverts, created_at, phase_started_at, updated_at, retry_bad) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12)");
   if (!insert) {
     return Fail(insert.error());
   }
@@ -148,6 +148,7 @@ Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
     insert->BindNull(7);
   }
   insert->BindDouble(8, spec.max_failure_ratio).Bind(9, target_json.dump()).Bind(10, reverts);
+  insert->Bind(12, std::int64_t{spec.retry_bad ? 1 : 0});
   insert->Bind(11, now);
   FERRY_TRY_STATUS(insert->Run(), "creating deployment");
 
@@ -181,7 +182,7 @@ Result<std::string> Fleet::Impl::CreateLocked(const DeploymentSpec& spec,
 Result<Deployment> Fleet::Impl::LoadDeployment(std::string_view id) {
   auto stmt = db.QueryRow(
       "SELECT id, app, version, downgrade, state, phases, current_phase, phase_wait, "
-      "max_failure_ratio, targets, reverts, pause_reason, created_at, phase_started_at "
+      "max_failure_ratio, targets, reverts, pause_reason, created_at, phase_started_at, retry_bad "
       "FROM deployments WHERE id = ?1",
       id);
   if (!stmt) {
@@ -196,6 +197,7 @@ Result<Deployment> Fleet::Impl::LoadDeployment(std::string_view id) {
   d.app = row.Text(1);
   d.version = row.Text(2);
   d.downgrade = row.Int(3) != 0;
+  d.retry_bad = row.Int(14) != 0;
   d.state = row.Text(4);
   d.phases = json::parse(row.Text(5)).get<std::vector<int>>();
   d.current_phase = static_cast<int>(row.Int(6));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "ferry/core/log.hpp"
@@ -26,8 +27,12 @@ bool Alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-// Event kind → the device's state in the deployment the event is about.
-std::string_view StateFor(std::string_view kind) {
+// Event kind → the device's state in the deployment the event is about; nullopt for a kind
+// about a committed app's life (a restart), which moves no deployment.
+std::optional<std::string_view> StateFor(std::string_view kind) {
+  if (kind == "restarted") {
+    return std::nullopt;
+  }
   if (kind == "downloading") {
     return "downloading";
   }
@@ -126,9 +131,9 @@ bool ValidAppName(std::string_view app) {
 }
 
 bool ValidEventKind(std::string_view kind) {
-  static constexpr std::array<std::string_view, 8> kKinds = {
-      "downloading", "staging", "switching",   "trial",
-      "committed",   "failed",  "rolled-back", "already-installed"};
+  static constexpr std::array<std::string_view, 9> kKinds = {
+      "downloading", "staging",     "switching",         "trial",    "committed",
+      "failed",      "rolled-back", "already-installed", "restarted"};
   return std::find(kKinds.begin(), kKinds.end(), kind) != kKinds.end();
 }
 
@@ -410,7 +415,7 @@ Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id)
   // The newest deployment of each app that reached this device. An aborted deployment still
   // holds the devices that committed it (they run it; revert undoes it), not the others.
   auto stmt = db.Prepare(
-      "SELECT d.app, d.version, d.id, d.downgrade FROM deployment_devices dd "
+      "SELECT d.app, d.version, d.id, d.downgrade, d.retry_bad FROM deployment_devices dd "
       "JOIN deployments d ON d.id = dd.deployment_id "
       "WHERE dd.device_id = ?1 AND dd.phase <= d.current_phase "
       "AND (d.state <> 'aborted' OR dd.state = 'committed') ORDER BY d.app, d.seq DESC");
@@ -431,7 +436,8 @@ Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id)
     if (!out.empty() && out.back().app == app) {
       continue;
     }
-    out.push_back({std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0});
+    out.push_back(
+        {std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0, stmt->Int(4) != 0});
   }
   return out;
 }
@@ -495,6 +501,10 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
       ++ack.stored;
       ++added_events;
       added_bytes += EventBytes(e);
+      const std::optional<std::string_view> moved_to = StateFor(e.kind);
+      if (!moved_to) {
+        continue;
+      }
       // The deployment the event is about: the one it names, else the newest one of its app
       // (and version, when given) released to this device. Only deployments that target this
       // device are considered, so a device cannot move another device's state.
@@ -512,7 +522,7 @@ Result<EventsAck> Fleet::RecordEvents(std::string_view device_id, std::vector<Ev
         continue;
       }
       const std::string deployment = (*target)->Text(0);
-      const std::string_view state = StateFor(e.kind);
+      const std::string_view state = *moved_to;
       const bool failure = state == "failed" || state == "rolled-back";
       failure_stored = failure_stored || failure;
       auto update = db.Prepare(

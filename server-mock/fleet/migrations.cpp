@@ -99,6 +99,9 @@ INSERT INTO device_event_totals(device_id, kept_events, kept_bytes)
              length(CAST(reason AS BLOB)))
   FROM events GROUP BY device_id;
 )sql"},
+    Migration{4, "deployments that retry a release devices marked bad", R"sql(
+ALTER TABLE deployments ADD COLUMN retry_bad INTEGER NOT NULL DEFAULT 0 CHECK (retry_bad IN (0, 1));
+)sql"},
 };
 
 }  // namespace

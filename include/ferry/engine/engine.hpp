@@ -10,6 +10,10 @@
 //                                         kMaxInterruptions times; a first install is tried
 //                                         again at once, as there is nothing to go back to
 //
+// After the commit, an upgrade is on probation for its health check's probation_s (the end kept
+// in the state database): ferryd's supervisor rolls it back through FailProbation, marking it bad,
+// when it crash-loops or stays unhealthy before then; after it, it is only ever restarted.
+//
 // At start-up, an app whose current revision cannot be started kMaxStartAttempts times in a row
 // (counted in the state database) falls back to its last good revision, which marks it bad.
 //
@@ -91,6 +95,10 @@ struct InstallOptions {
   // abandons the release (Errc::kCancelled, the revision recorded as interrupted, not bad) and
   // the running revision stays untouched. Empty: never.
   std::function<bool()> stop_requested;
+  // Non-empty: a release marked bad on this device is tried again on purpose, and this says who
+  // asked ("technician (ferry install --retry-bad)", "operator (deployment d-4)"); it is kept in
+  // the revision's history.
+  std::string retry_bad_by;
 };
 
 // Boot attempts of a current revision that fail before it falls back to the previous one.
@@ -133,8 +141,16 @@ class Engine {
                                 BlobProvider& blobs, const InstallOptions& options = {});
 
   // The refusals of Install without installing anything: lets the caller refuse a release before
-  // downloading it. Ok for the release that is already current.
-  Status Admissible(const manifest::Manifest& manifest, std::string_view manifest_bytes);
+  // downloading it. Ok for the release that is already current. `retry_bad`: a release marked bad
+  // is not refused (it is being retried on purpose, InstallOptions::retry_bad_by).
+  Status Admissible(const manifest::Manifest& manifest, std::string_view manifest_bytes,
+                    bool retry_bad = false);
+
+  // Lifts the bad mark of `app`'s revisions of `version` on purpose (`ferry retry`), keeping
+  // `by` and the reason in their history, so that the next install of that release tries it
+  // again. Returns the revisions; kNotFound when none of that version is marked bad.
+  Result<std::vector<std::string>> RetryBad(const std::string& app, const std::string& version,
+                                            const std::string& by);
 
   // Switches `app` to `revision` (default: its previous good revision) by hand, with a trial.
   // The target must be on disk and not marked bad.
@@ -150,6 +166,19 @@ class Engine {
   // Errc::kUnavailable while an update of `app` is in flight (its trial decides), kNotFound
   // without a current revision. Defined in engine_supervise.cpp.
   Status RestartCurrent(const std::string& app);
+
+  // Rolls `app` back from `revision`, its current revision, because it crash-looped or stayed
+  // unhealthy within its probation (docs/operations.md, Probation): marks it bad with `reason`,
+  // exactly like a failed trial, and starts the last good revision. kFailedPrecondition when
+  // `revision` is no longer current or its probation has ended (then it is only ever restarted),
+  // kNotFound when there is no good revision to go back to, kUnavailable while an update of `app`
+  // is in flight. Defined in engine_supervise.cpp.
+  Status FailProbation(const std::string& app, const std::string& revision,
+                       const std::string& reason);
+
+  // The health check of an installed revision (the process check when its manifest has none),
+  // with its probation and liveness settings.
+  Result<health::HealthCheck> HealthCheckOf(const std::string& app, const std::string& revision);
 
   // Updates in flight, by app.
   std::map<std::string, Progress> InFlight() const;
@@ -168,7 +197,7 @@ class Engine {
   };
   Result<std::optional<std::string>> CurrentRevision(const std::string& app);
   Status AdmissibleOver(const manifest::Manifest& m, const std::string& revision,
-                        const std::optional<std::string>& current);
+                        const std::optional<std::string>& current, bool retry_bad = false);
   Result<Staged> Stage(const manifest::Manifest& m, const std::string& revision,
                        BlobProvider& blobs);
   // Unpacks `layer` into the layer store unless it is there; `stripped` says what the extractor
@@ -185,6 +214,8 @@ class Engine {
                   const std::optional<std::string>& to, const std::string& reason,
                   const std::string& details, Blame blame = Blame::kRevision);
   bool StopRequested() const;
+  // Lifts the bad mark of `rev`, recording `by` in its history.
+  Status MarkRetried(const store::RevisionRecord& rev, const std::string& by);
   // Recovery: starts an app's current revision, or falls back to its previous one after
   // kMaxStartAttempts failed boots.
   void StartAtBoot(const store::AppRecord& app);

@@ -55,6 +55,7 @@ struct AppAssignment {
   std::string version;
   std::string deployment;
   bool downgrade = false;
+  bool retry_bad = false;  // the device tries the release once more even if it marked it bad
 };
 
 // Bounds of an event's numbers: sequences stay exact in JSON (2^53 - 1), device times are unix
@@ -92,6 +93,8 @@ struct DeploymentSpec {
   std::optional<std::chrono::seconds> phase_wait;
   double max_failure_ratio = 0.1;
   bool downgrade = false;
+  // Devices that marked this release bad try it once more (a cause fixed on their side).
+  bool retry_bad = false;
 };
 
 struct DeviceFailure {
@@ -105,6 +108,7 @@ struct Deployment {
   std::string app;
   std::string version;
   bool downgrade = false;
+  bool retry_bad = false;
   std::string state;  // active, paused, aborted, completed
   std::vector<int> phases;
   int current_phase = 0;

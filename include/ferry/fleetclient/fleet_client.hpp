@@ -48,6 +48,7 @@ struct AssignedApp {
   std::string version;     // semver 2.0.0
   std::string deployment;  // e.g. "d-17"
   bool downgrade = false;  // a revert: the release must still be signed as an allowed downgrade
+  bool retry_bad = false;  // try it once more even if this device marked it bad
 
   bool operator==(const AssignedApp&) const = default;
 };

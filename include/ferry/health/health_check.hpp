@@ -2,6 +2,7 @@
 // carries, as JSON, e.g.
 //   {"kind":"http","url":"http://127.0.0.1:8080/","expect_status":[200,399],"start_period_s":2,
 //    "interval_s":1,"timeout_s":2,"successes":2,"deadline_s":30}
+// Also: healthy_for_s (the trial), probation_s, liveness_interval_s, liveness_failures (after it).
 // Kinds: "process" (the container stays up `up_s` seconds), "http" (GET answers with a status in
 // expect_status), "tcp" (a connection to host:port is accepted), "exec" (a command run inside
 // the container exits 0). Every kind also fails at once when the container exits or restarts.
@@ -47,6 +48,18 @@ struct HealthCheck {
   int successes = 1;        // consecutive successes that pass the trial
   int failures = 0;         // consecutive counted failures that fail it early; 0: deadline only
   Seconds deadline{30};     // the trial fails when it has not passed by then
+  // The trial passes only once the app has also been continuously healthy this long (probes
+  // passing since the first success of the current streak; for process, up this long).
+  Seconds healthy_for{0};
+
+  // Life after the commit (docs/operations.md, Probation and liveness).
+  // A crash loop or sustained unhealthiness this long after the commit rolls the revision back
+  // and marks it bad, like a failed trial; 0: no probation.
+  Seconds probation{300};
+  // The probe keeps running at this interval after the commit; 0: no liveness probing.
+  Seconds liveness_interval{30};
+  // Consecutive liveness failures that restart the container (or, in probation, roll it back).
+  int liveness_failures = 3;
 };
 
 const char* KindName(CheckKind kind);

@@ -70,6 +70,11 @@ struct RevisionRecord {
   std::string reason;                // why it failed or was rolled back; empty otherwise
   std::uint32_t start_attempts = 0;  // starts at boot not (yet) known to have succeeded
   std::uint32_t interruptions = 0;   // switches or trials cut short by ferryd stopping
+  // The end of its probation after the commit (docs/operations.md, Probation); nullopt: none.
+  std::optional<WallTime> probation_until;
+  // Set when it was marked bad and then retried on purpose: who asked and what it had failed
+  // ("technician (ferry retry) after: health check failed …").
+  std::string retried;
   WallTime created_at;
   WallTime updated_at;
 };
@@ -110,6 +115,15 @@ struct JournalEntry {
   bool finished = false;
 };
 
+// The backoff of a fleet release that failed (docs/fleet-operations.md), kept so that a ferryd
+// restart does not try it again at once.
+struct ReleaseBackoff {
+  std::string key;  // app@version#deployment
+  std::uint32_t failures = 0;
+  WallTime retry_at;
+  std::string reported;  // the failure last sent to the server for it
+};
+
 struct OutboxEvent {
   std::int64_t sequence = 0;
   std::string kind;  // downloading, staging, switching, trial, committed, failed, rolled-back, …
@@ -141,9 +155,14 @@ class StateStore {
   virtual Status SetRevisionState(const std::string& id, RevisionState state,
                                   const std::string& reason = {}) = 0;
   virtual Status MarkRevisionBad(const std::string& id, const std::string& reason) = 0;
+  // Lifts the bad mark of a revision retried on purpose, keeping `retried` (who, and why it had
+  // been marked bad) for the history.
+  virtual Status RetryRevision(const std::string& id, const std::string& retried) = 0;
   // Adds one to a counter of the revision in one committed write; returns the new value.
   virtual Result<std::uint32_t> CountRevision(const std::string& id, RevisionCounter counter) = 0;
   virtual Status ResetRevisionCount(const std::string& id, RevisionCounter counter) = 0;
+  // Records (or with nullopt clears) the end of the revision's probation.
+  virtual Status SetProbation(const std::string& id, std::optional<WallTime> until) = 0;
   virtual Status StartStep(const std::string& revision, const std::string& step) = 0;
   virtual Status FinishStep(const std::string& revision, const std::string& step) = 0;
   virtual Result<std::vector<StepTiming>> ListSteps(const std::string& revision) = 0;
@@ -174,6 +193,12 @@ class StateStore {
   // The newest event of `kind` about `app`, delivered or not; nullopt when there is none.
   virtual Result<std::optional<OutboxEvent>> LastEvent(const std::string& app,
                                                        const std::string& kind) = 0;
+
+  // Backoffs of failed fleet releases.
+  virtual Status PutBackoff(const ReleaseBackoff& backoff) = 0;
+  virtual Result<std::vector<ReleaseBackoff>> ListBackoffs() = 0;
+  // Forgets the backoff of `key`; of every release when `key` is empty.
+  virtual Status RemoveBackoff(const std::string& key) = 0;
 
   // Trusted TUF metadata and the time floor, as the trust module needs them.
   virtual trust::MetadataStore& Metadata() = 0;

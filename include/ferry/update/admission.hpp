@@ -35,11 +35,12 @@ Status AdmitBundleFile(const std::filesystem::path& bundle, std::uint64_t size,
 // Admits `manifest` (verified, as `manifest_bytes`): the engine's refusals
 // (Errc::kFailedPrecondition and the like), then space for what `plan` still has to bring
 // (`download` counts the plan's downloads; false when the blobs are already here, as in a bundle)
-// and unpack, less `bytes_on_disk` already downloaded for it. Errc::kNoSpace, naming the release,
+// and unpack, less `bytes_on_disk` already downloaded for it. `retry_bad`: a release marked bad
+// here is admitted (retried on purpose). Errc::kNoSpace, naming the release,
 // when that and the margin do not fit.
 Status Admit(engine::Engine& engine, const engine::Layout& layout,
              const manifest::Manifest& manifest, std::string_view manifest_bytes,
              const DownloadPlan& plan, bool download, std::uint64_t bytes_on_disk,
-             const config::LimitsConfig& limits);
+             const config::LimitsConfig& limits, bool retry_bad = false);
 
 }  // namespace ferry::update

@@ -43,9 +43,11 @@ class FleetE2e : public testing::DeviceLab {
     return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
   }
 
-  std::string Deploy(const std::string& version) {
-    auto r = Admin(
-        {"--json", "deploy", "create", "--app", "web", "--version", version, "--device", "dev-1"});
+  std::string Deploy(const std::string& version, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--json",    "deploy",  "create", "--app", "web",
+                                     "--version", version, "--device", "dev-1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = Admin(args);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
   }
@@ -102,6 +104,88 @@ TEST_F(FleetE2e, DeployCommitThenBadReleaseRollsBackByItselfAndIsReported) {
   Json device = Json::parse(show.out)["device"];
   ASSERT_TRUE(device["inventory"].is_object()) << device.dump(2);
   EXPECT_EQ(device["inventory"]["apps"][0]["version"], "2.0.0") << device.dump(2);
+}
+
+// The operator retries a release that devices marked bad (issue #18): a deployment with
+// --retry-bad makes the device try it once more, and its history names the deployment.
+TEST_F(FleetE2e, ADeploymentWithRetryBadTriesAReleaseMarkedBadOnceMore) {
+  Release("1.0.0");
+  Release("2.0.0", "500");
+  StartServer(true);
+  StartFleetDevice();
+  const std::string d1 = Deploy("1.0.0");
+  ASSERT_TRUE(DeploymentReaches(d1, "committed")) << Deployment(d1).dump(2) << Log();
+  const std::string d2 = Deploy("2.0.0");
+  ASSERT_TRUE(DeploymentReaches(d2, "rolled-back")) << Deployment(d2).dump(2) << Log();
+  // Without the flag, a new deployment of it is refused at once: marked bad here.
+  const std::string d3 = Deploy("2.0.0");
+  ASSERT_TRUE(DeploymentReaches(d3, "failed")) << Deployment(d3).dump(2) << Log();
+  EXPECT_EQ(Json::parse(Ferry({"--json", "history", "web"}).out)["revisions"].size(), 2u);
+
+  const std::string d4 = Deploy("2.0.0", {"--retry-bad"});
+  EXPECT_EQ(Deployment(d4)["retry_bad"], true);
+  ASSERT_TRUE(DeploymentReaches(d4, "rolled-back")) << Deployment(d4).dump(2) << Log();
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  const Json history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  ASSERT_EQ(history["revisions"].size(), 2u) << history.dump(2);
+  EXPECT_EQ(history["revisions"][1]["retried"].get<std::string>().rfind(
+                "operator (deployment " + d4 + ") retried it after:", 0),
+            0u)
+      << history.dump(2);
+  EXPECT_NE(Ferry({"why", "web"}).out.find("retried: operator (deployment " + d4 + ")"),
+            std::string::npos);
+  // Once only: further polls leave it alone.
+  std::this_thread::sleep_for(2500ms);
+  auto check = Ferry({"--json", "check"});
+  EXPECT_TRUE(Json::parse(check.out)["queued"].empty()) << check.out;
+  EXPECT_EQ(Page(), "version 1.0.0");
+}
+
+// Each restart of a committed app reaches the fleet server as an event (issue #18).
+TEST_F(FleetE2e, ARestartIsAnEventTheOperatorSees) {
+  Release("1.0.0");
+  StartServer(true);
+  StartFleetDevice();
+  const std::string d1 = Deploy("1.0.0");
+  ASSERT_TRUE(DeploymentReaches(d1, "committed")) << Deployment(d1).dump(2) << Log();
+  const auto ids = Containers();
+  ASSERT_EQ(ids.size(), 1u);
+  ASSERT_EQ(testing::Run({"runc", "--root", (dir_ / "runc").string(), "kill", ids[0], "KILL"})
+                .exit_code,
+            0);
+  const auto restarted = [&] {
+    auto show = Admin({"--json", "devices", "show", "dev-1"});
+    if (show.exit_code != 0) {
+      return false;
+    }
+    for (const auto& e : Json::parse(show.out).value("events", Json::array())) {
+      if (e.value("kind", "") == "restarted" &&
+          e.value("reason", "").find("killed by signal 9") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  // The restart comes after 1 s; the event goes out at the next poll.
+  EXPECT_TRUE(testing::WaitFor(restarted, 30s)) << Log();
+  EXPECT_NE(Admin({"devices", "show", "dev-1"}).out.find("restarted"), std::string::npos);
+  EXPECT_EQ(Deployment(d1)["counts"].value("committed", 0), 1);
+  // The inventory says so too: running again, restarted once, and how it last ended.
+  const auto inventory_restarted = [&] {
+    auto show = Admin({"--json", "devices", "show", "dev-1"});
+    if (show.exit_code != 0) {
+      return false;
+    }
+    const Json inv = Json::parse(show.out)["device"]["inventory"];
+    if (!inv.is_object() || inv["apps"].empty()) {
+      return false;
+    }
+    const Json& s = inv["apps"][0]["supervision"];
+    return s.is_object() && s["running"] == true && s["restarts"] == 1 &&
+           s["last_exit"].is_object() && s["last_exit"]["signal"] == 9;
+  };
+  EXPECT_TRUE(testing::WaitFor(inventory_restarted, 30s))
+      << Admin({"--json", "devices", "show", "dev-1"}).out;
 }
 
 // A fleet revert goes back only to a release signed as an allowed downgrade: the fleet server

@@ -53,7 +53,8 @@ RunResult DeviceLab::Publish(std::vector<std::string> args) {
   return ferry::testing::Run(args);
 }
 
-void DeviceLab::Release(const std::string& v, const std::string& kind, bool downgrade) {
+void DeviceLab::Release(const std::string& v, const std::string& kind, bool downgrade,
+                        const Json& health_keys) {
   const auto image = dir_ / ("image-" + v);
   stdfs::create_directories(image / "bin");
   stdfs::create_directories(image / "www");
@@ -65,7 +66,10 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
     std::ofstream health(image / "www" / "cgi-bin" / "health");
     health << "#!/bin/sh\n"
            << (kind == "500" ? "echo 'Status: 500 Internal Server Error'\n"
-                             : "echo 'Status: 200 OK'\n")
+               : kind == "sickens"
+                   ? "if [ -e /tmp/sick ]; then echo 'Status: 500 Internal Server Error'; "
+                     "else echo 'Status: 200 OK'; fi\n"
+                   : "echo 'Status: 200 OK'\n")
            << "echo 'Content-Type: text/plain'\necho\necho " << kind << "\n";
   }
   stdfs::permissions(image / "www" / "cgi-bin" / "health", stdfs::perms(0755));
@@ -92,6 +96,14 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
     entry = Json::array({"/bin/busybox", "sleep", "100000"});
   } else if (kind == "crashes") {
     entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
+  } else if (kind == "serves-2s") {
+    entry = Json::array({"/bin/busybox", "sh", "-c",
+                         "/bin/busybox httpd -f -p " + listen + " -h /www & /bin/busybox sleep 2; "
+                         "exit 3"});
+  } else if (kind == "sickens") {
+    entry = Json::array({"/bin/busybox", "sh", "-c",
+                         "(/bin/busybox sleep 3; /bin/busybox touch /tmp/sick) & "
+                         "exec /bin/busybox httpd -f -p " + listen + " -h /www"});
   } else if (kind == "chatty") {
     // Serves like a good one, and writes to stdout and stderr: a line at start, then a tick
     // every 200 ms.
@@ -118,6 +130,9 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
     entry = kind == "idle" ? Json::array({"/bin/busybox", "sleep", "100000"})
                            : Json::array({"/bin/busybox", "sh", "-c", "sleep 0.3; exit 3"});
     health = Json{{"kind", "process"}, {"up_s", 1}, {"deadline_s", 5}};
+  }
+  for (const auto& [key, value] : health_keys.items()) {
+    health[key] = value;
   }
   Json app{{"entrypoint", entry}, {"health", health}};
   ASSERT_TRUE(fs::WriteFileAtomic(dir_ / ("app-" + v + ".json"), app.dump()));

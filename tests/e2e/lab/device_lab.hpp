@@ -39,7 +39,11 @@ class DeviceLab : public ::testing::Test {
   // serves like "good", but each probe of its (exec) health check takes 20 s. Also makes its
   // bundle.
   // With `downgrade`, the release is signed as an allowed downgrade.
-  void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false);
+  // "serves-2s" serves for 2 s, then exits with status 3 (each time it starts); "sickens" serves,
+  // and its health endpoint answers 500 from 3 s after each start on.
+  // `health` keys are merged into its health check (e.g. probation_s, healthy_for_s).
+  void Release(const std::string& v, const std::string& kind = "good", bool downgrade = false,
+               const nlohmann::json& health = nlohmann::json::object());
   std::string Bundle(const std::string& v) const { return (dir_ / (v + ".bundle")).string(); }
 
   // Starts ferryd with `extra_config` appended to the top-level keys of its configuration.

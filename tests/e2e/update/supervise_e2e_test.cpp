@@ -77,5 +77,93 @@ TEST_F(SuperviseE2e, WithPolicyNeverTheAppStaysDownAndStatusSaysSo) {
   EXPECT_NE(Log().find("restart policy never leaves it down"), std::string::npos) << Log();
 }
 
+TEST_F(SuperviseE2e, AnAppThatAnswersForTwoSecondsThenExitsFailsATrialWithHealthyFor) {
+  Release("1.0.0");
+  Release("2.0.0", "serves-2s", false, Json{{"healthy_for_s", 4}});
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  auto r = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  EXPECT_EQ(Page(), "version 1.0.0");
+  const auto why = Ferry({"why", "web"});
+  EXPECT_NE(why.out.find("container exited with status 3"), std::string::npos) << why.out;
+}
+
+TEST_F(SuperviseE2e, ACrashLoopInProbationRollsBackAndMarksTheRevisionBad) {
+  Release("1.0.0");
+  Release("2.0.0", "serves-2s");  // passes its trial (2 answers in 0.5 s), then dies every 2 s
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  EXPECT_EQ(App()["current"]["probation"], true) << App().dump(2);
+  EXPECT_NE(Ferry({"status"}).out.find("probation"), std::string::npos);
+  // Exits at about 2, 5 and 9 s (backoff 1 s, 2 s): the third rolls back.
+  EXPECT_TRUE(testing::WaitFor([&] { return CurrentVersion() == "1.0.0"; }, 30s)) << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 10s)) << Log();
+  const Json history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  EXPECT_NE(history.dump().find("probation: crash loop: ended 3 times"), std::string::npos)
+      << history.dump(2);
+  // Marked bad: not installed again.
+  EXPECT_NE(Ferry({"install", Bundle("2.0.0")}).exit_code, 0);
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+}
+
+TEST_F(SuperviseE2e, AfterProbationACrashLoopIsOnlyRestarted) {
+  Release("1.0.0");
+  Release("2.0.0", "serves-2s", false, Json{{"probation_s", 1}});
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["restarts"] >= 3; }, 30s)) << App().dump(2);
+  EXPECT_EQ(CurrentVersion(), "2.0.0");
+  EXPECT_EQ(App()["current"]["probation"], false);
+  EXPECT_EQ(App()["current"]["state"], "committed");
+  EXPECT_EQ(App()["last_restart_reason"], "exited");
+}
+
+TEST_F(SuperviseE2e, AnUnhealthyButRunningAppIsRestartedByLiveness) {
+  Release("1.0.0", "sickens", false,
+          Json{{"liveness_interval_s", 0.5}, {"liveness_failures", 2}, {"probation_s", 0}});
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  const int pid = AppPid();
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["healthy"] == true; }, 5s)) << App().dump(2);
+  // Sick from 3 s on: two failed probes half a second apart restart it.
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["restarts"] >= 1; }, 15s)) << Log();
+  const Json app = App();
+  EXPECT_EQ(app["last_restart_reason"], "unhealthy") << app.dump(2);
+  EXPECT_TRUE(testing::WaitFor([&] { return AppPid() > 0 && AppPid() != pid; }, 5s));
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  EXPECT_NE(Ferry({"status"}).out.find("(unhealthy)"), std::string::npos);
+  EXPECT_NE(Log().find("is unhealthy"), std::string::npos) << Log();
+}
+
+TEST_F(SuperviseE2e, ATechnicianRetriesABadReleaseOnPurposeAndTheHistorySaysSo) {
+  Release("1.0.0");
+  Release("2.0.0", "500");
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  EXPECT_NE(Ferry({"install", Bundle("2.0.0")}).out.find("rolled-back"), std::string::npos);
+  auto refused = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_NE(refused.err.find("marked bad"), std::string::npos) << refused.out << refused.err;
+  // ferry install --retry-bad: tried again (and, still broken, rolled back again).
+  auto again = Ferry({"install", "--retry-bad", Bundle("2.0.0")});
+  EXPECT_NE(again.out.find("rolled-back"), std::string::npos) << again.out << again.err;
+  // ferry retry: lifts the mark; the next plain install tries it.
+  auto retry = Ferry({"retry", "web", "2.0.0"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_NE(retry.out.find("no longer marked bad"), std::string::npos) << retry.out;
+  auto third = Ferry({"install", Bundle("2.0.0")});
+  EXPECT_NE(third.out.find("rolled-back"), std::string::npos) << third.out << third.err;
+  EXPECT_EQ(CurrentVersion(), "1.0.0");
+  const auto why = Ferry({"why", "web"}).out;
+  EXPECT_NE(why.find("retried: technician (ferry retry) retried it after:"), std::string::npos)
+      << why;
+  EXPECT_NE(Ferry({"history", "web"}).out.find("[technician (ferry retry)"), std::string::npos);
+  EXPECT_NE(Ferry({"retry", "web", "9.9.9"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace ferry

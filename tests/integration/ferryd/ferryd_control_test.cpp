@@ -422,6 +422,11 @@ TEST_F(FerrydTest, TheControlGroupMayReadButNotAct) {
   EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "revert", {{"app", "web"}}); }), 0);
   EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "install", {{"bundle", "/etc/shadow"}}); }), 0);
   EXPECT_EQ(AsNobody([&] { return Outcome(socket_, "check"); }), 0);
+  EXPECT_EQ(AsNobody([&] {
+              return Outcome(socket_, "retry", {{"app", "web"}, {"version", "2.0.0"}});
+            }),
+            0)
+      << "lifting a bad mark is for root and ferryd's user, like install";
 }
 
 TEST_F(FerrydTest, AnUnknownControlGroupStopsTheStart) {

@@ -115,7 +115,7 @@ class RemoteInstallerTest : public ::testing::Test {
     if (!installer_) {
       return Fail(Errc::kFailedPrecondition, "the test's server did not start");
     }
-    return installer_->Install("web", version, engine::InstallOptions{"d-1", {}});
+    return installer_->Install("web", version, engine::InstallOptions{"d-1", {}, {}});
   }
 
   std::string CurrentVersion() {

@@ -151,6 +151,36 @@ TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedBeforeItsBackof
   EXPECT_EQ(queued_.size(), 2u);
 }
 
+TEST_F(FleetAgentTest, TheBackoffOfAFailedReleaseSurvivesAFerrydRestart) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->Finished(kWeb2, Fail(Errc::kNoSpace, "no space for web 2.0.0"));
+  // ferryd restarts: a new agent over the same state database.
+  clock_.Advance(FleetAgent::kRetryFirst / 2);
+  agent_ = std::make_unique<FleetAgent>(
+      *store_, *engine_, config_, clock_,
+      [this](const std::string& token) {
+        server_.tokens.push_back(token);
+        return std::make_unique<FakeClient>(server_);
+      },
+      [this](const AssignedApp& a) { queued_.push_back(a); });
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(queued_.size(), 1u) << "not downloaded again at once after the restart";
+  EXPECT_EQ(Sent("failed").size(), 1u);
+  clock_.Advance(FleetAgent::kRetryFirst / 2);
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(queued_.size(), 2u);
+  // The same failure again is not reported twice, restart or not.
+  agent_->Finished(kWeb2, Fail(Errc::kNoSpace, "no space for web 2.0.0"));
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(Sent("failed").size(), 1u);
+  // `ferry check` forgets it, in the database too.
+  EXPECT_FALSE(store_->ListBackoffs()->empty());
+  agent_->ResetBackoff();
+  EXPECT_TRUE(store_->ListBackoffs()->empty());
+}
+
 TEST_F(FleetAgentTest, ABlobFailingItsHashIsReportedOnceAndBackedOffExponentially) {
   Installed("web", "1.0.0");
   Assign({kWeb2});
@@ -254,6 +284,27 @@ TEST_F(FleetAgentTest, AVersionMarkedBadHereIsNeverQueued) {
       (std::vector<std::string>{"web 2.0.0 d-7: marked bad on this device: health check failed"}));
 }
 
+TEST_F(FleetAgentTest, ADeploymentWithRetryBadTriesAVersionMarkedBadHereOnceMore) {
+  Installed("web", "1.0.0");
+  Installed("web", "2.0.0", /*bad=*/true);
+  AssignedApp retry = kWeb2;
+  retry.retry_bad = true;
+  Assign({retry});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(queued_.size(), 1u);
+  EXPECT_TRUE(queued_[0].retry_bad);
+  EXPECT_EQ(RetriedBy(queued_[0]), "operator (deployment d-7)");
+  EXPECT_TRUE(Sent("failed").empty());
+  // It failed again and was marked bad again, retried by this deployment: not once more.
+  agent_->Finished(queued_[0], Fail(Errc::kFailedPrecondition, "still broken"));
+  ASSERT_TRUE(store_->RetryRevision("web-2.0.0", "operator (deployment d-7) retried it after: x"));
+  ASSERT_TRUE(store_->MarkRevisionBad("web-2.0.0", "health check failed"));
+  queued_.clear();
+  clock_.Advance(FleetAgent::kRetryMax * 2);
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_TRUE(queued_.empty());
+}
+
 TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {
   ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
   ASSERT_TRUE(engine_->RecordEvent("failed", "web", "2.0.0", "no space", "d-7"));
@@ -295,6 +346,24 @@ TEST_F(FleetAgentTest, InventoryIsSentWhenItChanges) {
   Installed("db", "1.0.0");
   ASSERT_TRUE(agent_->Round());
   EXPECT_EQ(server_.inventories.size(), 2u);
+}
+
+TEST_F(FleetAgentTest, InventoryCarriesEachAppsSupervisionAndIsSentAgainAfterARestart) {
+  Installed("web", "1.0.0");
+  Json supervision{{"running", true}, {"healthy", true}, {"restarts", 0}};
+  agent_->SetSupervision([&](const std::string& app) {
+    EXPECT_EQ(app, "web");
+    return supervision;
+  });
+  Assign({});
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.inventories.size(), 1u);
+  EXPECT_EQ(server_.inventories[0]["apps"][0]["supervision"], supervision);
+  supervision["restarts"] = 1;
+  supervision["last_restart_reason"] = "unhealthy";
+  ASSERT_TRUE(agent_->Round());
+  ASSERT_EQ(server_.inventories.size(), 2u);
+  EXPECT_EQ(server_.inventories[1]["apps"][0]["supervision"]["last_restart_reason"], "unhealthy");
 }
 
 TEST_F(FleetAgentTest, ANewTokenInTheFileIsPickedUpWithoutARestart) {

@@ -79,9 +79,30 @@ class SupervisorTest : public ::testing::Test {
         },
         [this](const std::string& app) -> Status {
           restarts_asked_.push_back(app);
-          runtime_.Restart(Id("web-1"));
+          if (runtime_.Get(Id("web-1"))) {
+            runtime_.Restart(Id("web-1"));
+          } else {  // stopped and deleted (an unhealthy restart): created and started anew
+            runtime_.AddRunning(Id("web-1"));
+          }
           return Ok();
         });
+    Supervisor::AfterCommit hooks;
+    hooks.fail_probation = [this](const std::string& app, const std::string& revision,
+                                  const std::string& reason) -> Status {
+      rollbacks_.push_back(app + " " + revision + ": " + reason);
+      EXPECT_TRUE(runtime_.Stop(Id(revision), 0ms));
+      runtime_.AddRunning(Id("web-2"), 700);
+      return store_->SetAppRevisions("web", "web-2", std::nullopt);
+    };
+    hooks.health_check = [this](const std::string&,
+                                const std::string&) -> Result<health::HealthCheck> {
+      return check_;
+    };
+    hooks.event = [this](const std::string& kind, const std::string& app,
+                         const std::string& revision, const std::string& reason) {
+      events_.push_back(kind + " " + app + " " + revision + ": " + reason);
+    };
+    supervisor_->SetAfterCommit(std::move(hooks));
     supervisor_->Sync();
   }
 
@@ -126,8 +147,124 @@ class SupervisorTest : public ::testing::Test {
   std::deque<std::function<void()>> work_;
   std::map<int, std::function<void()>> watches_;
   std::vector<std::string> restarts_asked_;
+  std::vector<std::string> rollbacks_;
+  std::vector<std::string> events_;
+  health::HealthCheck check_;  // the process check: no liveness probe
   std::unique_ptr<Supervisor> supervisor_;
 };
+
+TEST_F(SupervisorTest, ACrashLoopInProbationRollsBackInsteadOfRestarting) {
+  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
+  Make(RestartPolicy::kAlways);
+  Die(500, 1);
+  Advance(1s);
+  Die(Pid(), 1);
+  Advance(2s);
+  ASSERT_EQ(restarts_asked_.size(), 2u);
+  EXPECT_TRUE(rollbacks_.empty());
+  Die(Pid(), 1);
+  ASSERT_EQ(rollbacks_.size(), 1u);
+  EXPECT_EQ(rollbacks_[0], "web web-1: crash loop: ended 3 times, the last: exited with status 1");
+  Advance(1h);
+  EXPECT_EQ(restarts_asked_.size(), 2u);  // never restarted again
+  EXPECT_TRUE(watches_.contains(700));    // the revision it went back to is watched
+  EXPECT_TRUE(Shown().running);
+  EXPECT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0], "restarted web web-1: exited: exited with status 1");
+}
+
+TEST_F(SupervisorTest, AfterProbationACrashLoopIsOnlyRestarted) {
+  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 5s));
+  Make(RestartPolicy::kAlways);
+  Advance(5s);
+  for (auto wait : {1s, 2s, 4s, 8s}) {
+    Die(Pid(), 1);
+    Advance(wait);
+  }
+  EXPECT_TRUE(rollbacks_.empty());
+  EXPECT_EQ(restarts_asked_.size(), 4u);
+  EXPECT_EQ(Shown().restarts, 4u);
+  EXPECT_EQ(Shown().last_restart_reason, "exited");
+}
+
+class LivenessTest : public SupervisorTest {
+ protected:
+  void SetUp() override {
+    SupervisorTest::SetUp();
+    check_.kind = health::CheckKind::kExec;
+    check_.command = {"/bin/check"};
+    check_.liveness_interval = health::HealthCheck::Seconds(10);
+    check_.liveness_failures = 3;
+    runtime_.SetExecHandler([this](const std::string&, const std::vector<std::string>&,
+                                   std::chrono::milliseconds) -> Result<runtime::ExecResult> {
+      ++probes_;
+      return runtime::ExecResult{healthy_ ? 0 : 1, false, healthy_ ? "ok" : "not ok"};
+    });
+  }
+  bool healthy_ = true;
+  int probes_ = 0;
+};
+
+TEST_F(LivenessTest, ProbesOnOneTimerAtItsIntervalOnly) {
+  Make(RestartPolicy::kAlways);
+  EXPECT_EQ(clock_.PendingTimers(), 1u);
+  EXPECT_FALSE(Shown().healthy);
+  Advance(9s);
+  EXPECT_EQ(probes_, 0);
+  Advance(1s);
+  EXPECT_EQ(probes_, 1);
+  EXPECT_EQ(Shown().healthy, true);
+  EXPECT_EQ(clock_.PendingTimers(), 1u);
+  for (int i = 0; i < 5; ++i) {
+    Advance(10s);
+  }
+  EXPECT_EQ(probes_, 6);
+}
+
+TEST_F(LivenessTest, AnUnhealthyAppIsRestartedAndCountedAsUnhealthy) {
+  Make(RestartPolicy::kAlways);
+  healthy_ = false;
+  Advance(10s);
+  Advance(10s);
+  EXPECT_EQ(Shown().healthy, false);
+  EXPECT_TRUE(restarts_asked_.empty());
+  Advance(10s);  // the third failure in a row
+  ASSERT_EQ(restarts_asked_.size(), 1u);
+  EXPECT_EQ(Shown().restarts, 1u);
+  EXPECT_EQ(Shown().last_restart_reason, "unhealthy");
+  EXPECT_TRUE(Shown().running);
+  EXPECT_TRUE(rollbacks_.empty());
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0], "restarted web web-1: unhealthy: exec check failed 3 times in a row: "
+            "command exited with status 1: not ok");
+  EXPECT_TRUE(watches_.contains(Pid()));
+  healthy_ = true;
+  Advance(10s);
+  EXPECT_EQ(Shown().healthy, true);
+  EXPECT_EQ(clock_.PendingTimers(), 1u);  // one chain of probes, not one per process seen
+}
+
+TEST_F(LivenessTest, SustainedUnhealthinessInProbationRollsBack) {
+  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
+  Make(RestartPolicy::kAlways);
+  healthy_ = false;
+  for (int i = 0; i < 3; ++i) {
+    Advance(10s);
+  }
+  ASSERT_EQ(rollbacks_.size(), 1u);
+  EXPECT_EQ(rollbacks_[0], "web web-1: unhealthy: exec check failed 3 times in a row: "
+            "command exited with status 1: not ok");
+  EXPECT_TRUE(restarts_asked_.empty());
+  EXPECT_TRUE(watches_.contains(700));
+}
+
+TEST_F(LivenessTest, ZeroIntervalTurnsItOff) {
+  check_.liveness_interval = health::HealthCheck::Seconds(0);
+  Make(RestartPolicy::kAlways);
+  EXPECT_EQ(clock_.PendingTimers(), 0u);
+  Advance(1h);
+  EXPECT_EQ(probes_, 0);
+}
 
 TEST_F(SupervisorTest, WatchesTheRunningContainerWithoutTimers) {
   Make(RestartPolicy::kAlways);

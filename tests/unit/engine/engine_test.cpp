@@ -149,6 +149,84 @@ TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
   EXPECT_TRUE(std::filesystem::equivalent(a, b)) << "a hardlink farm shares inodes";
 }
 
+TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  EXPECT_FALSE(store_->GetRevision(Revision(v1))->probation_until) << "nothing to go back to";
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  EXPECT_EQ(store_->GetRevision(Revision(v2))->probation_until, clock_.WallNow() + 300s);
+  EXPECT_TRUE(engine_->FailProbation("web", Revision(v1), "crash loop")
+                  .error()
+                  .Is(Errc::kFailedPrecondition));
+  ASSERT_TRUE(engine_->FailProbation("web", Revision(v2), "crash loop: ended 3 times"));
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  const auto bad = *store_->GetRevision(Revision(v2));
+  EXPECT_TRUE(bad.bad);
+  EXPECT_EQ(bad.state, store::RevisionState::kRolledBack);
+  EXPECT_EQ(bad.reason, "probation: crash loop: ended 3 times");
+  EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
+            runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(EventKinds().back(), "rolled-back");
+  EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
+}
+
+TEST_F(EngineTest, AfterItsProbationARevisionIsNeverRolledBackAutomatically) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  clock_.Advance(300s);
+  auto st = engine_->FailProbation("web", Revision(v2), "crash loop");
+  ASSERT_FALSE(st);
+  EXPECT_TRUE(st.error().Is(Errc::kFailedPrecondition));
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+  EXPECT_FALSE(store_->GetRevision(Revision(v2))->bad);
+}
+
+TEST_F(EngineTest, ABadReleaseIsTriedAgainOnlyOnPurposeAndTheHistorySaysWhoAsked) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  broken_version_ = "2.0.0";
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kRolledBack);
+  broken_version_ = "no-such-version";  // fixed on the device's side (a config, a peripheral)
+  EXPECT_FALSE(Install(v2));
+  EXPECT_FALSE(engine_->Admissible(v2, manifest::SerializeManifest(v2)));
+  EXPECT_TRUE(engine_->Admissible(v2, manifest::SerializeManifest(v2), /*retry_bad=*/true));
+  EXPECT_TRUE(engine_->RetryBad("web", "3.0.0", "technician").error().Is(Errc::kNotFound));
+  DirBlobProvider blobs(builder_.blob_dir());
+  InstallOptions options;
+  options.retry_bad_by = "technician (ferry install --retry-bad)";
+  auto r = engine_->Install(v2, manifest::SerializeManifest(v2), blobs, options);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  const auto rec = *store_->GetRevision(Revision(v2));
+  EXPECT_FALSE(rec.bad);
+  EXPECT_EQ(rec.state, store::RevisionState::kCommitted);
+  EXPECT_EQ(rec.retried.rfind("technician (ferry install --retry-bad) retried it after: health "
+                              "check failed",
+                              0),
+            0u)
+      << rec.retried;
+}
+
+TEST_F(EngineTest, RetryLiftsTheMarkSoTheNextInstallTriesItAgain) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  broken_version_ = "2.0.0";
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kRolledBack);
+  auto retried = engine_->RetryBad("web", "2.0.0", "technician (ferry retry)");
+  ASSERT_TRUE(retried) << retried.error().message();
+  EXPECT_EQ(*retried, std::vector<std::string>{Revision(v2)});
+  // Still broken: rolled back and marked bad again, and the history keeps who retried it.
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kRolledBack);
+  const auto rec = *store_->GetRevision(Revision(v2));
+  EXPECT_TRUE(rec.bad);
+  EXPECT_NE(rec.retried.find("technician (ferry retry)"), std::string::npos);
+}
+
 TEST_F(EngineTest, FailingHealthCheckRollsBackAndMarksTheRevisionBad) {
   const auto v1 = Version("1.0.0");
   const auto v3 = Version("3.0.0");

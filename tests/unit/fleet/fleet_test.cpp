@@ -125,7 +125,7 @@ TEST(FleetOpen, RefusesANewerSchemaAndAFileThatIsNotADatabase) {
         return 0;
       },
       &version, nullptr);
-  EXPECT_EQ(version, 3);
+  EXPECT_EQ(version, 4);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto newer = Fleet::Open(dir / "fleet.db", clock);
@@ -424,6 +424,27 @@ TEST_F(FleetTest, EventsAreIdempotentAndAppliedInSequenceOrder) {
                   .Is(FleetErrc::kBadRequest));
   EXPECT_TRUE(fleet_->RecordEvents("dev-000", {ev(0, "trial")}).error().Is(FleetErrc::kBadRequest));
   EXPECT_EQ(fleet_->DeviceEvents("dev-000", 10).value().size(), 4u);
+}
+
+TEST_F(FleetTest, ARestartIsStoredAndShownButMovesNoDeployment) {
+  AddDevices(1);
+  ASSERT_TRUE(fleet_->CreateDeployment(Spec("2.0.0", {100})).has_value());
+  Event e;
+  e.sequence = 1;
+  e.kind = "committed";
+  e.app = "web";
+  e.version = "2.0.0";
+  ASSERT_TRUE(fleet_->RecordEvents("dev-000", {e}));
+  e.sequence = 2;
+  e.kind = "restarted";
+  e.reason = "unhealthy: http check failed 3 times in a row";
+  auto ack = fleet_->RecordEvents("dev-000", {e}).value();
+  EXPECT_EQ(ack.stored, 1);
+  EXPECT_EQ(fleet_->GetDeployment("d-1").value().counts["committed"], 1);
+  const auto events = fleet_->DeviceEvents("dev-000", 10).value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "restarted");
+  EXPECT_EQ(events[0].reason, "unhealthy: http check failed 3 times in a row");
 }
 
 TEST_F(FleetTest, ADeviceCannotMoveAnotherDevicesDeployment) {

@@ -33,6 +33,14 @@ TEST(ParseAssignment, AcceptsNoAppsUnknownFieldsAndAMissingDowngradeFlag) {
           "deployment": "d-1", "note": "x"}]})");
   ASSERT_TRUE(extra) << extra.error().String();
   EXPECT_FALSE(extra->apps[0].downgrade);
+  EXPECT_FALSE(extra->apps[0].retry_bad);
+}
+
+TEST(ParseAssignment, ReadsTheRetryBadFlag) {
+  auto a = ParseAssignment(R"({"device": "a", "apps": [{"app": "web", "version": "1.0.0",
+      "deployment": "d-4", "retry_bad": true}]})");
+  ASSERT_TRUE(a) << a.error().String();
+  EXPECT_TRUE(a->apps[0].retry_bad);
 }
 
 struct BadCase {
@@ -74,6 +82,9 @@ TEST(ParseAssignment, RefusesTheWholeReplyForOneBadFieldAndNamesIt) {
       {R"({"device": "a", "apps": [{"app": "web", "version": "1.0.0", "deployment": "d-1",
            "downgrade": "yes"}]})",
        "apps[0].downgrade: not true or false"},
+      {R"({"device": "a", "apps": [{"app": "web", "version": "1.0.0", "deployment": "d-1",
+           "retry_bad": 1}]})",
+       "apps[0].retry_bad: not true or false"},
       {R"({"device": "a", "apps": [{"app": "web", "version": "1.0.0", "deployment": "d-1"},
            {"app": "web", "version": "2.0.0", "deployment": "d-2"}]})",
        "apps[1].app: \"web\" listed twice"},

@@ -24,6 +24,29 @@ TEST(HealthCheckConfig, ParsesTheManifestExample) {
   EXPECT_EQ(c->deadline.count(), 30);
 }
 
+TEST(HealthCheckConfig, LifeAfterTheCommitHasDefaultsAndCanBeTurnedOff) {
+  auto d = ParseHealthCheck(json::parse(R"({"kind":"process"})"));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->healthy_for.count(), 0);
+  EXPECT_EQ(d->probation.count(), 300);
+  EXPECT_EQ(d->liveness_interval.count(), 30);
+  EXPECT_EQ(d->liveness_failures, 3);
+  auto c = ParseHealthCheck(json::parse(R"({"kind":"tcp","port":80,"healthy_for_s":10,
+      "probation_s":0,"liveness_interval_s":0,"liveness_failures":5})"));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->healthy_for.count(), 10);
+  EXPECT_EQ(c->probation.count(), 0);
+  EXPECT_EQ(c->liveness_interval.count(), 0);
+  EXPECT_EQ(c->liveness_failures, 5);
+  auto back = ParseHealthCheck(HealthCheckToJson(*c));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->healthy_for.count(), 10);
+  EXPECT_EQ(back->liveness_failures, 5);
+  EXPECT_FALSE(ParseHealthCheck(json::parse(R"({"kind":"process","healthy_for_s":30})")));
+  EXPECT_FALSE(ParseHealthCheck(json::parse(R"({"kind":"process","liveness_failures":0})")));
+  EXPECT_FALSE(ParseHealthCheck(json::parse(R"({"kind":"process","probation_s":-1})")));
+}
+
 TEST(HealthCheckConfig, ParsesOtherKinds) {
   auto process = ParseHealthCheck(json::parse(R"({"kind":"process","up_s":7.5})"));
   ASSERT_TRUE(process);

@@ -107,6 +107,37 @@ TEST_F(HealthCheckerTest, NeedsConsecutiveSuccesses) {
   EXPECT_EQ(Elapsed(), 4s);  // probes at 0, 1, 2, 3, 4 s
 }
 
+TEST_F(HealthCheckerTest, HealthyForNeedsTheAppHealthyThatLongNotOnlyNSuccesses) {
+  auto check = Http();
+  check.successes = 2;
+  check.healthy_for = HealthCheck::Seconds(5);
+  ScriptedProbe probe(clock_, {kOk, kOk, kBad, kOk});
+  const auto r = checker_.Run(check, "app-r2", &probe);
+  EXPECT_TRUE(r.passed) << r.reason;
+  // Streak broken at 2 s; healthy again from 3 s, passed at 8 s.
+  EXPECT_EQ(Elapsed(), 8s);
+  EXPECT_EQ(r.reason, "http check passed 6 time(s) in a row over 5s");
+}
+
+TEST_F(HealthCheckerTest, AnAppThatAnswersForTwoSecondsAndExitsFailsHealthyFor) {
+  auto check = Http();
+  check.healthy_for = HealthCheck::Seconds(10);
+  ScriptedProbe probe(clock_, {kOk});
+  clock_.After(2s, [&] { runtime_.Exit("app-r2", 0); });
+  const auto r = checker_.Run(check, "app-r2", &probe);
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.reason, "container exited with status 0");
+}
+
+TEST_F(HealthCheckerTest, ProcessCheckWaitsForHealthyForWhenLongerThanUp) {
+  HealthCheck check;
+  check.up = HealthCheck::Seconds(2);
+  check.healthy_for = HealthCheck::Seconds(6);
+  const auto r = checker_.Run(check, "app-r2", nullptr);
+  EXPECT_TRUE(r.passed) << r.reason;
+  EXPECT_EQ(Elapsed(), 6s);
+}
+
 TEST_F(HealthCheckerTest, FailsOnWrongStatusAfterConsecutiveFailures) {
   auto check = Http();
   check.failures = 3;

@@ -25,6 +25,9 @@ const std::map<int, std::string_view> kSampleData = {
      "INSERT INTO revision_layers VALUES ('web-1', 0, 'sha256:aa');"
      "INSERT INTO outbox(kind, app, payload, created_at) VALUES ('committed', 'web', '{}', 1);"},
     {4, "UPDATE revisions SET start_attempts = 1, interruptions = 2 WHERE id = 'web-1';"},
+    {5, "UPDATE revisions SET probation_until = 1700000300000 WHERE id = 'web-1';"},
+    {6, "UPDATE revisions SET retried = 'technician' WHERE id = 'web-1';"},
+    {7, "INSERT INTO release_backoff VALUES ('web@2.0.0#d-1', 2, 1700000000000, 'no space');"},
 };
 
 std::string Schema(Database& db) {
@@ -84,6 +87,10 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
     if (start >= 3) {
       EXPECT_EQ(*db->QueryText("SELECT current_revision FROM apps"), "web-1");
       EXPECT_EQ(*db->QueryInt("SELECT start_attempts FROM revisions"), start >= 4 ? 1 : 0);
+      EXPECT_EQ(*db->QueryInt("SELECT coalesce(probation_until, 0) FROM revisions"),
+                start >= 5 ? 1700000300000 : 0);
+      EXPECT_EQ(*db->QueryText("SELECT retried FROM revisions"), start >= 6 ? "technician" : "");
+      EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM release_backoff"), start >= 7 ? 1 : 0);
     }
   }
 }

@@ -71,6 +71,49 @@ TEST_F(StateStoreTest, BadRevisionKeepsItsReason) {
   EXPECT_EQ(r->reason, "http probe: 500 Internal Server Error");
 }
 
+TEST_F(StateStoreTest, ProbationEndIsKeptAndCanBeCleared) {
+  ASSERT_TRUE(store_->PutApp("web"));
+  ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
+  EXPECT_FALSE(store_->GetRevision("web-3")->probation_until);
+  const WallTime until = now_ + std::chrono::seconds(300);
+  ASSERT_TRUE(store_->SetProbation("web-3", until));
+  EXPECT_EQ(store_->GetRevision("web-3")->probation_until, until);
+  ASSERT_TRUE(store_->SetProbation("web-3", std::nullopt));
+  EXPECT_FALSE(store_->GetRevision("web-3")->probation_until);
+  EXPECT_TRUE(store_->SetProbation("ghost-1", until).error().Is(Errc::kNotFound));
+}
+
+TEST_F(StateStoreTest, ARetriedRevisionIsNoLongerBadAndSaysWhoRetriedIt) {
+  ASSERT_TRUE(store_->PutApp("web"));
+  ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
+  ASSERT_TRUE(store_->MarkRevisionBad("web-3", "health check failed"));
+  ASSERT_TRUE(store_->RetryRevision("web-3", "technician (ferry retry)"));
+  auto r = store_->GetRevision("web-3");
+  EXPECT_FALSE(r->bad);
+  EXPECT_EQ(r->retried, "technician (ferry retry)");
+  EXPECT_EQ(r->reason, "health check failed");
+}
+
+TEST_F(StateStoreTest, ReleaseBackoffsAreKeptUpdatedAndForgotten) {
+  ReleaseBackoff b{"web@2.0.0#d-1", 1, now_ + std::chrono::seconds(30), "no space"};
+  ASSERT_TRUE(store_->PutBackoff(b));
+  b.failures = 2;
+  b.retry_at = now_ + std::chrono::seconds(60);
+  ASSERT_TRUE(store_->PutBackoff(b));
+  ASSERT_TRUE(store_->PutBackoff({"db@1.0.0#d-2", 1, now_, ""}));
+  auto list = store_->ListBackoffs();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].key, "web@2.0.0#d-1");
+  EXPECT_EQ((*list)[1].failures, 2u);
+  EXPECT_EQ((*list)[1].retry_at, now_ + std::chrono::seconds(60));
+  EXPECT_EQ((*list)[1].reported, "no space");
+  ASSERT_TRUE(store_->RemoveBackoff("db@1.0.0#d-2"));
+  EXPECT_EQ(store_->ListBackoffs()->size(), 1u);
+  ASSERT_TRUE(store_->RemoveBackoff(""));
+  EXPECT_TRUE(store_->ListBackoffs()->empty());
+}
+
 TEST_F(StateStoreTest, MissingRecordsAreNotFound) {
   EXPECT_TRUE(store_->GetApp("ghost").error().Is(Errc::kNotFound));
   EXPECT_TRUE(store_->GetRevision("ghost-1").error().Is(Errc::kNotFound));
