@@ -92,8 +92,8 @@ FleetAgent::FleetAgent(store::StateStore& store, engine::Engine& engine,
   const auto now = clock_.Now();
   const auto wall = clock_.WallNow();
   for (const auto& b : *saved) {
-    const auto left = std::max(Clock::Duration(0), std::chrono::duration_cast<Clock::Duration>(
-                                                      b.retry_at - wall));
+    const auto left = std::max(Clock::Duration(0),
+                               std::chrono::duration_cast<Clock::Duration>(b.retry_at - wall));
     backoff_[b.key] = Backoff{b.failures, now + left};
     if (!b.reported.empty()) {
       reported_[b.key] = b.reported;

@@ -24,11 +24,10 @@ Result<Json> RevisionSummary(store::StateStore& store, const std::optional<std::
     // Until then a crash loop or sustained unhealthiness still rolls it back.
     const bool in_probation = rev->probation_until && *rev->probation_until > *now;
     out["probation"] = in_probation;
-    out["probation_until"] =
-        in_probation ? Json(std::chrono::duration_cast<std::chrono::seconds>(
-                                rev->probation_until->time_since_epoch())
-                                .count())
-                     : Json(nullptr);
+    out["probation_until"] = in_probation ? Json(std::chrono::duration_cast<std::chrono::seconds>(
+                                                     rev->probation_until->time_since_epoch())
+                                                     .count())
+                                          : Json(nullptr);
   }
   return out;
 }

@@ -323,8 +323,8 @@ void Supervisor::ScheduleLiveness(const std::string& app, int pid) {
     delay = std::chrono::duration_cast<Clock::Duration>(wait);
   }
   // One timer per app at its interval: nothing wakes ferryd in between.
-  (void)clock_.After(delay,
-                     [this, app, pid] { post_work_([this, app, pid] { LivenessProbe(app, pid); }); });
+  (void)clock_.After(
+      delay, [this, app, pid] { post_work_([this, app, pid] { LivenessProbe(app, pid); }); });
 }
 
 void Supervisor::LivenessProbe(const std::string& app, int pid) {
@@ -366,8 +366,8 @@ void Supervisor::LivenessProbe(const std::string& app, int pid) {
     return;
   }
   const std::string what = std::string(health::KindName(check.kind)) + " check failed " +
-                           std::to_string(failed) + " times in a row: " +
-                           result.output.substr(0, 256);
+                           std::to_string(failed) +
+                           " times in a row: " + result.output.substr(0, 256);
   if (InProbation(revision) && RollBackInProbation(app, revision, "unhealthy: " + what)) {
     return;
   }
@@ -409,8 +409,8 @@ void Supervisor::LivenessProbe(const std::string& app, int pid) {
   ScheduleRestart(app, delay);
 }
 
-void Supervisor::Event(const std::string& kind, const std::string& app,
-                       const std::string& revision, const std::string& reason) {
+void Supervisor::Event(const std::string& kind, const std::string& app, const std::string& revision,
+                       const std::string& reason) {
   if (after_commit_.event) {
     after_commit_.event(kind, app, revision, reason);
   }

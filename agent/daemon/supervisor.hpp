@@ -68,11 +68,11 @@ class RestartBackoff {
 // What `ferry status` shows of an app's supervision.
 struct Supervision {
   bool running = false;
-  std::uint32_t restarts = 0;      // since ferryd started
-  std::optional<int> last_exit;    // exit status, 128 + signal for a signal
-  Clock::WallTime last_exit_at{};  // zero when it has not ended since ferryd started
-  Clock::WallTime since{};         // when it was last seen to start or end
-  std::optional<bool> healthy;     // by its last liveness probe; nullopt: not probed yet
+  std::uint32_t restarts = 0;       // since ferryd started
+  std::optional<int> last_exit;     // exit status, 128 + signal for a signal
+  Clock::WallTime last_exit_at{};   // zero when it has not ended since ferryd started
+  Clock::WallTime since{};          // when it was last seen to start or end
+  std::optional<bool> healthy;      // by its last liveness probe; nullopt: not probed yet
   std::string last_restart_reason;  // "exited" or "unhealthy"; empty before the first restart
 };
 
@@ -100,12 +100,11 @@ class Supervisor {
                          const std::string& reason)>
         fail_probation;
     // Engine::HealthCheckOf: the check and its liveness settings.
-    std::function<Result<health::HealthCheck>(const std::string& app,
-                                              const std::string& revision)>
+    std::function<Result<health::HealthCheck>(const std::string& app, const std::string& revision)>
         health_check;
     // Appends an event for the fleet (Engine::RecordEvent): kind, app, revision, reason.
-    std::function<void(const std::string& kind, const std::string& app,
-                       const std::string& revision, const std::string& reason)>
+    std::function<void(const std::string& kind, const std::string& app, const std::string& revision,
+                       const std::string& reason)>
         event;
   };
   // Before the first Sync. Without it there is no probation, liveness or restart event.
@@ -128,7 +127,7 @@ class Supervisor {
     Supervision shown;
     std::string probation_revision;  // whose exits probation_exits counts
     std::uint32_t probation_exits = 0;
-    int liveness_failed = 0;  // in a row, of the watched pid
+    int liveness_failed = 0;                   // in a row, of the watched pid
     std::optional<health::HealthCheck> check;  // of `revision`, when it has a liveness probe
   };
   void SyncApp(const std::string& app, const std::string& revision);

@@ -688,8 +688,8 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
         // Kept in the database, so that a ferryd restart neither ends nor extends it.
         std::optional<store::WallTime> probation;
         if (check.probation.count() > 0 && from) {
-          probation = clock_.WallNow() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             check.probation);
+          probation = clock_.WallNow() +
+                      std::chrono::duration_cast<std::chrono::milliseconds>(check.probation);
         }
         if (auto s = store_.SetProbation(revision, probation); !s) {
           return s;

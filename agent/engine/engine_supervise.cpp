@@ -46,7 +46,8 @@ Status Engine::FailProbation(const std::string& app, const std::string& revision
     return Fail(rec.error());
   }
   if (rec->current_revision != revision) {
-    return Fail(Errc::kFailedPrecondition, revision + " is no longer " + app + "'s current revision");
+    return Fail(Errc::kFailedPrecondition,
+                revision + " is no longer " + app + "'s current revision");
   }
   auto rev = store_.GetRevision(revision);
   if (!rev) {

@@ -115,7 +115,8 @@ void PrintStatus(const Json& status, std::ostream& out) {
     return;
   }
   std::vector<std::vector<std::string>> rows = {{"APP", "VERSION", "REVISION", "STATE", "RUNNING",
-                                                 "HEALTH", "RESTARTS", "LAST EXIT", "PREVIOUS", "UPDATE"}};
+                                                 "HEALTH", "RESTARTS", "LAST EXIT", "PREVIOUS",
+                                                 "UPDATE"}};
   for (const auto& app : apps) {
     const Json& current = app["current"];
     const Json& previous = app["previous"];

@@ -167,11 +167,16 @@ Result<HttpTarget> ParseHttpUrl(const std::string& url) {
 }
 
 json HealthCheckToJson(const HealthCheck& c) {
-  json j{{"kind", KindName(c.kind)},         {"start_period_s", c.start_period.count()},
-         {"interval_s", c.interval.count()}, {"timeout_s", c.timeout.count()},
-         {"successes", c.successes},         {"failures", c.failures},
-         {"deadline_s", c.deadline.count()}, {"healthy_for_s", c.healthy_for.count()},
-         {"probation_s", c.probation.count()}, {"liveness_interval_s", c.liveness_interval.count()},
+  json j{{"kind", KindName(c.kind)},
+         {"start_period_s", c.start_period.count()},
+         {"interval_s", c.interval.count()},
+         {"timeout_s", c.timeout.count()},
+         {"successes", c.successes},
+         {"failures", c.failures},
+         {"deadline_s", c.deadline.count()},
+         {"healthy_for_s", c.healthy_for.count()},
+         {"probation_s", c.probation.count()},
+         {"liveness_interval_s", c.liveness_interval.count()},
          {"liveness_failures", c.liveness_failures}};
   switch (c.kind) {
     case CheckKind::kProcess:
@@ -196,10 +201,23 @@ Result<HealthCheck> ParseHealthCheck(const json& j) {
   if (!j.is_object()) {
     return Invalid("health check must be a JSON object");
   }
-  static const std::set<std::string> kKeys = {
-      "kind",           "url",        "expect_status", "host",      "port",     "command",   "up_s",
-      "start_period_s", "interval_s", "timeout_s",     "successes", "failures", "deadline_s",
-      "healthy_for_s",  "probation_s", "liveness_interval_s", "liveness_failures"};
+  static const std::set<std::string> kKeys = {"kind",
+                                              "url",
+                                              "expect_status",
+                                              "host",
+                                              "port",
+                                              "command",
+                                              "up_s",
+                                              "start_period_s",
+                                              "interval_s",
+                                              "timeout_s",
+                                              "successes",
+                                              "failures",
+                                              "deadline_s",
+                                              "healthy_for_s",
+                                              "probation_s",
+                                              "liveness_interval_s",
+                                              "liveness_failures"};
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.contains(key)) {
       return Invalid("unknown key \"" + key.substr(0, 64) + "\"");

@@ -111,15 +111,16 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
         }
         // Consecutive successes are not enough when the app must also stay healthy a while: an
         // app that answers for 2 s and then dies must not pass.
-        if (ok_in_a_row >= check.successes && now - healthy_since >= ToDuration(check.healthy_for)) {
-          return {true, false,
-                  check.healthy_for.count() > 0
-                      ? fmt::format("{} check passed {} time(s) in a row over {}",
-                                    KindName(check.kind), ok_in_a_row,
-                                    SecondsText(check.healthy_for))
-                      : fmt::format("{} check passed {} time(s) in a row", KindName(check.kind),
-                                    ok_in_a_row),
-                  last_output, probes};
+        if (ok_in_a_row >= check.successes &&
+            now - healthy_since >= ToDuration(check.healthy_for)) {
+          return {
+              true, false,
+              check.healthy_for.count() > 0
+                  ? fmt::format("{} check passed {} time(s) in a row over {}", KindName(check.kind),
+                                ok_in_a_row, SecondsText(check.healthy_for))
+                  : fmt::format("{} check passed {} time(s) in a row", KindName(check.kind),
+                                ok_in_a_row),
+              last_output, probes};
         }
       } else {
         ok_in_a_row = 0;

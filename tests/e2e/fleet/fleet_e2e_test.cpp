@@ -44,8 +44,8 @@ class FleetE2e : public testing::DeviceLab {
   }
 
   std::string Deploy(const std::string& version, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--json",    "deploy",  "create", "--app", "web",
-                                     "--version", version, "--device", "dev-1"};
+    std::vector<std::string> args = {"--json",    "deploy", "create",   "--app", "web",
+                                     "--version", version,  "--device", "dev-1"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = Admin(args);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -150,9 +150,9 @@ TEST_F(FleetE2e, ARestartIsAnEventTheOperatorSees) {
   ASSERT_TRUE(DeploymentReaches(d1, "committed")) << Deployment(d1).dump(2) << Log();
   const auto ids = Containers();
   ASSERT_EQ(ids.size(), 1u);
-  ASSERT_EQ(testing::Run({"runc", "--root", (dir_ / "runc").string(), "kill", ids[0], "KILL"})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      testing::Run({"runc", "--root", (dir_ / "runc").string(), "kill", ids[0], "KILL"}).exit_code,
+      0);
   const auto restarted = [&] {
     auto show = Admin({"--json", "devices", "show", "dev-1"});
     if (show.exit_code != 0) {

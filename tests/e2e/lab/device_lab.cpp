@@ -98,12 +98,14 @@ void DeviceLab::Release(const std::string& v, const std::string& kind, bool down
     entry = Json::array({"/bin/busybox", "sh", "-c", "sleep 1; exit 3"});
   } else if (kind == "serves-2s") {
     entry = Json::array({"/bin/busybox", "sh", "-c",
-                         "/bin/busybox httpd -f -p " + listen + " -h /www & /bin/busybox sleep 2; "
-                         "exit 3"});
+                         "/bin/busybox httpd -f -p " + listen +
+                             " -h /www & /bin/busybox sleep 2; "
+                             "exit 3"});
   } else if (kind == "sickens") {
     entry = Json::array({"/bin/busybox", "sh", "-c",
                          "(/bin/busybox sleep 3; /bin/busybox touch /tmp/sick) & "
-                         "exec /bin/busybox httpd -f -p " + listen + " -h /www"});
+                         "exec /bin/busybox httpd -f -p " +
+                             listen + " -h /www"});
   } else if (kind == "chatty") {
     // Serves like a good one, and writes to stdout and stderr: a line at start, then a tick
     // every 200 ms.

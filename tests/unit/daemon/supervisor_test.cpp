@@ -235,7 +235,8 @@ TEST_F(LivenessTest, AnUnhealthyAppIsRestartedAndCountedAsUnhealthy) {
   EXPECT_TRUE(Shown().running);
   EXPECT_TRUE(rollbacks_.empty());
   ASSERT_EQ(events_.size(), 1u);
-  EXPECT_EQ(events_[0], "restarted web web-1: unhealthy: exec check failed 3 times in a row: "
+  EXPECT_EQ(events_[0],
+            "restarted web web-1: unhealthy: exec check failed 3 times in a row: "
             "command exited with status 1: not ok");
   EXPECT_TRUE(watches_.contains(Pid()));
   healthy_ = true;
@@ -252,7 +253,8 @@ TEST_F(LivenessTest, SustainedUnhealthinessInProbationRollsBack) {
     Advance(10s);
   }
   ASSERT_EQ(rollbacks_.size(), 1u);
-  EXPECT_EQ(rollbacks_[0], "web web-1: unhealthy: exec check failed 3 times in a row: "
+  EXPECT_EQ(rollbacks_[0],
+            "web web-1: unhealthy: exec check failed 3 times in a row: "
             "command exited with status 1: not ok");
   EXPECT_TRUE(restarts_asked_.empty());
   EXPECT_TRUE(watches_.contains(700));

@@ -286,11 +286,12 @@ TEST_F(FleetApiTest, AssignmentHasAnETagAndAnswers304WhileUnchanged) {
       body["apps"][0],
       (json{{"app", "web"}, {"version", "2.0.0"}, {"deployment", "d-1"}, {"downgrade", false}}));
   // A deployment that retries a release devices marked bad says so in their assignment.
-  ASSERT_EQ(Call("POST", "/v1/deployments", kOperator,
-                 json{{"app", "db"}, {"version", "1.0.0"}, {"devices", {"a"}}, {"retry_bad", true}}
-                     .dump())
-                .status,
-            201);
+  ASSERT_EQ(
+      Call(
+          "POST", "/v1/deployments", kOperator,
+          json{{"app", "db"}, {"version", "1.0.0"}, {"devices", {"a"}}, {"retry_bad", true}}.dump())
+          .status,
+      201);
   const auto retried = json::parse(Call("GET", "/v1/device/assignment", a).body);
   ASSERT_EQ(retried["apps"].size(), 2u) << retried.dump();
   EXPECT_EQ(retried["apps"][0]["app"], "db");
