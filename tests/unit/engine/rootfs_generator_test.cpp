@@ -2,14 +2,19 @@
 // directories, symlinks to the host, upwards and sideways, whiteouts and opaque markers), assembled
 // as a hardlink farm, linked and copied. Each must come out exactly as overlayfs would show it (a
 // model below), and a sentinel tree outside must not change. The seeds are fixed, so a failure
-// names a seed that reproduces it.
+// names a seed that reproduces it. CI runs seeds 1 to 64; longer by hand:
+//   FERRY_ROOTFS_FIRST_SEED=1000 FERRY_ROOTFS_SEEDS=20000
+//   build/dev/tests/unit/engine/engine_test --gtest_filter='RootfsGenerator.*'
+// (the two lines one command).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <random>
+#include <string>
 
 #include "ferry/core/fs.hpp"
 #include "rootfs.hpp"
@@ -172,7 +177,14 @@ std::map<std::string, std::string> Sentinel(const stdfs::path& root) {
   return out;
 }
 
+std::uint32_t EnvOr(const char* name, std::uint32_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? static_cast<std::uint32_t>(std::stoul(v)) : fallback;
+}
+
 TEST(RootfsGenerator, RandomStacksComeOutAsOverlayfsWouldShowThemAndStayInside) {
+  const std::uint32_t first = EnvOr("FERRY_ROOTFS_FIRST_SEED", 1);
+  const std::uint32_t seeds = EnvOr("FERRY_ROOTFS_SEEDS", 64);
   ferry::testing::TempDir tmp;
   const stdfs::path outside = tmp / "outside";
   stdfs::create_directories(outside / "sub" / "a");
@@ -180,7 +192,7 @@ TEST(RootfsGenerator, RandomStacksComeOutAsOverlayfsWouldShowThemAndStayInside) 
   std::ofstream(outside / "sub" / "b") << "host";
   ::chmod((outside / "sub").c_str(), 0751);
   const auto before = Sentinel(outside);
-  for (std::uint32_t seed = 1; seed <= 64; ++seed) {
+  for (std::uint32_t seed = first; seed < first + seeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
     const stdfs::path work = tmp / ("s" + std::to_string(seed));
