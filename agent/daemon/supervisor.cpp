@@ -202,6 +202,14 @@ void Supervisor::HandleExit(const std::string& app, int pid) {
   ScheduleRestart(app, delay);
 }
 
+std::chrono::seconds Supervisor::RetryDelay(const std::string& app) {
+  std::lock_guard lock(mu_);
+  App& a = apps_[app];
+  const auto now = clock_.Now();
+  a.restart_pending = true;
+  return a.backoff.Next(now, now);
+}
+
 void Supervisor::ScheduleRestart(const std::string& app, std::chrono::seconds delay) {
   // The clock fires on the event loop; the restart itself blocks, so it goes to the worker.
   (void)clock_.After(delay, [this, app] { post_work_([this, app] { DoRestart(app); }); });
@@ -243,14 +251,7 @@ void Supervisor::DoRestart(const std::string& app) {
   } else if (st) {
     st = Fail(Errc::kNotFound, app + " has no current revision");
   }
-  std::chrono::seconds delay{};
-  {
-    std::lock_guard lock(mu_);
-    App& a = apps_[app];
-    const auto now = clock_.Now();
-    delay = a.backoff.Next(now, now);
-    a.restart_pending = true;
-  }
+  const std::chrono::seconds delay = RetryDelay(app);
   log::error("{}: could not restart it: {}; trying again in {} s", app, st.error().message(),
              delay.count());
   ScheduleRestart(app, delay);
@@ -395,14 +396,7 @@ void Supervisor::LivenessProbe(const std::string& app, int pid) {
     Watch(app, revision, state->pid);
     return;
   }
-  std::chrono::seconds delay{};
-  {
-    std::lock_guard lock(mu_);
-    App& a = apps_[app];
-    const auto now = clock_.Now();
-    delay = a.backoff.Next(now, now);
-    a.restart_pending = true;
-  }
+  const std::chrono::seconds delay = RetryDelay(app);
   log::error("{}: could not restart it after it turned unhealthy: {}; trying again in {} s", app,
              st ? std::string("it ended as soon as it started") : st.error().message(),
              delay.count());

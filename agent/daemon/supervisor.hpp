@@ -134,6 +134,8 @@ class Supervisor {
   void Watch(const std::string& app, const std::string& revision, int pid);
   void HandleExit(const std::string& app, int pid);
   void ScheduleRestart(const std::string& app, std::chrono::seconds delay);
+  // After a restart that failed: the next delay of `app`'s backoff, with its restart pending.
+  std::chrono::seconds RetryDelay(const std::string& app);
   void DoRestart(const std::string& app);
   // Whether `revision` is in its probation now.
   bool InProbation(const std::string& revision);
