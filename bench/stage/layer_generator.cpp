@@ -15,6 +15,17 @@
 namespace ferry::bench {
 namespace {
 
+// "sha256:" and the digest in lowercase hex: the layer's diff_id.
+std::string DiffId(const unsigned char* digest, unsigned int length) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) : s_(seed) {}
@@ -157,12 +168,7 @@ class TarWriter {
       std::fprintf(stderr, "writing %s failed\n", blob_.c_str());
       return false;
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    result->diff_id = "sha256:";
-    for (unsigned int i = 0; i < length; ++i) {
-      result->diff_id += kHex[digest[i] >> 4];
-      result->diff_id += kHex[digest[i] & 0xf];
-    }
+    result->diff_id = DiffId(digest, length);
     result->tar_bytes = sink_.tar_bytes;
     result->blob_bytes = sink_.blob_bytes;
     result->entries = entries_;
@@ -292,12 +298,7 @@ bool GenerateLayer(const std::filesystem::path& blob, std::uint64_t target_bytes
     std::fprintf(stderr, "writing %s failed\n", blob.c_str());
     return false;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  result->diff_id = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    result->diff_id += kHex[digest[i] >> 4];
-    result->diff_id += kHex[digest[i] & 0xf];
-  }
+  result->diff_id = DiffId(digest, length);
   result->tar_bytes = sink.tar_bytes;
   result->blob_bytes = sink.blob_bytes;
   result->files = files;
