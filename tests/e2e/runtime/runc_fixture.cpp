@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 
 #include "ferry/core/fs.hpp"
+#include "support/cgroups.hpp"
 #include "support/prerequisite.hpp"
 #include "support/process.hpp"
 
@@ -115,31 +114,8 @@ void RuncTest::TearDown() {
   runtime_.reset();
   // The per-test cgroup parent is left empty by runc delete in every hierarchy; remove it (and,
   // after a failed test, the container's own cgroup below it).
-  const std::string leaf = config_.cgroups_parent.substr(1);
-  std::vector<stdfs::path> parents = {stdfs::path("/sys/fs/cgroup") / leaf};
-  std::error_code ec;
-  for (const auto& hierarchy : stdfs::directory_iterator("/sys/fs/cgroup", ec)) {
-    parents.push_back(hierarchy.path() / leaf);
-  }
-  for (const auto& parent : parents) {
-    std::error_code exists_ec;
-    if (!stdfs::is_directory(parent, exists_ec)) {
-      continue;
-    }
-    std::vector<stdfs::path> dirs = {parent};
-    std::error_code walk_ec;
-    for (auto sub = stdfs::recursive_directory_iterator(parent, walk_ec);
-         !walk_ec && sub != stdfs::recursive_directory_iterator(); sub.increment(walk_ec)) {
-      if (sub->is_directory(walk_ec)) {
-        dirs.push_back(sub->path());
-      }
-    }
-    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
-      // The kernel frees a cgroup a moment after its last process is reaped: EBUSY until then.
-      const bool removed = ferry::testing::WaitFor(
-          [&] { return ::rmdir(d->c_str()) == 0 || errno == ENOENT; }, std::chrono::seconds(5));
-      EXPECT_TRUE(removed) << "cgroup " << *d << ": " << std::strerror(errno);
-    }
+  for (const auto& left : ferry::testing::RemoveCgroupTree(config_.cgroups_parent)) {
+    ADD_FAILURE() << "cgroup " << left;
   }
 }
 
