@@ -17,15 +17,31 @@ sentences (empty: all invariants hold):
     without its partial file.
 
 wait_converged() waits for ferryd to finish its start-up recovery and the update it was doing (or
-its rollback). Standard library only.
+its rollback). Standard library only (and the zstd tool to read a repository's layer blobs).
+
+The C++ end-to-end tests (tests/e2e/lab/device_lab.hpp) and anyone at a device's console run it
+as a program, once ferryd has converged:
+
+  python3 tests/campaign/oracle.py --state-dir /var/lib/ferry --app web \
+      [--repo REPO | --layer-tar sha256:HEX=FILE ...] [--runc-root DIR] [--cgroup-parent /ferry] \
+      [--port N | --page-url URL] [--page TEXT] [--allowed-version V ...] [-v]
+
+It prints each problem on a line of its own and exits 1 when there are any, 0 when there are none,
+2 on a usage error. The layer tars come from the published repository (--repo: its layer blobs,
+decompressed) or are named one by one; without either, the unpacked layers are not compared byte
+for byte, and -v says so.
 """
 
+import argparse
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
+import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
 
@@ -55,8 +71,15 @@ def _sha256_file(path):
     return h.hexdigest()
 
 
-def check_layer(layer_dir, diff_id, tar_path):
-    """Problems with the unpacked layer `layer_dir` against the tar whose sha256 is `diff_id`."""
+def check_layer(layer_dir, diff_id, tar_path, notes=None):
+    """Problems with the unpacked layer `layer_dir` against the tar whose sha256 is `diff_id`.
+    `tar_path` False: no tar is known at all (none was given), so the tree is not compared; a note
+    in `notes` says so."""
+    if tar_path is False:
+        if notes is not None:
+            notes.append("layer %s: no layer tar given, its unpacked tree was not compared"
+                         % diff_id[:19])
+        return []
     if tar_path is None:
         return ["layer %s: not a layer this test published" % diff_id[:19]]
     if "sha256:" + _sha256_file(tar_path) != diff_id:
@@ -123,15 +146,21 @@ def _mounts_below(path):
 
 
 def _page(port):
+    url = port if isinstance(port, str) else "http://127.0.0.1:%d/" % port
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2) as resp:
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.read().decode(errors="replace")
     except Exception as e:  # the reason is part of the symptom
         return "(no answer: %s)" % e
 
 
-def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allowed_versions=None):
-    """Every broken invariant of a converged device, as sentences."""
+def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allowed_versions=None,
+          page=None, notes=None):
+    """Every broken invariant of a converged device, as sentences.
+    `port`: the app's port on 127.0.0.1, or the URL of its page. `layer_tars`: diff_id -> path of
+    the tar (anything with get()), or None when no tar is known (the trees are not compared, and
+    `notes` says so). `page`: what the page must say (default "version <current version>").
+    `notes`, a list, gets what was not checked."""
     problems = []
     state_dir = os.path.realpath(state_dir)
     db_path = os.path.join(state_dir, "state.db")
@@ -198,7 +227,8 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
             if not os.path.isdir(ldir):
                 problems.append("%s: layer %s is not on disk" % (name, diff_id[:19]))
             else:
-                problems.extend(check_layer(ldir, diff_id, layer_tars.get(diff_id)))
+                tar = False if layer_tars is None else layer_tars.get(diff_id)
+                problems.extend(check_layer(ldir, diff_id, tar, notes))
 
     check_revision("current", current, True)
     check_revision("previous", previous, False)
@@ -275,9 +305,12 @@ def check(state_dir, app, runc, runc_root, cgroup_parent, port, layer_tars, allo
     for c in containers:
         if c.get("status") != "running":
             problems.append("container %s left %s" % (c["id"], c.get("status")))
-    page = _page(port)
-    if page != "version %s" % current_version:
-        problems.append("page: %r, current is version %s" % (page[:80], current_version))
+    answer = _page(port)
+    if page is None and answer != "version %s" % current_version:
+        problems.append("page: %r, current is version %s" % (answer[:80], current_version))
+    elif page is not None and answer != page:
+        problems.append("page: %r, expected %r (current is version %s)"
+                        % (answer[:80], page, current_version))
 
     # cgroups: only the running container's under the device's parent.
     expected_cgroup = "%s-%s" % (app, current)
@@ -294,3 +327,116 @@ def check_device(device, layer_tars, allowed_versions=None):
     """check() for a ferrylab.Device."""
     return check(device.state, device.app, device.runc_binary, device.runc_root,
                  device.cgroup_parent, device.port, layer_tars, allowed_versions)
+
+
+class RepoLayers:
+    """The layer tars of a repository ferry-publish wrote: diff_id -> the tar, decompressed from
+    its layer blob (with the zstd tool) into `work` the first time it is asked for."""
+
+    def __init__(self, repo, work):
+        self.work = work
+        self.blobs = {}
+        for d, _, files in os.walk(os.path.join(repo, "targets")):
+            for n in files:
+                if not n.endswith(".json"):
+                    continue
+                with open(os.path.join(d, n), "rb") as f:
+                    try:
+                        manifest = json.loads(f.read())
+                    except ValueError:
+                        continue
+                for layer in manifest.get("layers", []) if isinstance(manifest, dict) else []:
+                    blob = layer.get("blob") or {}
+                    if blob.get("media_type") == "application/vnd.ferry.layer.v1.tar+zstd":
+                        self.blobs[layer["diff_id"]] = os.path.join(
+                            repo, "blobs", "sha256", blob["digest"].split(":", 1)[1])
+        self.tars = {}
+
+    def get(self, diff_id):
+        if diff_id not in self.blobs:
+            return None
+        if diff_id not in self.tars:
+            tar = os.path.join(self.work, diff_id.split(":", 1)[1] + ".tar")
+            with open(tar, "wb") as out:
+                r = subprocess.run(["zstd", "-d", "-q", "-c", self.blobs[diff_id]], stdout=out,
+                                   stderr=subprocess.PIPE, text=False)
+            # An unreadable blob is a tar that cannot hash to its diff_id: check_layer says so.
+            self.tars[diff_id] = tar if r.returncode == 0 else self.blobs[diff_id]
+        return self.tars[diff_id]
+
+
+class _Tars:
+    """Tars named one by one first, then the repository's."""
+
+    def __init__(self, named, repo_layers):
+        self.named = named
+        self.repo_layers = repo_layers
+
+    def get(self, diff_id):
+        if diff_id in self.named:
+            return self.named[diff_id]
+        return self.repo_layers.get(diff_id) if self.repo_layers else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Check a converged Ferry device: prints each broken invariant on a line, "
+                    "exits 1 when there are any, 0 when none, 2 on a usage error.")
+    parser.add_argument("--state-dir", required=True, help="ferryd's state_dir")
+    parser.add_argument("--app", required=True, help="the app to check")
+    parser.add_argument("--repo", help="the repository the releases were published to: its "
+                        "layer blobs are the tars the unpacked layers are compared with")
+    parser.add_argument("--layer-tar", action="append", default=[], metavar="DIFFID=PATH",
+                        help="the uncompressed tar of a layer (repeatable)")
+    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    parser.add_argument("--runc-root", default="/run/ferry/runc",
+                        help="[runtime] root of ferryd's configuration")
+    parser.add_argument("--cgroup-parent", default="/ferry",
+                        help="[runtime] cgroup_parent of ferryd's configuration")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int, help="the app serves its page on 127.0.0.1:PORT")
+    where.add_argument("--page-url", help="the URL of the app's page")
+    parser.add_argument("--page", help='what the page must say (default: "version <current>")')
+    parser.add_argument("--allowed-version", action="append", metavar="V",
+                        help="a version current may be (repeatable; default: any)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also say, on stderr, what could not be checked")
+    args = parser.parse_args(argv)
+
+    named = {}
+    for item in args.layer_tar:
+        diff_id, sep, path = item.partition("=")
+        if not sep or not diff_id.startswith("sha256:") or not path:
+            parser.error("--layer-tar %s: expected sha256:HEX=PATH" % item)
+        if not os.path.isfile(path):
+            parser.error("--layer-tar %s: no such file" % item)
+        named[diff_id] = path
+    if args.repo and not os.path.isdir(os.path.join(args.repo, "targets")):
+        parser.error("--repo %s: not a Ferry repository (no targets/)" % args.repo)
+    if args.repo and not shutil.which("zstd"):
+        parser.error("--repo needs the zstd tool to decompress the layer blobs")
+    if not os.path.isdir(args.state_dir):
+        parser.error("--state-dir %s: no such directory" % args.state_dir)
+
+    work = tempfile.mkdtemp(prefix="ferry-oracle-")
+    try:
+        layer_tars = None
+        if named or args.repo:
+            layer_tars = _Tars(named, RepoLayers(args.repo, work) if args.repo else None)
+        notes = []
+        allowed = set(args.allowed_version) if args.allowed_version else None
+        problems = check(args.state_dir, args.app, args.runc, args.runc_root, args.cgroup_parent,
+                         args.page_url or args.port, layer_tars, allowed, args.page, notes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for p in problems:
+        print(p)
+    if args.verbose:
+        for n in notes:
+            print("note: " + n, file=sys.stderr)
+        print("%d problem(s)" % len(problems), file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
