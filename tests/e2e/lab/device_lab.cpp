@@ -4,11 +4,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "ferry/core/fs.hpp"
+#include "support/cgroups.hpp"
 #include "support/mounts.hpp"
 #include "support/prerequisite.hpp"
 
@@ -35,6 +37,8 @@ void DeviceLab::SetUp() {
     FERRY_SKIP_UNLESS_PREPARED("needs root, runc and busybox-static");
   }
   port_ = FreePort();
+  static std::atomic<int> counter{0};
+  cgroup_parent_ = "/ferry-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);
 }
 
@@ -46,6 +50,11 @@ void DeviceLab::TearDown() {
   }
   // Overlay root filesystems stay mounted when ferryd stops (its containers may live on).
   UnmountAllBelow(dir_.path());
+  if (!cgroup_parent_.empty()) {
+    for (const auto& left : RemoveCgroupTree(cgroup_parent_)) {
+      ADD_FAILURE() << "cgroup " << left;
+    }
+  }
 }
 
 RunResult DeviceLab::Publish(std::vector<std::string> args) {
@@ -171,7 +180,8 @@ void DeviceLab::StartFerryd(const std::map<std::string, std::string>& env,
                              (dir_ / "ferryd.sock").string() + "\"\ntrusted_root = \"" +
                              (Repo() / "metadata/1.root.json").string() + "\"\n" + extra_config +
                              "\n[runtime]\nroot = \"" + (dir_ / "runc").string() +
-                             "\"\nstop_timeout = 1\n" + runtime_config_ + "\n";
+                             "\"\nstop_timeout = 1\ncgroup_parent = \"" + cgroup_parent_ + "\"\n" +
+                             runtime_config_ + "\n";
   ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "ferryd.toml", config));
   ferryd_ = std::make_unique<Child>(
       std::vector<std::string>{BuiltProgram("ferryd"), "--config", (dir_ / "ferryd.toml").string()},
@@ -220,6 +230,75 @@ std::vector<std::string> DeviceLab::Containers() {
 std::string DeviceLab::Log() {
   auto t = fs::ReadFile(dir_ / "ferryd.log");
   return t ? *t : "";
+}
+
+std::vector<std::string> DeviceLab::OracleProblems(const std::string& page) {
+  // Converged: ferryd answers, has finished its start-up recovery, has no update in flight, and
+  // the app serves the page (by default that of the version `current` names).
+  Json status;
+  const bool converged = WaitFor(
+      [&] {
+        auto r = Ferry({"status", "--json"});
+        status = r.exit_code == 0 ? Json::parse(r.out, nullptr, false) : Json();
+        if (!status.is_object() ||
+            status.value("agent", Json::object()).value("recovering", false) ||
+            !status["apps"].is_array() || status["apps"].empty()) {
+          return false;
+        }
+        const Json& app = status["apps"][0];
+        if (!app["update"].is_null() || !app["current"].is_object()) {
+          return false;
+        }
+        const std::string expected =
+            page.empty() ? "version " + app["current"]["version"].get<std::string>() : page;
+        return Page() == expected;
+      },
+      60s);
+  if (!converged) {
+    return {"ferryd did not converge within 60 s; last status: " + status.dump()};
+  }
+  if (std::string(FERRY_PYTHON3).empty()) {
+    return {"python3 was not found when the build was configured: the oracle cannot run"};
+  }
+  std::vector<std::string> args = {
+      FERRY_PYTHON3,     std::string(FERRY_SOURCE_DIR) + "/tests/campaign/oracle.py",
+      "--state-dir",     (dir_ / "state").string(),
+      "--app",           "web",
+      "--repo",          Repo().string(),
+      "--runc",          "/usr/sbin/runc",
+      "--runc-root",     (dir_ / "runc").string(),
+      "--cgroup-parent", cgroup_parent_,
+      "--port",          std::to_string(port_),
+      "--verbose"};
+  if (!page.empty()) {
+    args.insert(args.end(), {"--page", page});
+  }
+  auto r = ferry::testing::Run(args);
+  std::vector<std::string> problems;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      problems.push_back(line);
+    }
+  }
+  if (r.exit_code == 0 && problems.empty()) {
+    return {};
+  }
+  if (r.exit_code != 1 || problems.empty()) {
+    problems.push_back("the oracle exited with status " + std::to_string(r.exit_code) + ": " +
+                       r.err);
+  }
+  return problems;
+}
+
+void DeviceLab::ExpectOracleHolds(const std::string& page) {
+  const auto problems = OracleProblems(page);
+  std::string all;
+  for (const auto& p : problems) {
+    all += "  " + p + "\n";
+  }
+  EXPECT_TRUE(problems.empty()) << "the oracle found " << problems.size() << " problem(s):\n"
+                                << all << Log();
 }
 
 void DeviceLab::StartServer(bool fleet, const std::vector<std::string>& extra) {

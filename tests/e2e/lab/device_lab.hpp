@@ -56,6 +56,15 @@ class DeviceLab : public ::testing::Test {
   std::vector<std::string> Containers();
   std::string Log();
 
+  // The one oracle of the crash tests (tests/campaign/oracle.py, docs/testing.md §9): waits
+  // until ferryd has finished its start-up recovery and any update or rollback (up to a minute),
+  // then returns every broken invariant of the device, one sentence each (empty: all hold). The
+  // unpacked layers are compared byte for byte with the tars of the repository's layer blobs.
+  // `page`: what the app must serve (default: "version <current version>").
+  std::vector<std::string> OracleProblems(const std::string& page = "");
+  // EXPECTs that OracleProblems(page) is empty, naming each problem, with ferryd's log.
+  void ExpectOracleHolds(const std::string& page = "");
+
   // ferry-server serving the repository, and with `fleet` the fleet API (operator token in
   // OperatorToken()).
   void StartServer(bool fleet, const std::vector<std::string>& extra = {});
@@ -84,6 +93,9 @@ class DeviceLab : public ::testing::Test {
   bool deltas_ = true;
   // Appended to ferryd's [runtime] table by StartFerryd (e.g. `rootfs = "hardlink"`).
   std::string runtime_config_;
+  // The containers' cgroup parent, this lab's own: the oracle finds no other device's cgroups
+  // under it, and TearDown removes it.
+  std::string cgroup_parent_;
   std::unique_ptr<Child> ferryd_;
   std::unique_ptr<ServerProcess> server_;
 };
