@@ -326,6 +326,7 @@ TEST_F(FleetE2e, KilledMidTransferResumesFromThePartialFile) {
   const std::string log = Log();
   ASSERT_TRUE(std::regex_search(log, m, std::regex("resumed from ([0-9]+)"))) << log;
   EXPECT_GT(std::stoull(m[1].str()), 0u) << log;
+  ExpectOracleHolds();
 }
 
 // The repository on the web server an operator already runs: nginx serves it as static files,

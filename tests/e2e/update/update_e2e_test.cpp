@@ -151,6 +151,7 @@ TEST_F(UpdateE2e, AStalePidFileInTheBundleDoesNotKeepTheAppDownAfterAPowerCut) {
       << Log();
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_FALSE(stdfs::exists(bundle / ".container.pid"));
+  ExpectOracleHolds();
 }
 
 // `systemctl restart ferryd` (SIGTERM) while a release is being staged: ferryd stops without
@@ -186,6 +187,7 @@ TEST_F(UpdateE2e, StopDuringStagingKeepsTheRunningVersionAndTheReleaseInstallsNe
   for (const auto& step : history["revisions"][1]["steps"]) {
     EXPECT_NE(step["step"], "switching") << "never switched: " << history.dump(2);
   }
+  ExpectOracleHolds();
   auto again = Ferry({"install", Bundle("2.0.0")});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
   EXPECT_EQ(Page(), "version 2.0.0");
@@ -236,6 +238,7 @@ TEST_F(UpdateE2e, AVersionThatCannotStartAtThreeBootsFallsBackToThePreviousOne) 
   StartFerryd();
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_EQ(Page(), "version 1.0.0");
+  ExpectOracleHolds();
 }
 
 // ferryd killed at each named point of the switch and the trial, then started again: the device
