@@ -222,6 +222,7 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, const
   SpawnOptions options;
   options.stdio_fd = stdio_fd;
   options.timeout = config_.command_timeout;
+  options.cancel = config_.cancel;
   auto r = SpawnAndWait(argv, options);
   if (!r) {
     return Fail(r.error());
@@ -237,6 +238,9 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, const
     what += " " + *sub;
   }
   what += " " + id;
+  if (r->cancelled) {
+    return Fail(Errc::kCancelled, what + ": ferryd is stopping");
+  }
   if (r->timed_out) {
     return Fail(RuntimeErrc::kTimeout, what + ": no answer within " +
                                            std::to_string(config_.command_timeout.count()) + " ms");
@@ -511,18 +515,27 @@ Result<ExecResult> RuncRuntime::Exec(const std::string& id, const std::vector<st
   // Let runc exec reap the killed command itself: if runc died first, the command would be
   // orphaned to us.
   options.timeout_grace = std::chrono::milliseconds(3000);
-  options.on_timeout = [&pid_file] {
+  const auto kill_command = [&pid_file] {
     if (auto text = fs::ReadFile(pid_file, 64)) {
       if (const int pid = std::atoi(text->c_str()); pid > 0) {
         ::kill(pid, SIGKILL);
       }
     }
   };
+  options.on_timeout = kill_command;
+  // On a stop the same, with less time: ferryd is gone within a second, and takes no command
+  // (a health probe's `sleep 30`) with it or leaves it behind.
+  options.cancel = config_.cancel;
+  options.on_cancel = kill_command;
+  options.cancel_grace = std::chrono::milliseconds(200);
   auto r = SpawnAndWait(cmd, options);
   std::error_code ec;
   stdfs::remove(pid_file, ec);
   if (!r) {
     return Fail(r.error().WithContext("exec in " + id));
+  }
+  if (r->cancelled) {
+    return Fail(Errc::kCancelled, "exec in " + id + ": ferryd is stopping");
   }
   ExecResult result;
   result.exit_code = r->exit_code;
