@@ -101,19 +101,22 @@ bool MentionsMissing(const std::string& message) {
          message.find("not found") != std::string::npos;
 }
 
-// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited).
-bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout) {
+// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited), or until `cancel`
+// (when given and it has its eventfd) is cancelled.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
+                 const CancelToken* cancel = nullptr) {
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     return errno == ESRCH;
   }
-  pollfd p{pidfd, POLLIN, 0};
+  const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
+  pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
   int rc = 0;
   do {
-    rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    rc = ::poll(p, cancel_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
   } while (rc < 0 && errno == EINTR);
   ::close(pidfd);
-  return rc > 0;
+  return rc > 0 && p[0].revents != 0;
 }
 
 Result<ContainerStatus> ParseStatus(const std::string& s) {
@@ -477,7 +480,11 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
   }
   if (state->status != ContainerStatus::kStopped && state->pid > 0) {
     FERRY_TRY_STATUS(Kill(id, SIGTERM), "stopping " + id);
-    if (!WaitForExit(state->pid, grace)) {
+    if (!WaitForExit(state->pid, grace, config_.cancel)) {
+      if (config_.cancel != nullptr && config_.cancel->cancelled()) {
+        // ferryd is stopping: the container has its SIGTERM; the next start finishes the job.
+        return Fail(Errc::kCancelled, "stopping " + id + ": ferryd is stopping");
+      }
       log::info("runtime: {} ignored SIGTERM for {} ms, sending SIGKILL", id, grace.count());
       FERRY_TRY_STATUS(Kill(id, SIGKILL), "stopping " + id);
       if (!WaitForExit(state->pid, kKillWait)) {
