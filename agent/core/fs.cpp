@@ -62,6 +62,13 @@ Status SyncParent(const stdfs::path& path) {
 }
 
 Status WriteFileAtomic(const stdfs::path& path, std::string_view data, unsigned mode) {
+  return WriteFileAtomicFrom(
+      path, [&](const ChunkWriter& write) { return write(data); }, mode);
+}
+
+Status WriteFileAtomicFrom(const stdfs::path& path,
+                           const std::function<Status(const ChunkWriter&)>& produce,
+                           unsigned mode) {
   const stdfs::path tmp = path.string() + TempSuffix();
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) {
@@ -74,16 +81,22 @@ Status WriteFileAtomic(const stdfs::path& path, std::string_view data, unsigned 
   if (::fchmod(fd.get(), mode) != 0) {
     return fail(ErrnoError("chmod " + tmp.string()));
   }
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
+  const ChunkWriter write = [&](std::string_view data) -> Status {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return Fail(ErrnoError("write " + tmp.string()));
       }
-      return fail(ErrnoError("write " + tmp.string()));
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
+    return Ok();
+  };
+  if (auto st = produce(write); !st) {
+    return fail(std::move(st.error()));
   }
   if (::fsync(fd.get()) != 0) {
     return fail(ErrnoError("fsync " + tmp.string()));

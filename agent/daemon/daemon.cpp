@@ -51,8 +51,9 @@ namespace {
 namespace asio = boost::asio;
 using Json = control::Json;
 
-runtime::RuncConfig RuntimeConfig(const config::Config& c) {
+runtime::RuncConfig RuntimeConfig(const config::Config& c, const CancelToken* stop) {
   runtime::RuncConfig r;
+  r.cancel = stop;
   r.binary = c.runtime.runc;
   r.root = c.runtime.root;
   r.state_dir = c.state_dir;
@@ -130,8 +131,10 @@ Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
 constexpr std::chrono::seconds kStalledAfter{2};
 
 // How long shutdown waits for the work in progress to notice the stop. Every step checks it far
-// more often than this; past it ferryd exits anyway, since its state is crash-safe by design.
-// Well under a second, so that ferryd is gone within one even on a loaded device.
+// more often than this, and a health probe or runtime command in flight is cut short by it (its
+// socket closed, its process killed and reaped), so this bound is a last resort: past it ferryd
+// exits anyway, since its state is crash-safe by design. Well under a second, so that ferryd is
+// gone within one even on a loaded device.
 constexpr std::chrono::milliseconds kStopBound{700};
 
 class DaemonImpl final : public Daemon {
@@ -145,9 +148,9 @@ class DaemonImpl final : public Daemon {
         clock_(io_),
         signals_(io_, SIGTERM, SIGINT),
         started_(std::chrono::steady_clock::now()),
-        runtime_(RuntimeConfig(config_)),
+        runtime_(RuntimeConfig(config_, &cancel_)),
         engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
-                EngineOptions(config_)),
+                EngineOptions(config_, &cancel_)),
         supervisor_(
             clock_, runtime_, *store_,
             // The configuration has checked the name already.
@@ -155,6 +158,7 @@ class DaemonImpl final : public Daemon {
             [this](std::function<void()> fn) { OnWorkerThread("supervising", std::move(fn)); },
             PidfdWatcher(io_),
             [this](const std::string& app) { return engine_.RestartCurrent(app); }) {
+    supervisor_.SetStop(&cancel_);
     supervisor_.SetAfterCommit(Supervisor::AfterCommit{
         [this](const std::string& app, const std::string& revision, const std::string& reason) {
           return engine_.FailProbation(app, revision, reason);
@@ -298,12 +302,14 @@ class DaemonImpl final : public Daemon {
   }
 
  private:
-  static engine::EngineOptions EngineOptions(const config::Config& c) {
+  // `stop` is cancel_, taken before it is constructed: only kept, used after.
+  static engine::EngineOptions EngineOptions(const config::Config& c, const CancelToken* stop) {
     engine::EngineOptions o;
     o.stop_grace = std::chrono::duration_cast<std::chrono::milliseconds>(c.runtime.stop_timeout);
     o.keep_revisions = c.limits.keep_revisions;
     // The configuration has checked the name already.
     o.rootfs = engine::ParseRootfsMode(c.runtime.rootfs).value_or(engine::RootfsMode::kAuto);
+    o.stop = stop;
     return o;
   }
 
@@ -312,8 +318,9 @@ class DaemonImpl final : public Daemon {
   static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
 
   // Ends the work in progress at its next check (a tar entry or 4 MiB of unpacking, 128 KiB of
-  // hashing, a trial's wait, a download's progress tick); what it leaves is resumed or cleaned by
-  // the next start. Safe from any thread, and more than once.
+  // hashing, a trial's wait, a download's progress tick) or at once (a health probe's connect or
+  // read, a runc command or exec'd probe command, killed and reaped); what it leaves is resumed
+  // or cleaned by the next start. Safe from any thread, and more than once.
   void CancelWork() {
     sleeper_.Cancel();
     cancel_.Cancel();

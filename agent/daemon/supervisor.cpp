@@ -341,12 +341,15 @@ void Supervisor::LivenessProbe(const std::string& app, int pid) {
     revision = it->second.revision;
   }
   const std::string id = engine::ContainerId(app, revision);
-  auto probe = health::MakeProbe(check, runtime_, id);
+  auto probe = health::MakeProbe(check, runtime_, id, stop_);
   if (!probe) {
     return;
   }
   const health::ProbeResult result =
       probe->Run(std::chrono::ceil<std::chrono::milliseconds>(check.timeout));
+  if (result.cancelled) {
+    return;  // ferryd is stopping; the next start watches the app again
+  }
   int failed = 0;
   {
     std::lock_guard lock(mu_);

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/health/health_check.hpp"
@@ -110,6 +111,10 @@ class Supervisor {
   // Before the first Sync. Without it there is no probation, liveness or restart event.
   void SetAfterCommit(AfterCommit hooks) { after_commit_ = std::move(hooks); }
 
+  // ferryd's stop (must outlive the supervisor): a liveness probe in flight ends at once and
+  // counts as nothing. Call before Sync.
+  void SetStop(const CancelToken* stop) { stop_ = stop; }
+
   // On the worker, after recovery and after every update or revert: watches each app's current
   // container that runs (adopted ones included).
   void Sync();
@@ -152,6 +157,7 @@ class Supervisor {
 
   Clock& clock_;
   runtime::ContainerRuntime& runtime_;
+  const CancelToken* stop_ = nullptr;
   store::StateStore& store_;
   RestartPolicy policy_;
   PostWork post_work_;

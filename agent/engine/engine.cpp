@@ -628,6 +628,10 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   }
   Crashpoint(kSwitchAfterStopOld);
   if (auto st = StartRevision(app, revision); !st) {
+    if (st.error().Is(Errc::kCancelled)) {
+      // ferryd is stopping: the journal stays open and the next start rolls back.
+      return Fail(std::move(st.error()).WithContext("starting " + revision));
+    }
     return roll_back("could not start: " + st.error().message(), "");
   }
   Crashpoint(kSwitchAfterStartNew);
@@ -663,7 +667,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   (void)Event("trial", app, revision, version);
   Crashpoint(kTrialStarted);
 
-  health::HealthChecker checker(clock_, sleeper_, runtime_);
+  health::HealthChecker checker(clock_, sleeper_, runtime_, options_.stop);
   const health::TrialResult trial = checker.Run(check, ContainerId(app, revision));
   if (trial.cancelled) {
     // ferryd is shutting down: the journal stays open and the next start rolls back.
@@ -718,6 +722,10 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
                         const std::string& details, Blame blame) {
   log::error("{}: rolling back {}: {}", app, failed, reason);
   if (auto st = StopContainer(runtime_, ContainerId(app, failed), options_.stop_grace); !st) {
+    if (st.error().Is(Errc::kCancelled)) {
+      // ferryd is stopping: nothing is recorded yet, so the next start rolls back again.
+      return Fail(std::move(st.error()).WithContext("rolling back " + failed));
+    }
     log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
   }
   Crashpoint(kRollbackAfterStop);

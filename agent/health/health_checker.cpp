@@ -30,6 +30,10 @@ TrialResult Failed(std::string reason, const std::string& last_output, int probe
   return {false, false, std::move(reason), last_output, probes};
 }
 
+TrialResult Cancelled(const std::string& last_output, int probes) {
+  return {false, true, "trial cancelled", last_output, probes};
+}
+
 }  // namespace
 
 bool RealSleeper::SleepUntil(Clock::TimePoint until) {
@@ -47,7 +51,7 @@ void RealSleeper::Cancel() {
 }
 
 TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& container_id) {
-  auto probe = MakeProbe(check, runtime_, container_id);
+  auto probe = MakeProbe(check, runtime_, container_id, cancel_);
   return Run(check, container_id, probe.get());
 }
 
@@ -69,6 +73,9 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
   for (;;) {
     // The container first: a crash or restart fails the trial whatever the probes say.
     auto state = runtime_.State(container_id);
+    if (!state && state.error().Is(Errc::kCancelled)) {
+      return Cancelled(last_output, probes);
+    }
     if (!state) {
       return Failed("cannot read container state: " + state.error().message(), last_output, probes);
     }
@@ -101,6 +108,9 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
       const auto budget =
           std::min(ToDuration(check.timeout), std::max(deadline - now, Duration(0)));
       const auto result = probe->Run(std::chrono::ceil<std::chrono::milliseconds>(budget));
+      if (result.cancelled) {
+        return Cancelled(last_output, probes);
+      }
       ++probes;
       last_output = Bounded(result.output);
       now = clock_.Now();
@@ -142,7 +152,7 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
     }
     Clock::TimePoint wake = std::min({now + kStatePoll, deadline, probing ? next_probe : up_until});
     if (!sleeper_.SleepUntil(std::max(wake, now))) {
-      return {false, true, "trial cancelled", last_output, probes};
+      return Cancelled(last_output, probes);
     }
   }
 }

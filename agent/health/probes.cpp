@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -44,15 +45,35 @@ int MillisLeft(SteadyTime deadline) {
   return left > 0 ? static_cast<int>(std::min<long long>(left, 60'000)) : 0;
 }
 
-// Waits for `events` on `fd` until `deadline`; false on timeout.
-bool WaitFor(int fd, short events, SteadyTime deadline) {
+enum class Wait { kReady, kTimedOut, kCancelled };
+
+constexpr const char* kStopping = "ferryd is stopping";
+
+// Waits for `events` on `fd` until `deadline`, or until `cancel` is cancelled.
+Wait WaitFor(int fd, short events, SteadyTime deadline, const CancelToken* cancel) {
+  const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
   for (;;) {
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, MillisLeft(deadline));
+    if (cancel != nullptr && cancel->cancelled()) {
+      return Wait::kCancelled;
+    }
+    pollfd p[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
+    int timeout_ms = MillisLeft(deadline);
+    if (cancel != nullptr && cancel_fd < 0) {
+      timeout_ms = std::min(timeout_ms, 10);  // no eventfd: look at the token often
+    }
+    const int rc = ::poll(p, cancel_fd >= 0 ? 2 : 1, timeout_ms);
     if (rc < 0 && errno == EINTR) {
       continue;
     }
-    return rc > 0;
+    if (cancel != nullptr && cancel->cancelled()) {
+      return Wait::kCancelled;
+    }
+    if (rc > 0 && p[0].revents != 0) {
+      return Wait::kReady;
+    }
+    if (rc < 0 || MillisLeft(deadline) == 0) {
+      return Wait::kTimedOut;
+    }
   }
 }
 
@@ -61,8 +82,9 @@ std::string Endpoint(const std::string& host, int port) {
          std::to_string(port);
 }
 
-// A connected non-blocking socket, or an error text for people.
-Result<int> Connect(const std::string& host, int port, SteadyTime deadline) {
+// A connected non-blocking socket, or an error text for people (Errc::kCancelled on a stop).
+Result<int> Connect(const std::string& host, int port, SteadyTime deadline,
+                    const CancelToken* cancel) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   const std::string ip = host == "localhost" ? "127.0.0.1" : host;
@@ -90,9 +112,15 @@ Result<int> Connect(const std::string& host, int port, SteadyTime deadline) {
       ::close(fd);
       return Fail(ErrnoError(what, saved));
     }
-    if (!WaitFor(fd, POLLOUT, deadline)) {
-      ::close(fd);
-      return Fail(Errc::kTimeout, what + ": timed out");
+    switch (WaitFor(fd, POLLOUT, deadline, cancel)) {
+      case Wait::kReady:
+        break;
+      case Wait::kTimedOut:
+        ::close(fd);
+        return Fail(Errc::kTimeout, what + ": timed out");
+      case Wait::kCancelled:
+        ::close(fd);
+        return Fail(Errc::kCancelled, what + ": " + kStopping);
     }
     int err = 0;
     socklen_t err_len = sizeof err;
@@ -105,13 +133,18 @@ Result<int> Connect(const std::string& host, int port, SteadyTime deadline) {
   return fd;
 }
 
+ProbeResult Unhealthy(const Error& error) {
+  return {false, error.message(), error.Is(Errc::kCancelled)};
+}
+
 class TcpProbe final : public Probe {
  public:
-  TcpProbe(std::string host, int port) : host_(std::move(host)), port_(port) {}
+  TcpProbe(std::string host, int port, const CancelToken* cancel)
+      : host_(std::move(host)), port_(port), cancel_(cancel) {}
   ProbeResult Run(Millis timeout) override {
-    auto fd = Connect(host_, port_, std::chrono::steady_clock::now() + timeout);
+    auto fd = Connect(host_, port_, std::chrono::steady_clock::now() + timeout, cancel_);
     if (!fd) {
-      return {false, fd.error().message()};
+      return Unhealthy(fd.error());
     }
     Socket s(*fd);
     return {true, "connected to " + Endpoint(host_, port_)};
@@ -120,18 +153,19 @@ class TcpProbe final : public Probe {
  private:
   std::string host_;
   int port_;
+  const CancelToken* cancel_;
 };
 
 class HttpProbe final : public Probe {
  public:
-  HttpProbe(HttpTarget target, int status_min, int status_max)
-      : target_(std::move(target)), min_(status_min), max_(status_max) {}
+  HttpProbe(HttpTarget target, int status_min, int status_max, const CancelToken* cancel)
+      : target_(std::move(target)), min_(status_min), max_(status_max), cancel_(cancel) {}
 
   ProbeResult Run(Millis timeout) override {
     const SteadyTime deadline = std::chrono::steady_clock::now() + timeout;
-    auto fd = Connect(target_.host, target_.port, deadline);
+    auto fd = Connect(target_.host, target_.port, deadline, cancel_);
     if (!fd) {
-      return {false, fd.error().message()};
+      return Unhealthy(fd.error());
     }
     Socket s(*fd);
     const std::string request = "GET " + target_.path +
@@ -139,8 +173,13 @@ class HttpProbe final : public Probe {
                                 "\r\nUser-Agent: ferryd-health\r\nConnection: close\r\n\r\n";
     std::size_t sent = 0;
     while (sent < request.size()) {
-      if (!WaitFor(s.get(), POLLOUT, deadline)) {
-        return {false, "sending request: timed out"};
+      switch (WaitFor(s.get(), POLLOUT, deadline, cancel_)) {
+        case Wait::kReady:
+          break;
+        case Wait::kTimedOut:
+          return {false, "sending request: timed out"};
+        case Wait::kCancelled:
+          return {false, std::string("sending request: ") + kStopping, true};
       }
       const ssize_t n = ::send(s.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -152,8 +191,13 @@ class HttpProbe final : public Probe {
     std::string response;
     char buf[1024];
     while (response.find("\r\n") == std::string::npos && response.size() < kMaxResponse) {
-      if (!WaitFor(s.get(), POLLIN, deadline)) {
-        return {false, "no HTTP response within " + std::to_string(timeout.count()) + " ms"};
+      switch (WaitFor(s.get(), POLLIN, deadline, cancel_)) {
+        case Wait::kReady:
+          break;
+        case Wait::kTimedOut:
+          return {false, "no HTTP response within " + std::to_string(timeout.count()) + " ms"};
+        case Wait::kCancelled:
+          return {false, std::string("reading the response: ") + kStopping, true};
       }
       const ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -189,6 +233,7 @@ class HttpProbe final : public Probe {
   HttpTarget target_;
   int min_;
   int max_;
+  const CancelToken* cancel_;
 };
 
 class ExecProbe final : public Probe {
@@ -198,7 +243,7 @@ class ExecProbe final : public Probe {
   ProbeResult Run(Millis timeout) override {
     auto r = runtime_.Exec(id_, command_, timeout);
     if (!r) {
-      return {false, r.error().message()};
+      return Unhealthy(r.error());
     }
     if (r->timed_out) {
       return {false,
@@ -220,7 +265,7 @@ class ExecProbe final : public Probe {
 }  // namespace
 
 std::unique_ptr<Probe> MakeProbe(const HealthCheck& check, runtime::ContainerRuntime& runtime,
-                                 const std::string& container_id) {
+                                 const std::string& container_id, const CancelToken* cancel) {
   switch (check.kind) {
     case CheckKind::kProcess:
       return nullptr;
@@ -235,10 +280,10 @@ std::unique_ptr<Probe> MakeProbe(const HealthCheck& check, runtime::ContainerRun
         };
         return std::make_unique<BadUrl>(target.error().message());
       }
-      return std::make_unique<HttpProbe>(*target, check.status_min, check.status_max);
+      return std::make_unique<HttpProbe>(*target, check.status_min, check.status_max, cancel);
     }
     case CheckKind::kTcp:
-      return std::make_unique<TcpProbe>(check.host, check.port);
+      return std::make_unique<TcpProbe>(check.host, check.port, cancel);
     case CheckKind::kExec:
       return std::make_unique<ExecProbe>(runtime, container_id, check.command);
   }

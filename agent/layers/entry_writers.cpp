@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "agent/layers/entry_path.hpp"
 #include "agent/layers/tree_writer.hpp"
@@ -200,8 +201,7 @@ Status TreeWriter::WriteWhiteout(const EntryHeader& header,
         ::fsetxattr(*parent, "trusted.overlay.opaque", "y", 1, 0) != 0) {
       return Fail(EntryErrno(path, "mark directory opaque"));
     }
-    whiteouts_.push_back({parent_path, true});
-    return Ok();
+    return whiteouts_.Append({parent_path, true});
   }
   const std::string hidden = name.substr(kWhiteoutPrefix.size());
   if (hidden.empty() || hidden == "." || hidden == ".." || hidden.starts_with(kWhiteoutPrefix)) {
@@ -223,166 +223,66 @@ Status TreeWriter::WriteWhiteout(const EntryHeader& header,
       return Fail(EntryErrno(path, "create overlay whiteout"));
     }
   }
-  whiteouts_.push_back({parent_count == 0 ? hidden : parent_path + "/" + hidden, false});
-  return Ok();
+  return whiteouts_.Append({parent_count == 0 ? hidden : parent_path + "/" + hidden, false});
 }
 
 namespace {
 
-constexpr std::size_t kDeferredInMemory = 4096;
-
-// One spilled DeferredDir: a fixed header, then the path.
-struct SpillHeader {
-  std::uint32_t path_size = 0;
+// One deferred directory as a RecordSpill record: this header, then the path.
+struct DeferredDirHeader {
   std::uint32_t mode = 0;
   std::uint32_t has_mtime = 0;
   std::uint32_t has_atime = 0;
+  std::uint32_t reserved = 0;
   std::int64_t mtime_sec = 0;
   std::int64_t mtime_nsec = 0;
   std::int64_t atime_sec = 0;
   std::int64_t atime_nsec = 0;
 };
 
-Status WriteAllFd(int fd, const void* data, std::size_t size) {
-  const auto* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Fail(ErrnoError("write the list of directories"));
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return Ok();
-}
-
-// Reads the spill file in large chunks (a record at a time would be two syscalls per directory).
-class SpillReader {
- public:
-  explicit SpillReader(int fd) : fd_(fd) {}
-
-  // Copies the next `size` bytes to `out`; false at a clean end of file before the first byte.
-  Result<bool> Read(void* out, std::size_t size) {
-    auto* p = static_cast<char*>(out);
-    std::size_t done = 0;
-    while (done < size) {
-      if (pos_ == buffer_.size()) {
-        buffer_.resize(1 << 20);
-        ssize_t n = 0;
-        do {
-          n = ::read(fd_, buffer_.data(), buffer_.size());
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) {
-          return Fail(ErrnoError("read the list of directories"));
-        }
-        buffer_.resize(static_cast<std::size_t>(n));
-        pos_ = 0;
-        if (n == 0) {
-          if (done == 0) {
-            return false;
-          }
-          return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
-        }
-      }
-      const std::size_t take = std::min(size - done, buffer_.size() - pos_);
-      std::copy_n(buffer_.data() + pos_, take, p + done);
-      pos_ += take;
-      done += take;
-    }
-    return true;
-  }
-
- private:
-  int fd_;
-  std::string buffer_;
-  std::size_t pos_ = 0;
-};
-
 }  // namespace
 
-Status TreeWriter::DeferDirectory(DeferredDir dir) {
-  deferred_dirs_.push_back(std::move(dir));
-  if (deferred_dirs_.size() < kDeferredInMemory || spill_unavailable_) {
-    return Ok();
+Status TreeWriter::DeferDirectory(const DeferredDir& dir) {
+  DeferredDirHeader h;
+  h.mode = dir.mode;
+  h.has_mtime = dir.mtime ? 1 : 0;
+  h.has_atime = dir.atime ? 1 : 0;
+  if (dir.mtime) {
+    h.mtime_sec = dir.mtime->tv_sec;
+    h.mtime_nsec = dir.mtime->tv_nsec;
   }
-  return SpillDeferredDirs();
-}
-
-Status TreeWriter::SpillDeferredDirs() {
-  if (!spill_.valid()) {
-    spill_.Reset(::openat(root_.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (!spill_.valid()) {
-      // Old kernels and some filesystems: memory it is, as it always was.
-      spill_unavailable_ = true;
-      return Ok();
-    }
+  if (dir.atime) {
+    h.atime_sec = dir.atime->tv_sec;
+    h.atime_nsec = dir.atime->tv_nsec;
   }
-  std::string buffer;
-  for (const DeferredDir& d : deferred_dirs_) {
-    SpillHeader h;
-    h.path_size = static_cast<std::uint32_t>(d.path.size());
-    h.mode = d.mode;
-    h.has_mtime = d.mtime ? 1 : 0;
-    h.has_atime = d.atime ? 1 : 0;
-    if (d.mtime) {
-      h.mtime_sec = d.mtime->tv_sec;
-      h.mtime_nsec = d.mtime->tv_nsec;
-    }
-    if (d.atime) {
-      h.atime_sec = d.atime->tv_sec;
-      h.atime_nsec = d.atime->tv_nsec;
-    }
-    buffer.append(reinterpret_cast<const char*>(&h), sizeof h);
-    buffer += d.path;
-  }
-  FERRY_TRY_STATUS(WriteAllFd(spill_.get(), buffer.data(), buffer.size()), "deferring directories");
-  deferred_dirs_.clear();
-  deferred_dirs_.shrink_to_fit();
+  std::string record(reinterpret_cast<const char*>(&h), sizeof h);
+  record += dir.path;
+  FERRY_TRY_STATUS(deferred_dirs_.Append(record), "deferring directories");
   return Ok();
 }
 
 Status TreeWriter::Finish() {
-  if (spill_.valid()) {
-    if (::lseek(spill_.get(), 0, SEEK_SET) != 0) {
-      return Fail(ErrnoError("rewind the list of directories"));
+  DeferredDir d;
+  FERRY_TRY_STATUS(deferred_dirs_.ForEach([&](std::string_view record) -> Status {
+    DeferredDirHeader h;
+    if (record.size() < sizeof h) {
+      return Fail(Errc::kCorrupt, "the list of directories holds a short record");
     }
-    SpillReader reader(spill_.get());
-    for (;;) {
-      SpillHeader h;
-      auto more = reader.Read(&h, sizeof h);
-      if (!more) {
-        return Fail(std::move(more.error()));
-      }
-      if (!*more) {
-        break;
-      }
-      DeferredDir d;
-      d.path.resize(h.path_size);
-      auto path = reader.Read(d.path.data(), d.path.size());
-      if (!path) {
-        return Fail(std::move(path.error()));
-      }
-      if (!*path && h.path_size > 0) {
-        return Fail(Errc::kCorrupt, "the list of directories ends inside a record");
-      }
-      d.mode = h.mode;
-      if (h.has_mtime != 0) {
-        d.mtime = timespec{static_cast<time_t>(h.mtime_sec), static_cast<long>(h.mtime_nsec)};
-      }
-      if (h.has_atime != 0) {
-        d.atime = timespec{static_cast<time_t>(h.atime_sec), static_cast<long>(h.atime_nsec)};
-      }
-      FERRY_TRY_STATUS(ApplyDeferredDir(d), "finishing directories");
+    std::memcpy(&h, record.data(), sizeof h);
+    d.path.assign(record.substr(sizeof h));
+    d.mode = h.mode;
+    d.mtime.reset();
+    d.atime.reset();
+    if (h.has_mtime != 0) {
+      d.mtime = timespec{static_cast<time_t>(h.mtime_sec), static_cast<long>(h.mtime_nsec)};
     }
-    spill_.Reset();
-  }
-  for (const DeferredDir& d : deferred_dirs_) {
-    FERRY_TRY_STATUS(ApplyDeferredDir(d), "finishing directories");
-  }
-  deferred_dirs_.clear();
+    if (h.has_atime != 0) {
+      d.atime = timespec{static_cast<time_t>(h.atime_sec), static_cast<long>(h.atime_nsec)};
+    }
+    return ApplyDeferredDir(d);
+  }),
+                   "finishing directories");
+  deferred_dirs_.Clear();
   return Ok();
 }
 

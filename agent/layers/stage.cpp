@@ -23,17 +23,27 @@ FERRY_DEFINE_CRASHPOINT(kAfterRename, "layers.stage.after-rename");
 
 constexpr std::string_view kSha256Prefix = "sha256:";
 
-std::string WhiteoutList(const std::vector<Whiteout>& whiteouts) {
-  std::string out;
-  for (const Whiteout& w : whiteouts) {
+// The list file, NUL-separated, written in pieces of about a MiB: a layer may hold a million
+// whiteouts, which never are all in memory.
+Status WriteWhiteoutList(const WhiteoutList& whiteouts, const fs::ChunkWriter& write) {
+  constexpr std::size_t kPieceBytes = 1u << 20;
+  std::string piece;
+  FERRY_TRY_STATUS(whiteouts.ForEach([&](const Whiteout& w) -> Status {
     if (w.opaque) {
-      out += w.path.empty() ? ".wh..wh..opq" : w.path + "/.wh..wh..opq";
+      piece += w.path.empty() ? ".wh..wh..opq" : w.path + "/.wh..wh..opq";
     } else {
-      out += w.path;
+      piece += w.path;
     }
-    out += '\0';
-  }
-  return out;
+    piece += '\0';
+    if (piece.size() < kPieceBytes) {
+      return Ok();
+    }
+    auto written = write(piece);
+    piece.clear();
+    return written;
+  }),
+                   "writing the list of whiteouts");
+  return write(piece);
 }
 
 }  // namespace
@@ -112,7 +122,12 @@ Result<ExtractResult> StageLayer(ByteSource& source, const std::filesystem::path
   }
   Crashpoint(kAfterSync);
   if (policy.whiteouts == WhiteoutMode::kList) {
-    if (auto st_list = fs::WriteFileAtomic(whiteout_list, WhiteoutList(result->whiteouts), 0644);
+    if (auto st_list = fs::WriteFileAtomicFrom(
+            whiteout_list,
+            [&](const fs::ChunkWriter& write) {
+              return WriteWhiteoutList(result->whiteouts, write);
+            },
+            0644);
         !st_list) {
       return fail(std::move(st_list.error()));
     }

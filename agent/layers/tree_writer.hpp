@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/layers/record_spill.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
@@ -79,7 +80,7 @@ class TreeWriter {
   std::uint64_t entries() const { return entries_; }
   std::uint64_t set_id_stripped() const { return set_id_stripped_; }
   std::uint64_t capabilities_stripped() const { return capabilities_stripped_; }
-  std::vector<Whiteout> TakeWhiteouts() { return std::move(whiteouts_); }
+  WhiteoutList TakeWhiteouts() { return std::move(whiteouts_); }
   int root_fd() const { return root_.get(); }
 
  private:
@@ -93,7 +94,10 @@ class TreeWriter {
   };
 
   TreeWriter(UniqueFd root, const ExtractPolicy& policy)
-      : root_(std::move(root)), policy_(&policy) {}
+      : root_(std::move(root)),
+        policy_(&policy),
+        whiteouts_(root_.get()),
+        deferred_dirs_(root_.get(), "the list of directories") {}
 
   // An fd of the directory made of the first `count` components, creating missing directories
   // when `create` is set. A symlink or non-directory on the way fails with kSymlinkInPath.
@@ -116,11 +120,10 @@ class TreeWriter {
   // chown (per the policy), then chmod when `mode` is set, then the times; never follows `name`.
   Status SetOwnerAndTimes(int parent, const std::string& name, const EntryHeader& header,
                           std::optional<std::uint32_t> mode);
-  // Queues a directory's mode and times for Finish(). Past kDeferredInMemory of them, they go to
-  // an unnamed temporary file in the root (O_TMPFILE), so a layer of a million directories costs
-  // disk, not memory; where the filesystem has no O_TMPFILE they stay in memory.
-  Status DeferDirectory(DeferredDir dir);
-  Status SpillDeferredDirs();
+  // Queues a directory's mode and times for Finish(). Past a few hundred KiB of them, they go to
+  // an unnamed temporary file in the root (RecordSpill), so a layer of a million directories
+  // costs disk, not memory.
+  Status DeferDirectory(const DeferredDir& dir);
   Status ApplyDeferredDir(const DeferredDir& d);
   std::uint32_t FileMode(const EntryHeader& header) const;
 
@@ -130,11 +133,9 @@ class TreeWriter {
   std::uint64_t total_file_bytes_ = 0;
   std::uint64_t set_id_stripped_ = 0;
   std::uint64_t capabilities_stripped_ = 0;
-  std::vector<Whiteout> whiteouts_;
-  std::vector<DeferredDir> deferred_dirs_;
-  UniqueFd spill_;  // earlier deferred directories, in order, when there were many
-  bool spill_unavailable_ = false;
-  std::string cached_key_;  // components of the cached parent directory, joined by '/'
+  WhiteoutList whiteouts_;     // spilled beside the tree like the directories
+  RecordSpill deferred_dirs_;  // DeferredDir records, in order
+  std::string cached_key_;     // components of the cached parent directory, joined by '/'
   UniqueFd cached_fd_;
 };
 

@@ -101,19 +101,22 @@ bool MentionsMissing(const std::string& message) {
          message.find("not found") != std::string::npos;
 }
 
-// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited).
-bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout) {
+// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited), or until `cancel`
+// (when given and it has its eventfd) is cancelled.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
+                 const CancelToken* cancel = nullptr) {
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     return errno == ESRCH;
   }
-  pollfd p{pidfd, POLLIN, 0};
+  const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
+  pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
   int rc = 0;
   do {
-    rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    rc = ::poll(p, cancel_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
   } while (rc < 0 && errno == EINTR);
   ::close(pidfd);
-  return rc > 0;
+  return rc > 0 && p[0].revents != 0;
 }
 
 Result<ContainerStatus> ParseStatus(const std::string& s) {
@@ -222,6 +225,7 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, const
   SpawnOptions options;
   options.stdio_fd = stdio_fd;
   options.timeout = config_.command_timeout;
+  options.cancel = config_.cancel;
   auto r = SpawnAndWait(argv, options);
   if (!r) {
     return Fail(r.error());
@@ -237,6 +241,9 @@ Result<std::string> RuncRuntime::RunRuntime(std::vector<std::string> argv, const
     what += " " + *sub;
   }
   what += " " + id;
+  if (r->cancelled) {
+    return Fail(Errc::kCancelled, what + ": ferryd is stopping");
+  }
   if (r->timed_out) {
     return Fail(RuntimeErrc::kTimeout, what + ": no answer within " +
                                            std::to_string(config_.command_timeout.count()) + " ms");
@@ -473,7 +480,11 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
   }
   if (state->status != ContainerStatus::kStopped && state->pid > 0) {
     FERRY_TRY_STATUS(Kill(id, SIGTERM), "stopping " + id);
-    if (!WaitForExit(state->pid, grace)) {
+    if (!WaitForExit(state->pid, grace, config_.cancel)) {
+      if (config_.cancel != nullptr && config_.cancel->cancelled()) {
+        // ferryd is stopping: the container has its SIGTERM; the next start finishes the job.
+        return Fail(Errc::kCancelled, "stopping " + id + ": ferryd is stopping");
+      }
       log::info("runtime: {} ignored SIGTERM for {} ms, sending SIGKILL", id, grace.count());
       FERRY_TRY_STATUS(Kill(id, SIGKILL), "stopping " + id);
       if (!WaitForExit(state->pid, kKillWait)) {
@@ -511,18 +522,27 @@ Result<ExecResult> RuncRuntime::Exec(const std::string& id, const std::vector<st
   // Let runc exec reap the killed command itself: if runc died first, the command would be
   // orphaned to us.
   options.timeout_grace = std::chrono::milliseconds(3000);
-  options.on_timeout = [&pid_file] {
+  const auto kill_command = [&pid_file] {
     if (auto text = fs::ReadFile(pid_file, 64)) {
       if (const int pid = std::atoi(text->c_str()); pid > 0) {
         ::kill(pid, SIGKILL);
       }
     }
   };
+  options.on_timeout = kill_command;
+  // On a stop the same, with less time: ferryd is gone within a second, and takes no command
+  // (a health probe's `sleep 30`) with it or leaves it behind.
+  options.cancel = config_.cancel;
+  options.on_cancel = kill_command;
+  options.cancel_grace = std::chrono::milliseconds(200);
   auto r = SpawnAndWait(cmd, options);
   std::error_code ec;
   stdfs::remove(pid_file, ec);
   if (!r) {
     return Fail(r.error().WithContext("exec in " + id));
+  }
+  if (r->cancelled) {
+    return Fail(Errc::kCancelled, "exec in " + id + ": ferryd is stopping");
   }
   ExecResult result;
   result.exit_code = r->exit_code;

@@ -176,21 +176,36 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
   bool reaped = false;
   bool sent_kill = false;
   auto killed_at = deadline;
+  const int cancel_fd = options.cancel != nullptr ? options.cancel->wait_fd() : -1;
   while (!reaped) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 && !result.timed_out) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (options.cancel != nullptr && options.cancel->cancelled() && !result.cancelled &&
+        !sent_kill) {
+      result.cancelled = true;
+      if (options.on_cancel) {
+        options.on_cancel();
+      }
+      killed_at = std::min(result.timed_out ? killed_at : deadline,
+                           std::chrono::steady_clock::now() + options.cancel_grace);
+    }
+    if (left.count() <= 0 && !result.timed_out && !result.cancelled) {
       result.timed_out = true;
       if (options.on_timeout) {
         options.on_timeout();
       }
       killed_at = std::chrono::steady_clock::now() + options.timeout_grace;
     }
-    if (result.timed_out && !sent_kill && std::chrono::steady_clock::now() >= killed_at) {
+    if ((result.timed_out || result.cancelled) && !sent_kill &&
+        std::chrono::steady_clock::now() >= killed_at) {
+      if (result.cancelled && options.on_cancel) {
+        options.on_cancel();  // what the child started since the first call
+      }
+      // Not reaped yet, so the pid is still this child's.
       ::kill(pid, SIGKILL);
       sent_kill = true;
     }
-    pollfd fds[3];
+    pollfd fds[4];
     nfds_t n = 0;
     if (out_open) {
       fds[n++] = {out_r.get(), POLLIN, 0};
@@ -201,11 +216,19 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
     if (pidfd.get() >= 0) {
       fds[n++] = {pidfd.get(), POLLIN, 0};
     }
-    // Without a pidfd (kernels before 5.3) the exit is polled every 10 ms.
-    const int wait_ms = result.timed_out   ? 10
-                        : pidfd.get() >= 0 ? static_cast<int>(std::min<long>(left.count(), 1000))
-                                           : 10;
+    const bool watch_cancel = cancel_fd >= 0 && !result.cancelled;
+    if (watch_cancel) {
+      fds[n++] = {cancel_fd, POLLIN, 0};
+    }
+    // Without a pidfd (kernels before 5.3) the exit is polled every 10 ms, and so is a cancel
+    // without its eventfd.
+    const bool fast = result.timed_out || result.cancelled || pidfd.get() < 0 ||
+                      (options.cancel != nullptr && cancel_fd < 0);
+    const int wait_ms = fast ? 10 : static_cast<int>(std::min<long>(left.count(), 1000));
     if (::poll(fds, n, std::max(wait_ms, 0)) < 0 && errno != EINTR) {
+      // Never leave the child behind, whatever poll says.
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
       return Fail(ErrnoError("poll"));
     }
     if (out_open) {
@@ -229,7 +252,7 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
   if (err_open) {
     Drain(err_r.get(), result.err, options.max_output);
   }
-  result.exit_code = result.timed_out ? -1 : DecodeWaitStatus(status);
+  result.exit_code = result.timed_out || result.cancelled ? -1 : DecodeWaitStatus(status);
   return result;
 }
 

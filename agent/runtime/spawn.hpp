@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/core/result.hpp"
 
 namespace ferry::runtime {
@@ -21,11 +22,18 @@ struct SpawnOptions {
   // before it is killed with SIGKILL.
   std::function<void()> on_timeout;
   std::chrono::milliseconds timeout_grace{0};
+  // Watched while the child runs (ferryd is stopping): once cancelled, `on_cancel` is called, the
+  // child has `cancel_grace` to exit by itself, `on_cancel` is called again, and the child is
+  // killed with SIGKILL and reaped. Nothing is left running or unreaped; null: never cancelled.
+  const CancelToken* cancel = nullptr;
+  std::function<void()> on_cancel;
+  std::chrono::milliseconds cancel_grace{0};
 };
 
 struct SpawnResult {
   int exit_code = -1;  // exit status, 128 + signal, -1 after a timeout
   bool timed_out = false;
+  bool cancelled = false;  // stopped through SpawnOptions::cancel (exit_code is then -1)
   std::string out;
   std::string err;
 };

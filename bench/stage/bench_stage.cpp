@@ -21,9 +21,10 @@
 //          (DeltaSource, as the engine) and stages it; the peer fetches a whole-tar `zstd -19
 //          --long=27 --patch-from` patch and pipes it through `zstd -d --patch-from=v1.tar`, with
 //          the same sums.
-// bounded  ferryd's memory while staging the layers that once made it grow: a million tiny files
-//          and a zero bomb (--zero-gb GiB of zeros, 4 by default, in a blob of a few hundred KB),
-//          staged as the engine stages a full blob. Goal: <= 32 MB peak RSS each (issue #15).
+// bounded  ferryd's memory while staging hostile layers: a million tiny files, a zero bomb
+//          (--zero-gb GiB of zeros, 4 by default, in a blob of a few hundred KB), a million
+//          whiteouts and a million directories, staged as the engine stages a full blob. Goal:
+//          <= 32 MB peak RSS each (issue #15).
 //
 // The server is this build tree's ferry-server, or the program $FERRY_SERVER names (the release
 // preset does not build the server with GCC 12, so the bench can run the dev build's). Everything
@@ -283,7 +284,6 @@ int main(int argc, char** argv) {
   const bool all_ok =
       std::all_of(local.begin(), local.end(), [](const Row& r) { return r.Ok(); }) &&
       (!network_ran || (network.ferry.Ok() && network.overlapped.Ok() && network.pipeline.Ok())) &&
-      (!delta_ran || (delta.ferry.Ok() && delta.pipeline.Ok())) &&
-      (!bounded_ran || (bounded.many_files.Ok() && bounded.zero_bomb.Ok()));
+      (!delta_ran || (delta.ferry.Ok() && delta.pipeline.Ok())) && (!bounded_ran || bounded.Ok());
   return all_ok ? 0 : 1;
 }

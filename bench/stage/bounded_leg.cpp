@@ -61,7 +61,9 @@ bool RunBoundedLeg(const fs::path& dir, std::uint64_t zero_bytes, int runs,
     GeneratedLayer layer;
   };
   Case cases[] = {{&result->many_files, dir / "many.tar.zst", {}},
-                  {&result->zero_bomb, dir / "zeros.tar.zst", {}}};
+                  {&result->zero_bomb, dir / "zeros.tar.zst", {}},
+                  {&result->many_whiteouts, dir / "whiteouts.tar.zst", {}},
+                  {&result->many_dirs, dir / "dirs.tar.zst", {}}};
   // Generated in children: the compressor's memory, freed but kept by malloc, would otherwise be
   // resident in this process and in every child it forks, and hide what staging allocates.
   const auto generate = [&](Case& c, const std::function<bool(GeneratedLayer*)>& make) {
@@ -85,8 +87,15 @@ bool RunBoundedLeg(const fs::path& dir, std::uint64_t zero_bytes, int runs,
                 [&](GeneratedLayer* out) {
                   return GenerateManyFilesLayer(cases[0].blob, 1000, 999, out);
                 }) ||
-      !generate(cases[1], [&](GeneratedLayer* out) {
-        return GenerateZeroBomb(cases[1].blob, zero_bytes, out);
+      !generate(
+          cases[1],
+          [&](GeneratedLayer* out) { return GenerateZeroBomb(cases[1].blob, zero_bytes, out); }) ||
+      !generate(cases[2],
+                [&](GeneratedLayer* out) {
+                  return GenerateManyWhiteoutsLayer(cases[2].blob, 1000, 1000, out);
+                }) ||
+      !generate(cases[3], [&](GeneratedLayer* out) {
+        return GenerateManyDirectoriesLayer(cases[3].blob, 1000, 999, out);
       })) {
     std::fprintf(stderr, "cannot generate the bounded leg's layers\n");
     return false;
@@ -115,14 +124,13 @@ bool RunBoundedLeg(const fs::path& dir, std::uint64_t zero_bytes, int runs,
 }
 
 void PrintBoundedLeg(const BoundedLegResult& result) {
-  for (const Row* row : {&result.many_files, &result.zero_bomb}) {
+  for (const auto& [row, name] : result.Rows()) {
     PrintRow(*row);
   }
-  for (const Row* row : {&result.many_files, &result.zero_bomb}) {
+  for (const auto& [row, name] : result.Rows()) {
     const double rss = row->PeakRssMb();
     std::printf("bounded, %s: %s, median %.2fs, staging peak RSS %.1f MB (goal <= %.0f MB: %s)\n",
-                row == &result.many_files ? "a million entries" : "zero bomb",
-                row->Ok() ? "staged" : "FAILED", row->Median(), rss, kGoalStagingRssMb,
+                name, row->Ok() ? "staged" : "FAILED", row->Median(), rss, kGoalStagingRssMb,
                 row->Ok() && rss <= kGoalStagingRssMb ? "met" : "MISSED");
   }
 }

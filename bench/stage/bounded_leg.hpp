@@ -1,12 +1,14 @@
-// The bounded leg of bench_stage: ferryd's peak memory while staging the two layers that once
-// made it grow (issue #15): a million tiny files, and a zero bomb (4 GiB of zeros in a blob of a
-// few hundred KB). Each layer is staged as the engine stages a full blob (FileSource, ZstdSource,
-// StageLayer with the engine's policy and the figures the manifest declares), in a child process
-// of its own, so the peak RSS printed is staging's alone.
+// The bounded leg of bench_stage: ferryd's peak memory while staging the hostile layers of issue
+// #15: a million tiny files, a zero bomb (4 GiB of zeros in a blob of a few hundred KB), a million
+// whiteouts and a million directories. Each layer is staged as the engine stages a full blob
+// (FileSource, ZstdSource, StageLayer with the engine's policy and the figures the manifest
+// declares), in a child process of its own, so the peak RSS printed is staging's alone.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "measure.hpp"
 
@@ -17,9 +19,27 @@ inline constexpr double kGoalStagingRssMb = 32;
 struct BoundedLegResult {
   Row many_files{"stage a million entries (1000 dirs of 999 one-byte files)", {}};
   Row zero_bomb{"stage a zero bomb (4 GiB of zeros, one file)", {}};
+  Row many_whiteouts{"stage a million whiteouts (1000 dirs of 1000 whiteouts)", {}};
+  Row many_dirs{"stage a million directories (1000 dirs of 999 empty dirs)", {}};
+
+  // Each row with the few words its verdict line names it by.
+  std::vector<std::pair<const Row*, const char*>> Rows() const {
+    return {{&many_files, "a million entries"},
+            {&zero_bomb, "zero bomb"},
+            {&many_whiteouts, "a million whiteouts"},
+            {&many_dirs, "a million directories"}};
+  }
+  bool Ok() const {
+    for (const auto& [row, name] : Rows()) {
+      if (!row->Ok()) {
+        return false;
+      }
+    }
+    return true;
+  }
 };
 
-// Generates both layers in `dir`, stages each `runs` times, and prints their figures and verdicts.
+// Generates the layers in `dir`, stages each `runs` times, and prints their figures and verdicts.
 // `zero_bytes` is the size of the zero bomb's file. Returns false when a layer cannot be made.
 bool RunBoundedLeg(const std::filesystem::path& dir, std::uint64_t zero_bytes, int runs,
                    BoundedLegResult* result);

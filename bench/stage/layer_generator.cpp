@@ -202,6 +202,33 @@ bool GenerateManyFilesLayer(const std::filesystem::path& blob, std::uint64_t dir
   return tar.Finish(out);
 }
 
+bool GenerateManyWhiteoutsLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                                std::uint64_t whiteouts_per_dir, GeneratedLayer* out) {
+  TarWriter tar(blob, layers::kLayerZstdWindowLog);
+  for (std::uint64_t d = 0; d < dirs; ++d) {
+    const std::string dir = "d" + std::to_string(d);
+    for (std::uint64_t w = 0; w < whiteouts_per_dir; ++w) {
+      tar.Add(dir + "/.wh.f" + std::to_string(w), AE_IFREG, 0644, 0);
+    }
+  }
+  out->files = 0;
+  return tar.Finish(out);
+}
+
+bool GenerateManyDirectoriesLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                                  std::uint64_t subdirs_per_dir, GeneratedLayer* out) {
+  TarWriter tar(blob, layers::kLayerZstdWindowLog);
+  for (std::uint64_t d = 0; d < dirs; ++d) {
+    const std::string dir = "d" + std::to_string(d);
+    tar.Add(dir, AE_IFDIR, 0755, 0);
+    for (std::uint64_t s = 0; s < subdirs_per_dir; ++s) {
+      tar.Add(dir + "/s" + std::to_string(s), AE_IFDIR, s % 2 == 0 ? 0755 : 0750, 0);
+    }
+  }
+  out->files = 0;
+  return tar.Finish(out);
+}
+
 bool GenerateZeroBomb(const std::filesystem::path& blob, std::uint64_t bytes, GeneratedLayer* out) {
   TarWriter tar(blob, layers::kLayerZstdWindowLog);
   tar.Add("zeros", AE_IFREG, 0644, bytes);

@@ -28,6 +28,13 @@ bool GenerateLayer(const std::filesystem::path& blob, std::uint64_t target_bytes
 // A layer of `dirs` directories of `files_per_dir` one-byte files each.
 bool GenerateManyFilesLayer(const std::filesystem::path& blob, std::uint64_t dirs,
                             std::uint64_t files_per_dir, GeneratedLayer* out);
+// A layer of `dirs` directories of `whiteouts_per_dir` whiteouts (`.wh.f<n>`) each; the
+// directories come only from the whiteouts' paths, so every entry is a whiteout.
+bool GenerateManyWhiteoutsLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                                std::uint64_t whiteouts_per_dir, GeneratedLayer* out);
+// A layer of `dirs` directories holding `subdirs_per_dir` empty directories each.
+bool GenerateManyDirectoriesLayer(const std::filesystem::path& blob, std::uint64_t dirs,
+                                  std::uint64_t subdirs_per_dir, GeneratedLayer* out);
 // A zero bomb: one file of `bytes` zeros, a blob of a few hundred KB.
 bool GenerateZeroBomb(const std::filesystem::path& blob, std::uint64_t bytes, GeneratedLayer* out);
 

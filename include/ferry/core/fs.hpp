@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,14 @@ namespace stdfs = std::filesystem;
 
 // Writes `data` to `path` atomically and durably, with the given mode.
 Status WriteFileAtomic(const stdfs::path& path, std::string_view data, unsigned mode = 0644);
+
+// The same for content too large to hold at once: `produce` is called once and hands the data to
+// the writer it is given, piece by piece. An error of `produce` or of a write stops and is
+// returned; the temp file is removed and `path` is left as it was.
+using ChunkWriter = std::function<Status(std::string_view)>;
+Status WriteFileAtomicFrom(const stdfs::path& path,
+                           const std::function<Status(const ChunkWriter&)>& produce,
+                           unsigned mode = 0644);
 
 // Reads a whole file, refusing files larger than `max_bytes`.
 Result<std::string> ReadFile(const stdfs::path& path, std::size_t max_bytes = 64u << 20);

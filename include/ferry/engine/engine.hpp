@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/engine/layout.hpp"
@@ -123,6 +124,10 @@ struct EngineOptions {
   std::uint32_t keep_revisions = 2;             // committed revisions kept on disk per app
   runtime::HostPaths host_paths;                // volumes_dir is filled in per app
   RootfsMode rootfs = RootfsMode::kAuto;
+  // ferryd's stop: a health probe in flight ends at once (the trial is interrupted, not failed),
+  // and a step whose runtime call was cancelled by it leaves the journal open for the next start
+  // instead of rolling back. Null: none. Must outlive the engine.
+  const CancelToken* stop = nullptr;
 };
 
 class Engine {

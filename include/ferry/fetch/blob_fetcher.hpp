@@ -14,24 +14,14 @@
 #include <optional>
 #include <string>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/core/result.hpp"
 
 namespace ferry::fetch {
 
 // Cancels work in progress from another thread: a transfer stops at its next progress tick (at
-// most about a second), a backoff wait at once. Once cancelled, it stays cancelled.
-class CancelToken {
- public:
-  void Cancel();
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-  // Waits for `delay` or until cancelled, whichever comes first; returns whether cancelled.
-  bool WaitFor(std::chrono::milliseconds delay) const;
-
- private:
-  std::atomic<bool> cancelled_{false};
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-};
+// most about a second), a backoff wait at once.
+using CancelToken = ferry::CancelToken;
 
 // What is remembered about a download in progress between attempts and across restarts of ferryd
 // (the store's downloads table). The bytes themselves are the partial file; bytes_done is for

@@ -4,8 +4,8 @@
 // Blocking by design: a trial lasts seconds to minutes and mostly waits, so ferryd runs it on a
 // worker thread, never on the event loop. Time comes from a Clock and waiting goes through a
 // Sleeper, so unit tests run whole trials on a ManualClock without sleeping; Cancel() on the
-// sleeper (from any thread) ends a trial at its next wait (a probe in flight
-// finishes first, within its timeout).
+// sleeper (from any thread) ends a trial at its next wait, and the CancelToken given to the
+// checker ends a probe in flight too (without one, the probe finishes first, within its timeout).
 #pragma once
 
 #include <condition_variable>
@@ -50,9 +50,12 @@ struct TrialResult {
 
 class HealthChecker {
  public:
-  // `clock`, `sleeper` and `runtime` must outlive the checker.
-  HealthChecker(const Clock& clock, Sleeper& sleeper, runtime::ContainerRuntime& runtime)
-      : clock_(clock), sleeper_(sleeper), runtime_(runtime) {}
+  // `clock`, `sleeper`, `runtime` and `cancel` must outlive the checker. `cancel` (ferryd's stop)
+  // also ends a probe in flight: the trial then ends cancelled at once, the probe's failure not
+  // counted.
+  HealthChecker(const Clock& clock, Sleeper& sleeper, runtime::ContainerRuntime& runtime,
+                const CancelToken* cancel = nullptr)
+      : clock_(clock), sleeper_(sleeper), runtime_(runtime), cancel_(cancel) {}
 
   // Runs the trial of `container_id` (already started) with the real probe for `check`.
   TrialResult Run(const HealthCheck& check, const std::string& container_id);
@@ -67,6 +70,7 @@ class HealthChecker {
   const Clock& clock_;
   Sleeper& sleeper_;
   runtime::ContainerRuntime& runtime_;
+  const CancelToken* cancel_;
 };
 
 }  // namespace ferry::health

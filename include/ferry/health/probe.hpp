@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/health/health_check.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 
@@ -13,6 +14,8 @@ namespace ferry::health {
 struct ProbeResult {
   bool healthy = false;
   std::string output;  // what a person needs to see why (status line, error, command output)
+  // Stopped by ferryd's stop before it could tell: neither healthy nor a failure to count.
+  bool cancelled = false;
 };
 
 class Probe {
@@ -24,8 +27,12 @@ class Probe {
 };
 
 // The real probe for `check` (nullptr for the process kind, which has none). The exec probe runs
-// through `runtime`, which must outlive it.
+// through `runtime`, which must outlive it. When `cancel` (which must outlive the probe) is
+// cancelled, a probe in flight ends at once with `cancelled` set: an http or tcp probe's connect
+// or read is abandoned and its socket closed; an exec probe's command is killed by the runtime,
+// which observes the same stop (RuncConfig::cancel).
 std::unique_ptr<Probe> MakeProbe(const HealthCheck& check, runtime::ContainerRuntime& runtime,
-                                 const std::string& container_id);
+                                 const std::string& container_id,
+                                 const CancelToken* cancel = nullptr);
 
 }  // namespace ferry::health

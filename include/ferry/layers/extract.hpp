@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,11 +83,44 @@ struct Whiteout {
   bool opaque = false;  // true: every lower entry below `path` is hidden (`.wh..wh..opq`)
 };
 
+class RecordSpill;
+
+// A layer's whiteouts in the order of its tar. Past a few hundred KiB of them they wait in an
+// unnamed temporary file instead of in memory (a layer may hold a million whiteouts), so the list
+// is read with ForEach rather than indexed. Move-only.
+class WhiteoutList {
+ public:
+  // An empty list that keeps every whiteout in memory.
+  WhiteoutList();
+  // An empty list whose whiteouts past the in-memory bound go to an unnamed temporary file made
+  // in `dir_fd` (borrowed: it must stay open while whiteouts are appended).
+  explicit WhiteoutList(int dir_fd);
+  WhiteoutList(WhiteoutList&&) noexcept;
+  WhiteoutList& operator=(WhiteoutList&&) noexcept;
+  ~WhiteoutList();
+
+  // Fails only when writing the temporary file fails.
+  Status Append(const Whiteout& whiteout);
+
+  // Calls `visit` with each whiteout in order and stops at the first error (the visitor's, or
+  // reading the temporary file), which it returns. May be called again.
+  Status ForEach(const std::function<Status(const Whiteout&)>& visit) const;
+
+  // Every whiteout at once, in memory: for lists known to be short.
+  Result<std::vector<Whiteout>> ToVector() const;
+
+  std::uint64_t size() const;
+  bool empty() const { return size() == 0; }
+
+ private:
+  std::unique_ptr<RecordSpill> records_;
+};
+
 struct ExtractResult {
   std::string digest;           // "sha256:<64 hex>" of every byte read from the source
   std::uint64_t tar_bytes = 0;  // bytes read from the source, up to its end
   std::uint64_t entries = 0;    // tar entries processed, whiteouts included
-  std::vector<Whiteout> whiteouts;
+  WhiteoutList whiteouts;
   // What the policy took away rather than refused, for the caller to say so: files whose
   // setuid/setgid bits were cleared (SetIdBits::kStrip), and files whose file capabilities
   // (security.capability) were dropped because the policy does not restore them.

@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "ferry/core/cancel_token.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 
 namespace ferry::runtime {
@@ -46,6 +47,10 @@ struct RuncConfig {
   std::chrono::milliseconds log_check_interval{2000};  // 0: only at State calls and RotateLogs
   std::chrono::milliseconds command_timeout{30000};    // bound for every runtime command
   std::string cgroups_parent = "/ferry";
+  // ferryd's stop: a runtime command or exec'd command still running when it is cancelled is
+  // killed and reaped (the call fails with Errc::kCancelled), and so is every later one. Null:
+  // calls are bounded by command_timeout alone. Must outlive the runtime.
+  const CancelToken* cancel = nullptr;
 };
 
 class RuncRuntime final : public ContainerRuntime {

@@ -5,9 +5,12 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "device_lab.hpp"
@@ -165,10 +168,42 @@ TEST_F(StopE2e, DuringADeltaDecode) {
   EXPECT_EQ(Page(), "version 2.0.0");
 }
 
-// A step that cannot notice the stop in time (here a health probe of 20 s in flight, run by runc
-// exec): ferryd does not wait for it, says what it was doing, and exits 0 within the second. Its
-// state is one a crash could leave, and the next start rolls the trial back.
-TEST_F(StopE2e, AStepThatDoesNotStopInTimeIsLeftBehind) {
+// The pids of the processes running `/bin/busybox sleep 20` (the slow-probe release's health
+// probe) inside this lab's containers, found by their pid namespace.
+std::vector<int> ProbeProcesses(const std::filesystem::path& runc_root,
+                                const std::vector<std::string>& containers) {
+  std::set<std::string> namespaces;
+  for (const auto& id : containers) {
+    auto state = testing::Run({"runc", "--root", runc_root.string(), "state", id});
+    const int pid = state.exit_code == 0 ? Json::parse(state.out).value("pid", 0) : 0;
+    std::error_code ec;
+    if (pid > 0) {
+      namespaces.insert(stdfs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec));
+    }
+  }
+  std::vector<int> pids;
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream in(e.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    std::error_code ns_ec;
+    const std::string probe = std::string("/bin/busybox") + '\0' + "sleep" + '\0' + "20" + '\0';
+    if (cmdline == probe && namespaces.contains(stdfs::read_symlink(e.path() / "ns/pid", ns_ec))) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  return pids;
+}
+
+// A health probe in flight when SIGTERM comes (an exec probe of 20 s, run by runc exec): ferryd
+// kills the probe's command and its runc, reaps them, and exits 0 within the second, waiting for
+// every step (nothing is abandoned, no probe is left running in the container). The trial is
+// interrupted, not failed, and the next start rolls it back.
+TEST_F(StopE2e, AHealthProbeInFlightIsKilledNotLeftBehind) {
   Release("1.0.0");
   Release("2.0.0", "slow-probe");
   StartFerryd();
@@ -177,11 +212,18 @@ TEST_F(StopE2e, AStepThatDoesNotStopInTimeIsLeftBehind) {
     return Ferry({"install", Bundle("2.0.0")});
   });
   ASSERT_TRUE(testing::WaitFor([&] { return Page() == "version 2.0.0"; }, 60s)) << Log();
-  // The first probe starts with the trial; a moment on, it is surely in flight.
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return !ProbeProcesses(dir_ / "runc", Containers()).empty(); }, 20s))
+      << "the probe's `sleep 20` never ran\n"
+      << Log();
+  const auto containers = Containers();
   Terminate("a health probe in flight");
-  EXPECT_TRUE(LogSays("ferryd stopped without waiting for install")) << Log();
+  EXPECT_FALSE(LogSays("ferryd stopped without waiting")) << Log();
+  EXPECT_TRUE(LogSays("ferryd stopped")) << Log();
+  EXPECT_EQ(ProbeProcesses(dir_ / "runc", containers), std::vector<int>{})
+      << "the probe's command outlived ferryd";
   EXPECT_EQ(install.get().exit_code, 3);
+  EXPECT_FALSE(LogSays("health check failed")) << "a killed probe is not a failed one\n" << Log();
   ExpectConvergedOnTheOldVersion(true);
 }
 

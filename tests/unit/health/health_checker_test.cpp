@@ -280,6 +280,17 @@ TEST_F(HealthCheckerTest, CancelEndsTheTrial) {
   EXPECT_EQ(r.reason, "trial cancelled");
 }
 
+TEST_F(HealthCheckerTest, AProbeStoppedByTheStopEndsTheTrialCancelledNotFailed) {
+  auto check = Http();
+  check.failures = 1;  // one counted failure would fail the trial
+  ScriptedProbe probe(clock_, {{false, "reading the response: ferryd is stopping", true}});
+  const auto r = checker_.Run(check, "app-r2", &probe);
+  EXPECT_FALSE(r.passed);
+  EXPECT_TRUE(r.cancelled) << r.reason;
+  EXPECT_EQ(r.reason, "trial cancelled");
+  EXPECT_EQ(r.probes, 0);
+}
+
 TEST_F(HealthCheckerTest, LastOutputIsBounded) {
   ScriptedProbe probe(clock_, {{false, std::string(100000, 'x')}});
   auto check = Http();

@@ -118,6 +118,31 @@ TEST(HttpProbe, SilentServerTimesOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
+TEST(HttpProbe, StopEndsAProbeInFlightAtOnce) {
+  TinyServer server("");
+  ferry::testing::FakeRuntime runtime;
+  CancelToken stop;
+  HealthCheck c;
+  c.kind = CheckKind::kHttp;
+  c.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/health";
+  auto probe = MakeProbe(c, runtime, "unused", &stop);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(100ms);
+    stop.Cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = probe->Run(20s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+  EXPECT_FALSE(r.healthy);
+  EXPECT_TRUE(r.cancelled) << r.output;
+  EXPECT_NE(r.output.find("ferryd is stopping"), std::string::npos) << r.output;
+  EXPECT_LT(took, 1s);
+  // A later probe does not start.
+  const auto again = probe->Run(20s);
+  EXPECT_TRUE(again.cancelled) << again.output;
+}
+
 TEST(HttpProbe, RefusedConnection) {
   const auto r = Http(ClosedPort())->Run(2000ms);
   EXPECT_FALSE(r.healthy);

@@ -246,10 +246,12 @@ TEST_F(LayerTest, WhiteoutsBecomeOverlayWhiteouts) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(root() / "etc/.wh.old.conf")));
   EXPECT_EQ(GetXattr(root() / "var", "trusted.overlay.opaque"), "y");
   EXPECT_EQ(ReadAll(root() / "keep"), "k");
-  ASSERT_EQ(result->whiteouts.size(), 3u);
-  EXPECT_EQ(result->whiteouts[0].path, "etc/old.conf");
-  EXPECT_EQ(result->whiteouts[1].path, "var");
-  EXPECT_TRUE(result->whiteouts[1].opaque);
+  auto whiteouts = result->whiteouts.ToVector();
+  ASSERT_TRUE(whiteouts.has_value()) << whiteouts.error().message();
+  ASSERT_EQ(whiteouts->size(), 3u);
+  EXPECT_EQ((*whiteouts)[0].path, "etc/old.conf");
+  EXPECT_EQ((*whiteouts)[1].path, "var");
+  EXPECT_TRUE((*whiteouts)[1].opaque);
 }
 
 TEST_F(LayerTest, WhiteoutsListedWithoutTouchingTheTree) {
@@ -260,11 +262,13 @@ TEST_F(LayerTest, WhiteoutsListedWithoutTouchingTheTree) {
   auto result = Extract(tar, policy);
   ASSERT_TRUE(result.has_value()) << result.error().message();
   EXPECT_FALSE(fs::exists(fs::symlink_status(root() / "etc/old.conf")));
-  ASSERT_EQ(result->whiteouts.size(), 2u);
-  EXPECT_EQ(result->whiteouts[0].path, "etc/old.conf");
-  EXPECT_FALSE(result->whiteouts[0].opaque);
-  EXPECT_EQ(result->whiteouts[1].path, "");
-  EXPECT_TRUE(result->whiteouts[1].opaque);
+  auto whiteouts = result->whiteouts.ToVector();
+  ASSERT_TRUE(whiteouts.has_value()) << whiteouts.error().message();
+  ASSERT_EQ(whiteouts->size(), 2u);
+  EXPECT_EQ((*whiteouts)[0].path, "etc/old.conf");
+  EXPECT_FALSE((*whiteouts)[0].opaque);
+  EXPECT_EQ((*whiteouts)[1].path, "");
+  EXPECT_TRUE((*whiteouts)[1].opaque);
 }
 
 TEST_F(LayerTest, NonEmptyRootIsRefused) {

@@ -228,6 +228,41 @@ TEST_F(StageTest, ListedWhiteoutsAreWrittenBesideTheLayer) {
             std::string("etc/old\0var/.wh..wh..opq\0", 25));
 }
 
+TEST_F(StageTest, ManyWhiteoutsAreAllListedInTheirOrder) {
+  // More whiteouts than the extractor keeps in memory: the rest wait in a temporary file, and the
+  // list beside the layer is written in several pieces.
+  ExtractPolicy policy = DefaultPolicy();
+  policy.whiteouts = WhiteoutMode::kList;
+  TarBuilder builder;
+  std::string expected;
+  constexpr int kWhiteouts = 60'000;
+  for (int i = 0; i < kWhiteouts; ++i) {
+    const std::string dir = "dir" + std::to_string(i % 97);
+    if (i % 1000 == 0) {
+      builder.File(dir + "/.wh..wh..opq", "");
+      expected += dir + "/.wh..wh..opq";
+    } else {
+      const std::string name = "a-hidden-file-" + std::to_string(i);
+      builder.File(dir + "/.wh." + name, "");
+      expected += dir + "/" + name;
+    }
+    expected += '\0';
+  }
+  const std::string tar = builder.Finish();
+  const std::string hex = Sha256Hex(tar);
+  auto result = Stage(tar, "sha256:" + hex, policy);
+  ASSERT_TRUE(result.has_value()) << result.error().message();
+  EXPECT_EQ(result->whiteouts.size(), static_cast<std::uint64_t>(kWhiteouts));
+  const std::string listed = ReadAll(layers() / (hex + ".whiteouts"));
+  EXPECT_EQ(listed.size(), expected.size());
+  EXPECT_TRUE(listed == expected) << "the list differs from the layer's whiteouts";
+  auto again = result->whiteouts.ToVector();
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  ASSERT_EQ(again->size(), static_cast<std::size_t>(kWhiteouts));
+  EXPECT_EQ(again->back().path, "dir" + std::to_string((kWhiteouts - 1) % 97) + "/a-hidden-file-" +
+                                    std::to_string(kWhiteouts - 1));
+}
+
 TEST(StageCrashpoints, AreRegistered) {
   const auto names = RegisteredCrashpoints();
   for (const char* name : {"layers.extract.after-entry", "layers.extract.before-drain",

@@ -2,6 +2,11 @@
 #include "ferry/runtime/runc_runtime.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <fstream>
+#include <thread>
 
 #include "support/temp_dir.hpp"
 
@@ -73,6 +78,49 @@ TEST(RuncRuntime, RuntimeErrorsCarryItsMessage) {
   auto k = runtime.Kill("demo-r1", 15);
   ASSERT_FALSE(k);
   EXPECT_EQ(k.error().message(), "fake-runc kill demo-r1: cgroup \"pids\" unavailable");
+}
+
+TEST(RuncRuntime, ACommandRunningWhenFerrydStopsIsKilledAndReaped) {
+  testing::TempDir dir;
+  // A runtime that hangs: it says its pid and sleeps.
+  const auto fake = dir / "hanging-runc";
+  const auto pid_file = dir / "pid";
+  {
+    std::FILE* f = std::fopen(fake.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "#!/bin/sh\necho $$ > %s.tmp && mv %s.tmp %s\nexec sleep 30\n",
+                 pid_file.c_str(), pid_file.c_str(), pid_file.c_str());
+    std::fclose(f);
+    std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  }
+  CancelToken stop;
+  RuncConfig config = Config(dir, fake);
+  config.cancel = &stop;
+  RuncRuntime runtime(config);
+  std::thread stopper([&] {
+    while (!std::filesystem::exists(pid_file)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    stop.Cancel();
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto r = runtime.Start("demo-r1");
+  const auto took = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().Is(Errc::kCancelled)) << r.error().message();
+  EXPECT_EQ(r.error().message(), "hanging-runc start demo-r1: ferryd is stopping");
+  EXPECT_LT(took, std::chrono::seconds(1));
+  std::ifstream in(pid_file);
+  int pid = 0;
+  ASSERT_TRUE(in >> pid);
+  EXPECT_NE(::kill(pid, 0), 0) << "the runtime process is still there";
+  EXPECT_EQ(errno, ESRCH) << "killed and reaped, not a zombie";
+  // Every later call is refused at once.
+  std::filesystem::remove(pid_file);
+  auto later = runtime.Kill("demo-r1", 15);
+  ASSERT_FALSE(later);
+  EXPECT_TRUE(later.error().Is(Errc::kCancelled)) << later.error().message();
 }
 
 }  // namespace
