@@ -137,6 +137,9 @@ constexpr std::chrono::seconds kStalledAfter{2};
 // gone within one even on a loaded device.
 constexpr std::chrono::milliseconds kStopBound{700};
 
+// How long ferryd is left alone before it gives back what the last update or request used.
+constexpr std::chrono::seconds kIdleRelease{2};
+
 class DaemonImpl final : public Daemon {
  public:
   DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
@@ -195,6 +198,7 @@ class DaemonImpl final : public Daemon {
           update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
     }
     if (!config_.server_url.empty() && installer_) {
+      net_.emplace(1);
       fleet_ = std::make_unique<FleetAgent>(
           *store_, engine_, config_, clock_,
           [this](const std::string& token) {
@@ -222,7 +226,17 @@ class DaemonImpl final : public Daemon {
   Status Run() override {
     control::AccessPolicy access;
     access.read_group = control_group_;
-    control::ControlServer control(io_, config_.socket, Handlers(), access);
+    std::map<std::string, control::Handler> handlers;
+    for (auto& [name, handler] : Handlers()) {
+      handlers[name] = [this, handler = std::move(handler)](const Json& params,
+                                                            control::Reply reply) {
+        handler(params, [this, reply = std::move(reply)](Result<Json> result) {
+          reply(std::move(result));
+          ReleaseWhenIdle();  // what serving it faulted in (SQLite, JSON, status code)
+        });
+      };
+    }
+    control::ControlServer control(io_, config_.socket, std::move(handlers), access);
     if (auto st = control.Start(); !st) {
       return st;
     }
@@ -249,7 +263,7 @@ class DaemonImpl final : public Daemon {
       }
       supervisor_.Sync();  // the adopted containers and those recovery started
       recovering_ = false;
-      ReleaseMemory();
+      ReleaseWhenIdle();
     });
     StartWatchdog();
     if (fleet_) {
@@ -269,12 +283,16 @@ class DaemonImpl final : public Daemon {
     // Work queued behind the one in progress is dropped: its caller's connection is closed, and
     // a fleet assignment comes again at the next poll.
     worker_.stop();
-    net_.stop();
+    if (net_) {
+      net_->stop();
+    }
     std::promise<void> joined;
     auto done = joined.get_future();
     std::thread joiner([this, &joined] {
       worker_.join();
-      net_.join();
+      if (net_) {
+        net_->join();
+      }
       joined.set_value();
     });
     if (done.wait_until(stopping_since + kStopBound) == std::future_status::timeout) {
@@ -316,6 +334,25 @@ class DaemonImpl final : public Daemon {
   // An update verifies, decompresses and unpacks with large transient buffers and code (TLS, zstd,
   // libarchive) the agent does not need while it waits: give both back between updates.
   static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
+
+  // Gives memory back once ferryd has been left alone for kIdleRelease after an update, a request
+  // or recovery: what they faulted in (the code of SQLite, of the status report, of the reply)
+  // would otherwise stay resident until the next update. Once a burst is over, not after each
+  // request: a status polled every second would fault its code back in each time. Nothing is
+  // armed while nothing happens, so an idle ferryd still never wakes up for it. Any thread.
+  void ReleaseWhenIdle() {
+    std::lock_guard lock(idle_mu_);
+    if (idle_release_) {
+      clock_.Cancel(*idle_release_);
+    }
+    idle_release_ = clock_.After(kIdleRelease, [this] {
+      {
+        std::lock_guard relock(idle_mu_);
+        idle_release_.reset();
+      }
+      OnWorkerThread("giving memory back", [] { ReleaseMemory(); });
+    });
+  }
 
   // Ends the work in progress at its next check (a tar entry or 4 MiB of unpacking, 128 KiB of
   // hashing, a trial's wait, a download's progress tick) or at once (a health probe's connect or
@@ -361,7 +398,7 @@ class DaemonImpl final : public Daemon {
       OnWorkerThread(what, [this, fn, params, reply = std::move(reply)] {
         reply(fn(params));
         supervisor_.Sync();  // whatever now runs as current
-        ReleaseMemory();
+        ReleaseWhenIdle();
       });
     };
   }
@@ -403,7 +440,7 @@ class DaemonImpl final : public Daemon {
                           [this, shared, retry_bad, reply = std::move(reply)] {
                             reply(Install(*shared, retry_bad));
                             supervisor_.Sync();
-                            ReleaseMemory();
+                            ReleaseWhenIdle();
                           });
          }},
         {"update",
@@ -421,7 +458,7 @@ class DaemonImpl final : public Daemon {
            OnWorkerThread("update", [this, p, reply = std::move(reply)] {
              reply(Update(p));
              supervisor_.Sync();
-             ReleaseMemory();
+             ReleaseWhenIdle();
            });
          }},
         {"retry", OnWorker("retry", [this](const Json& p) -> Result<Json> { return Retry(p); })},
@@ -433,7 +470,7 @@ class DaemonImpl final : public Daemon {
              return;
            }
            // Asked for by a person: failed releases are tried again now, not after their backoff.
-           asio::post(net_, [this, reply = std::move(reply)] {
+           asio::post(*net_, [this, reply = std::move(reply)] {
              fleet_->ResetBackoff();
              reply(PollRound());
            });
@@ -734,7 +771,7 @@ class DaemonImpl final : public Daemon {
   // Polls again after `delay`, on the network thread.
   void SchedulePoll(std::chrono::milliseconds delay) {
     clock_.After(delay, [this] {
-      asio::post(net_, [this] {
+      asio::post(*net_, [this] {
         (void)PollRound();
         // Every interval ±10%, or later when the server asked for it.
         const auto interval = PollInterval().count();
@@ -765,8 +802,8 @@ class DaemonImpl final : public Daemon {
               engine::InstallOptions{a.deployment, {}, a.retry_bad ? RetriedBy(a) : ""}, &cancel_);
           fleet_->Finished(a, r);
           supervisor_.Sync();
-          ReleaseMemory();
-          asio::post(net_, [this] {
+          ReleaseWhenIdle();
+          asio::post(*net_, [this] {
             if (auto d = fleet_->DeliverEvents(); !d) {
               log::warn("fleet server {}: {}", config_.server_url, d.error().message());
             }
@@ -823,8 +860,11 @@ class DaemonImpl final : public Daemon {
   std::mt19937_64 rng_{std::random_device{}()};
   // One worker for everything that blocks (staging, runc, trials); updates run one at a time.
   asio::thread_pool worker_{1};
-  // One thread for talking to the fleet server, so a slow server never holds up an update.
-  asio::thread_pool net_{1};
+  // One thread for talking to the fleet server, so a slow server never holds up an update; none
+  // without a fleet server (an idle thread still costs its stack and its malloc arena).
+  std::optional<asio::thread_pool> net_;
+  std::mutex idle_mu_;
+  std::optional<Clock::TimerId> idle_release_;  // armed by ReleaseWhenIdle
 };
 
 }  // namespace

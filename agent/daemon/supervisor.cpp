@@ -267,21 +267,20 @@ bool Supervisor::ProbationExit(const std::string& app, const std::string& revisi
   if (!after_commit_.fail_probation || !InProbation(revision)) {
     return false;
   }
-  std::uint32_t exits = 0;
-  {
-    std::lock_guard lock(mu_);
-    App& a = apps_[app];
-    if (a.probation_revision != revision) {
-      a.probation_revision = revision;
-      a.probation_exits = 0;
-    }
-    exits = ++a.probation_exits;
+  // Counted in the database: ends before a ferryd restart count as much as those after it.
+  auto exits = store_.CountRevision(revision, store::RevisionCounter::kProbationExits);
+  if (!exits) {
+    log::warn("{}: counting an end of {} within its probation: {}", app, revision,
+              exits.error().message());
+    return false;
   }
-  if (exits < kProbationCrashLoop) {
+  if (*exits < kProbationCrashLoop) {
+    log::info("{}: {} ended {} of {} times within its probation", app, revision, *exits,
+              kProbationCrashLoop);
     return false;
   }
   return RollBackInProbation(
-      app, revision, "crash loop: ended " + std::to_string(exits) + " times, the last: " + what);
+      app, revision, "crash loop: ended " + std::to_string(*exits) + " times, the last: " + what);
 }
 
 bool Supervisor::RollBackInProbation(const std::string& app, const std::string& revision,
@@ -299,7 +298,6 @@ bool Supervisor::RollBackInProbation(const std::string& app, const std::string& 
     App& a = apps_[app];
     a.pid = 0;
     a.restart_pending = false;
-    a.probation_exits = 0;
     a.check.reset();
     a.shown.running = false;
     a.shown.since = clock_.WallNow();

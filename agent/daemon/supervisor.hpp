@@ -10,8 +10,10 @@
 //
 // After the commit (docs/operations.md, Probation and liveness): within a revision's probation,
 // kProbationCrashLoop exits, or liveness_failures liveness failures in a row, roll it back (and
-// mark it bad) instead of restarting it; after its probation it is only ever restarted. The
-// liveness probe runs on one timer per app, at the check's liveness_interval_s, on the worker.
+// mark it bad) instead of restarting it; after its probation it is only ever restarted. The ends
+// are counted in the state database with the probation's end, so a ferryd restart (or kill)
+// within probation goes on with the same window and count. The liveness probe runs on one timer per
+// app, at the check's liveness_interval_s, on the worker.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -130,8 +132,6 @@ class Supervisor {
     RestartBackoff backoff;
     bool restart_pending = false;
     Supervision shown;
-    std::string probation_revision;  // whose exits probation_exits counts
-    std::uint32_t probation_exits = 0;
     int liveness_failed = 0;                   // in a row, of the watched pid
     std::optional<health::HealthCheck> check;  // of `revision`, when it has a liveness probe
   };

@@ -698,6 +698,11 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
         if (auto s = store_.SetProbation(revision, probation); !s) {
           return s;
         }
+        // A revision retried on purpose starts its new probation with no end counted.
+        if (auto s = store_.ResetRevisionCount(revision, store::RevisionCounter::kProbationExits);
+            !s) {
+          return s;
+        }
         return store_.FinishJournal(*journal);
       });
       !st) {

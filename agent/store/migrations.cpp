@@ -109,6 +109,9 @@ CREATE TABLE release_backoff (
   reported TEXT NOT NULL DEFAULT ''      -- the failure last sent to the server
 ) STRICT;
 )sql"},
+    Migration{8, "ends counted within probation", R"sql(
+ALTER TABLE revisions ADD COLUMN probation_exits INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

@@ -188,7 +188,7 @@ class SqliteStateStore final : public StateStore {
       if (!rec) {
         return Fail(rec.error());
       }
-      value = counter == RevisionCounter::kStartAttempts ? rec->start_attempts : rec->interruptions;
+      value = CounterValue(*rec, counter);
       return Ok();
     });
     if (!st) {
@@ -513,7 +513,7 @@ class SqliteStateStore final : public StateStore {
  private:
   static constexpr std::string_view kRevisionColumns =
       "SELECT id, app, version, manifest_digest, state, bad, reason, created_at, updated_at, "
-      "start_attempts, interruptions, probation_until, retried FROM revisions";
+      "start_attempts, interruptions, probation_until, retried, probation_exits FROM revisions";
 
   static std::string_view CounterColumn(RevisionCounter counter) {
     switch (counter) {
@@ -521,8 +521,22 @@ class SqliteStateStore final : public StateStore {
         return "start_attempts";
       case RevisionCounter::kInterruptions:
         return "interruptions";
+      case RevisionCounter::kProbationExits:
+        return "probation_exits";
     }
     return "start_attempts";
+  }
+
+  static std::uint32_t CounterValue(const RevisionRecord& r, RevisionCounter counter) {
+    switch (counter) {
+      case RevisionCounter::kStartAttempts:
+        return r.start_attempts;
+      case RevisionCounter::kInterruptions:
+        return r.interruptions;
+      case RevisionCounter::kProbationExits:
+        return r.probation_exits;
+    }
+    return r.start_attempts;
   }
   static constexpr std::string_view kLayerColumns =
       "SELECT l.diff_id, l.state, l.size, "
@@ -556,6 +570,7 @@ class SqliteStateStore final : public StateStore {
       r.probation_until = FromMillis(s.Int(11));
     }
     r.retried = s.Text(12);
+    r.probation_exits = static_cast<std::uint32_t>(s.Int(13));
     return r;
   }
 
@@ -661,7 +676,11 @@ Status Configure(Database& db) {
                 db.path().string() + ": cannot enable WAL journal mode" +
                     (mode ? " (got " + *mode + ")" : ": " + mode.error().message()));
   }
-  for (std::string_view pragma : {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+  // A page cache of 256 KiB, not SQLite's 2 MiB: ferryd's queries are few and small, and the
+  // cache stays allocated for as long as ferryd runs (months on a device), growing with the
+  // history and the outbox up to its bound.
+  for (std::string_view pragma :
+       {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON", "PRAGMA cache_size = -256"}) {
     if (auto st = db.Exec(pragma); !st) {
       return Fail(MakeError(StoreErrc::kOpenFailed, st.error().message()));
     }

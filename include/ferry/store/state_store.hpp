@@ -72,6 +72,9 @@ struct RevisionRecord {
   std::uint32_t interruptions = 0;   // switches or trials cut short by ferryd stopping
   // The end of its probation after the commit (docs/operations.md, Probation); nullopt: none.
   std::optional<WallTime> probation_until;
+  // Ends of its container counted within its probation (a crash loop rolls it back), kept so that
+  // a ferryd restart goes on counting.
+  std::uint32_t probation_exits = 0;
   // Set when it was marked bad and then retried on purpose: who asked and what it had failed
   // ("technician (ferry retry) after: health check failed …").
   std::string retried;
@@ -79,8 +82,8 @@ struct RevisionRecord {
   WallTime updated_at;
 };
 
-// Durable per-revision counters (RevisionRecord::start_attempts, interruptions).
-enum class RevisionCounter { kStartAttempts, kInterruptions };
+// Durable per-revision counters (RevisionRecord::start_attempts, interruptions, probation_exits).
+enum class RevisionCounter { kStartAttempts, kInterruptions, kProbationExits };
 
 struct StepTiming {
   std::string step;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -138,6 +139,107 @@ TEST_F(SuperviseE2e, AnUnhealthyButRunningAppIsRestartedByLiveness) {
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_NE(Ferry({"status"}).out.find("(unhealthy)"), std::string::npos);
   EXPECT_NE(Log().find("is unhealthy"), std::string::npos) << Log();
+}
+
+// Sustained unhealthiness (the liveness probe) inside probation rolls back and marks the
+// revision bad; after probation the same failure only restarts the app.
+TEST_F(SuperviseE2e, AnAppTurningUnhealthyInProbationIsRolledBackAfterItOnlyRestarted) {
+  const Json liveness{{"liveness_interval_s", 0.5}, {"liveness_failures", 2}};
+  Release("1.0.0");
+  Json in_probation = liveness;
+  in_probation["probation_s"] = 60;
+  Release("2.0.0", "sickens", false, in_probation);  // passes its trial, sick from 3 s on
+  Json after_probation = liveness;
+  after_probation["probation_s"] = 1;
+  Release("3.0.0", "sickens", false, after_probation);
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  EXPECT_EQ(App()["current"]["probation"], true) << App().dump(2);
+  EXPECT_TRUE(testing::WaitFor([&] { return CurrentVersion() == "1.0.0"; }, 20s)) << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 10s)) << Log();
+  const Json history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  bool bad = false;
+  for (const Json& r : history["revisions"]) {
+    if (r.value("version", "") == "2.0.0") {
+      bad = r.value("bad", false);
+      EXPECT_NE(r.dump().find("probation: unhealthy: http check failed 2 times in a row"),
+                std::string::npos)
+          << r.dump(2);
+    }
+  }
+  EXPECT_TRUE(bad) << history.dump(2);
+  EXPECT_NE(Ferry({"install", Bundle("2.0.0")}).exit_code, 0);  // marked bad
+
+  // Past its probation (1 s, over before the app sickens): restarted, never rolled back.
+  ASSERT_EQ(Ferry({"install", Bundle("3.0.0")}).exit_code, 0) << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["restarts"] >= 1; }, 20s)) << Log();
+  const Json app = App();
+  EXPECT_EQ(app["last_restart_reason"], "unhealthy") << app.dump(2);
+  EXPECT_EQ(app["current"]["version"], "3.0.0");
+  EXPECT_EQ(app["current"]["state"], "committed");
+  EXPECT_EQ(app["current"]["probation"], false);
+}
+
+// ferryd killed (SIGKILL) within probation: the next ferryd adopts the running app and goes on
+// with the same window and the ends already counted, so a crash loop across the restart still
+// rolls back at its third end.
+TEST_F(SuperviseE2e, ACrashLoopAcrossAKillOfFerrydInProbationStillRollsBack) {
+  Release("1.0.0");
+  Release("2.0.0", "serves-2s", false, Json{{"probation_s", 120}});
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  const Json until = App()["current"]["probation_until"];
+  ASSERT_TRUE(until.is_number()) << App().dump(2);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Log().find("ended 1 of 3 times within its probation") != std::string::npos; },
+      15s))
+      << Log();
+  ferryd_.reset();  // SIGKILL
+  const std::size_t before = Log().size();
+  StartFerryd();
+  EXPECT_EQ(App()["current"]["probation"], true) << App().dump(2);
+  EXPECT_EQ(App()["current"]["probation_until"], until);
+  EXPECT_TRUE(testing::WaitFor([&] { return CurrentVersion() == "1.0.0"; }, 40s)) << Log();
+  EXPECT_TRUE(testing::WaitFor([&] { return Page() == "version 1.0.0"; }, 10s)) << Log();
+  const std::string after = Log().substr(before);
+  // Counting went on from where the killed ferryd left it.
+  EXPECT_EQ(after.find("ended 1 of 3 times within its probation"), std::string::npos) << after;
+  EXPECT_NE(after.find("crash loop: ended 3 times"), std::string::npos) << after;
+  const Json history = Json::parse(Ferry({"--json", "history", "web"}).out);
+  EXPECT_NE(history.dump().find("probation: crash loop: ended 3 times"), std::string::npos)
+      << history.dump(2);
+}
+
+// A healthy app whose ferryd is killed within probation stays on probation until the window that
+// was set at its commit ends (not restarted, not committed early), then is committed.
+TEST_F(SuperviseE2e, AHealthyAppOutlivesAKillOfFerrydAndItsProbationEndsOnTime) {
+  Release("1.0.0");
+  Release("2.0.0", "good", false, Json{{"probation_s", 8}});
+  StartFerryd();
+  ASSERT_EQ(Ferry({"install", Bundle("1.0.0")}).exit_code, 0) << Log();
+  ASSERT_EQ(Ferry({"install", Bundle("2.0.0")}).exit_code, 0) << Log();
+  const Json until = App()["current"]["probation_until"];
+  ASSERT_TRUE(until.is_number()) << App().dump(2);
+  const int pid = AppPid();
+  ASSERT_GT(pid, 0);
+  ferryd_.reset();  // SIGKILL
+  StartFerryd();
+  Json app = App();
+  EXPECT_EQ(app["current"]["version"], "2.0.0");
+  EXPECT_EQ(app["current"]["probation"], true) << app.dump(2);
+  EXPECT_EQ(app["current"]["probation_until"], until);
+  EXPECT_EQ(AppPid(), pid);  // adopted, not restarted
+  EXPECT_TRUE(testing::WaitFor([&] { return App()["current"]["probation"] == false; }, 20s))
+      << App().dump(2);
+  EXPECT_GE(static_cast<long long>(std::time(nullptr)), until.get<long long>());
+  app = App();
+  EXPECT_EQ(app["current"]["version"], "2.0.0");
+  EXPECT_EQ(app["current"]["state"], "committed");
+  EXPECT_EQ(app["restarts"], 0);
+  EXPECT_EQ(AppPid(), pid);
+  EXPECT_EQ(Page(), "version 2.0.0");
 }
 
 TEST_F(SuperviseE2e, ATechnicianRetriesABadReleaseOnPurposeAndTheHistorySaysSo) {

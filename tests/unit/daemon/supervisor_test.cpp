@@ -173,6 +173,26 @@ TEST_F(SupervisorTest, ACrashLoopInProbationRollsBackInsteadOfRestarting) {
   EXPECT_EQ(events_[0], "restarted web web-1: exited: exited with status 1");
 }
 
+TEST_F(SupervisorTest, ACrashLoopInProbationGoesOnCountingAfterFerrydRestarts) {
+  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
+  Make(RestartPolicy::kAlways);
+  Die(500, 1);
+  Advance(1s);
+  Die(Pid(), 1);
+  Advance(2s);
+  EXPECT_TRUE(rollbacks_.empty());
+  // ferryd is killed and started again: a new supervisor adopts the running container.
+  supervisor_.reset();
+  watches_.clear();
+  work_.clear();
+  Make(RestartPolicy::kAlways);
+  ASSERT_TRUE(watches_.contains(Pid()));
+  EXPECT_EQ(Shown().restarts, 0u);  // since this ferryd started
+  Die(Pid(), 1);
+  ASSERT_EQ(rollbacks_.size(), 1u);
+  EXPECT_EQ(rollbacks_[0], "web web-1: crash loop: ended 3 times, the last: exited with status 1");
+}
+
 TEST_F(SupervisorTest, AfterProbationACrashLoopIsOnlyRestarted) {
   ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 5s));
   Make(RestartPolicy::kAlways);

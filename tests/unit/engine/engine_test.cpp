@@ -171,6 +171,22 @@ TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial
   EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
 }
 
+TEST_F(EngineTest, ARevisionRetriedOnPurposeStartsItsNewProbationWithNoEndCounted) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->CountRevision(Revision(v2), store::RevisionCounter::kProbationExits));
+  }
+  ASSERT_TRUE(engine_->FailProbation("web", Revision(v2), "crash loop: ended 3 times"));
+  ASSERT_TRUE(engine_->RetryBad("web", "2.0.0", "technician (ferry retry)"));
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  const auto rec = *store_->GetRevision(Revision(v2));
+  EXPECT_EQ(rec.probation_exits, 0u);
+  EXPECT_EQ(rec.probation_until, clock_.WallNow() + 300s);
+}
+
 TEST_F(EngineTest, AfterItsProbationARevisionIsNeverRolledBackAutomatically) {
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");

@@ -28,6 +28,7 @@ const std::map<int, std::string_view> kSampleData = {
     {5, "UPDATE revisions SET probation_until = 1700000300000 WHERE id = 'web-1';"},
     {6, "UPDATE revisions SET retried = 'technician' WHERE id = 'web-1';"},
     {7, "INSERT INTO release_backoff VALUES ('web@2.0.0#d-1', 2, 1700000000000, 'no space');"},
+    {8, "UPDATE revisions SET probation_exits = 2 WHERE id = 'web-1';"},
 };
 
 std::string Schema(Database& db) {
@@ -91,6 +92,7 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
                 start >= 5 ? 1700000300000 : 0);
       EXPECT_EQ(*db->QueryText("SELECT retried FROM revisions"), start >= 6 ? "technician" : "");
       EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM release_backoff"), start >= 7 ? 1 : 0);
+      EXPECT_EQ(*db->QueryInt("SELECT probation_exits FROM revisions"), start >= 8 ? 2 : 0);
     }
   }
 }

@@ -83,6 +83,22 @@ TEST_F(StateStoreTest, ProbationEndIsKeptAndCanBeCleared) {
   EXPECT_TRUE(store_->SetProbation("ghost-1", until).error().Is(Errc::kNotFound));
 }
 
+TEST_F(StateStoreTest, EndsWithinProbationAreCountedAcrossAReopenAndCanBeReset) {
+  ASSERT_TRUE(store_->PutApp("web"));
+  ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
+  EXPECT_EQ(store_->GetRevision("web-3")->probation_exits, 0u);
+  EXPECT_EQ(*store_->CountRevision("web-3", RevisionCounter::kProbationExits), 1u);
+  EXPECT_EQ(*store_->CountRevision("web-3", RevisionCounter::kProbationExits), 2u);
+  store_.reset();
+  auto s = OpenStateStore(dir_ / "state.db");
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->GetRevision("web-3")->probation_exits, 2u);
+  EXPECT_EQ((*s)->GetRevision("web-3")->interruptions, 0u);
+  EXPECT_EQ(*(*s)->CountRevision("web-3", RevisionCounter::kProbationExits), 3u);
+  ASSERT_TRUE((*s)->ResetRevisionCount("web-3", RevisionCounter::kProbationExits));
+  EXPECT_EQ((*s)->GetRevision("web-3")->probation_exits, 0u);
+}
+
 TEST_F(StateStoreTest, ARetriedRevisionIsNoLongerBadAndSaysWhoRetriedIt) {
   ASSERT_TRUE(store_->PutApp("web"));
   ASSERT_TRUE(store_->AddRevision(Revision("web-3", "web", "3.0.0")));
