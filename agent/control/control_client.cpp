@@ -8,6 +8,7 @@
 
 #include "ferry/control/control.hpp"
 #include "ferry/core/json_depth.hpp"
+#include "ferry/core/unique_fd.hpp"
 
 namespace ferry::control {
 namespace {
@@ -36,22 +37,6 @@ Errc CodeFromName(const std::string& name) {
   }
   return Errc::kFailedPrecondition;
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Waits until fd is ready for `events` or the deadline passes.
 Status WaitReady(int fd, short events, std::chrono::steady_clock::time_point deadline) {
@@ -87,7 +72,7 @@ Result<Json> Call(const std::filesystem::path& socket_path, const std::string& m
     return Fail(Errc::kInvalidArgument, "socket path too long: " + socket_path.string());
   }
   std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) {
     return Fail(ErrnoError("socket"));
   }

@@ -20,16 +20,21 @@ std::string Finish(EVP_MD_CTX* ctx) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return FormatSha256Digest({md, len});
 }
 
 }  // namespace
+
+std::string FormatSha256Digest(std::span<const unsigned char> hash) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  out.reserve(out.size() + 2 * hash.size());
+  for (unsigned char byte : hash) {
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 0xf]);
+  }
+  return out;
+}
 
 std::string Sha256Digest(std::string_view bytes) {
   MdCtx ctx(EVP_MD_CTX_new());

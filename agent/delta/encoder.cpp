@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +13,7 @@
 #include "agent/delta/format.hpp"
 #include "agent/delta/gzip.hpp"
 #include "agent/delta/header.hpp"
+#include "agent/delta/input_file.hpp"
 #include "agent/delta/matcher.hpp"
 #include "agent/delta/sa_diff.hpp"
 #include "agent/delta/tar_scan.hpp"
@@ -185,23 +184,11 @@ format::Op OpOf(Kind kind) {
   return format::kFull;
 }
 
-Result<std::string> Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Fail(DeltaErrc::kBadInput, "cannot open " + path.string());
-  }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    return Fail(DeltaErrc::kBadInput, "cannot read " + path.string());
-  }
-  return data;
-}
-
 }  // namespace
 
 Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path& new_tar,
                                 const std::filesystem::path& out, const EncodeOptions& options) {
-  auto tar_r = Slurp(new_tar);
+  auto tar_r = ReadInputFile(new_tar);
   if (!tar_r) {
     return Fail(tar_r.error());
   }

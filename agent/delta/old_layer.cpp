@@ -1,28 +1,12 @@
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <system_error>
 
 #include "agent/delta/header.hpp"
+#include "agent/delta/input_file.hpp"
 #include "agent/delta/tar_scan.hpp"
 #include "ferry/delta/delta.hpp"
 
 namespace ferry::delta {
-namespace {
-
-Result<std::string> Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Fail(DeltaErrc::kBadInput, "cannot open " + path.string());
-  }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    return Fail(DeltaErrc::kBadInput, "cannot read " + path.string());
-  }
-  return data;
-}
-
-}  // namespace
 
 Result<OldLayer> LoadOldLayer(const std::filesystem::path& path) {
   std::error_code ec;
@@ -39,7 +23,7 @@ Result<OldLayer> LoadOldLayer(const std::filesystem::path& path) {
       if (!it->is_regular_file(ec) || it->is_symlink(ec)) {
         continue;
       }
-      auto data = Slurp(it->path());
+      auto data = ReadInputFile(it->path());
       if (!data) {
         return Fail(data.error());
       }
@@ -48,7 +32,7 @@ Result<OldLayer> LoadOldLayer(const std::filesystem::path& path) {
     }
     return layer;
   }
-  auto tar = Slurp(path);
+  auto tar = ReadInputFile(path);
   if (!tar) {
     return Fail(tar.error());
   }

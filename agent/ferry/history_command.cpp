@@ -2,7 +2,7 @@
 #include <ostream>
 
 #include "command.hpp"
-#include "table.hpp"
+#include "ferry/core/text.hpp"
 
 namespace ferry::cli {
 namespace {

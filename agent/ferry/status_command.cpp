@@ -7,24 +7,10 @@
 #include <vector>
 
 #include "command.hpp"
-#include "table.hpp"
+#include "ferry/core/text.hpp"
 
 namespace ferry::cli {
 namespace {
-
-// 1536 → "1.5 KiB": sizes a person reads at a glance.
-std::string Bytes(std::uint64_t n) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
-  return buf;
-}
 
 using Json = control::Json;
 
@@ -126,12 +112,12 @@ void PrintStatus(const Json& status, std::ostream& out) {
       update_text = Field(update, "step") + " " + Field(update, "version");
       const auto total = update.value("bytes_total", std::uint64_t{0});
       if (total > 0) {
-        update_text +=
-            " " + Bytes(update.value("bytes_done", std::uint64_t{0})) + "/" + Bytes(total);
+        update_text += " " + FormatBytes(update.value("bytes_done", std::uint64_t{0})) + "/" +
+                       FormatBytes(total);
       }
       const auto speed = update.value("bytes_per_second", std::uint64_t{0});
       if (speed > 0) {
-        update_text += " " + Bytes(speed) + "/s";
+        update_text += " " + FormatBytes(speed) + "/s";
       }
     }
     rows.push_back({Field(app, "name"), Field(current, "version"), Field(current, "revision"),

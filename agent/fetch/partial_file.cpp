@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/http_client.hpp"
 
@@ -131,13 +132,7 @@ std::string PartialFile::Digest() const {
       EVP_DigestFinal_ex(copy.get(), md, &len) != 1) {
     return {};  // compares unequal to every digest
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return FormatSha256Digest({md, len});
 }
 
 Status PartialFile::Sync() {

@@ -47,34 +47,31 @@ Result<Statement> Database::Prepare(std::string_view sql) {
   return Statement(this, stmt);
 }
 
-Result<std::int64_t> Database::QueryInt(std::string_view sql) {
-  auto stmt = Prepare(sql);
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  auto row = stmt->Step();
+Result<Statement> Database::FirstRow(std::string_view sql) {
+  auto row = QueryRow(sql);
   if (!row) {
     return Fail(row.error());
   }
   if (!*row) {
     return Fail(Error(codes_.query_failed, "no row for " + std::string(sql)));
   }
-  return stmt->Int(0);
+  return std::move(**row);
+}
+
+Result<std::int64_t> Database::QueryInt(std::string_view sql) {
+  auto row = FirstRow(sql);
+  if (!row) {
+    return Fail(row.error());
+  }
+  return row->Int(0);
 }
 
 Result<std::string> Database::QueryText(std::string_view sql) {
-  auto stmt = Prepare(sql);
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  auto row = stmt->Step();
+  auto row = FirstRow(sql);
   if (!row) {
     return Fail(row.error());
   }
-  if (!*row) {
-    return Fail(Error(codes_.query_failed, "no row for " + std::string(sql)));
-  }
-  return stmt->Text(0);
+  return row->Text(0);
 }
 
 Statement::~Statement() {
@@ -135,6 +132,19 @@ Status Statement::Run() {
     return Fail(r.error());
   }
   return Ok();
+}
+
+Status Statement::ForEachRow(const std::function<void(const Statement& row)>& on_row) {
+  for (;;) {
+    auto row = Step();
+    if (!row) {
+      return Fail(row.error());
+    }
+    if (!*row) {
+      return Ok();
+    }
+    on_row(*this);
+  }
 }
 
 std::int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }

@@ -322,8 +322,7 @@ class Parser {
     ++pos_;
     Json::Array items;
     SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
+    if (Consume(']')) {
       return Json(std::move(items));
     }
     while (true) {
@@ -332,19 +331,13 @@ class Parser {
         return item;
       }
       items.push_back(std::move(*item));
-      SkipSpace();
-      if (pos_ >= s_.size()) {
-        return Error("unterminated array");
+      auto end = EndOfElement(']', "array");
+      if (!end) {
+        return std::unexpected(end.error());
       }
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == ']') {
-        ++pos_;
+      if (*end) {
         return Json(std::move(items));
       }
-      return Error("expected , or ]");
     }
   }
 
@@ -353,8 +346,7 @@ class Parser {
     Json::Object members;
     std::unordered_set<std::string> seen;
     SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
+    if (Consume('}')) {
       return Json(std::move(members));
     }
     while (true) {
@@ -380,20 +372,39 @@ class Parser {
         return value;
       }
       members.emplace_back(std::move(*key), std::move(*value));
-      SkipSpace();
-      if (pos_ >= s_.size()) {
-        return Error("unterminated object");
+      auto end = EndOfElement('}', "object");
+      if (!end) {
+        return std::unexpected(end.error());
       }
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == '}') {
-        ++pos_;
+      if (*end) {
         return Json(std::move(members));
       }
-      return Error("expected , or }");
     }
+  }
+
+  // Consumes `c` when it comes next.
+  bool Consume(char c) {
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  // After an element of an array or object: consumes the ',' before the next one (false) or the
+  // `close` that ends the container (true).
+  Result<bool> EndOfElement(char close, std::string_view container) {
+    SkipSpace();
+    if (pos_ >= s_.size()) {
+      return Error("unterminated " + std::string(container));
+    }
+    if (Consume(',')) {
+      return false;
+    }
+    if (Consume(close)) {
+      return true;
+    }
+    return Error(std::string("expected , or ") + close);
   }
 
   std::string_view s_;
@@ -422,33 +433,32 @@ void EscapedString(const std::string& s, std::string& out) {
   out += '"';
 }
 
+// Writes `open`, then each of `items` with `write` and commas between them, then `close`.
+template <class Items, class Write>
+void JoinInto(char open, const Items& items, char close, std::string& out, const Write& write) {
+  out += open;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    write(item);
+  }
+  out += close;
+}
+
 void SerializeInto(const Json& v, std::string& out) {
   if (v.IsString()) {
     EscapedString(v.AsString(), out);
   } else if (v.IsArray()) {
-    out += '[';
-    bool first = true;
-    for (const auto& item : v.AsArray()) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      SerializeInto(item, out);
-    }
-    out += ']';
+    JoinInto('[', v.AsArray(), ']', out, [&](const Json& item) { SerializeInto(item, out); });
   } else if (v.IsObject()) {
-    out += '{';
-    bool first = true;
-    for (const auto& [key, value] : v.AsObject()) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      EscapedString(key, out);
+    JoinInto('{', v.AsObject(), '}', out, [&](const Json::Member& member) {
+      EscapedString(member.first, out);
       out += ':';
-      SerializeInto(value, out);
-    }
-    out += '}';
+      SerializeInto(member.second, out);
+    });
   } else {
     out += Canonicalize(v);
   }
@@ -475,16 +485,7 @@ void CanonicalInto(const Json& v, std::string& out) {
   } else if (v.IsString()) {
     CanonicalString(v.AsString(), out);
   } else if (v.IsArray()) {
-    out += '[';
-    bool first = true;
-    for (const auto& item : v.AsArray()) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      CanonicalInto(item, out);
-    }
-    out += ']';
+    JoinInto('[', v.AsArray(), ']', out, [&](const Json& item) { CanonicalInto(item, out); });
   } else {
     std::vector<const Json::Member*> sorted;
     for (const auto& m : v.AsObject()) {
@@ -492,18 +493,11 @@ void CanonicalInto(const Json& v, std::string& out) {
     }
     std::sort(sorted.begin(), sorted.end(),
               [](const Json::Member* a, const Json::Member* b) { return a->first < b->first; });
-    out += '{';
-    bool first = true;
-    for (const auto* m : sorted) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
+    JoinInto('{', sorted, '}', out, [&](const Json::Member* m) {
       CanonicalString(m->first, out);
       out += ':';
       CanonicalInto(m->second, out);
-    }
-    out += '}';
+    });
   }
 }
 

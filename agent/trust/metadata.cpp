@@ -22,6 +22,36 @@ Result<const Json*> Field(const Json& obj, std::string_view key) {
   return v;
 }
 
+Result<const Json::Object*> ObjectField(const Json& obj, std::string_view key) {
+  auto v = Field(obj, key);
+  if (!v) {
+    return std::unexpected(v.error());
+  }
+  if (!(*v)->IsObject()) {
+    return Bad(std::string(key) + " is not an object");
+  }
+  return &(*v)->AsObject();
+}
+
+// Parses each member of the object field `key` with `parse` into `out`; an error names the member
+// after `what`.
+template <class T, class Parse>
+Status ParseEachMember(const Json& obj, std::string_view key, std::string_view what,
+                       const Parse& parse, std::map<std::string, T>& out) {
+  auto members = ObjectField(obj, key);
+  if (!members) {
+    return std::unexpected(members.error());
+  }
+  for (const auto& [name, value] : **members) {
+    auto parsed = parse(value);
+    if (!parsed) {
+      return std::unexpected(parsed.error().WithContext(std::string(what) + name));
+    }
+    out[name] = std::move(*parsed);
+  }
+  return Ok();
+}
+
 Result<std::string> StringField(const Json& obj, std::string_view key) {
   auto v = Field(obj, key);
   if (!v) {
@@ -146,16 +176,21 @@ Result<MetaFile> ParseMetaFile(const Json& v) {
   return out;
 }
 
+// The keys listed in the "keys" field of `obj`, by keyid.
+Result<std::map<std::string, PublicKey>> KeysField(const Json& obj) {
+  auto keys = Field(obj, "keys");
+  if (!keys) {
+    return std::unexpected(keys.error());
+  }
+  return ParseKeys(**keys);
+}
+
 Status ParseDelegations(const Json& v, Metadata& md) {
   if (!v.IsObject()) {
     return Bad("delegations is not an object");
   }
   md.has_delegations = true;
-  auto keys_json = Field(v, "keys");
-  if (!keys_json) {
-    return std::unexpected(keys_json.error());
-  }
-  auto keys = ParseKeys(**keys_json);
+  auto keys = KeysField(v);
   if (!keys) {
     return std::unexpected(keys.error());
   }
@@ -383,60 +418,31 @@ Result<Metadata> ParseMetadata(std::string_view bytes, std::string_view expected
       }
       md.consistent_snapshot = cs->AsBool();
     }
-    auto keys_json = Field(s, "keys");
-    if (!keys_json) {
-      return std::unexpected(keys_json.error());
-    }
-    auto keys = ParseKeys(**keys_json);
+    auto keys = KeysField(s);
     if (!keys) {
       return std::unexpected(keys.error());
     }
     md.keys = std::move(*keys);
-    auto roles_json = Field(s, "roles");
-    if (!roles_json) {
-      return std::unexpected(roles_json.error());
-    }
-    if (!(*roles_json)->IsObject()) {
-      return Bad("roles is not an object");
-    }
-    for (const auto& [name, role] : (*roles_json)->AsObject()) {
-      auto keys_of_role = ParseRoleKeys(role);
-      if (!keys_of_role) {
-        return std::unexpected(keys_of_role.error().WithContext("role " + name));
-      }
-      md.roles[name] = std::move(*keys_of_role);
+    if (auto st = ParseEachMember(s, "roles", "role ", ParseRoleKeys, md.roles); !st) {
+      return std::unexpected(st.error());
     }
     if (md.roles.size() != 4 || !md.roles.contains("root") || !md.roles.contains("timestamp") ||
         !md.roles.contains("snapshot") || !md.roles.contains("targets")) {
       return Bad("root must define exactly the roles root, timestamp, snapshot and targets");
     }
   } else if (md.type == "timestamp" || md.type == "snapshot") {
-    auto meta_json = Field(s, "meta");
-    if (!meta_json) {
-      return std::unexpected(meta_json.error());
-    }
-    if (!(*meta_json)->IsObject()) {
-      return Bad("meta is not an object");
-    }
-    for (const auto& [name, entry] : (*meta_json)->AsObject()) {
-      auto file = ParseMetaFile(entry);
-      if (!file) {
-        return std::unexpected(file.error().WithContext("meta " + name));
-      }
-      md.meta[name] = std::move(*file);
+    if (auto st = ParseEachMember(s, "meta", "meta ", ParseMetaFile, md.meta); !st) {
+      return std::unexpected(st.error());
     }
     if (md.type == "timestamp" && (md.meta.size() != 1 || !md.meta.contains("snapshot.json"))) {
       return Bad("timestamp meta must list snapshot.json alone");
     }
   } else if (md.type == "targets") {
-    auto targets_json = Field(s, "targets");
-    if (!targets_json) {
-      return std::unexpected(targets_json.error());
+    auto targets = ObjectField(s, "targets");
+    if (!targets) {
+      return std::unexpected(targets.error());
     }
-    if (!(*targets_json)->IsObject()) {
-      return Bad("targets is not an object");
-    }
-    for (const auto& [path, entry] : (*targets_json)->AsObject()) {
+    for (const auto& [path, entry] : **targets) {
       TargetFile file;
       file.path = path;
       auto length = UintField(entry, "length", 0);

@@ -12,29 +12,13 @@
 #include <vector>
 
 #include "ferry/core/fs.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/byte_source.hpp"
 #include "ferry/trust/crypto.hpp"
 
 namespace ferry::publish {
 
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 Result<std::size_t> ReadSome(int fd, void* buf, std::size_t n, const std::filesystem::path& p) {
   while (true) {
@@ -65,27 +49,27 @@ Status WriteAll(int fd, const void* data, std::size_t n, const std::filesystem::
   return Ok();
 }
 
-Result<int> OpenRead(const std::filesystem::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+Result<UniqueFd> OpenRead(const std::filesystem::path& p) {
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     return Fail(ErrnoError("open " + p.string()));
   }
   return fd;
 }
 
-Result<int> OpenWrite(const std::filesystem::path& p) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
+Result<UniqueFd> OpenWrite(const std::filesystem::path& p) {
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
     return Fail(ErrnoError("create " + p.string()));
   }
   return fd;
 }
 
-Status Finish(Fd& out, const std::filesystem::path& p) {
+Status Finish(UniqueFd& out, const std::filesystem::path& p) {
   if (::fsync(out.get()) != 0) {
     return Fail(ErrnoError("fsync " + p.string()));
   }
-  if (::close(out.release()) != 0) {
+  if (::close(out.Release()) != 0) {
     return Fail(ErrnoError("close " + p.string()));
   }
   return Ok();
@@ -96,18 +80,17 @@ constexpr std::size_t kChunk = 1 << 20;
 }  // namespace
 
 Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
-  auto fd_or = OpenRead(path);
-  if (!fd_or) {
-    return Fail(fd_or.error());
+  auto fd = OpenRead(path);
+  if (!fd) {
+    return Fail(fd.error());
   }
-  Fd fd(*fd_or);
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
     return Fail(Errc::kIo, "sha256: OpenSSL failed to start a digest");
   }
   std::vector<char> buf(kChunk);
   while (true) {
-    auto n = ReadSome(fd.get(), buf.data(), buf.size(), path);
+    auto n = ReadSome(fd->get(), buf.data(), buf.size(), path);
     if (!n) {
       return Fail(n.error());
     }
@@ -123,16 +106,14 @@ Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
 }
 
 Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto in_fd = OpenRead(in);
-  if (!in_fd) {
-    return Fail(in_fd.error());
+  auto src = OpenRead(in);
+  if (!src) {
+    return Fail(src.error());
   }
-  Fd src(*in_fd);
-  auto out_fd = OpenWrite(out);
-  if (!out_fd) {
-    return Fail(out_fd.error());
+  auto dst = OpenWrite(out);
+  if (!dst) {
+    return Fail(dst.error());
   }
-  Fd dst(*out_fd);
   std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
   if (!cctx) {
     return Fail(Errc::kIo, "zstd: cannot create a compression context");
@@ -145,7 +126,7 @@ Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path
   std::vector<char> ibuf(ZSTD_CStreamInSize());
   std::vector<char> obuf(ZSTD_CStreamOutSize());
   while (true) {
-    auto n = ReadSome(src.get(), ibuf.data(), ibuf.size(), in);
+    auto n = ReadSome(src->get(), ibuf.data(), ibuf.size(), in);
     if (!n) {
       return Fail(n.error());
     }
@@ -158,27 +139,25 @@ Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path
       if (ZSTD_isError(rest)) {
         return Fail(Errc::kIo, std::string("zstd: ") + ZSTD_getErrorName(rest));
       }
-      FERRY_TRY_STATUS(WriteAll(dst.get(), obuf.data(), output.pos, out), "compressing");
+      FERRY_TRY_STATUS(WriteAll(dst->get(), obuf.data(), output.pos, out), "compressing");
       done = mode == ZSTD_e_end ? rest == 0 : input.pos == input.size;
     }
     if (*n == 0) {
       break;
     }
   }
-  return Finish(dst, out);
+  return Finish(*dst, out);
 }
 
 Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto in_fd = OpenRead(in);
-  if (!in_fd) {
-    return Fail(in_fd.error());
+  auto src = OpenRead(in);
+  if (!src) {
+    return Fail(src.error());
   }
-  Fd src(*in_fd);
-  auto out_fd = OpenWrite(out);
-  if (!out_fd) {
-    return Fail(out_fd.error());
+  auto dst = OpenWrite(out);
+  if (!dst) {
+    return Fail(dst.error());
   }
-  Fd dst(*out_fd);
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) {
     return Fail(Errc::kIo, "zstd: cannot create a decompression context");
@@ -189,7 +168,7 @@ Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::pa
   std::vector<char> obuf(ZSTD_DStreamOutSize());
   std::size_t last = 0;
   while (true) {
-    auto n = ReadSome(src.get(), ibuf.data(), ibuf.size(), in);
+    auto n = ReadSome(src->get(), ibuf.data(), ibuf.size(), in);
     if (!n) {
       return Fail(n.error());
     }
@@ -203,13 +182,13 @@ Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::pa
       if (ZSTD_isError(last)) {
         return Fail(Errc::kCorrupt, in.string() + ": zstd: " + ZSTD_getErrorName(last));
       }
-      FERRY_TRY_STATUS(WriteAll(dst.get(), obuf.data(), output.pos, out), "decompressing");
+      FERRY_TRY_STATUS(WriteAll(dst->get(), obuf.data(), output.pos, out), "decompressing");
     }
   }
   if (last != 0) {
     return Fail(Errc::kCorrupt, in.string() + ": zstd stream ends inside a frame");
   }
-  return Finish(dst, out);
+  return Finish(*dst, out);
 }
 
 std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::string& digest) {

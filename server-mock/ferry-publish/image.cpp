@@ -120,6 +120,21 @@ Status ApplyImageConfig(const json& config, ImportedImage& image, const std::str
   return Ok();
 }
 
+// Reads the image config found at `config_path` and applies it to `image`; a mismatch names the
+// image at `source`.
+Status ApplyImageConfigFile(const Result<stdfs::path>& config_path, ImportedImage& image,
+                            const stdfs::path& source) {
+  if (!config_path) {
+    return Fail(config_path.error());
+  }
+  auto config = ReadJsonFile(*config_path);
+  if (!config) {
+    return Fail(config.error());
+  }
+  FERRY_TRY_STATUS(ApplyImageConfig(*config, image, "image config"), source.string());
+  return Ok();
+}
+
 // --- OCI image layout ---
 
 Result<stdfs::path> OciBlob(const stdfs::path& layout, const json& descriptor,
@@ -210,15 +225,11 @@ Result<ImportedImage> ImportOci(const stdfs::path& layout, const std::string& ta
     }
     image.layers.push_back(std::move(*layer));
   }
-  auto config_path = OciBlob(layout, (*manifest)["config"], "image config");
-  if (!config_path) {
-    return Fail(config_path.error());
+  if (auto st = ApplyImageConfigFile(OciBlob(layout, (*manifest)["config"], "image config"), image,
+                                     layout);
+      !st) {
+    return Fail(st.error());
   }
-  auto config = ReadJsonFile(*config_path);
-  if (!config) {
-    return Fail(config.error());
-  }
-  FERRY_TRY_STATUS(ApplyImageConfig(*config, image, "image config"), layout.string());
   return image;
 }
 
@@ -328,15 +339,10 @@ Result<ImportedImage> ImportDockerSave(const stdfs::path& tarball, const stdfs::
     }
     image.layers.push_back(std::move(*layer));
   }
-  auto config_path = resolve(m["Config"].get<std::string>());
-  if (!config_path) {
-    return Fail(config_path.error());
+  if (auto st = ApplyImageConfigFile(resolve(m["Config"].get<std::string>()), image, tarball);
+      !st) {
+    return Fail(st.error());
   }
-  auto config = ReadJsonFile(*config_path);
-  if (!config) {
-    return Fail(config.error());
-  }
-  FERRY_TRY_STATUS(ApplyImageConfig(*config, image, "image config"), tarball.string());
   return image;
 }
 

@@ -16,6 +16,7 @@
 
 #include "admin_client.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/core/text.hpp"
 #include "subcommand.hpp"
 
 namespace ferry::server {
@@ -120,47 +121,12 @@ std::string Text(const json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-// 123456789 → "117.7 MiB".
-std::string Bytes(std::uint64_t n) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
-  return buf;
-}
-
 std::string Join(const json& list, const char* sep = ",") {
   std::string out;
   for (const auto& item : list) {
     out += (out.empty() ? "" : sep) + (item.is_string() ? item.get<std::string>() : item.dump());
   }
   return out.empty() ? "-" : out;
-}
-
-// Prints rows as left-aligned columns; the first row is the header.
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) {
-        line += std::string(widths[i] - row[i].size() + 2, ' ');
-      }
-    }
-    std::cout << line << "\n";
-  }
 }
 
 void PrintDevices(const json& devices) {
@@ -170,7 +136,7 @@ void PrintDevices(const json& devices) {
                     Time(d.value("last_seen_at", json())),
                     d.value("revoked", false) ? "revoked" : "active"});
   }
-  PrintTable(rows);
+  PrintTable(rows, std::cout);
 }
 
 std::string PhaseText(const json& d) {
@@ -196,7 +162,7 @@ void PrintDeployments(const json& list) {
          std::to_string(d.value("released", 0)) + "/" + std::to_string(d.value("targeted", 0)),
          std::to_string(counts.value("committed", 0)), std::to_string(failed)});
   }
-  PrintTable(rows);
+  PrintTable(rows, std::cout);
 }
 
 void PrintDeployment(const json& d) {
@@ -221,14 +187,14 @@ void PrintDeployment(const json& d) {
   if (!d.value("pause_reason", "").empty()) {
     rows.push_back({"reason", d["pause_reason"].get<std::string>()});
   }
-  PrintTable(rows);
+  PrintTable(rows, std::cout);
   std::cout << "\n";
   std::vector<std::vector<std::string>> counts = {{"STATE", "DEVICES"}};
   for (const char* state :
        {"pending", "downloading", "installing", "committed", "failed", "rolled-back"}) {
     counts.push_back({state, std::to_string(d.value("counts", json::object()).value(state, 0))});
   }
-  PrintTable(counts);
+  PrintTable(counts, std::cout);
   const json failures = d.value("failures", json::array());
   if (!failures.empty()) {
     std::cout << "\n";
@@ -236,7 +202,7 @@ void PrintDeployment(const json& d) {
     for (const auto& f : failures) {
       rows2.push_back({f.value("device", ""), f.value("state", ""), f.value("reason", "")});
     }
-    PrintTable(rows2);
+    PrintTable(rows2, std::cout);
   }
 }
 
@@ -254,10 +220,10 @@ void PrintDevice(const json& reply) {
   if (inventory.is_object()) {
     fields.push_back({"agent", Text(inventory.value("agent_version", json()))});
     if (inventory.contains("free_bytes") && inventory["free_bytes"].is_number_unsigned()) {
-      fields.push_back({"free space", Bytes(inventory["free_bytes"].get<std::uint64_t>())});
+      fields.push_back({"free space", FormatBytes(inventory["free_bytes"].get<std::uint64_t>())});
     }
   }
-  PrintTable(fields);
+  PrintTable(fields, std::cout);
   if (inventory.is_object() && inventory.contains("apps") && inventory["apps"].is_array()) {
     std::cout << "\n";
     std::vector<std::vector<std::string>> running = {
@@ -270,7 +236,7 @@ void PrintDevice(const json& reply) {
                          Text(a.value("health", json())), Text(a.value("revision", json())),
                          Text(a.value("previous_revision", json()))});
     }
-    PrintTable(running);
+    PrintTable(running, std::cout);
   }
   std::cout << "\n";
   std::vector<std::vector<std::string>> apps = {{"APP", "VERSION", "DEPLOYMENT", "DOWNGRADE"}};
@@ -278,7 +244,7 @@ void PrintDevice(const json& reply) {
     apps.push_back({a.value("app", ""), a.value("version", ""), a.value("deployment", ""),
                     a.value("downgrade", false) ? "yes" : "no"});
   }
-  PrintTable(apps);
+  PrintTable(apps, std::cout);
   const json events = reply.value("events", json::array());
   if (!events.empty()) {
     std::cout << "\n";
@@ -289,7 +255,7 @@ void PrintDevice(const json& reply) {
                       e.value("kind", ""), e.value("app", ""), e.value("version", ""),
                       e.value("reason", "")});
     }
-    PrintTable(rows);
+    PrintTable(rows, std::cout);
   }
 }
 

@@ -187,20 +187,11 @@ Result<Device> Fleet::Impl::LoadDevice(std::string_view id) {
   if (!row.IsNull(5)) {
     d.inventory_at = row.Int(5);
   }
-  auto tags = db.Prepare("SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag");
-  if (!tags) {
-    return Fail(tags.error());
-  }
-  tags->Bind(1, id);
-  for (;;) {
-    auto r = tags->Step();
-    if (!r) {
-      return Fail(r.error());
-    }
-    if (!*r) {
-      break;
-    }
-    d.tags.push_back(tags->Text(0));
+  auto st = db.ForEachRow(
+      "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
+      [&](const Statement& tag) { d.tags.push_back(tag.Text(0)); }, id);
+  if (!st) {
+    return Fail(st.error());
   }
   return d;
 }
@@ -303,15 +294,8 @@ Result<std::vector<Device>> Fleet::ListDevices(std::optional<std::string_view> t
     stmt->Bind(1, *tag);
   }
   std::vector<std::string> ids;
-  for (;;) {
-    auto r = stmt->Step();
-    if (!r) {
-      return Fail(r.error());
-    }
-    if (!*r) {
-      break;
-    }
-    ids.push_back(stmt->Text(0));
+  if (auto st = stmt->ForEachRow([&](const Statement& row) { ids.push_back(row.Text(0)); }); !st) {
+    return Fail(st.error());
   }
   std::vector<Device> out;
   for (const auto& id : ids) {
@@ -414,30 +398,22 @@ Result<std::vector<AppAssignment>> Fleet::Assignment(std::string_view device_id)
   auto& db = impl_->db;
   // The newest deployment of each app that reached this device. An aborted deployment still
   // holds the devices that committed it (they run it; revert undoes it), not the others.
-  auto stmt = db.Prepare(
+  std::vector<AppAssignment> out;
+  auto st = db.ForEachRow(
       "SELECT d.app, d.version, d.id, d.downgrade, d.retry_bad FROM deployment_devices dd "
       "JOIN deployments d ON d.id = dd.deployment_id "
       "WHERE dd.device_id = ?1 AND dd.phase <= d.current_phase "
-      "AND (d.state <> 'aborted' OR dd.state = 'committed') ORDER BY d.app, d.seq DESC");
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  stmt->Bind(1, device_id);
-  std::vector<AppAssignment> out;
-  for (;;) {
-    auto r = stmt->Step();
-    if (!r) {
-      return Fail(r.error());
-    }
-    if (!*r) {
-      break;
-    }
-    std::string app = stmt->Text(0);
-    if (!out.empty() && out.back().app == app) {
-      continue;
-    }
-    out.push_back(
-        {std::move(app), stmt->Text(1), stmt->Text(2), stmt->Int(3) != 0, stmt->Int(4) != 0});
+      "AND (d.state <> 'aborted' OR dd.state = 'committed') ORDER BY d.app, d.seq DESC",
+      [&](const Statement& row) {
+        std::string app = row.Text(0);
+        if (!out.empty() && out.back().app == app) {
+          return;
+        }
+        out.push_back({std::move(app), row.Text(1), row.Text(2), row.Int(3) != 0, row.Int(4) != 0});
+      },
+      device_id);
+  if (!st) {
+    return Fail(st.error());
   }
   return out;
 }
@@ -640,55 +616,38 @@ Result<EventRetention> Fleet::DeviceEventRetention(std::string_view device_id) {
     out.compacted_through = (*totals)->Int(2);
     out.compacted_events = (*totals)->Int(3);
   }
-  auto counts = impl_->db.Prepare(
-      "SELECT kind, count FROM device_event_counts WHERE device_id = ?1 ORDER BY kind");
-  if (!counts) {
-    return Fail(counts.error());
-  }
-  counts->Bind(1, device_id);
-  for (;;) {
-    auto row = counts->Step();
-    if (!row) {
-      return Fail(row.error());
-    }
-    if (!*row) {
-      break;
-    }
-    out.compacted_by_kind[counts->Text(0)] = counts->Int(1);
+  auto st = impl_->db.ForEachRow(
+      "SELECT kind, count FROM device_event_counts WHERE device_id = ?1 ORDER BY kind",
+      [&](const Statement& row) { out.compacted_by_kind[row.Text(0)] = row.Int(1); }, device_id);
+  if (!st) {
+    return Fail(st.error());
   }
   return out;
 }
 
 Result<std::vector<Event>> Fleet::DeviceEvents(std::string_view device_id, int limit) {
   std::lock_guard lock(impl_->mu);
-  auto stmt = impl_->db.Prepare(
-      "SELECT sequence, kind, app, version, deployment_id, reason, device_time, received_at "
-      "FROM events WHERE device_id = ?1 ORDER BY sequence DESC LIMIT ?2");
-  if (!stmt) {
-    return Fail(stmt.error());
-  }
-  stmt->Bind(1, device_id).Bind(2, std::int64_t{limit});
   std::vector<Event> out;
-  for (;;) {
-    auto r = stmt->Step();
-    if (!r) {
-      return Fail(r.error());
-    }
-    if (!*r) {
-      break;
-    }
-    Event e;
-    e.sequence = stmt->Int(0);
-    e.kind = stmt->Text(1);
-    e.app = stmt->Text(2);
-    e.version = stmt->Text(3);
-    e.deployment = stmt->Text(4);
-    e.reason = stmt->Text(5);
-    if (!stmt->IsNull(6)) {
-      e.device_time = stmt->Int(6);
-    }
-    e.received_at = stmt->Int(7);
-    out.push_back(std::move(e));
+  auto st = impl_->db.ForEachRow(
+      "SELECT sequence, kind, app, version, deployment_id, reason, device_time, received_at "
+      "FROM events WHERE device_id = ?1 ORDER BY sequence DESC LIMIT ?2",
+      [&](const Statement& row) {
+        Event e;
+        e.sequence = row.Int(0);
+        e.kind = row.Text(1);
+        e.app = row.Text(2);
+        e.version = row.Text(3);
+        e.deployment = row.Text(4);
+        e.reason = row.Text(5);
+        if (!row.IsNull(6)) {
+          e.device_time = row.Int(6);
+        }
+        e.received_at = row.Int(7);
+        out.push_back(std::move(e));
+      },
+      device_id, std::int64_t{limit});
+  if (!st) {
+    return Fail(st.error());
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,9 @@
 namespace ferry {
 
 std::string Sha256Digest(std::string_view bytes);
+
+// Spells a finished sha256 hash (the raw bytes from the hash function) as a Ferry digest.
+std::string FormatSha256Digest(std::span<const unsigned char> hash);
 
 // Returns true when the caller wants the work in progress to stop (ferryd is shutting down). Must
 // be cheap and thread-safe; an empty function never stops.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,11 @@ class Database {
   // or nullopt when the query returns none.
   template <class... Params>
   Result<std::optional<Statement>> QueryRow(std::string_view sql, const Params&... params);
+  // Prepares `sql`, binds `params` as Execute does and calls `on_row` with the statement on each
+  // row in turn; fails when a step fails.
+  template <class... Params>
+  Status ForEachRow(std::string_view sql, const std::function<void(const Statement& row)>& on_row,
+                    const Params&... params);
   // A single integer or text from a one-row query, e.g. PRAGMA user_version.
   Result<std::int64_t> QueryInt(std::string_view sql);
   Result<std::string> QueryText(std::string_view sql);
@@ -59,6 +65,9 @@ class Database {
   const ErrorCodes& codes() const { return codes_; }
 
  private:
+  // The statement on the first row of `sql`; fails with query_failed when there is none.
+  Result<Statement> FirstRow(std::string_view sql);
+
   Database(sqlite3* db, std::filesystem::path path, ErrorCodes codes)
       : db_(db), path_(std::move(path)), codes_(codes) {}
   sqlite3* db_;
@@ -86,6 +95,9 @@ class Statement {
   Result<bool> Step();
   // Runs a statement that returns no rows.
   Status Run();
+  // Steps through the remaining rows, calling `on_row` with the statement on each; fails when a
+  // step fails.
+  Status ForEachRow(const std::function<void(const Statement& row)>& on_row);
 
   std::int64_t Int(int column) const;
   double Double(int column) const;
@@ -129,6 +141,19 @@ Result<std::optional<Statement>> Database::QueryRow(std::string_view sql, const 
     return std::optional<Statement>();
   }
   return std::optional<Statement>(std::move(*stmt));
+}
+
+template <class... Params>
+Status Database::ForEachRow(std::string_view sql,
+                            const std::function<void(const Statement& row)>& on_row,
+                            const Params&... params) {
+  auto stmt = Prepare(sql);
+  if (!stmt) {
+    return Fail(stmt.error());
+  }
+  int index = 0;
+  (stmt->Bind(++index, params), ...);
+  return stmt->ForEachRow(on_row);
 }
 
 struct Migration {

@@ -12,14 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "ferry/core/digest.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "server_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::testing {
-
-// "sha256:<hex>" of `data`.
-std::string Sha256Digest(const std::string& data);
 
 std::string ReadAll(const std::filesystem::path& path);
 

@@ -1,11 +1,9 @@
 #include "canned_server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <stdexcept>
+#include "support/loopback_listener.hpp"
 
 namespace ferry::testing {
 namespace {
@@ -41,17 +39,9 @@ std::string ReadRequest(int fd) {
 
 CannedServer::CannedServer(std::string reply, bool silent)
     : reply_(std::move(reply)), silent_(silent) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
+  const auto listener = ListenOnLoopback();
+  listen_fd_ = listener.fd;
+  port_ = listener.port;
   thread_ = std::thread([this] { Loop(); });
 }
 

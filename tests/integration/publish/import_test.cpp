@@ -12,18 +12,10 @@ namespace ferry::publish::testing {
 namespace {
 
 namespace stdfs = std::filesystem;
-using ferry::testing::TempDir;
 using nlohmann::json;
 
-class ImportTest : public ::testing::Test {
+class ImportTest : public PublishTest {
  protected:
-  void SetUp() override {
-    auto r = Publish({"init", "--repo", repo().string(), "--keys", keys().string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  stdfs::path repo() const { return tmp_ / "repo"; }
-  stdfs::path keys() const { return tmp_ / "keys"; }
-
   ferry::testing::RunResult Release(const std::string& image, const std::string& version,
                                     std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"release", "--repo", repo().string(), "--keys", keys().string(),
@@ -40,16 +32,20 @@ class ImportTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << "umoci " << args[0] << ": " << r.err;
   }
 
-  TempDir tmp_;
+  // An OCI layout at `layout` holding the empty image `image`, unpacked into tmp_/bundle with
+  // MakeRootfs(…, 1) as its root filesystem, ready to be repacked.
+  void StartOciImage(const stdfs::path& layout, const std::string& image) {
+    Umoci({"init", "--layout", layout.string()});
+    Umoci({"new", "--image", image});
+    Umoci({"unpack", "--rootless", "--image", image, (tmp_ / "bundle").string()});
+    MakeRootfs(tmp_ / "bundle" / "rootfs", 1);
+  }
 };
 
 TEST_F(ImportTest, OciLayoutFromUmoci) {
   const auto layout = tmp_ / "oci";
   const std::string image = layout.string() + ":v1";
-  Umoci({"init", "--layout", layout.string()});
-  Umoci({"new", "--image", image});
-  Umoci({"unpack", "--rootless", "--image", image, (tmp_ / "bundle").string()});
-  MakeRootfs(tmp_ / "bundle" / "rootfs", 1);
+  StartOciImage(layout, image);
   // --refresh-bundle: the next repack builds on this layer, not on the unpacked (empty) image.
   Umoci({"repack", "--refresh-bundle", "--image", image, (tmp_ / "bundle").string()});
   // A second layer on top, so the import keeps layer order.
@@ -90,10 +86,7 @@ TEST_F(ImportTest, OciLayoutFromUmoci) {
 TEST_F(ImportTest, OciLayoutWithATamperedBlobIsRefused) {
   const auto layout = tmp_ / "oci";
   const std::string image = layout.string() + ":v1";
-  Umoci({"init", "--layout", layout.string()});
-  Umoci({"new", "--image", image});
-  Umoci({"unpack", "--rootless", "--image", image, (tmp_ / "bundle").string()});
-  MakeRootfs(tmp_ / "bundle" / "rootfs", 1);
+  StartOciImage(layout, image);
   Umoci({"repack", "--image", image, (tmp_ / "bundle").string()});
   Umoci({"config", "--image", image, "--config.cmd", "/bin/app"});
   // Append a byte to every layer-sized blob: its digest no longer matches.

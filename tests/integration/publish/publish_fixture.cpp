@@ -119,4 +119,18 @@ stdfs::path WriteAppConfig(const stdfs::path& dir, const std::string& json) {
   return path;
 }
 
+void PublishTest::SetUp() {
+  auto r = Publish({"init", "--repo", repo().string(), "--keys", keys().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+void PublishTest::Release(const std::string& version, int variant) {
+  const auto rootfs = tmp_ / ("rootfs-" + std::to_string(variant));
+  MakeRootfs(rootfs, variant);
+  auto r = Publish({"release", "--repo", repo().string(), "--keys", keys().string(), "--app", "web",
+                    "--version", version, "--image", rootfs.string(), "--app-config",
+                    WriteAppConfig(tmp_.path()).string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
 }  // namespace ferry::publish::testing

@@ -2,6 +2,8 @@
 // what a release wrote into a repository.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "ferry/manifest/manifest.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace ferry::publish::testing {
 
@@ -41,5 +44,19 @@ std::vector<std::string> TarMembers(const std::filesystem::path& tar);
 // An app config with a command, so a bare root filesystem makes a valid release.
 std::filesystem::path WriteAppConfig(const std::filesystem::path& dir,
                                      const std::string& json = R"({"cmd": ["/bin/app"]})");
+
+// A repository made by `ferry-publish init` in a temporary directory, for each test.
+class PublishTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  std::filesystem::path repo() const { return tmp_ / "repo"; }
+  std::filesystem::path keys() const { return tmp_ / "keys"; }
+
+  // Releases app "web" at `version` from MakeRootfs(variant) with WriteAppConfig; asserts success.
+  void Release(const std::string& version, int variant);
+
+  ferry::testing::TempDir tmp_;
+};
 
 }  // namespace ferry::publish::testing

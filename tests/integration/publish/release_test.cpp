@@ -15,16 +15,12 @@ namespace {
 namespace stdfs = std::filesystem;
 using ferry::testing::TempDir;
 
-class ReleaseTest : public ::testing::Test {
+class ReleaseTest : public PublishTest {
  protected:
   void SetUp() override {
-    auto r = Publish({"init", "--repo", repo().string(), "--keys", keys().string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    PublishTest::SetUp();
     app_config_ = WriteAppConfig(tmp_.path());
   }
-
-  stdfs::path repo() const { return tmp_ / "repo"; }
-  stdfs::path keys() const { return tmp_ / "keys"; }
 
   ferry::testing::RunResult Release(const std::string& version, int variant,
                                     std::vector<std::string> extra = {}) {
@@ -40,7 +36,6 @@ class ReleaseTest : public ::testing::Test {
     return Publish(args);
   }
 
-  TempDir tmp_;
   stdfs::path app_config_;
 };
 

@@ -42,27 +42,9 @@ std::uint64_t VersionOf(const stdfs::path& file, const char* type) {
   return md ? md->version : 0;
 }
 
-class RepositoryTest : public ::testing::Test {
+class RepositoryTest : public PublishTest {
  protected:
-  void SetUp() override {
-    auto r = Publish({"init", "--repo", repo().string(), "--keys", keys().string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  stdfs::path repo() const { return tmp_ / "repo"; }
-  stdfs::path keys() const { return tmp_ / "keys"; }
-
-  void Release(const std::string& version, int variant) {
-    const auto rootfs = tmp_ / ("rootfs-" + std::to_string(variant));
-    MakeRootfs(rootfs, variant);
-    auto r = Publish({"release", "--repo", repo().string(), "--keys", keys().string(), "--app",
-                      "web", "--version", version, "--image", rootfs.string(), "--app-config",
-                      WriteAppConfig(tmp_.path()).string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-
   ferry::testing::RunResult Verify() { return Publish({"verify", "--repo", repo().string()}); }
-
-  TempDir tmp_;
 };
 
 TEST(Keygen, WritesEachKeyTypeWithPrivateMode) {

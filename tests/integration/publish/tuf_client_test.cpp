@@ -15,12 +15,14 @@ namespace {
 namespace stdfs = std::filesystem;
 using ferry::testing::BuiltProgram;
 using ferry::testing::Child;
-using ferry::testing::TempDir;
 
-class TufClientTest : public ::testing::Test {
+class TufClientTest : public PublishTest {
  protected:
   void SetUp() override {
-    ASSERT_EQ(Publish({"init", "--repo", repo().string(), "--keys", keys().string()}).exit_code, 0);
+    PublishTest::SetUp();
+    if (HasFatalFailure()) {
+      return;
+    }
     const auto log = tmp_ / "server.log";
     server_ = std::make_unique<Child>(
         std::vector<std::string>{BuiltProgram("ferry-server").string(), "serve", "--repo",
@@ -39,18 +41,6 @@ class TufClientTest : public ::testing::Test {
     ASSERT_FALSE(url_.empty()) << ReadFile(log);
   }
 
-  stdfs::path repo() const { return tmp_ / "repo"; }
-  stdfs::path keys() const { return tmp_ / "keys"; }
-
-  void Release(const std::string& version, int variant) {
-    const auto rootfs = tmp_ / ("rootfs-" + std::to_string(variant));
-    MakeRootfs(rootfs, variant);
-    auto r = Publish({"release", "--repo", repo().string(), "--keys", keys().string(), "--app",
-                      "web", "--version", version, "--image", rootfs.string(), "--app-config",
-                      WriteAppConfig(tmp_.path()).string()});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-
   ferry::testing::RunResult Client(const std::vector<std::string>& args) {
     std::vector<std::string> argv{BuiltProgram("ferry-tuf-client").string()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -64,7 +54,6 @@ class TufClientTest : public ::testing::Test {
                    "download"});
   }
 
-  TempDir tmp_;
   std::unique_ptr<Child> server_;
   std::string url_;
 };

@@ -41,9 +41,7 @@ class FaultsTest : public ::testing::Test {
   }
 
   RawResponse Get(std::string_view target, std::string_view headers = {}) {
-    auto r = Fetch(port_, "GET", target, headers);
-    EXPECT_TRUE(r.has_value()) << target;
-    return r.value_or(RawResponse{});
+    return ferry::testing::Get(port_, target, headers);
   }
 
   RawResponse Admin(std::string_view method, std::string_view body,

@@ -1,6 +1,7 @@
 #include "raw_http.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -70,23 +71,27 @@ void RawConnection::Send(std::string_view bytes) {
   }
 }
 
-bool RawConnection::Fill(std::chrono::steady_clock::time_point deadline) {
+std::optional<ssize_t> RawConnection::Receive(std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) {
-    return false;
+    return std::nullopt;
   }
   pollfd p{fd_, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-    return false;
+    return std::nullopt;
   }
   char buf[65536];
   const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-  if (n <= 0) {
-    return false;
+  if (n > 0) {
+    buffer_.append(buf, static_cast<std::size_t>(n));
   }
-  buffer_.append(buf, static_cast<std::size_t>(n));
-  return true;
+  return n;
+}
+
+bool RawConnection::Fill(std::chrono::steady_clock::time_point deadline) {
+  const auto n = Receive(deadline);
+  return n && *n > 0;
 }
 
 std::optional<RawResponse> RawConnection::Read(bool head, std::chrono::milliseconds timeout) {
@@ -137,24 +142,16 @@ bool RawConnection::PeerClosed(std::chrono::milliseconds timeout) {
   // Body bytes the peer sent before closing may still be queued: read past them to the end.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    const auto n = Receive(deadline);
+    if (!n) {
       return false;
     }
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      return false;
-    }
-    char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+    if (*n == 0 || (*n < 0 && errno == ECONNRESET)) {
       return true;
     }
-    if (n < 0) {
+    if (*n < 0) {
       return false;
     }
-    buffer_.append(buf, static_cast<std::size_t>(n));
   }
 }
 
@@ -164,6 +161,12 @@ std::optional<RawResponse> Fetch(std::uint16_t port, std::string_view method,
   c.Send(std::string(method) + " " + std::string(target) +
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + std::string(headers) + "\r\n");
   return c.Read(method == "HEAD");
+}
+
+RawResponse Get(std::uint16_t port, std::string_view target, std::string_view headers) {
+  auto r = Fetch(port, "GET", target, headers);
+  EXPECT_TRUE(r.has_value()) << target;
+  return r.value_or(RawResponse{});
 }
 
 }  // namespace ferry::testing

@@ -3,6 +3,8 @@
 // and the connection itself (short bodies, keep-alive, closes).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -42,6 +44,9 @@ class RawConnection {
   bool PeerClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
  private:
+  // Waits until `deadline` for bytes and appends them to buffer_: what recv returned (0 when the
+  // peer closed, -1 with errno on an error), or nullopt when nothing came in time.
+  std::optional<ssize_t> Receive(std::chrono::steady_clock::time_point deadline);
   // Appends what arrives to buffer_; false on close, error or timeout.
   bool Fill(std::chrono::steady_clock::time_point deadline);
 
@@ -53,5 +58,8 @@ class RawConnection {
 // "Name: value\r\n"). The response is read to its end or to the close.
 std::optional<RawResponse> Fetch(std::uint16_t port, std::string_view method,
                                  std::string_view target, std::string_view headers = {});
+
+// GET `target` on a new connection; a test failure, and an empty response, when none comes.
+RawResponse Get(std::uint16_t port, std::string_view target, std::string_view headers = {});
 
 }  // namespace ferry::testing

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -34,49 +35,67 @@ void WriteLine(int fd, const std::string& s) {
   }
 }
 
-TEST(StoreCrash, KillDuringWriteTransactionKeepsCommittedAndDropsUncommitted) {
-  testing::TempDir dir;
-  const auto path = dir / "state.db";
+// Forks a child that opens the store at `path` and runs `write` on it with the write end of a pipe
+// to report through; the child exits 2 when the store does not open and 4 when `write` returns.
+// Returns the child's pid (-1 when pipe or fork failed) and the read end of the pipe.
+std::pair<pid_t, int> ForkWriter(const std::filesystem::path& path,
+                                 const std::function<void(StateStore& store, int report)>& write) {
   int pipefd[2];
-  ASSERT_EQ(::pipe(pipefd), 0);
+  if (::pipe(pipefd) != 0) {
+    return {-1, -1};
+  }
   const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return {-1, -1};
+  }
   if (pid == 0) {
     ::close(pipefd[0]);
     auto store = OpenStateStore(path);
     if (!store) {
       ::_exit(2);
     }
+    write(**store, pipefd[1]);
+    ::_exit(4);
+  }
+  ::close(pipefd[1]);
+  return {pid, pipefd[0]};
+}
+
+TEST(StoreCrash, KillDuringWriteTransactionKeepsCommittedAndDropsUncommitted) {
+  testing::TempDir dir;
+  const auto path = dir / "state.db";
+  const auto [pid, from_child] = ForkWriter(path, [](StateStore& store, int report) {
     for (int i = 0; i < 20; ++i) {
-      if (!(*store)->AppendEvent("committed", "app", "{\"n\":" + std::to_string(i) + "}")) {
+      if (!store.AppendEvent("committed", "app", "{\"n\":" + std::to_string(i) + "}")) {
         ::_exit(2);
       }
     }
     // A large uncommitted transaction, so SQLite spills pages to the WAL before the kill.
-    (void)(*store)->InTransaction([&]() -> Status {
+    (void)store.InTransaction([&]() -> Status {
       const std::string big(1 << 20, 'x');
       for (int i = 0; i < 24; ++i) {
-        if (auto st = (*store)->AppendEvent("uncommitted", "app", big); !st) {
+        if (auto st = store.AppendEvent("uncommitted", "app", big); !st) {
           return Fail(st.error());
         }
       }
-      if (auto st = (*store)->PutApp("never"); !st) {
+      if (auto st = store.PutApp("never"); !st) {
         return st;
       }
-      WriteLine(pipefd[1], "in-transaction");
+      WriteLine(report, "in-transaction");
       for (;;) {
         ::pause();
       }
     });
-    ::_exit(4);
-  }
-  ::close(pipefd[1]);
-  ASSERT_EQ(ReadLine(pipefd[0]), "in-transaction");
+  });
+  ASSERT_GE(pid, 0);
+  ASSERT_EQ(ReadLine(from_child), "in-transaction");
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status));
-  ::close(pipefd[0]);
+  ::close(from_child);
 
   auto store = OpenStateStore(path);  // runs quick_check
   ASSERT_TRUE(store) << store.error().message();
@@ -96,38 +115,29 @@ TEST(StoreCrash, RandomKillsNeverLoseAnAcknowledgedCommit) {
   int acknowledged_total = 0;
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int pipefd[2];
-    ASSERT_EQ(::pipe(pipefd), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(pipefd[0]);
-      auto store = OpenStateStore(path);
-      if (!store) {
-        ::_exit(2);
-      }
-      WriteLine(pipefd[1], "open");
+    const auto [pid, from_child] = ForkWriter(path, [](StateStore& store, int report) {
+      WriteLine(report, "open");
       for (int i = 0;; ++i) {
         const std::string payload(static_cast<std::size_t>(100 + (i % 7) * 3000), 'p');
-        auto seq = (*store)->AppendEvent("e", "app", payload);
+        auto seq = store.AppendEvent("e", "app", payload);
         if (!seq) {
           ::_exit(2);
         }
-        WriteLine(pipefd[1], std::to_string(*seq));
+        WriteLine(report, std::to_string(*seq));
       }
-    }
-    ::close(pipefd[1]);
-    ASSERT_EQ(ReadLine(pipefd[0]), "open");
+    });
+    ASSERT_GE(pid, 0);
+    ASSERT_EQ(ReadLine(from_child), "open");
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 200));
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     // Every sequence number the child reported had committed before it was reported.
     std::int64_t last_acknowledged = 0;
-    for (std::string line = ReadLine(pipefd[0]); !line.empty(); line = ReadLine(pipefd[0])) {
+    for (std::string line = ReadLine(from_child); !line.empty(); line = ReadLine(from_child)) {
       last_acknowledged = std::stoll(line);
     }
-    ::close(pipefd[0]);
+    ::close(from_child);
 
     auto store = OpenStateStore(path);
     ASSERT_TRUE(store) << store.error().message();

@@ -216,9 +216,7 @@ TEST(Delegation, DelegatedRoleRollbackIsRejected) {
   env.repo.snapshot_version += 1;
   env.repo.timestamp_version += 1;
   env.repo.Publish();
-  auto status = env.Refresh();
-  ASSERT_FALSE(status);
-  EXPECT_TRUE(status.error().Is(TrustErrc::kRollback)) << status.error().String();
+  EXPECT_TRUE(FailedWith(env.Refresh(), TrustErrc::kRollback));
 }
 
 TEST(Delegation, SuccinctHashBinsPickTheBinOfThePath) {

@@ -18,6 +18,18 @@ namespace ferry::trust::testing {
 
 inline const std::chrono::system_clock::time_point kStart{std::chrono::seconds(1'800'000'000)};
 
+// Passes when `result` is an error with `code`; otherwise says what came instead.
+template <class T>
+::testing::AssertionResult FailedWith(const Result<T>& result, TrustErrc code) {
+  if (result) {
+    return ::testing::AssertionFailure() << "succeeded";
+  }
+  if (!result.error().Is(code)) {
+    return ::testing::AssertionFailure() << "failed otherwise: " << result.error().String();
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class RepoHttp final : public fetch::HttpClient {
  public:
   explicit RepoHttp(std::map<std::string, std::string>& files) : files_(files) {}
