@@ -3,9 +3,9 @@
 #include <iterator>
 #include <system_error>
 
-#include "agent/delta/header.hpp"
-#include "agent/delta/tar_scan.hpp"
 #include "ferry/delta/delta.hpp"
+#include "header.hpp"
+#include "tar_scan.hpp"
 
 namespace ferry::delta {
 namespace {

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "agent/layers/entry_path.hpp"
-#include "agent/layers/tree_writer.hpp"
+#include "entry_path.hpp"
+#include "tree_writer.hpp"
 
 namespace ferry::layers {
 namespace {
