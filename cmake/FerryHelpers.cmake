@@ -34,7 +34,10 @@ function(ferry_module name)
   cmake_parse_arguments(M "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(ferry_${name} STATIC ${M_SOURCES})
   add_library(ferry::${name} ALIAS ferry_${name})
-  target_include_directories(ferry_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR})
+  # A user of the module sees its public headers (include/ferry/NAME/) and nothing else; the
+  # module's own sources also see the private headers beside them.
+  target_include_directories(ferry_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                             PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(ferry_${name} PUBLIC ${M_DEPS} ferry_sanitizers PRIVATE ${M_PRIVATE_DEPS} ferry::warnings)
 endfunction()
 

@@ -14,12 +14,12 @@
 #include <optional>
 #include <vector>
 
-#include "agent/delta/format.hpp"
-#include "agent/delta/gzip.hpp"
-#include "agent/delta/header.hpp"
-#include "agent/delta/old_dir.hpp"
-#include "agent/delta/xz.hpp"
 #include "ferry/delta/delta.hpp"
+#include "format.hpp"
+#include "gzip.hpp"
+#include "header.hpp"
+#include "old_dir.hpp"
+#include "xz.hpp"
 
 namespace ferry::delta {
 namespace {

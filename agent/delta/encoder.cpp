@@ -10,16 +10,16 @@
 #include <thread>
 #include <unordered_map>
 
-#include "agent/delta/format.hpp"
-#include "agent/delta/gzip.hpp"
-#include "agent/delta/header.hpp"
-#include "agent/delta/input_file.hpp"
-#include "agent/delta/matcher.hpp"
-#include "agent/delta/sa_diff.hpp"
-#include "agent/delta/tar_scan.hpp"
-#include "agent/delta/xz.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/delta/delta.hpp"
+#include "format.hpp"
+#include "gzip.hpp"
+#include "header.hpp"
+#include "input_file.hpp"
+#include "matcher.hpp"
+#include "sa_diff.hpp"
+#include "tar_scan.hpp"
+#include "xz.hpp"
 
 namespace ferry::delta {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/delta/gzip.hpp"
+#include "gzip.hpp"
 
 #include <zlib.h>
 

@@ -1,4 +1,4 @@
-#include "agent/delta/header.hpp"
+#include "header.hpp"
 
 #include <openssl/evp.h>
 

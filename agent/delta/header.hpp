@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/delta/format.hpp"
 #include "ferry/delta/delta.hpp"
+#include "format.hpp"
 
 namespace ferry::delta {
 

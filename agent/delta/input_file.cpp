@@ -1,4 +1,4 @@
-#include "agent/delta/input_file.hpp"
+#include "input_file.hpp"
 
 #include <fstream>
 #include <iterator>

@@ -1,4 +1,4 @@
-#include "agent/delta/matcher.hpp"
+#include "matcher.hpp"
 
 #include <cctype>
 #include <functional>

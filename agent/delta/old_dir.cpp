@@ -1,4 +1,4 @@
-#include "agent/delta/old_dir.hpp"
+#include "old_dir.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,10 +1,10 @@
 #include <filesystem>
 #include <system_error>
 
-#include "agent/delta/header.hpp"
-#include "agent/delta/input_file.hpp"
-#include "agent/delta/tar_scan.hpp"
 #include "ferry/delta/delta.hpp"
+#include "header.hpp"
+#include "input_file.hpp"
+#include "tar_scan.hpp"
 
 namespace ferry::delta {
 

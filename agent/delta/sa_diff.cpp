@@ -1,4 +1,4 @@
-#include "agent/delta/sa_diff.hpp"
+#include "sa_diff.hpp"
 
 #include <divsufsort.h>
 

@@ -1,4 +1,4 @@
-#include "agent/delta/tar_scan.hpp"
+#include "tar_scan.hpp"
 
 #include <algorithm>
 #include <charconv>

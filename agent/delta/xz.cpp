@@ -1,4 +1,4 @@
-#include "agent/delta/xz.hpp"
+#include "xz.hpp"
 
 #include <unistd.h>
 

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "agent/layers/entry_path.hpp"
+#include "entry_path.hpp"
 
 namespace ferry::layers {
 namespace {

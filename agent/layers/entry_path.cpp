@@ -1,4 +1,4 @@
-#include "agent/layers/entry_path.hpp"
+#include "entry_path.hpp"
 
 #include <cstdio>
 

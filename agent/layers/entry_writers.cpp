@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/layers/entry_path.hpp"
-#include "agent/layers/tree_writer.hpp"
+#include "entry_path.hpp"
+#include "tree_writer.hpp"
 
 namespace ferry::layers {
 namespace {

@@ -10,9 +10,9 @@
 #include <memory>
 #include <optional>
 
-#include "agent/layers/entry_path.hpp"
-#include "agent/layers/tree_writer.hpp"
+#include "entry_path.hpp"
 #include "ferry/core/crashpoint.hpp"
+#include "tree_writer.hpp"
 
 namespace ferry::layers {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/layers/record_spill.hpp"
+#include "record_spill.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

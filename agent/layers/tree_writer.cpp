@@ -1,4 +1,4 @@
-#include "agent/layers/tree_writer.hpp"
+#include "tree_writer.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "agent/layers/entry_path.hpp"
+#include "entry_path.hpp"
 #include "ferry/core/check.hpp"
 #include "ferry/core/crashpoint.hpp"
 

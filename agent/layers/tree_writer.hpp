@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
-#include "agent/layers/record_spill.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
+#include "record_spill.hpp"
 
 namespace ferry::layers {
 

@@ -1,4 +1,4 @@
-#include "agent/runtime/log_rotation.hpp"
+#include "log_rotation.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

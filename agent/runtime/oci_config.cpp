@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "agent/runtime/seccomp_profile.hpp"
 #include "ferry/runtime/container_spec.hpp"
 #include "ferry/runtime/errors.hpp"
+#include "seccomp_profile.hpp"
 
 namespace ferry::runtime {
 namespace {

@@ -16,11 +16,11 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "agent/runtime/log_rotation.hpp"
-#include "agent/runtime/spawn.hpp"
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "log_rotation.hpp"
+#include "spawn.hpp"
 
 namespace ferry::runtime {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/runtime/seccomp_profile.hpp"
+#include "seccomp_profile.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "agent/runtime/spawn.hpp"
+#include "spawn.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

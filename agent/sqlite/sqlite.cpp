@@ -1,5 +1,7 @@
 #include "ferry/sqlite/sqlite.hpp"
 
+#include <sqlite3.h>
+
 namespace ferry::sqlite {
 
 Result<Database> Database::Open(const std::filesystem::path& path, ErrorCodes codes) {
@@ -15,6 +17,10 @@ Result<Database> Database::Open(const std::filesystem::path& path, ErrorCodes co
   sqlite3_busy_timeout(db, 5000);
   return Database(db, path, codes);
 }
+
+std::int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+
+int Database::Changes() const { return sqlite3_changes(db_); }
 
 Database::~Database() {
   if (db_ != nullptr) {

@@ -1,4 +1,4 @@
-#include "server-mock/ferry-publish/app_config.hpp"
+#include "app_config.hpp"
 
 #include <algorithm>
 #include <set>

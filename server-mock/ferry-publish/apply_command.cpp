@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "command.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/delta/delta.hpp"
-#include "server-mock/ferry-publish/command.hpp"
 
 namespace ferry::publish {
 

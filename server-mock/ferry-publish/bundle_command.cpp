@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "command.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/manifest/manifest.hpp"
 #include "ferry/trust/metadata.hpp"
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/files.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "files.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "command.hpp"
 #include "ferry/delta/delta.hpp"
-#include "server-mock/ferry-publish/command.hpp"
 
 namespace ferry::publish {
 

@@ -1,4 +1,4 @@
-#include "server-mock/ferry-publish/files.hpp"
+#include "files.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "command.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/manifest/manifest.hpp"
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

@@ -1,4 +1,4 @@
-#include "server-mock/ferry-publish/image.hpp"
+#include "image.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,7 +14,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "ferry/manifest/manifest.hpp"
-#include "server-mock/ferry-publish/files.hpp"
+#include "files.hpp"
 
 namespace ferry::publish {
 

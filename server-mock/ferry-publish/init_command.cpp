@@ -2,9 +2,9 @@
 #include <memory>
 #include <string>
 
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/keys.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "command.hpp"
+#include "keys.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

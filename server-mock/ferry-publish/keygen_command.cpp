@@ -2,8 +2,8 @@
 #include <memory>
 #include <string>
 
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/keys.hpp"
+#include "command.hpp"
+#include "keys.hpp"
 
 namespace ferry::publish {
 

@@ -1,4 +1,4 @@
-#include "server-mock/ferry-publish/keys.hpp"
+#include "keys.hpp"
 
 #include <sys/stat.h>
 

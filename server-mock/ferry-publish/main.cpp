@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "server-mock/ferry-publish/command.hpp"
+#include "command.hpp"
 
 namespace {
 

@@ -6,14 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "app_config.hpp"
+#include "command.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/delta/delta.hpp"
 #include "ferry/manifest/manifest.hpp"
-#include "server-mock/ferry-publish/app_config.hpp"
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/files.hpp"
-#include "server-mock/ferry-publish/image.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "files.hpp"
+#include "image.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

@@ -1,4 +1,4 @@
-#include "server-mock/ferry-publish/repository.hpp"
+#include "repository.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -10,7 +10,7 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/trust/crypto.hpp"
 #include "ferry/trust/metadata.hpp"
-#include "server-mock/ferry-publish/keys.hpp"
+#include "keys.hpp"
 
 namespace ferry::publish {
 

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/root_edit.hpp"
+#include "command.hpp"
+#include "root_edit.hpp"
 
 namespace ferry::publish {
 

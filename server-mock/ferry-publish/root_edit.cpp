@@ -1,9 +1,9 @@
-#include "server-mock/ferry-publish/root_edit.hpp"
+#include "root_edit.hpp"
 
 #include <algorithm>
 #include <set>
 
-#include "server-mock/ferry-publish/keys.hpp"
+#include "keys.hpp"
 
 namespace ferry::publish {
 

@@ -6,7 +6,7 @@
 
 #include "ferry/core/result.hpp"
 #include "ferry/trust/json.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

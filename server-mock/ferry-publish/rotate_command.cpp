@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/keys.hpp"
-#include "server-mock/ferry-publish/root_edit.hpp"
+#include "command.hpp"
+#include "keys.hpp"
+#include "root_edit.hpp"
 
 namespace ferry::publish {
 

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/repository.hpp"
+#include "command.hpp"
+#include "repository.hpp"
 
 namespace ferry::publish {
 

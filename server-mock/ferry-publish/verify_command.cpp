@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "command.hpp"
 #include "ferry/core/clock.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/http_client.hpp"
@@ -20,8 +21,7 @@
 #include "ferry/trust/metadata.hpp"
 #include "ferry/trust/metadata_store.hpp"
 #include "ferry/trust/updater.hpp"
-#include "server-mock/ferry-publish/command.hpp"
-#include "server-mock/ferry-publish/files.hpp"
+#include "files.hpp"
 
 namespace ferry::publish {
 

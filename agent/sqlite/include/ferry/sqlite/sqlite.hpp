@@ -3,8 +3,6 @@
 // their callers keep branching on the store's or the fleet's own codes.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -16,6 +14,10 @@
 #include <utility>
 
 #include "ferry/core/result.hpp"
+
+// SQLite's handles, declared here so that <sqlite3.h> stays inside this module.
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace ferry::sqlite {
 
@@ -58,8 +60,8 @@ class Database {
   Result<std::int64_t> QueryInt(std::string_view sql);
   Result<std::string> QueryText(std::string_view sql);
 
-  std::int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
-  int Changes() const { return sqlite3_changes(db_); }
+  std::int64_t LastInsertRowId() const;
+  int Changes() const;
   Error LastError(std::string_view what) const;
   const std::filesystem::path& path() const { return path_; }
   const ErrorCodes& codes() const { return codes_; }
