@@ -123,12 +123,12 @@ void Supervisor::Watch(const std::string& app, const std::string& revision, int 
     a.shown.healthy.reset();
     a.liveness_failed = 0;
   }
-  std::optional<health::HealthCheck> check;
+  std::optional<manifest::HealthCheck> check;
   if (after_commit_.health_check) {
     auto c = after_commit_.health_check(app, revision);
     if (!c) {
       log::warn("{}: no liveness probe: {}", app, c.error().message());
-    } else if (c->kind != health::CheckKind::kProcess && c->liveness_interval.count() > 0) {
+    } else if (c->kind != manifest::CheckKind::kProcess && c->liveness_interval.count() > 0) {
       check = *c;
     }
   }
@@ -327,7 +327,7 @@ void Supervisor::ScheduleLiveness(const std::string& app, int pid) {
 }
 
 void Supervisor::LivenessProbe(const std::string& app, int pid) {
-  health::HealthCheck check;
+  manifest::HealthCheck check;
   std::string revision;
   {
     std::lock_guard lock(mu_);
@@ -367,7 +367,7 @@ void Supervisor::LivenessProbe(const std::string& app, int pid) {
     ScheduleLiveness(app, pid);
     return;
   }
-  const std::string what = std::string(health::KindName(check.kind)) + " check failed " +
+  const std::string what = std::string(manifest::KindName(check.kind)) + " check failed " +
                            std::to_string(failed) +
                            " times in a row: " + result.output.substr(0, 256);
   if (InProbation(revision) && RollBackInProbation(app, revision, "unhealthy: " + what)) {

@@ -30,7 +30,7 @@
 #include "ferry/core/cancel_token.hpp"
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 #include "ferry/store/state_store.hpp"
 
@@ -103,7 +103,8 @@ class Supervisor {
                          const std::string& reason)>
         fail_probation;
     // Engine::HealthCheckOf: the check and its liveness settings.
-    std::function<Result<health::HealthCheck>(const std::string& app, const std::string& revision)>
+    std::function<Result<manifest::HealthCheck>(const std::string& app,
+                                                const std::string& revision)>
         health_check;
     // Appends an event for the fleet (Engine::RecordEvent): kind, app, revision, reason.
     std::function<void(const std::string& kind, const std::string& app, const std::string& revision,
@@ -132,8 +133,8 @@ class Supervisor {
     RestartBackoff backoff;
     bool restart_pending = false;
     Supervision shown;
-    int liveness_failed = 0;                   // in a row, of the watched pid
-    std::optional<health::HealthCheck> check;  // of `revision`, when it has a liveness probe
+    int liveness_failed = 0;                     // in a row, of the watched pid
+    std::optional<manifest::HealthCheck> check;  // of `revision`, when it has a liveness probe
   };
   void SyncApp(const std::string& app, const std::string& revision);
   void Watch(const std::string& app, const std::string& revision, int pid);

@@ -8,8 +8,8 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
-#include "ferry/health/health_check.hpp"
 #include "ferry/layers/extract.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "layer_gc.hpp"
 #include "revision_rootfs.hpp"
 
@@ -573,19 +573,8 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return Fail(m.error());
   }
   const std::string version = m->version.String();
-  health::HealthCheck check;
-  if (!m->config.health.is_null()) {
-    auto parsed = health::ParseHealthCheck(m->config.health);
-    if (!parsed) {
-      const std::string reason = "bad health check: " + parsed.error().message();
-      if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
-        return Fail(st.error());
-      }
-      (void)Event("failed", app, revision, version, reason);
-      return InstallResult{Outcome::kFailed, revision, reason};
-    }
-    check = *parsed;
-  }
+  // The manifest's parser checked the health check; none is the process check.
+  const manifest::HealthCheck check = m->config.health.value_or(manifest::HealthCheck{});
 
   store::JournalEntry entry;
   entry.app = app;

@@ -2,7 +2,7 @@
 #include <mutex>
 
 #include "ferry/engine/engine.hpp"
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 
 namespace ferry::engine {
 
@@ -66,16 +66,13 @@ Status Engine::FailProbation(const std::string& app, const std::string& revision
   return RollBack(app, revision, to, "probation: " + reason, "");
 }
 
-Result<health::HealthCheck> Engine::HealthCheckOf(const std::string& app,
-                                                  const std::string& revision) {
+Result<manifest::HealthCheck> Engine::HealthCheckOf(const std::string& app,
+                                                    const std::string& revision) {
   auto m = LoadRevisionManifest(app, revision);
   if (!m) {
     return Fail(m.error());
   }
-  if (m->config.health.is_null()) {
-    return health::HealthCheck{};
-  }
-  return health::ParseHealthCheck(m->config.health);
+  return m->config.health.value_or(manifest::HealthCheck{});
 }
 
 }  // namespace ferry::engine

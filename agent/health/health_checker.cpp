@@ -7,6 +7,10 @@
 #include <optional>
 
 namespace ferry::health {
+
+using manifest::CheckKind;
+using manifest::HealthCheck;
+using manifest::KindName;
 namespace {
 
 using runtime::ContainerStatus;

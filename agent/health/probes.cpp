@@ -16,6 +16,11 @@
 #include "ferry/health/probe.hpp"
 
 namespace ferry::health {
+
+using manifest::CheckKind;
+using manifest::HealthCheck;
+using manifest::HttpTarget;
+using manifest::ParseHttpUrl;
 namespace {
 
 using Millis = std::chrono::milliseconds;

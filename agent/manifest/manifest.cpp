@@ -372,7 +372,11 @@ Result<RuntimeConfig> ParseConfig(const Reader& r) {
     if (!r.node()["health"].is_object()) {
       return Fail(Errc::kInvalidArgument, r.Join("health") + ": must be an object");
     }
-    c.health = r.node()["health"];
+    auto check = ParseHealthCheck(r.node()["health"]);
+    if (!check) {
+      return Fail(Errc::kInvalidArgument, r.Join("health") + ": " + check.error().message());
+    }
+    c.health = std::move(*check);
   }
   return c;
 }
@@ -494,8 +498,8 @@ std::string SerializeManifest(const Manifest& m) {
     resources["cpu_millis"] = *m.config.resources.cpu_millis;
   }
   config["resources"] = resources;
-  if (!m.config.health.is_null()) {
-    config["health"] = m.config.health;
+  if (m.config.health) {
+    config["health"] = HealthCheckToJson(*m.config.health);
   }
   Json layers = Json::array();
   for (const auto& l : m.layers) {

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "ferry/core/fs.hpp"
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 
 namespace ferry::publish {
 
@@ -86,11 +86,11 @@ Result<json> Health(const json& hc) {
   if (test.empty() || test[0] == "NONE") {
     return json();
   }
-  auto check = health::HealthCheckFromImage(hc);
+  auto check = manifest::HealthCheckFromImage(hc);
   if (!check) {
     return Fail(Errc::kInvalidArgument, "image Healthcheck: " + check.error().message());
   }
-  return health::HealthCheckToJson(*check);
+  return manifest::HealthCheckToJson(*check);
 }
 
 }  // namespace
@@ -212,7 +212,7 @@ Result<json> BuildRuntimeConfig(const json& image_config, const AppConfig& app) 
   }
   // A check ferryd would refuse must fail here, at publish time, not on every device.
   if (config.contains("health") && !config["health"].is_null()) {
-    if (auto check = health::ParseHealthCheck(config["health"]); !check) {
+    if (auto check = manifest::ParseHealthCheck(config["health"]); !check) {
       return Fail(Errc::kInvalidArgument, "health: " + check.error().message());
     }
   }

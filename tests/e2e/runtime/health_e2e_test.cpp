@@ -7,10 +7,10 @@ namespace ferry::runtime::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using health::HealthCheck;
 using health::HealthChecker;
-using health::ParseHealthCheck;
 using health::RealSleeper;
+using manifest::HealthCheck;
+using manifest::ParseHealthCheck;
 
 class SteadyClock final : public Clock {
  public:

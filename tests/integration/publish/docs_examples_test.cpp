@@ -76,7 +76,8 @@ TEST(DocsExamples, EveryAppConfigInRepositoryMdIsPublishedAsWritten) {
     const manifest::Manifest m = LoadManifest(tmp / "repo", app, "2.0.0");
     const Json asked = Json::parse(examples[i]);
     if (asked.contains("health") && asked["health"].is_object()) {
-      EXPECT_EQ(m.config.health.value("kind", ""), asked["health"]["kind"]);
+      ASSERT_TRUE(m.config.health.has_value()) << examples[i];
+      EXPECT_EQ(manifest::KindName(m.config.health->kind), asked["health"].value("kind", ""));
     }
     if (asked.contains("cmd")) {
       EXPECT_EQ(m.config.cmd, asked["cmd"].get<std::vector<std::string>>());

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "publish_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -160,20 +160,21 @@ TEST_F(ImportTest, DockerSaveTarball) {
   EXPECT_EQ(m.config.capabilities, std::vector<std::string>{"NET_BIND_SERVICE"});
   ASSERT_TRUE(m.min_from_version.has_value());
   EXPECT_EQ(m.min_from_version->String(), "1.2.0");
-  EXPECT_EQ(m.config.health["kind"], "exec");
-  EXPECT_EQ(m.config.health["command"],
-            json({"/bin/sh", "-c", "wget -q -O- http://127.0.0.1/health"}));
-  EXPECT_EQ(m.config.health["interval_s"], 10.0);
-  EXPECT_EQ(m.config.health["timeout_s"], 2.0);
-  EXPECT_EQ(m.config.health["start_period_s"], 5.0);
-  EXPECT_EQ(m.config.health["failures"], 4);
-  EXPECT_TRUE(health::ParseHealthCheck(m.config.health)) << "ferryd must accept what is signed";
+  // ParseManifest checked the signed health check as ferryd does.
+  ASSERT_TRUE(m.config.health.has_value());
+  EXPECT_EQ(m.config.health->kind, manifest::CheckKind::kExec);
+  EXPECT_EQ(m.config.health->command,
+            (std::vector<std::string>{"/bin/sh", "-c", "wget -q -O- http://127.0.0.1/health"}));
+  EXPECT_EQ(m.config.health->interval.count(), 10.0);
+  EXPECT_EQ(m.config.health->timeout.count(), 2.0);
+  EXPECT_EQ(m.config.health->start_period.count(), 5.0);
+  EXPECT_EQ(m.config.health->failures, 4);
   EXPECT_EQ(Publish({"verify", "--repo", repo().string()}).exit_code, 0);
 
   // The app config can drop the image's health check.
   const auto no_health = WriteAppConfig(tmp_.path(), R"({"health": null})");
   ASSERT_EQ(Release(tarball.string(), "2.0.1", {"--app-config", no_health.string()}).exit_code, 0);
-  EXPECT_TRUE(LoadManifest(repo(), "svc", "2.0.1").config.health.is_null());
+  EXPECT_FALSE(LoadManifest(repo(), "svc", "2.0.1").config.health.has_value());
 }
 
 TEST_F(ImportTest, DockerSaveWithAWrongDiffIdIsRefused) {

@@ -95,7 +95,7 @@ class SupervisorTest : public ::testing::Test {
       return store_->SetAppRevisions("web", "web-2", std::nullopt);
     };
     hooks.health_check = [this](const std::string&,
-                                const std::string&) -> Result<health::HealthCheck> {
+                                const std::string&) -> Result<manifest::HealthCheck> {
       return check_;
     };
     hooks.event = [this](const std::string& kind, const std::string& app,
@@ -149,7 +149,7 @@ class SupervisorTest : public ::testing::Test {
   std::vector<std::string> restarts_asked_;
   std::vector<std::string> rollbacks_;
   std::vector<std::string> events_;
-  health::HealthCheck check_;  // the process check: no liveness probe
+  manifest::HealthCheck check_;  // the process check: no liveness probe
   std::unique_ptr<Supervisor> supervisor_;
 };
 
@@ -211,9 +211,9 @@ class LivenessTest : public SupervisorTest {
  protected:
   void SetUp() override {
     SupervisorTest::SetUp();
-    check_.kind = health::CheckKind::kExec;
+    check_.kind = manifest::CheckKind::kExec;
     check_.command = {"/bin/check"};
-    check_.liveness_interval = health::HealthCheck::Seconds(10);
+    check_.liveness_interval = manifest::HealthCheck::Seconds(10);
     check_.liveness_failures = 3;
     runtime_.SetExecHandler([this](const std::string&, const std::vector<std::string>&,
                                    std::chrono::milliseconds) -> Result<runtime::ExecResult> {
@@ -281,7 +281,7 @@ TEST_F(LivenessTest, SustainedUnhealthinessInProbationRollsBack) {
 }
 
 TEST_F(LivenessTest, ZeroIntervalTurnsItOff) {
-  check_.liveness_interval = health::HealthCheck::Seconds(0);
+  check_.liveness_interval = manifest::HealthCheck::Seconds(0);
   Make(RestartPolicy::kAlways);
   EXPECT_EQ(clock_.PendingTimers(), 0u);
   Advance(1h);

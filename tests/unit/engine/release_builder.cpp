@@ -70,7 +70,13 @@ manifest::Manifest ReleaseBuilder::Release(const std::string& app, const std::st
   m.version = *manifest::ParseSemVer(version);
   m.config.entrypoint = {"/bin/app"};
   m.config.env = {"PATH=/bin"};
-  m.config.health = std::move(health);
+  if (!health.is_null()) {
+    auto check = manifest::ParseHealthCheck(health);
+    EXPECT_TRUE(check) << check.error().message();
+    if (check) {
+      m.config.health = std::move(*check);
+    }
+  }
   for (const auto& l : layers) {
     m.layers.push_back(l.layer);
   }

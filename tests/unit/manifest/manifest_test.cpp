@@ -57,7 +57,9 @@ TEST(Manifest, ParsesEveryField) {
   EXPECT_EQ(m->config.volumes[0].path, "/var/data");
   EXPECT_EQ(m->config.resources.pids, 64u);
   EXPECT_TRUE(m->config.read_only_rootfs);
-  EXPECT_EQ(m->config.health["kind"], "http");
+  ASSERT_TRUE(m->config.health.has_value());
+  EXPECT_EQ(m->config.health->kind, CheckKind::kHttp);
+  EXPECT_EQ(m->config.health->url, "http://127.0.0.1:8080/");
   ASSERT_EQ(m->layers.size(), 1u);
   EXPECT_EQ(m->layers[0].blob.size, 400u);
   ASSERT_EQ(m->layers[0].deltas.size(), 1u);
@@ -158,6 +160,13 @@ TEST(Manifest, RejectsBadFieldsNamingThem) {
        "missing field layers[0].blob"},
       {"wrong type", [](Json& j) { j["config"]["read_only_rootfs"] = "yes"; },
        "config.read_only_rootfs: must be true or false"},
+      // The health check is checked when the manifest is read, before anything is downloaded.
+      {"health check key", [](Json& j) { j["config"]["health"]["cmd"] = "true"; },
+       "config.health: unknown key \"cmd\""},
+      {"health check kind", [](Json& j) { j["config"]["health"]["kind"] = "ping"; },
+       "config.health: kind must be one of process, http, tcp, exec"},
+      {"health check not an object", [](Json& j) { j["config"]["health"] = "http"; },
+       "config.health: must be an object"},
   };
   for (const auto& c : cases) {
     Json doc = Valid();

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::publish {
@@ -46,7 +46,7 @@ TEST(BuildRuntimeConfig, MapsDockerHealthchecks) {
   EXPECT_EQ(h["timeout_s"], 30.0);
   EXPECT_EQ(h["start_period_s"], 0.0);
   EXPECT_EQ(h["failures"], 3);
-  auto parsed = health::ParseHealthCheck(h);
+  auto parsed = manifest::ParseHealthCheck(h);
   ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(parsed->command, (std::vector<std::string>{"/bin/check", "-q"}));
   auto none = BuildRuntimeConfig({{"Cmd", {"x"}}, {"Healthcheck", {{"Test", {"NONE"}}}}}, {});

@@ -183,7 +183,7 @@ class Engine {
 
   // The health check of an installed revision (the process check when its manifest has none),
   // with its probation and liveness settings.
-  Result<health::HealthCheck> HealthCheckOf(const std::string& app, const std::string& revision);
+  Result<manifest::HealthCheck> HealthCheckOf(const std::string& app, const std::string& revision);
 
   // Updates in flight, by app.
   std::map<std::string, Progress> InFlight() const;

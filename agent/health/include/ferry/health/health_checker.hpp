@@ -13,8 +13,8 @@
 #include <string>
 
 #include "ferry/core/clock.hpp"
-#include "ferry/health/health_check.hpp"
 #include "ferry/health/probe.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 
 namespace ferry::health {
@@ -58,9 +58,10 @@ class HealthChecker {
       : clock_(clock), sleeper_(sleeper), runtime_(runtime), cancel_(cancel) {}
 
   // Runs the trial of `container_id` (already started) with the real probe for `check`.
-  TrialResult Run(const HealthCheck& check, const std::string& container_id);
+  TrialResult Run(const manifest::HealthCheck& check, const std::string& container_id);
   // The same with a given probe (nullptr for the process kind); used by tests.
-  TrialResult Run(const HealthCheck& check, const std::string& container_id, Probe* probe);
+  TrialResult Run(const manifest::HealthCheck& check, const std::string& container_id,
+                  Probe* probe);
 
   // How often the container's state is read between probes, so a crash fails the trial within
   // this time.

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "ferry/core/cancel_token.hpp"
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 
 namespace ferry::health {
@@ -31,7 +31,8 @@ class Probe {
 // cancelled, a probe in flight ends at once with `cancelled` set: an http or tcp probe's connect
 // or read is abandoned and its socket closed; an exec probe's command is killed by the runtime,
 // which observes the same stop (RuncConfig::cancel).
-std::unique_ptr<Probe> MakeProbe(const HealthCheck& check, runtime::ContainerRuntime& runtime,
+std::unique_ptr<Probe> MakeProbe(const manifest::HealthCheck& check,
+                                 runtime::ContainerRuntime& runtime,
                                  const std::string& container_id,
                                  const CancelToken* cancel = nullptr);
 

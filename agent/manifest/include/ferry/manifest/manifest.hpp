@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ferry/core/result.hpp"
+#include "ferry/manifest/health_check.hpp"
 #include "ferry/manifest/semver.hpp"
 
 namespace ferry::manifest {
@@ -70,7 +71,9 @@ struct RuntimeConfig {
   std::vector<std::string> capabilities;  // wanted, e.g. "NET_BIND_SERVICE"
   Resources resources;
   bool read_only_rootfs = true;
-  nlohmann::json health;  // the health check object (ferry::health parses it); null when none
+  // How the revision proves it is healthy (health_check.hpp), checked when the manifest is read;
+  // none: the process check with its defaults.
+  std::optional<HealthCheck> health;
 };
 
 struct Manifest {

@@ -1,8 +1,8 @@
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 
 #include <gtest/gtest.h>
 
-namespace ferry::health {
+namespace ferry::manifest {
 namespace {
 
 using nlohmann::json;
@@ -153,4 +153,4 @@ TEST(HealthCheckConfig, DockerHealthcheckShellFormAndNone) {
 }
 
 }  // namespace
-}  // namespace ferry::health
+}  // namespace ferry::manifest

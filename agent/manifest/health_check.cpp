@@ -1,4 +1,4 @@
-#include "ferry/health/health_check.hpp"
+#include "ferry/manifest/health_check.hpp"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 
 #include "ferry/core/error_category.hpp"
 
-namespace ferry::health {
+namespace ferry::manifest {
 namespace {
 
 using nlohmann::json;
@@ -388,4 +388,4 @@ Result<HealthCheck> HealthCheckFromImage(const json& hc) {
   return c;
 }
 
-}  // namespace ferry::health
+}  // namespace ferry::manifest

@@ -16,7 +16,7 @@
 
 #include "ferry/core/result.hpp"
 
-namespace ferry::health {
+namespace ferry::manifest {
 
 enum class HealthErrc {
   kInvalidConfig = 1,  // a health check in a manifest or image config is malformed
@@ -86,7 +86,7 @@ struct HttpTarget {
 };
 Result<HttpTarget> ParseHttpUrl(const std::string& url);
 
-}  // namespace ferry::health
+}  // namespace ferry::manifest
 
 template <>
-struct std::is_error_code_enum<ferry::health::HealthErrc> : std::true_type {};
+struct std::is_error_code_enum<ferry::manifest::HealthErrc> : std::true_type {};
