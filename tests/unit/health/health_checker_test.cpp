@@ -13,6 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using ferry::testing::FakeRuntime;
+using manifest::CheckKind;
+using manifest::HealthCheck;
 
 // Sleeping on a ManualClock is advancing it: whole trials run at once, timers fire on the way.
 class AdvancingSleeper final : public Sleeper {

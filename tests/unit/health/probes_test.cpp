@@ -15,6 +15,8 @@ namespace ferry::health {
 namespace {
 
 using namespace std::chrono_literals;
+using manifest::CheckKind;
+using manifest::HealthCheck;
 
 // Accepts connections on 127.0.0.1 and answers each with `reply` (or nothing, when empty).
 class TinyServer {
