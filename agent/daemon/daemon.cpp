@@ -33,12 +33,10 @@
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/health/health_checker.hpp"
-#include "ferry/layers/extract.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
-#include "ferry/update/admission.hpp"
-#include "ferry/update/download_plan.hpp"
 #include "ferry/update/fetch_settings.hpp"
+#include "ferry/update/offline_installer.hpp"
 #include "ferry/update/remote_installer.hpp"
 #include "ferry/update/state_store_resume.hpp"
 #include "fleet_agent.hpp"
@@ -154,6 +152,8 @@ class DaemonImpl final : public Daemon {
         runtime_(RuntimeConfig(config_, &cancel_)),
         engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
                 EngineOptions(config_, &cancel_)),
+        offline_(engine_, *store_, engine::Layout(config_.state_dir), clock_,
+                 update::OfflineOptions{config_.trusted_root, config_.limits}),
         supervisor_(
             clock_, runtime_, *store_,
             // The configuration has checked the name already.
@@ -255,7 +255,7 @@ class DaemonImpl final : public Daemon {
       // cannot be resumed. Complete blobs and resumable downloads stay, so that the next attempt
       // (a fleet's assignment, or `ferry update` again) goes on from them; the next install
       // removes what it does not need.
-      if (auto st = layers::RemoveTree(config_.state_dir / "incoming"); !st) {
+      if (auto st = offline_.SweepInterrupted(); !st) {
         log::warn("removing incoming/: {}", st.error().message());
       }
       if (installer_) {
@@ -674,50 +674,18 @@ class DaemonImpl final : public Daemon {
   }
 
   Result<Json> Install(const bundle::BundleFile& file, bool retry_bad = false) {
-    const std::filesystem::path& bundle = file.path();
-    const engine::Layout layout(config_.state_dir);
-    // The same admission as a release from the repository; space first, before unpacking.
-    if (auto st = update::AdmitBundleFile(bundle, file.size(), layout, config_.limits); !st) {
-      log::error("install {}: {}", bundle.string(), st.error().message());
-      return Fail(st.error());
-    }
-    const auto work = config_.state_dir / "incoming" / "bundle";
-    if (auto st = layers::RemoveTree(work); !st) {
-      return Fail(st.error());
-    }
-    if (auto st = fs::MakeDirs(work, 0700); !st) {
-      return Fail(st.error());
-    }
-    auto release = bundle::OpenBundle(file, work, store_->Metadata(), config_.trusted_root, clock_,
-                                      [this] { return cancel_.cancelled(); });
-    if (!release) {
-      (void)layers::RemoveTree(work);
-      log::error("install {}: {}", bundle.string(), release.error().message());
-      return Fail(release.error());
-    }
-    const auto plan =
-        update::PlanDownloads(release->manifest, update::PresentLayers(*store_, layout));
-    if (auto st = update::Admit(engine_, layout, release->manifest, release->manifest_bytes, plan,
-                                /*download=*/false, 0, config_.limits, retry_bad);
-        !st) {
-      (void)layers::RemoveTree(work);
-      log::error("install {}: {}", bundle.string(), st.error().message());
-      return Fail(st.error());
-    }
-    engine::DirBlobProvider blobs(release->dir);
     engine::InstallOptions options;
-    options.stop_requested = [this] { return cancel_.cancelled(); };
     if (retry_bad) {
       options.retry_bad_by = "technician (ferry install --retry-bad)";
     }
-    auto r = engine_.Install(release->manifest, release->manifest_bytes, blobs, options);
-    (void)layers::RemoveTree(work);
+    auto r = offline_.Install(file, options, &cancel_);
     if (!r) {
+      log::error("install {}: {}", file.path().string(), r.error().message());
       return Fail(r.error());
     }
-    Json out = ResultJson(*r);
-    out["app"] = release->manifest.app;
-    out["version"] = release->manifest.version.String();
+    Json out = ResultJson(r->result);
+    out["app"] = r->app;
+    out["version"] = r->version;
     return out;
   }
 
@@ -847,6 +815,7 @@ class DaemonImpl final : public Daemon {
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;
   engine::Engine engine_;
+  update::OfflineInstaller offline_;
   Supervisor supervisor_;      // its work runs on worker_, its exits and timers on io_
   fetch::CancelToken cancel_;  // cancelled at shutdown
   std::unique_ptr<fetch::HttpClient> metadata_http_;

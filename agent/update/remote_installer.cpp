@@ -13,6 +13,7 @@
 #include "ferry/core/log.hpp"
 #include "ferry/update/admission.hpp"
 #include "ferry/update/download_plan.hpp"
+#include "release_pipeline.hpp"
 
 namespace ferry::update {
 namespace {
@@ -78,6 +79,62 @@ class RemoteBlobs final : public engine::BlobProvider {
 };
 
 }  // namespace
+
+// A release from the repository: its blobs are downloaded (resumably) after admission.
+class RemoteInstaller::RepositorySource final : public ReleaseSource {
+ public:
+  RepositorySource(RemoteInstaller& installer, const manifest::Manifest& manifest,
+                   const std::string& app, const std::string& version,
+                   const std::string& deployment, const fetch::CancelToken* cancel)
+      : installer_(installer),
+        manifest_(manifest),
+        app_(app),
+        version_(version),
+        deployment_(deployment),
+        cancel_(cancel),
+        blobs_([this](const manifest::Blob& blob) {
+          return installer_.FetchBlob(blob, app_, cancel_);
+        }) {}
+
+  bool Downloads() const override { return true; }
+
+  std::uint64_t BytesOnDisk(const DownloadPlan& plan) override {
+    std::uint64_t on_disk = 0;
+    for (const auto& step : plan.steps) {
+      if (step.source != LayerSource::kPresent) {
+        on_disk += FileSize(installer_.CachedPath(step.blob)) +
+                   FileSize(installer_.layout_.partial_blobs() / step.blob.digest.substr(7));
+      }
+    }
+    return on_disk;
+  }
+
+  Status Bring(const DownloadPlan& plan) override {
+    if (plan.download_bytes > 0) {
+      if (auto st = installer_.Download(plan, manifest_, app_, version_, deployment_, cancel_);
+          !st) {
+        return st;
+      }
+    }
+    brought_ = true;
+    return Ok();
+  }
+
+  engine::BlobProvider& Blobs() override { return blobs_; }
+
+  // Whether the release reached the engine (its blobs are all here).
+  bool brought() const { return brought_; }
+
+ private:
+  RemoteInstaller& installer_;
+  const manifest::Manifest& manifest_;
+  const std::string& app_;
+  const std::string& version_;
+  const std::string& deployment_;
+  const fetch::CancelToken* cancel_;
+  RemoteBlobs blobs_;
+  bool brought_ = false;
+};
 
 std::string ReleaseTarget(const std::string& app, const std::string& version) {
   return app + "/" + version + ".json";
@@ -185,66 +242,57 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
                                             " is signed, but its manifest is for " + m.app + " " +
                                             m.version.String());
   }
-  const DownloadPlan plan = PlanDownloads(m, PresentLayers(store_, layout_));
-  std::uint64_t on_disk = 0;
-  for (const auto& step : plan.steps) {
-    if (step.source != LayerSource::kPresent) {
-      on_disk += FileSize(CachedPath(step.blob)) +
-                 FileSize(layout_.partial_blobs() / step.blob.digest.substr(7));
-    }
-  }
   if (auto st = fs::MakeDirs(layout_.blobs(), 0700); !st) {
     return Fail(st.error());
   }
-  if (auto st = Admit(engine_, layout_, m, release->manifest_bytes, plan, /*download=*/true,
-                      on_disk, options_.limits, !options.retry_bad_by.empty());
-      !st) {
-    return Fail(st.error());
-  }
-
-  if (plan.download_bytes > 0) {
-    if (auto st = engine_.RecordEvent("downloading", app, version, "", options.deployment); !st) {
-      return Fail(st.error());
-    }
-    engine_.SetProgress(app,
-                        engine::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
-    for (const auto& step : plan.steps) {
-      if (step.source == LayerSource::kPresent) {
-        continue;
-      }
-      auto path = FetchBlob(step.blob, app, cancel);
-      if (!path && step.source == LayerSource::kDelta &&
-          !path.error().Is(fetch::FetchErrc::kCancelled) &&
-          (path.error().Is(fetch::FetchErrc::kNotFound) ||
-           path.error().Is(fetch::FetchErrc::kDigestMismatch))) {
-        // The repository lacks the delta (or serves a bad one): the full layer still works.
-        log::warn("{}: delta {} unusable ({}); fetching the full layer", app, step.blob.digest,
-                  path.error().message());
-        for (const auto& layer : m.layers) {
-          if (layer.diff_id == step.diff_id) {
-            path = FetchBlob(layer.blob, app, cancel);
-            break;
-          }
-        }
-      }
-      if (!path) {
-        engine_.ClearProgress(app);
-        return Fail(path.error().WithContext(app + " " + version));
-      }
-    }
-    Crashpoint(kDownloadedAll);
-  }
-
-  RemoteBlobs provider([&](const manifest::Blob& blob) { return FetchBlob(blob, app, cancel); });
+  RepositorySource source(*this, m, app, version, options.deployment, cancel);
   engine::InstallOptions engine_options = options;
   if (cancel != nullptr) {
     // The same stop that ends a download ends staging, and is checked before the switch.
     engine_options.stop_requested = [cancel] { return cancel->cancelled(); };
   }
-  auto result = engine_.Install(m, release->manifest_bytes, provider, engine_options);
-  // The layers are unpacked (or the release failed): the compressed blobs only take space now.
-  (void)CollectGarbage();
+  auto result = InstallRelease(Pipeline{engine_, store_, layout_, options_.limits}, m,
+                               release->manifest_bytes, source, engine_options);
+  if (source.brought()) {
+    // The layers are unpacked (or the release failed): the compressed blobs only take space now.
+    (void)CollectGarbage();
+  }
   return result;
+}
+
+Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manifest& m,
+                                 const std::string& app, const std::string& version,
+                                 const std::string& deployment, const fetch::CancelToken* cancel) {
+  if (auto st = engine_.RecordEvent("downloading", app, version, "", deployment); !st) {
+    return Fail(st.error());
+  }
+  engine_.SetProgress(app, engine::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
+  for (const auto& step : plan.steps) {
+    if (step.source == LayerSource::kPresent) {
+      continue;
+    }
+    auto path = FetchBlob(step.blob, app, cancel);
+    if (!path && step.source == LayerSource::kDelta &&
+        !path.error().Is(fetch::FetchErrc::kCancelled) &&
+        (path.error().Is(fetch::FetchErrc::kNotFound) ||
+         path.error().Is(fetch::FetchErrc::kDigestMismatch))) {
+      // The repository lacks the delta (or serves a bad one): the full layer still works.
+      log::warn("{}: delta {} unusable ({}); fetching the full layer", app, step.blob.digest,
+                path.error().message());
+      for (const auto& layer : m.layers) {
+        if (layer.diff_id == step.diff_id) {
+          path = FetchBlob(layer.blob, app, cancel);
+          break;
+        }
+      }
+    }
+    if (!path) {
+      engine_.ClearProgress(app);
+      return Fail(path.error().WithContext(app + " " + version));
+    }
+  }
+  Crashpoint(kDownloadedAll);
+  return Ok();
 }
 
 Status RemoteInstaller::CollectGarbage(bool keep_resumable) {

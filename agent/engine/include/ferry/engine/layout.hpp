@@ -16,6 +16,9 @@ class Layout {
   std::filesystem::path database() const { return root_ / "state.db"; }
   std::filesystem::path blobs() const { return root_ / "blobs"; }
   std::filesystem::path partial_blobs() const { return root_ / "blobs" / "partial"; }
+  // incoming/: an offline bundle being unpacked and verified; incoming/bundle/ the one in hand.
+  std::filesystem::path incoming() const { return root_ / "incoming"; }
+  std::filesystem::path incoming_bundle() const { return incoming() / "bundle"; }
   std::filesystem::path layers() const { return root_ / "layers"; }
   // layers/<hex>/ for "sha256:<hex>".
   std::filesystem::path layer(std::string_view diff_id) const;

@@ -18,6 +18,7 @@
 #include "ferry/fetch/blob_fetcher.hpp"
 #include "ferry/fetch/http_client.hpp"
 #include "ferry/store/state_store.hpp"
+#include "ferry/update/download_plan.hpp"
 
 namespace ferry::update {
 
@@ -65,6 +66,11 @@ class RemoteInstaller {
   Status SweepInterruptedDownloads();
 
  private:
+  class RepositorySource;
+  // Downloads what `plan` needs of `manifest`, reporting progress.
+  Status Download(const DownloadPlan& plan, const manifest::Manifest& manifest,
+                  const std::string& app, const std::string& version, const std::string& deployment,
+                  const fetch::CancelToken* cancel);
   Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,
                                           const fetch::CancelToken* cancel);
   std::filesystem::path CachedPath(const manifest::Blob& blob) const;
