@@ -22,7 +22,7 @@ constexpr std::string_view kOpaqueName = ".wh..wh..opq";
 constexpr char kRemovedKind = '-';
 constexpr char kOpaqueKind = 'o';
 
-// Staging refuses paths this long long before (ExtractPolicy::max_path_length); the bound keeps a
+// Far past any path staging lets in (ExtractPolicy::max_path_length): the bound only keeps a
 // damaged list from growing one entry without end.
 constexpr std::size_t kMaxEntryBytes = 1u << 20;
 
