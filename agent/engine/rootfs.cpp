@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <functional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
+#include "whiteout_index.hpp"
 
 namespace ferry::engine {
 namespace {
@@ -69,26 +69,10 @@ bool NoDirectoryThere(const Error& e) {
   return e.Is(layers::LayersErrc::kSymlinkInPath) || e.Is(Errc::kNotFound);
 }
 
+// Streams the list: a layer may hold a million whiteouts, and only one of them is in memory here.
 Status ApplyWhiteouts(const stdfs::path& list_file, int root) {
-  std::error_code ec;
-  if (!stdfs::exists(list_file, ec)) {
-    return Ok();
-  }
-  auto list = fs::ReadFile(list_file, 64u << 20);
-  if (!list) {
-    return Fail(list.error());
-  }
-  std::size_t start = 0;
-  while (start < list->size()) {
-    std::size_t end = list->find('\0', start);
-    if (end == std::string::npos) {
-      end = list->size();
-    }
-    std::string entry = list->substr(start, end - start);
-    start = end + 1;
-    if (entry.empty()) {
-      continue;
-    }
+  return ForEachWhiteoutEntry(list_file, [&](std::string_view listed) -> Status {
+    std::string entry(listed);
     constexpr std::string_view kOpaque = ".wh..wh..opq";
     bool opaque = false;
     if (entry == kOpaque) {
@@ -108,7 +92,7 @@ Status ApplyWhiteouts(const stdfs::path& list_file, int root) {
       auto dir = OpenDirBeneath(root, *components, /*create=*/false, entry);
       if (!dir) {
         if (NoDirectoryThere(dir.error())) {
-          continue;
+          return Ok();
         }
         return Fail(std::move(dir.error()).WithContext("whiteout"));
       }
@@ -120,20 +104,20 @@ Status ApplyWhiteouts(const stdfs::path& list_file, int root) {
         FERRY_TRY_STATUS(RemoveAt(dir->get(), name, entry.empty() ? name : entry + "/" + name),
                          "opaque whiteout " + Quote(entry));
       }
-      continue;
+      return Ok();
     }
     const std::string name = components->back();
     components->pop_back();
     auto parent = OpenDirBeneath(root, *components, /*create=*/false, entry);
     if (!parent) {
       if (NoDirectoryThere(parent.error())) {
-        continue;
+        return Ok();
       }
       return Fail(std::move(parent.error()).WithContext("whiteout"));
     }
     FERRY_TRY_STATUS(RemoveAt(parent->get(), name, entry), "whiteout " + Quote(entry));
-  }
-  return Ok();
+    return Ok();
+  });
 }
 
 Status CopyFile(int from_dir, int to_dir, const std::string& name, const std::string& rel,
@@ -288,60 +272,6 @@ Status AddLayer(const stdfs::path& layer_dir, int root, bool copy_files,
   return Ok();
 }
 
-// A layer's whiteouts: paths removed from lower layers, and directories made opaque ("" for the
-// root).
-struct Whiteouts {
-  std::set<std::string> removed;
-  std::set<std::string> opaque;
-};
-
-Result<Whiteouts> ReadWhiteouts(const stdfs::path& list_file) {
-  Whiteouts out;
-  std::error_code ec;
-  if (!stdfs::exists(list_file, ec)) {
-    return out;
-  }
-  auto list = fs::ReadFile(list_file, 64u << 20);
-  if (!list) {
-    return Fail(list.error());
-  }
-  constexpr std::string_view kOpaque = ".wh..wh..opq";
-  std::size_t start = 0;
-  while (start < list->size()) {
-    std::size_t end = list->find('\0', start);
-    if (end == std::string::npos) {
-      end = list->size();
-    }
-    std::string entry = list->substr(start, end - start);
-    start = end + 1;
-    if (entry == kOpaque) {
-      out.opaque.insert("");
-    } else if (entry.size() > kOpaque.size() + 1 &&
-               entry.compare(entry.size() - kOpaque.size() - 1, std::string::npos,
-                             "/" + std::string(kOpaque)) == 0) {
-      out.opaque.insert(entry.substr(0, entry.size() - kOpaque.size() - 1));
-    } else if (!entry.empty()) {
-      out.removed.insert(entry);
-    }
-  }
-  return out;
-}
-
-// Whether `w` hides what lower layers have at `components`.
-bool Hides(const Whiteouts& w, const std::vector<std::string>& components) {
-  std::string prefix;
-  for (const auto& c : components) {
-    if (w.opaque.contains(prefix)) {
-      return true;
-    }
-    prefix += (prefix.empty() ? "" : "/") + c;
-    if (w.removed.contains(prefix)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 UniqueFd OpenLayerRoot(const stdfs::path& dir) {
   return UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
@@ -349,14 +279,14 @@ UniqueFd OpenLayerRoot(const stdfs::path& dir) {
 // What the topmost of layers [0, below) that has something at `components` has there, unless a
 // whiteout in layers [1, below] hides it: true when that is a directory.
 Result<bool> LowerDirectoryVisible(const std::vector<UniqueFd>& roots,
-                                   const std::vector<Whiteouts>& whiteouts, std::size_t below,
+                                   const std::vector<WhiteoutIndex>& whiteouts, std::size_t below,
                                    std::vector<std::string> components) {
   const std::vector<std::string> full = components;
   const std::string entry = Join(components);
   const std::string name = components.back();
   components.pop_back();
   for (std::size_t k = below; k-- > 0;) {
-    if (Hides(whiteouts[k + 1], full)) {
+    if (whiteouts[k + 1].Hides(full)) {
       return false;
     }
     auto parent = OpenDirBeneath(roots[k].get(), components, /*create=*/false, entry);
@@ -419,13 +349,14 @@ Status CheckLayerStack(const std::vector<RootfsLayer>& layers) {
     return Ok();
   }
   std::vector<UniqueFd> roots;
-  std::vector<Whiteouts> whiteouts;
+  // One index a layer, 8 bytes a whiteout (whiteout_index.cpp): all are needed at once.
+  std::vector<WhiteoutIndex> whiteouts;
   for (const auto& layer : layers) {
     roots.push_back(OpenLayerRoot(layer.dir));
     if (!roots.back().valid()) {
       return Fail(ErrnoError("open " + layer.dir.string()));
     }
-    auto w = ReadWhiteouts(layer.whiteouts_file);
+    auto w = WhiteoutIndex::Read(layer.whiteouts_file);
     if (!w) {
       return Fail(std::move(w.error()));
     }
