@@ -128,7 +128,7 @@ def wait_for(pred, timeout, step=0.1):
 # Releases
 
 
-def _tar_bytes(entries):
+def tar_bytes(entries):
     """A deterministic tar from [(name, kind, data_or_target, mode)], kinds "dir", "file", "link"."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -173,7 +173,7 @@ class Publisher:
         run([program("ferry-publish"), "init", "--repo", self.repo, "--keys", self.keys])
         with open("/bin/busybox", "rb") as f:
             busybox = f.read()
-        self.base = _tar_bytes([("bin", "dir", None, 0o755), ("bin/busybox", "file", busybox, 0o755),
+        self.base = tar_bytes([("bin", "dir", None, 0o755), ("bin/busybox", "file", busybox, 0o755),
                                 ("bin/sh", "link", "busybox", 0o777)])
 
     def _data(self, index):
@@ -192,9 +192,9 @@ class Publisher:
             www.append(("www/index.html", "file", ("version %s" % version).encode(), 0o644))
         layers = [
             self.base,
-            _tar_bytes([("data", "dir", None, 0o755),
+            tar_bytes([("data", "dir", None, 0o755),
                         ("data/blob.bin", "file", self._data(index), 0o644)]),
-            _tar_bytes(www),
+            tar_bytes(www),
         ]
         image = os.path.join(self.work, "image-%s.tar" % version)
         diff_ids = []

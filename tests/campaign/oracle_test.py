@@ -11,7 +11,6 @@ standard library; the repository case needs the zstd tool.
 
 import hashlib
 import http.server
-import io
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import ferrylab  # noqa: E402
 import oracle  # noqa: E402
 
 ORACLE = os.path.join(HERE, "oracle.py")
@@ -34,27 +34,11 @@ CONTAINER = "ferry.%s.%s" % (APP, REVISION)
 
 
 def layer_tar():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, data, mode in [("bin", "dir", None, 0o755),
-                                       ("bin/busybox", "file", b"#!fake busybox\n", 0o755),
-                                       ("bin/sh", "link", "busybox", 0o777),
-                                       ("www", "dir", None, 0o755),
-                                       ("www/index.html", "file", b"version 1.0.0", 0o644)]:
-            info = tarfile.TarInfo(name)
-            info.mode = mode
-            info.mtime = 1700000000
-            if kind == "dir":
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif kind == "link":
-                info.type = tarfile.SYMTYPE
-                info.linkname = data
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return ferrylab.tar_bytes([("bin", "dir", None, 0o755),
+                               ("bin/busybox", "file", b"#!fake busybox\n", 0o755),
+                               ("bin/sh", "link", "busybox", 0o777),
+                               ("www", "dir", None, 0o755),
+                               ("www/index.html", "file", b"version 1.0.0", 0o644)])
 
 
 class Page(http.server.BaseHTTPRequestHandler):
