@@ -4,6 +4,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "support/temp_dir.hpp"
+#include "web_store.hpp"
 
 namespace ferry::daemon {
 namespace {
@@ -13,19 +14,7 @@ using Json = nlohmann::json;
 class AppLogsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
-    ASSERT_TRUE(s) << s.error().message();
-    store_ = std::move(*s);
-    ASSERT_TRUE(store_->PutApp("web"));
-    for (const char* id : {"web-1", "web-2"}) {
-      store::RevisionRecord r;
-      r.id = id;
-      r.app = "web";
-      r.version = id[4] == '1' ? "1.0.0" : "2.0.0";
-      r.manifest_digest = "sha256:" + std::string(64, 'a');
-      r.state = store::RevisionState::kCommitted;
-      ASSERT_TRUE(store_->AddRevision(r));
-    }
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", store_));
     ASSERT_TRUE(store_->SetAppRevisions("web", "web-2", "web-1"));
   }
 

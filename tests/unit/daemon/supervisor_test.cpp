@@ -10,6 +10,7 @@
 #include "ferry/engine/layout.hpp"
 #include "support/fake_runtime.hpp"
 #include "support/temp_dir.hpp"
+#include "web_store.hpp"
 
 namespace ferry::daemon {
 namespace {
@@ -52,19 +53,7 @@ TEST(RestartPolicyTest, DecidesByPolicyAndExit) {
 class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
-    ASSERT_TRUE(s) << s.error().message();
-    store_ = std::move(*s);
-    ASSERT_TRUE(store_->PutApp("web"));
-    for (const char* id : {"web-1", "web-2"}) {
-      store::RevisionRecord r;
-      r.id = id;
-      r.app = "web";
-      r.version = id[4] == '1' ? "1.0.0" : "2.0.0";
-      r.manifest_digest = "sha256:" + std::string(64, 'a');
-      r.state = store::RevisionState::kCommitted;
-      ASSERT_TRUE(store_->AddRevision(r));
-    }
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", store_));
     ASSERT_TRUE(store_->SetAppRevisions("web", "web-1", std::nullopt));
     runtime_.AddRunning(Id("web-1"), 500);
   }
