@@ -114,7 +114,15 @@ Result<UniqueFd> OpenDirBeneath(int root_fd, std::span<const std::string> compon
   return current;
 }
 
-Result<std::vector<std::string>> ListNames(int dir_fd, std::string_view shown) {
+namespace {
+
+// How many names of a directory being removed are held at a time.
+constexpr std::size_t kRemoveBatch = 4096;
+
+// Reads the directory `dir_fd` from the top, calling `visit` with each name until it returns
+// false or fails.
+Status ReadNames(int dir_fd, std::string_view shown,
+                 const std::function<Result<bool>(const std::string&)>& visit) {
   const int list_fd = ::dup(dir_fd);
   DIR* dir = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
   if (dir == nullptr) {
@@ -125,20 +133,57 @@ Result<std::vector<std::string>> ListNames(int dir_fd, std::string_view shown) {
   }
   // A dup shares the offset: start from the top whatever read the fd before.
   ::rewinddir(dir);
-  std::vector<std::string> names;
+  Status result = Ok();
+  std::string name;
   errno = 0;
   while (const dirent* d = ::readdir(dir)) {
-    const std::string_view n = d->d_name;
-    if (n != "." && n != "..") {
-      names.emplace_back(n);
+    name = d->d_name;
+    if (name == "." || name == "..") {
+      continue;
     }
+    auto more = visit(name);
+    if (!more || !*more) {
+      if (!more) {
+        result = Fail(std::move(more.error()));
+      }
+      errno = 0;
+      break;
+    }
+    errno = 0;
   }
   const int err = errno;
   ::closedir(dir);
-  if (err != 0) {
+  if (result && err != 0) {
     return Fail(ErrnoError("list " + std::string(shown), err));
   }
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ListNames(int dir_fd, std::string_view shown, std::size_t limit) {
+  std::vector<std::string> names;
+  if (limit == 0) {
+    return names;
+  }
+  auto read = ReadNames(dir_fd, shown, [&](const std::string& name) -> Result<bool> {
+    names.push_back(name);
+    return names.size() < limit;
+  });
+  if (!read) {
+    return Fail(std::move(read.error()));
+  }
   return names;
+}
+
+Status ForEachName(int dir_fd, std::string_view shown,
+                   const std::function<Status(const std::string&)>& visit) {
+  return ReadNames(dir_fd, shown, [&](const std::string& name) -> Result<bool> {
+    if (auto st = visit(name); !st) {
+      return Fail(std::move(st.error()));
+    }
+    return true;
+  });
 }
 
 Status RemoveAt(int parent_fd, const std::string& name, const std::string& shown) {
@@ -160,13 +205,19 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& shown
   if (!fd.valid()) {
     return Fail(ErrnoError("open " + shown));
   }
-  // Names first, then recursion: one open fd per level, however wide the directory.
-  auto names = ListNames(fd.get(), shown);
-  if (!names) {
-    return Fail(std::move(names.error()));
-  }
-  for (const std::string& child : *names) {
-    FERRY_TRY_STATUS(RemoveAt(fd.get(), child, shown + "/" + child), "removing tree");
+  // Names first, then recursion: one open fd per level, however wide the directory, and a
+  // bounded batch of names at a time, listed again until none is left.
+  for (;;) {
+    auto names = ListNames(fd.get(), shown, kRemoveBatch);
+    if (!names) {
+      return Fail(std::move(names.error()));
+    }
+    if (names->empty()) {
+      break;
+    }
+    for (const std::string& child : *names) {
+      FERRY_TRY_STATUS(RemoveAt(fd.get(), child, shown + "/" + child), "removing tree");
+    }
   }
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return Fail(ErrnoError("remove " + shown));

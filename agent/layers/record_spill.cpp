@@ -1,4 +1,4 @@
-#include "record_spill.hpp"
+#include "ferry/layers/record_spill.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -20,7 +20,7 @@
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
-#include "record_spill.hpp"
+#include "ferry/layers/record_spill.hpp"
 
 namespace ferry::layers {
 

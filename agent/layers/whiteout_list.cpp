@@ -1,5 +1,5 @@
 #include "ferry/layers/extract.hpp"
-#include "record_spill.hpp"
+#include "ferry/layers/record_spill.hpp"
 
 namespace ferry::layers {
 namespace {

@@ -7,6 +7,8 @@
 // nothing else touches those trees by path.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,8 +27,17 @@ namespace ferry::layers {
 Result<UniqueFd> OpenDirBeneath(int root_fd, std::span<const std::string> components, bool create,
                                 std::string_view entry);
 
-// The names in the directory `dir_fd` ("." and ".." left out). `shown` names it in errors.
-Result<std::vector<std::string>> ListNames(int dir_fd, std::string_view shown);
+// The names in the directory `dir_fd` ("." and ".." left out), at most `limit` of them. `shown`
+// names it in errors. A caller that removes what it lists calls it again until it gets none, so a
+// directory of a million entries never has all its names in memory at once.
+Result<std::vector<std::string>> ListNames(int dir_fd, std::string_view shown,
+                                           std::size_t limit = SIZE_MAX);
+
+// Calls `visit` with each name in the directory `dir_fd` ("." and ".." left out), reading the
+// directory as it goes; stops at the first error, which it returns. `visit` must not add or remove
+// entries of that directory. `shown` names it in errors.
+Status ForEachName(int dir_fd, std::string_view shown,
+                   const std::function<Status(const std::string&)>& visit);
 
 // Removes `name` in the directory `parent_fd`, and everything below it when it is a directory,
 // never following a symlink. A directory without write or search permission is opened up first: it

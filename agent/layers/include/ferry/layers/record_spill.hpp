@@ -1,8 +1,8 @@
 // A list of records (byte strings) appended in order and read back in order, holding only a
-// bounded amount in memory (module-internal). Past kInMemoryBytes the records wait in an unnamed
-// temporary file (O_TMPFILE) made in a directory of the caller's, so a layer of a million
-// directories or whiteouts costs disk, not memory; where the filesystem has no O_TMPFILE they
-// stay in memory, as they always did.
+// bounded amount in memory. Past kInMemoryBytes the records wait in an unnamed temporary file
+// (O_TMPFILE) made in a directory of the caller's, so a layer of a million directories or
+// whiteouts costs disk, not memory, when it is staged and when a revision's root is assembled from
+// it; where the filesystem has no O_TMPFILE they stay in memory.
 #pragma once
 
 #include <cstddef>
