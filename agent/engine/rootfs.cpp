@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
+#include "ferry/layers/record_spill.hpp"
 #include "whiteout_index.hpp"
 
 namespace ferry::engine {
@@ -24,6 +27,9 @@ namespace stdfs = std::filesystem;
 
 using layers::OpenDirBeneath;
 using layers::RemoveAt;
+
+// How many names of a directory an opaque whiteout empties are held at a time.
+constexpr std::size_t kRemoveBatch = 4096;
 
 // The hex name of a layer's directory, layers/<hex>/.
 std::string LayerName(stdfs::path dir) {
@@ -96,15 +102,20 @@ Status ApplyWhiteouts(const stdfs::path& list_file, int root) {
         }
         return Fail(std::move(dir.error()).WithContext("whiteout"));
       }
-      auto names = layers::ListNames(dir->get(), entry);
-      if (!names) {
-        return Fail(std::move(names.error()));
+      // A bounded batch of names at a time, listed again until none is left.
+      for (;;) {
+        auto names = layers::ListNames(dir->get(), entry, kRemoveBatch);
+        if (!names) {
+          return Fail(std::move(names.error()));
+        }
+        if (names->empty()) {
+          return Ok();
+        }
+        for (const auto& name : *names) {
+          FERRY_TRY_STATUS(RemoveAt(dir->get(), name, entry.empty() ? name : entry + "/" + name),
+                           "opaque whiteout " + Quote(entry));
+        }
       }
-      for (const auto& name : *names) {
-        FERRY_TRY_STATUS(RemoveAt(dir->get(), name, entry.empty() ? name : entry + "/" + name),
-                         "opaque whiteout " + Quote(entry));
-      }
-      return Ok();
     }
     const std::string name = components->back();
     components->pop_back();
@@ -171,7 +182,8 @@ Status CopyFile(int from_dir, int to_dir, const std::string& name, const std::st
   return Ok();
 }
 
-// A directory's owner and mode, applied once every layer is in (see AssembleRootfs).
+// A directory's owner and mode, applied once every layer is in (see AssembleRootfs). Kept as a
+// record of a RecordSpill, so a layer of a million directories costs disk, not memory.
 struct DirMeta {
   std::string rel;  // joined components; re-resolved beneath the root, never kept as an fd
   uid_t uid = 0;
@@ -179,95 +191,117 @@ struct DirMeta {
   mode_t mode = 0;
 };
 
+std::string EncodeDirMeta(const DirMeta& d) {
+  std::string out(3 * sizeof(std::uint32_t), '\0');
+  const std::uint32_t fields[3] = {d.uid, d.gid, d.mode};
+  std::memcpy(out.data(), fields, sizeof(fields));
+  return out + d.rel;
+}
+
+DirMeta DecodeDirMeta(std::string_view record) {
+  std::uint32_t fields[3] = {};
+  std::memcpy(fields, record.data(), sizeof(fields));
+  return DirMeta{std::string(record.substr(sizeof(fields))), fields[0], fields[1],
+                 static_cast<mode_t>(fields[2])};
+}
+
 // One directory of a layer into the same directory of the tree: `src` and `dst` are fds of both.
 // An entry of this layer replaces what lower layers put at its name, and a non-directory hides
 // the whole lower subtree, as overlayfs does: nothing of a lower layer is ever reached through
-// a symlink of a higher one. Subdirectories are appended to `pending`.
-Status AddDirectory(int src, int dst, const std::vector<std::string>& rel, bool copy_files,
-                    std::vector<DirMeta>& dirs, std::vector<std::vector<std::string>>& pending) {
-  const std::string shown = Join(rel);
-  auto names = layers::ListNames(src, shown.empty() ? "the layer's root" : Quote(shown));
-  if (!names) {
-    return Fail(std::move(names.error()));
-  }
-  for (const std::string& name : *names) {
-    const std::string child = shown.empty() ? name : shown + "/" + name;
-    struct stat st {};
-    if (::fstatat(src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return Fail(ErrnoError("stat " + Quote(child) + " in its layer"));
-    }
-    struct stat existing {};
-    bool exists = ::fstatat(dst, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
-    if (!exists && errno != ENOENT) {
-      return Fail(ErrnoError("stat " + Quote(child)));
-    }
-    if (exists && !(S_ISDIR(st.st_mode) && S_ISDIR(existing.st_mode))) {
-      FERRY_TRY_STATUS(RemoveAt(dst, name, child), "replacing a lower layer's " + Quote(child));
-      exists = false;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      // Owner-only until every layer is in and the directory's own mode applies.
-      if (!exists && ::mkdirat(dst, name.c_str(), 0700) != 0) {
-        return Fail(ErrnoError("mkdir " + Quote(child)));
-      }
-      dirs.push_back({child, st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)});
-      auto next = rel;
-      next.push_back(name);
-      pending.push_back(std::move(next));
-    } else if (S_ISREG(st.st_mode)) {
-      if (copy_files) {
-        FERRY_TRY_STATUS(CopyFile(src, dst, name, child, st), "copying");
-      } else if (::linkat(src, name.c_str(), dst, name.c_str(), 0) != 0) {
-        return Fail(ErrnoError("link " + Quote(child)));
-      }
-    } else if (S_ISLNK(st.st_mode)) {
-      std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-      const ssize_t n = ::readlinkat(src, name.c_str(), target.data(), target.size());
-      if (n < 0) {
-        return Fail(ErrnoError("readlink " + Quote(child) + " in its layer"));
-      }
-      target.resize(static_cast<std::size_t>(n));
-      // Stored as it is and never resolved here: only the container resolves it, in its root.
-      if (::symlinkat(target.c_str(), dst, name.c_str()) != 0) {
-        return Fail(ErrnoError("symlink " + Quote(child)));
-      }
-      if (::fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-          errno != EPERM) {
-        return Fail(ErrnoError("chown " + Quote(child)));
-      }
-    } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      // The layer store let it in under its policy (allow-listed devices, FIFOs).
-      if (::mknodat(dst, name.c_str(), st.st_mode, st.st_rdev) != 0) {
-        return Fail(ErrnoError("mknod " + Quote(child)));
-      }
-    }
-  }
-  return Ok();
+// a symlink of a higher one. Subdirectories are appended to `pending` (their joined paths) and
+// `dirs` (their owner and mode).
+Status AddDirectory(int src, int dst, const std::string& shown, bool copy_files,
+                    layers::RecordSpill& dirs, layers::RecordSpill& pending) {
+  return layers::ForEachName(
+      src, shown.empty() ? "the layer's root" : Quote(shown),
+      [&](const std::string& name) -> Status {
+        const std::string child = shown.empty() ? name : shown + "/" + name;
+        struct stat st {};
+        if (::fstatat(src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          return Fail(ErrnoError("stat " + Quote(child) + " in its layer"));
+        }
+        struct stat existing {};
+        bool exists = ::fstatat(dst, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
+        if (!exists && errno != ENOENT) {
+          return Fail(ErrnoError("stat " + Quote(child)));
+        }
+        if (exists && !(S_ISDIR(st.st_mode) && S_ISDIR(existing.st_mode))) {
+          FERRY_TRY_STATUS(RemoveAt(dst, name, child), "replacing a lower layer's " + Quote(child));
+          exists = false;
+        }
+        if (S_ISDIR(st.st_mode)) {
+          // Owner-only until every layer is in and the directory's own mode applies.
+          if (!exists && ::mkdirat(dst, name.c_str(), 0700) != 0) {
+            return Fail(ErrnoError("mkdir " + Quote(child)));
+          }
+          FERRY_TRY_STATUS(dirs.Append(EncodeDirMeta({child, st.st_uid, st.st_gid,
+                                                      static_cast<mode_t>(st.st_mode & 07777)})),
+                           "keeping " + Quote(child));
+          FERRY_TRY_STATUS(pending.Append(child), "keeping " + Quote(child));
+        } else if (S_ISREG(st.st_mode)) {
+          if (copy_files) {
+            FERRY_TRY_STATUS(CopyFile(src, dst, name, child, st), "copying");
+          } else if (::linkat(src, name.c_str(), dst, name.c_str(), 0) != 0) {
+            return Fail(ErrnoError("link " + Quote(child)));
+          }
+        } else if (S_ISLNK(st.st_mode)) {
+          std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+          const ssize_t n = ::readlinkat(src, name.c_str(), target.data(), target.size());
+          if (n < 0) {
+            return Fail(ErrnoError("readlink " + Quote(child) + " in its layer"));
+          }
+          target.resize(static_cast<std::size_t>(n));
+          // Stored as it is and never resolved here: only the container resolves it, in its root.
+          if (::symlinkat(target.c_str(), dst, name.c_str()) != 0) {
+            return Fail(ErrnoError("symlink " + Quote(child)));
+          }
+          if (::fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+              errno != EPERM) {
+            return Fail(ErrnoError("chown " + Quote(child)));
+          }
+        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+          // The layer store let it in under its policy (allow-listed devices, FIFOs).
+          if (::mknodat(dst, name.c_str(), st.st_mode, st.st_rdev) != 0) {
+            return Fail(ErrnoError("mknod " + Quote(child)));
+          }
+        }
+        return Ok();
+      });
 }
 
 Status AddLayer(const stdfs::path& layer_dir, int root, bool copy_files,
-                std::vector<DirMeta>& dirs) {
+                layers::RecordSpill& dirs) {
   UniqueFd layer(::open(layer_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!layer.valid()) {
     return Fail(ErrnoError("open layer " + layer_dir.string()));
   }
-  // Depth first, by path: two fds open at a time, however deep the tree.
-  std::vector<std::vector<std::string>> pending{{}};
-  while (!pending.empty()) {
-    const std::vector<std::string> rel = std::move(pending.back());
-    pending.pop_back();
-    const std::string shown = Join(rel);
-    auto src = OpenDirBeneath(layer.get(), rel, /*create=*/false, shown);
-    if (!src) {
-      return Fail(std::move(src.error()).WithContext("in the layer"));
-    }
-    // Made by this layer a moment ago (or a lower one), with nothing but real directories above.
-    auto dst = OpenDirBeneath(root, rel, /*create=*/false, shown);
-    if (!dst) {
-      return Fail(std::move(dst.error()));
-    }
-    FERRY_TRY_STATUS(AddDirectory(src->get(), dst->get(), rel, copy_files, dirs, pending),
+  // Breadth first, one level at a time, by path: two fds open at a time, however deep the tree,
+  // and the paths of a level kept in a RecordSpill, however wide.
+  layers::RecordSpill level(root, "the directories of a level");
+  layers::RecordSpill next(root, "the directories of a level");
+  FERRY_TRY_STATUS(level.Append(""), "adding the layer");
+  while (level.size() != 0) {
+    FERRY_TRY_STATUS(level.ForEach([&](std::string_view record) -> Status {
+      const std::string shown(record);
+      auto rel = Split(shown);
+      if (!rel) {
+        return Fail(std::move(rel.error()));
+      }
+      auto src = OpenDirBeneath(layer.get(), *rel, /*create=*/false, shown);
+      if (!src) {
+        return Fail(std::move(src.error()).WithContext("in the layer"));
+      }
+      // Made by this layer a moment ago (or a lower one), with nothing but real directories
+      // above.
+      auto dst = OpenDirBeneath(root, *rel, /*create=*/false, shown);
+      if (!dst) {
+        return Fail(std::move(dst.error()));
+      }
+      return AddDirectory(src->get(), dst->get(), shown, copy_files, dirs, next);
+    }),
                      "adding the layer");
+    std::swap(level, next);
+    next.Clear();
   }
   return Ok();
 }
@@ -314,11 +348,8 @@ Result<bool> LowerDirectoryVisible(const std::vector<UniqueFd>& roots,
 // Calls `on_symlink` with the components of each symlink in the directory `dir_fd`, recursively.
 Status ForEachSymlink(int dir_fd, std::vector<std::string>& components,
                       const std::function<Status(const std::vector<std::string>&)>& on_symlink) {
-  auto names = layers::ListNames(dir_fd, Join(components));
-  if (!names) {
-    return Fail(std::move(names.error()));
-  }
-  for (const auto& name : *names) {
+  // Read as it goes: one open directory a level (256 at the most), however wide each is.
+  return layers::ForEachName(dir_fd, Join(components), [&](const std::string& name) -> Status {
     struct stat st {};
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return Fail(ErrnoError("stat " + Quote(Join(components) + "/" + name)));
@@ -338,8 +369,8 @@ Status ForEachSymlink(int dir_fd, std::vector<std::string>& components,
       }
     }
     components.pop_back();
-  }
-  return Ok();
+    return Ok();
+  });
 }
 
 }  // namespace
@@ -393,7 +424,7 @@ Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const stdfs::path&
   if (!root.valid()) {
     return Fail(ErrnoError("open " + target.string()));
   }
-  std::vector<DirMeta> dirs;
+  layers::RecordSpill dirs(root.get(), "the list of directories");
   for (const auto& layer : layers) {
     const std::string context = "layer " + layer.dir.filename().string();
     FERRY_TRY_STATUS(ApplyWhiteouts(layer.whiteouts_file, root.get()), context);
@@ -403,24 +434,29 @@ Status AssembleRootfs(const std::vector<RootfsLayer>& layers, const stdfs::path&
   // above), in layer order so the top layer wins. Each path is resolved again beneath the root
   // without following symlinks: a higher layer may have made it a symlink (to anywhere) or a file,
   // and then there is nothing of that directory left to set.
-  for (const DirMeta& d : dirs) {
-    auto components = Split(d.rel);
-    if (!components) {
-      return Fail(std::move(components.error()));
-    }
-    auto dir = OpenDirBeneath(root.get(), *components, /*create=*/false, d.rel);
-    if (!dir) {
-      if (NoDirectoryThere(dir.error())) {
-        continue;
-      }
-      return Fail(std::move(dir.error()));
-    }
-    if (::fchown(dir->get(), d.uid, d.gid) != 0 && errno != EPERM) {
-      return Fail(ErrnoError("chown " + Quote(d.rel)));
-    }
-    if (::fchmod(dir->get(), d.mode) != 0) {
-      return Fail(ErrnoError("chmod " + Quote(d.rel)));
-    }
+  if (auto st = dirs.ForEach([&](std::string_view record) -> Status {
+        const DirMeta d = DecodeDirMeta(record);
+        auto components = Split(d.rel);
+        if (!components) {
+          return Fail(std::move(components.error()));
+        }
+        auto dir = OpenDirBeneath(root.get(), *components, /*create=*/false, d.rel);
+        if (!dir) {
+          if (NoDirectoryThere(dir.error())) {
+            return Ok();
+          }
+          return Fail(std::move(dir.error()));
+        }
+        if (::fchown(dir->get(), d.uid, d.gid) != 0 && errno != EPERM) {
+          return Fail(ErrnoError("chown " + Quote(d.rel)));
+        }
+        if (::fchmod(dir->get(), d.mode) != 0) {
+          return Fail(ErrnoError("chmod " + Quote(d.rel)));
+        }
+        return Ok();
+      });
+      !st) {
+    return st;
   }
   if (::syncfs(root.get()) != 0) {
     return Fail(ErrnoError("syncfs " + target.string()));

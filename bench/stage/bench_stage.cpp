@@ -27,8 +27,9 @@
 //          whiteouts and a million directories, staged as the engine stages a full blob; then
 //          the million-files layer and the million-whiteouts layer above it assembled into a
 //          root filesystem as the engine does (CheckLayerStack, AssembleRootfs as a hardlink
-//          farm). Goal: <= 32 MB peak RSS each (issue #15). `--only assembly` runs only the
-//          assembly (and stages just its two layers, unmeasured).
+//          farm), and the million-directories layer assembled alone. Goal: <= 32 MB peak RSS
+//          each (issue #15). `--only assembly` runs only the assemblies (and stages just their
+//          layers, unmeasured).
 //
 // The server is this build tree's ferry-server, or the program $FERRY_SERVER names (the release
 // preset does not build the server with GCC 12, so the bench can run the dev build's). Everything

@@ -5,7 +5,8 @@
 // declares), in a child process of its own, so the peak RSS printed is staging's alone. Then the
 // million-files layer and the million-whiteouts layer above it (which whites out all its files)
 // are assembled into a revision's root filesystem as the engine does for such a release
-// (CheckLayerStack, then AssembleRootfs as a hardlink farm), again in a measured child.
+// (CheckLayerStack, then AssembleRootfs as a hardlink farm), again in a measured child, and so is
+// the million-directories layer alone.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@ struct BoundedLegResult {
   Row many_whiteouts{"stage a million whiteouts (1000 dirs of 1000 whiteouts)", {}};
   Row many_dirs{"stage a million directories (1000 dirs of 999 empty dirs)", {}};
   Row assembly{"assemble a million files under a million whiteouts (check + hardlink farm)", {}};
+  Row assembly_dirs{"assemble a million directories (check + hardlink farm)", {}};
 
   // Each row with the few words its verdict line names it by.
   std::vector<std::pair<const Row*, const char*>> Rows() const {
@@ -32,7 +34,8 @@ struct BoundedLegResult {
             {&zero_bomb, "zero bomb"},
             {&many_whiteouts, "a million whiteouts"},
             {&many_dirs, "a million directories"},
-            {&assembly, "assembly under a million whiteouts"}};
+            {&assembly, "assembly under a million whiteouts"},
+            {&assembly_dirs, "assembly of a million directories"}};
   }
   bool Ok() const {
     for (const auto& [row, name] : Rows()) {
@@ -46,7 +49,7 @@ struct BoundedLegResult {
 
 // Generates the layers in `dir`, stages each `runs` times, assembles the stack `runs` times, and
 // prints their figures. `zero_bytes` is the size of the zero bomb's file. `assembly_only` makes
-// only the two layers of the stack and runs only the assembly. Returns false when a layer cannot
+// only the layers assembled and runs only the assemblies. Returns false when a layer cannot
 // be made or the stack's layers cannot be staged.
 bool RunBoundedLeg(const std::filesystem::path& dir, std::uint64_t zero_bytes, int runs,
                    bool assembly_only, BoundedLegResult* result);

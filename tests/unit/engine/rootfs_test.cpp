@@ -63,6 +63,48 @@ TEST_F(RootfsTest, WhiteoutsHideLowerEntriesAndOpaqueDirsHideTheirContents) {
   EXPECT_TRUE(stdfs::exists(dir_ / "rootfs/var/cache/fresh"));
 }
 
+// More directories than the in-memory part of a RecordSpill holds, and a directory wider than one
+// batch of an opaque whiteout's removal: every directory keeps its own mode, every lower entry of
+// the opaque directory is gone.
+TEST_F(RootfsTest, ManyAndWideDirectoriesAreAssembledWhole) {
+  auto l1 = Layer("l1");
+  constexpr int kDirs = 20000;
+  stdfs::create_directories(l1.dir / "wide");
+  for (int i = 0; i < kDirs; ++i) {
+    const stdfs::path d = l1.dir / "wide" / ("dir-" + std::to_string(i));
+    ASSERT_EQ(::mkdir(d.c_str(), 0750), 0);
+  }
+  Write(l1.dir / "deep/a/b/c/file", "deep");
+  ASSERT_EQ(::chmod((l1.dir / "deep/a/b").c_str(), 0711), 0);
+  constexpr int kCached = 6000;
+  stdfs::create_directories(l1.dir / "cache");
+  for (int i = 0; i < kCached; ++i) {
+    Write(l1.dir / "cache" / ("entry-" + std::to_string(i)), "x");
+  }
+  auto l2 = Layer("l2", std::string("cache/.wh..wh..opq\0", 19));
+  Write(l2.dir / "cache/fresh", "f");
+  auto st = AssembleRootfs({l1, l2}, dir_ / "rootfs", false);
+  ASSERT_TRUE(st) << st.error().message();
+  int seen = 0;
+  for (const auto& e : stdfs::directory_iterator(dir_ / "rootfs/wide")) {
+    struct stat info {};
+    ASSERT_EQ(::lstat(e.path().c_str(), &info), 0);
+    EXPECT_TRUE(S_ISDIR(info.st_mode)) << e.path();
+    EXPECT_EQ(info.st_mode & 07777, 0750u) << e.path();
+    ++seen;
+  }
+  EXPECT_EQ(seen, kDirs);
+  struct stat b {};
+  ASSERT_EQ(::lstat((dir_ / "rootfs/deep/a/b").c_str(), &b), 0);
+  EXPECT_EQ(b.st_mode & 07777, 0711u);
+  EXPECT_EQ(*fs::ReadFile(dir_ / "rootfs/deep/a/b/c/file"), "deep");
+  std::vector<std::string> cached;
+  for (const auto& e : stdfs::directory_iterator(dir_ / "rootfs/cache")) {
+    cached.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(cached, std::vector<std::string>{"fresh"});
+}
+
 TEST_F(RootfsTest, SymlinksAreCopiedNotFollowed) {
   auto l1 = Layer("l1");
   stdfs::create_directories(l1.dir);
