@@ -140,15 +140,20 @@ class SupervisorTest : public ::testing::Test {
   std::vector<std::string> events_;
   manifest::HealthCheck check_;  // the process check: no liveness probe
   std::unique_ptr<Supervisor> supervisor_;
+
+  // web-1 in a probation of 300 s ends twice, each end restarted after its backoff.
+  void EndTwiceInProbation() {
+    ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
+    Make(RestartPolicy::kAlways);
+    Die(500, 1);
+    Advance(1s);
+    Die(Pid(), 1);
+    Advance(2s);
+  }
 };
 
 TEST_F(SupervisorTest, ACrashLoopInProbationRollsBackInsteadOfRestarting) {
-  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
-  Make(RestartPolicy::kAlways);
-  Die(500, 1);
-  Advance(1s);
-  Die(Pid(), 1);
-  Advance(2s);
+  ASSERT_NO_FATAL_FAILURE(EndTwiceInProbation());
   ASSERT_EQ(restarts_asked_.size(), 2u);
   EXPECT_TRUE(rollbacks_.empty());
   Die(Pid(), 1);
@@ -163,12 +168,7 @@ TEST_F(SupervisorTest, ACrashLoopInProbationRollsBackInsteadOfRestarting) {
 }
 
 TEST_F(SupervisorTest, ACrashLoopInProbationGoesOnCountingAfterFerrydRestarts) {
-  ASSERT_TRUE(store_->SetProbation("web-1", clock_.WallNow() + 300s));
-  Make(RestartPolicy::kAlways);
-  Die(500, 1);
-  Advance(1s);
-  Die(Pid(), 1);
-  Advance(2s);
+  ASSERT_NO_FATAL_FAILURE(EndTwiceInProbation());
   EXPECT_TRUE(rollbacks_.empty());
   // ferryd is killed and started again: a new supervisor adopts the running container.
   supervisor_.reset();
