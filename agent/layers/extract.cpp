@@ -9,9 +9,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "entry_path.hpp"
 #include "ferry/core/crashpoint.hpp"
+#include "ferry/core/digest.hpp"
 #include "tree_writer.hpp"
 
 namespace ferry::layers {
@@ -156,13 +158,7 @@ std::string HexDigest(EVP_MD_CTX* sha) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_DigestFinal_ex(sha, digest, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
+  return FormatSha256Digest(std::span<const unsigned char>(digest, length));
 }
 
 }  // namespace

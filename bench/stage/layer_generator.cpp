@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <span>
 #include <string_view>
 #include <vector>
 
+#include "ferry/core/digest.hpp"
 #include "ferry/layers/byte_source.hpp"
 
 namespace ferry::bench {
@@ -17,13 +19,7 @@ namespace {
 
 // "sha256:" and the digest in lowercase hex: the layer's diff_id.
 std::string DiffId(const unsigned char* digest, unsigned int length) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
+  return FormatSha256Digest(std::span<const unsigned char>(digest, length));
 }
 
 class Rng {
