@@ -22,6 +22,7 @@ using Json = nlohmann::json;
 FERRY_DEFINE_CRASHPOINT(kStageBeforeRename, "engine.stage.before-rename");
 FERRY_DEFINE_CRASHPOINT(kStageAfterRename, "engine.stage.after-rename");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterJournal, "engine.switch.after-journal");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterCreateNew, "engine.switch.after-create-new");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStopOld, "engine.switch.after-stop-old");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStartNew, "engine.switch.after-start-new");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterCurrentLink, "engine.switch.after-current-link");
@@ -78,12 +79,6 @@ Result<stdfs::path> RetireRevisionDir(const stdfs::path& dir) {
     return Fail(st.error());
   }
   return doomed;
-}
-
-// Stops an app's old revision, tolerating one the runtime no longer knows.
-Status StopContainer(runtime::ContainerRuntime& rt, const std::string& id,
-                     std::chrono::milliseconds grace) {
-  return rt.Stop(id, grace);
 }
 
 }  // namespace
@@ -543,6 +538,13 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
 }
 
 Status Engine::StartRevision(const std::string& app, const std::string& revision) {
+  if (auto st = CreateRevision(app, revision); !st) {
+    return st;
+  }
+  return runtime_.Start(ContainerId(app, revision));
+}
+
+Status Engine::CreateRevision(const std::string& app, const std::string& revision) {
   auto m = LoadRevisionManifest(app, revision);
   if (!m) {
     return Fail(m.error());
@@ -559,10 +561,7 @@ Status Engine::StartRevision(const std::string& app, const std::string& revision
   if (auto st = runtime_.Delete(id); !st) {
     return st;
   }
-  if (auto st = runtime_.Create(id, *spec, dir); !st) {
-    return st;
-  }
-  return runtime_.Start(id);
+  return runtime_.Create(id, *spec, dir);
 }
 
 Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::string& revision,
@@ -610,13 +609,24 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return InstallResult{Outcome::kRolledBack, revision, reason};
   };
 
+  // All of the new revision's start that can happen while the old one still serves (its root
+  // mounted, its container created, its process not yet run), so that the app is down only from
+  // the old process's end to the new one's start. A failure here leaves the old one running.
+  if (auto st = CreateRevision(app, revision); !st) {
+    if (st.error().Is(Errc::kCancelled)) {
+      // ferryd is stopping: the journal stays open and the next start rolls back.
+      return Fail(std::move(st.error()).WithContext("creating " + revision));
+    }
+    return roll_back("could not start: " + st.error().message(), "");
+  }
+  Crashpoint(kSwitchAfterCreateNew);
   if (from) {
-    if (auto st = StopContainer(runtime_, ContainerId(app, *from), options_.stop_grace); !st) {
+    if (auto st = runtime_.StopProcess(ContainerId(app, *from), options_.stop_grace); !st) {
       log::warn("{}: stopping {} failed: {}", app, *from, st.error().message());
     }
   }
   Crashpoint(kSwitchAfterStopOld);
-  if (auto st = StartRevision(app, revision); !st) {
+  if (auto st = runtime_.Start(ContainerId(app, revision)); !st) {
     if (st.error().Is(Errc::kCancelled)) {
       // ferryd is stopping: the journal stays open and the next start rolls back.
       return Fail(std::move(st.error()).WithContext("starting " + revision));
@@ -624,6 +634,12 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return roll_back("could not start: " + st.error().message(), "");
   }
   Crashpoint(kSwitchAfterStartNew);
+  if (from) {
+    // Its process has ended: removing the container is no longer on the app's downtime.
+    if (auto st = runtime_.Delete(ContainerId(app, *from)); !st) {
+      log::warn("{}: removing the container of {}: {}", app, *from, st.error().message());
+    }
+  }
   if (auto st = fs::MakeDirs(layout_.app(app), 0700); !st) {
     return roll_back(st.error().message(), "");
   }
@@ -715,7 +731,24 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
                         const std::optional<std::string>& to, const std::string& reason,
                         const std::string& details, Blame blame) {
   log::error("{}: rolling back {}: {}", app, failed, reason);
-  if (auto st = StopContainer(runtime_, ContainerId(app, failed), options_.stop_grace); !st) {
+  // The way back is made ready while the failed revision still runs (its root mounted, its
+  // container created), so that the app is down only from the failed process's end to the good
+  // one's start; the bookkeeping comes after. Until the state below is recorded the journal stays
+  // open, and a crash anywhere in between rolls back again at the next start.
+  bool to_running = false;
+  Status prepared = Ok();
+  if (to) {
+    // After a crash before the old revision was stopped, it still runs: keep it.
+    auto state = runtime_.State(ContainerId(app, *to));
+    to_running = state && state->status == runtime::ContainerStatus::kRunning;
+    if (!to_running) {
+      prepared = CreateRevision(app, *to);
+      if (!prepared && prepared.error().Is(Errc::kCancelled)) {
+        return Fail(std::move(prepared.error()).WithContext("rolling back " + failed));
+      }
+    }
+  }
+  if (auto st = runtime_.StopProcess(ContainerId(app, failed), options_.stop_grace); !st) {
     if (st.error().Is(Errc::kCancelled)) {
       // ferryd is stopping: nothing is recorded yet, so the next start rolls back again.
       return Fail(std::move(st.error()).WithContext("rolling back " + failed));
@@ -723,6 +756,17 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
     log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
   }
   Crashpoint(kRollbackAfterStop);
+  Status restarted = Ok();
+  if (to && !to_running) {
+    restarted = prepared ? runtime_.Start(ContainerId(app, *to)) : prepared;
+    if (!restarted) {
+      log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
+    }
+  }
+  Crashpoint(kRollbackAfterStartOld);
+  if (auto st = runtime_.Delete(ContainerId(app, failed)); !st) {
+    log::warn("{}: removing the container of {}: {}", app, failed, st.error().message());
+  }
   // Its root filesystem is not needed until someone installs it again.
   if (auto st = UnmountRevisionRootfs(layout_.revision(app, failed)); !st) {
     log::warn("{}: unmounting {}: {}", app, failed, st.error().message());
@@ -755,16 +799,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   if (auto rec = store_.GetRevision(failed)) {
     version = rec->version;
   }
-  Status restarted = Ok();
   if (to) {
-    // After a crash before the old revision was stopped, it still runs: keep it.
-    auto state = runtime_.State(ContainerId(app, *to));
-    const bool running = state && state->status == runtime::ContainerStatus::kRunning;
-    restarted = running ? Ok() : StartRevision(app, *to);
-    if (!restarted) {
-      log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
-    }
-    Crashpoint(kRollbackAfterStartOld);
     if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(*to)); !st) {
       return st;
     }
@@ -1108,7 +1143,7 @@ void Engine::ReleaseStrayRevisions(const store::AppRecord& app) {
     if (auto state = runtime_.State(id); state) {
       log::info("{}: removing container {} ({}): only the current revision's may be there",
                 app.name, id, runtime::StatusName(state->status));
-      if (auto st = StopContainer(runtime_, id, options_.stop_grace); !st) {
+      if (auto st = runtime_.Stop(id, options_.stop_grace); !st) {
         log::warn("{}: removing container {}: {}", app.name, id, st.error().message());
       }
     }

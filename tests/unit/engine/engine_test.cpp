@@ -126,6 +126,87 @@ TEST_F(EngineTest, FirstInstallIsStagedStartedAndCommitted) {
   EXPECT_TRUE(store_->UnfinishedJournal()->empty());
 }
 
+// The index of the first call `call` in `calls` at or after `from`, or calls.size().
+std::size_t CallIndex(const std::vector<std::string>& calls, const std::string& call,
+                      std::size_t from = 0) {
+  from = std::min(from, calls.size());
+  return static_cast<std::size_t>(
+      std::find(calls.begin() + static_cast<std::ptrdiff_t>(from), calls.end(), call) -
+      calls.begin());
+}
+
+// The app is down only between the old process's end and the new one's start: the new container
+// is created while the old one serves, and the old one is removed after the new one started.
+TEST_F(EngineTest, ASwitchCreatesTheNewContainerBeforeTheOldOneStops) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  const std::string old_id = ContainerId("web", Revision(v1));
+  const std::string new_id = ContainerId("web", Revision(v2));
+  const auto calls = runtime_.Calls();
+  const std::size_t create = CallIndex(calls, "create " + new_id);
+  const std::size_t stop = CallIndex(calls, "stop-process " + old_id + " 1000");
+  const std::size_t start = CallIndex(calls, "start " + new_id);
+  ASSERT_LT(start, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_LT(create, stop) << ::testing::PrintToString(calls);
+  EXPECT_LT(stop, start) << ::testing::PrintToString(calls);
+  EXPECT_LT(CallIndex(calls, "delete " + old_id, stop), calls.size())
+      << ::testing::PrintToString(calls);
+  EXPECT_GT(CallIndex(calls, "delete " + old_id, stop), start) << ::testing::PrintToString(calls);
+  EXPECT_FALSE(runtime_.Get(old_id));
+}
+
+TEST_F(EngineTest, ANewContainerThatCannotBeCreatedLeavesTheOldOneRunningUntouched) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const std::string old_id = ContainerId("web", Revision(v1));
+  runtime_.RefuseCreate(ContainerId("web", Revision(v2)));
+  const std::size_t before = runtime_.Calls().size();
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kRolledBack) << r->reason;
+  EXPECT_NE(r->reason.find("refused"), std::string::npos) << r->reason;
+  const auto calls = runtime_.Calls();
+  for (std::size_t i = before; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].find(old_id), std::string::npos)
+        << "the running revision was touched: " << calls[i];
+  }
+  auto old = runtime_.Get(old_id);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_TRUE(store_->GetRevision(Revision(v2))->bad);
+}
+
+// A rollback likewise creates the good revision's container before it stops the failed one.
+TEST_F(EngineTest, ARollbackCreatesTheGoodContainerBeforeTheFailedOneStops) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  broken_version_ = "2.0.0";
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kRolledBack) << r->reason;
+  const std::string good = ContainerId("web", Revision(v1));
+  const std::string failed = ContainerId("web", Revision(v2));
+  auto calls = runtime_.Calls();
+  // From the rollback on: the failed revision's stop.
+  const std::size_t stop = CallIndex(calls, "stop-process " + failed + " 1000");
+  ASSERT_LT(stop, calls.size()) << ::testing::PrintToString(calls);
+  calls.erase(calls.begin(), calls.begin() + static_cast<std::ptrdiff_t>(stop));
+  const std::size_t start = CallIndex(calls, "start " + good);
+  ASSERT_LT(start, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_LT(start, CallIndex(calls, "delete " + failed)) << ::testing::PrintToString(calls);
+  // Its create came before the stop (so it is not in what is left).
+  EXPECT_EQ(CallIndex(calls, "create " + good), calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_EQ(runtime_.Get(good)->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_FALSE(runtime_.Get(failed));
+}
+
 TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");

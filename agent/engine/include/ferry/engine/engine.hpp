@@ -211,6 +211,9 @@ class Engine {
   Result<InstallResult> SwitchAndTrial(const std::string& app, const std::string& revision,
                                        const std::optional<std::string>& from,
                                        const std::string& journal_step);
+  // Mounts the revision's root, removes a stale container of it and creates its container, whose
+  // process StartRevision (or runtime_.Start) then runs.
+  Status CreateRevision(const std::string& app, const std::string& revision);
   Status StartRevision(const std::string& app, const std::string& revision);
   // Whose fault a rollback is: the revision's own (marked bad), or ferryd's stop (interrupted).
   // kInterruptedRevert: a revert, to a revision committed before, cut short (it stays committed).
