@@ -27,6 +27,7 @@
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/health/health_checker.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
 #include "ferry/update/fetch_settings.hpp"
@@ -78,11 +79,12 @@ class DaemonImpl final : public Daemon {
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
         store_(std::move(store)),
+        reporter_(*store_),
         clock_(io_),
         signals_(io_, SIGTERM, SIGINT),
         started_(std::chrono::steady_clock::now()),
         runtime_(RuntimeConfig(config_, &cancel_)),
-        engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
+        engine_(engine::Layout(config_.state_dir), *store_, reporter_, runtime_, clock_, sleeper_,
                 EngineOptions(config_, &cancel_)),
         offline_(engine_, *store_, engine::Layout(config_.state_dir), clock_,
                  update::OfflineOptions{config_.trusted_root, config_.limits}),
@@ -107,7 +109,9 @@ class DaemonImpl final : public Daemon {
           if (auto rec = store_->GetRevision(revision)) {
             version = rec->version;
           }
-          if (auto st = engine_.RecordEvent(kind, app, version, reason, ""); !st) {
+          if (auto st = reporter_.Record(
+                  report::Event{.kind = kind, .app = app, .version = version, .reason = reason});
+              !st) {
             log::warn("{}: recording a {} event: {}", app, kind, st.error().message());
           }
         }});
@@ -125,14 +129,14 @@ class DaemonImpl final : public Daemon {
       blob_options.clock = &clock_;
       blob_fetcher_ = fetch::MakeCurlBlobFetcher(std::move(blob_options));
       installer_ = std::make_unique<update::RemoteInstaller>(
-          engine_, *store_, engine::Layout(config_.state_dir), *metadata_http_, *blob_fetcher_,
-          clock_,
+          engine_, reporter_, *store_, engine::Layout(config_.state_dir), *metadata_http_,
+          *blob_fetcher_, clock_,
           update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
     }
     if (!config_.server_url.empty() && installer_) {
       net_.emplace(1);
       fleet_ = std::make_unique<FleetAgent>(
-          *store_, engine_, config_, clock_,
+          *store_, reporter_, config_, clock_,
           [this](const std::string& token) {
             fleetclient::ClientOptions o;
             o.base_url = config_.server_url;
@@ -320,7 +324,7 @@ class DaemonImpl final : public Daemon {
       std::lock_guard lock(activity_mu_);
       what = activity_.empty() ? "the worker" : activity_;
     }
-    for (const auto& [app, progress] : engine_.InFlight()) {
+    for (const auto& [app, progress] : reporter_.InFlight()) {
       what += " (" + app + ": " + progress.step + ")";
     }
     return what;
@@ -424,7 +428,7 @@ class DaemonImpl final : public Daemon {
     if (!status) {
       return status;
     }
-    AddUpdates(*status, engine_.InFlight(), clock_.Now());
+    AddUpdates(*status, reporter_.InFlight(), clock_.Now());
     AddSupervision(*status, supervisor_.Snapshot(), supervisor_.policy());
     return status;
   }
@@ -455,6 +459,7 @@ class DaemonImpl final : public Daemon {
   UniqueFd state_lock_;  // held while ferryd runs
   std::optional<gid_t> control_group_;
   std::unique_ptr<store::StateStore> store_;
+  report::OutboxReporter reporter_;  // progress and events of every update, for status and fleet
   asio::io_context io_;
   AsioClock clock_;
   asio::signal_set signals_;

@@ -13,6 +13,7 @@
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/manifest/manifest.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "ferry/update/state_store_resume.hpp"
 #include "server-mock/ferry-publish/repository.hpp"
 #include "server_process.hpp"
@@ -38,8 +39,9 @@ class RemoteInstallerTest : public ::testing::Test {
     store_ = std::move(*s);
     engine::EngineOptions options;
     options.stop_grace = 1s;
-    engine_ = std::make_unique<engine::Engine>(engine::Layout(state_.path()), *store_, runtime_,
-                                               clock_, sleeper_, options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<engine::Engine>(engine::Layout(state_.path()), *store_, *reporter_,
+                                               runtime_, clock_, sleeper_, options);
   }
 
   stdfs::path Repo() const { return work_ / "repo"; }
@@ -107,8 +109,8 @@ class RemoteInstallerTest : public ::testing::Test {
     ro.repository_url = "http://127.0.0.1:" + std::to_string(server_->port());
     ro.trusted_root = Repo() / "metadata" / "1.root.json";
     ro.limits = limits_;
-    installer_ = std::make_unique<RemoteInstaller>(*engine_, *store_, engine::Layout(state_.path()),
-                                                   *http_, *blobs_, clock_, ro);
+    installer_ = std::make_unique<RemoteInstaller>(
+        *engine_, *reporter_, *store_, engine::Layout(state_.path()), *http_, *blobs_, clock_, ro);
   }
 
   Result<engine::InstallResult> Install(const std::string& version) {
@@ -148,6 +150,7 @@ class RemoteInstallerTest : public ::testing::Test {
   AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<testing::ServerProcess> server_;
   std::unique_ptr<fetch::HttpClient> http_;

@@ -84,8 +84,8 @@ TEST_F(ViewsTest, WhyShowsAReleaseThatFailedBeforeItBecameARevision) {
 TEST(StatusUpdates, AFirstInstallIsListedAndAStalledDownloadHasNoSpeed) {
   Json status{{"apps", Json::array({Json{{"name", "web"}, {"update", nullptr}}})}};
   const Clock::TimePoint now{std::chrono::hours(1)};
-  engine::Progress moving{"downloading", "", "2.0.0", 10, 100, 5000, now - std::chrono::seconds(1)};
-  engine::Progress stalled{"downloading", "", "1.0.0", 10, 100, 5000, now - kStalledAfter};
+  report::Progress moving{"downloading", "", "2.0.0", 10, 100, 5000, now - std::chrono::seconds(1)};
+  report::Progress stalled{"downloading", "", "1.0.0", 10, 100, 5000, now - kStalledAfter};
   AddUpdates(status, {{"web", moving}, {"radio", stalled}}, now);
   ASSERT_EQ(status["apps"].size(), 2u) << status.dump(2);
   EXPECT_EQ(status["apps"][0]["update"]["bytes_per_second"], 5000);

@@ -8,6 +8,7 @@
 
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -38,8 +39,9 @@ class EngineTest : public ::testing::Test {
     // Mount-free, so that these tests need no root; tests/integration/engine_overlay covers the
     // overlay kind.
     options.rootfs = RootfsMode::kHardlink;
-    engine_ =
-        std::make_unique<Engine>(Layout(dir_.path()), *store_, runtime_, clock_, sleeper_, options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<Engine>(Layout(dir_.path()), *store_, *reporter_, runtime_, clock_,
+                                       sleeper_, options);
     runtime_.SetExecHandler([this](const std::string& id, const std::vector<std::string>&,
                                    std::chrono::milliseconds) -> Result<runtime::ExecResult> {
       const bool broken = id.find(broken_version_) != std::string::npos;
@@ -95,6 +97,7 @@ class EngineTest : public ::testing::Test {
   AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
   std::string broken_version_ = "no-such-version";
 };
@@ -250,6 +253,50 @@ TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial
             runtime::ContainerStatus::kRunning);
   EXPECT_EQ(EventKinds().back(), "rolled-back");
   EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
+}
+
+TEST_F(EngineTest, AnAppWhoseUpdateIsInFlightIsLeftToItEvenBeforeTheEngineHasIt) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  const std::string id = ContainerId("web", Revision(v2));
+  runtime_.Exit(id, 1);
+  // The download of the next release, reported before Install is called.
+  reporter_->SetProgress("web", report::Progress{.step = "downloading", .version = "3.0.0"});
+  EXPECT_TRUE(engine_->RestartCurrent("web").error().Is(Errc::kUnavailable));
+  EXPECT_TRUE(
+      engine_->FailProbation("web", Revision(v2), "crash loop").error().Is(Errc::kUnavailable));
+  EXPECT_NE(runtime_.Get(id)->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+
+  reporter_->ClearProgress("web");
+  ASSERT_TRUE(engine_->RestartCurrent("web"));
+  EXPECT_EQ(runtime_.Get(id)->state.status, runtime::ContainerStatus::kRunning);
+}
+
+TEST_F(EngineTest, TheEventsOfAnInstallNameItsDeploymentAndThoseOfARevertNone) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  DirBlobProvider blobs(builder_.blob_dir());
+  InstallOptions options;
+  options.deployment = "d-7";
+  ASSERT_EQ(engine_->Install(v2, manifest::SerializeManifest(v2), blobs, options)->outcome,
+            Outcome::kCommitted);
+  ASSERT_TRUE(engine_->Revert("web", std::nullopt));
+  const auto events = store_->PendingEvents(1000);
+  ASSERT_TRUE(events);
+  std::vector<std::string> seen;
+  for (const auto& e : *events) {
+    seen.push_back(e.kind + " " + Json::parse(e.payload).value("version", "") + " " +
+                   Json::parse(e.payload).value("deployment", "-"));
+  }
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{
+                "staging 1.0.0 -", "switching 1.0.0 -", "trial 1.0.0 -", "committed 1.0.0 -",
+                "staging 2.0.0 d-7", "switching 2.0.0 d-7", "trial 2.0.0 d-7",
+                "committed 2.0.0 d-7", "switching 1.0.0 -", "trial 1.0.0 -", "committed 1.0.0 -"}));
 }
 
 TEST_F(EngineTest, ARevisionRetriedOnPurposeStartsItsNewProbationWithNoEndCounted) {
@@ -464,7 +511,8 @@ TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrialWithoutMarkingItBad) {
   InterruptTrial(Revision(v2), Revision(v1));
 
   testing::FakeRuntime after_reboot;  // a power cut emptied the runtime's state
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
   const auto v2_record = *store_->GetRevision(Revision(v2));
@@ -496,7 +544,8 @@ TEST_F(EngineTest, AnInterruptedRevertKeepsBothRevisionsToGoBackTo) {
   ASSERT_TRUE(store_->SetRevisionState(Revision(v1), store::RevisionState::kTrial));
 
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
   EXPECT_EQ(store_->GetApp("web")->previous_revision, Revision(v1))
@@ -548,7 +597,8 @@ TEST_F(EngineTest, ARevisionInterruptedMoreThanTwiceIsMarkedBad) {
     }
     InterruptTrial(Revision(v2), Revision(v1));
     testing::FakeRuntime after_reboot;
-    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                     EngineOptions{});
     ASSERT_TRUE(recovered.Recover());
     EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
     EXPECT_EQ(store_->GetRevision(Revision(v2))->bad, i > kMaxInterruptions);
@@ -563,7 +613,8 @@ TEST_F(EngineTest, AnInterruptedFirstInstallIsTriedAgainInsteadOfLeavingNothingR
   InterruptTrial(Revision(v1), std::nullopt);
 
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
   EXPECT_EQ(store_->GetRevision(Revision(v1))->state, store::RevisionState::kCommitted);
@@ -621,7 +672,8 @@ TEST_F(EngineTest, ACurrentRevisionThatCannotStartAtThreeBootsFallsBackToThePrev
   for (std::uint32_t boot = 1; boot <= kMaxStartAttempts; ++boot) {
     SCOPED_TRACE("boot " + std::to_string(boot));
     testing::FakeRuntime after_reboot;
-    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                     EngineOptions{});
     ASSERT_TRUE(recovered.Recover());
     if (boot < kMaxStartAttempts) {
       EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
@@ -650,7 +702,8 @@ TEST_F(EngineTest, ASuccessfulBootForgetsEarlierFailedStarts) {
   ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
   ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(after_reboot.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);
@@ -715,7 +768,8 @@ TEST_F(EngineTest, RecoveryAdoptsARunningContainerAndRestartsAMissingOne) {
   EXPECT_EQ(runtime_.Calls().size(), calls_before) << "a running container is adopted as is";
 
   testing::FakeRuntime empty;
-  Engine after_power_cut(Layout(dir_.path()), *store_, empty, clock_, sleeper_, EngineOptions{});
+  Engine after_power_cut(Layout(dir_.path()), *store_, *reporter_, empty, clock_, sleeper_,
+                         EngineOptions{});
   ASSERT_TRUE(after_power_cut.Recover());
   EXPECT_EQ(empty.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);
