@@ -77,7 +77,7 @@ class DiskFullTest : public ::testing::Test {
   void OpenEngine() {
     engine_.reset();
     store_.reset();
-    auto s = store::OpenStateStore(Layout(state_).database());
+    auto s = store::OpenStateStore(Layout(state_).database(), clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;

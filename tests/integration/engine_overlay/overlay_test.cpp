@@ -240,7 +240,7 @@ class OverlayEngineTest : public OverlayTest {
   void OpenEngine(runtime::ContainerRuntime& rt) {
     engine_.reset();
     store_.reset();
-    auto s = store::OpenStateStore(Layout(state_).database());
+    auto s = store::OpenStateStore(Layout(state_).database(), clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/core/digest.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "server_process.hpp"
@@ -36,6 +37,7 @@ class FetchTest : public ::testing::Test {
   fetch::BlobFetcherOptions Options();
   std::vector<std::chrono::milliseconds> Sleeps();
 
+  SystemClock clock_;
   TempDir dir_;
   std::filesystem::path repo_;
   std::filesystem::path partial_;

@@ -33,7 +33,7 @@ class RemoteInstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);
-    auto s = store::OpenStateStore(state_ / "state.db");
+    auto s = store::OpenStateStore(state_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     engine::EngineOptions options;
@@ -102,7 +102,7 @@ class RemoteInstallerTest : public ::testing::Test {
       sleeps_.push_back(d);
     };
     o.seed = 7;
-    blobs_ = fetch::MakeCurlBlobFetcher(std::move(o));
+    blobs_ = fetch::MakeCurlBlobFetcher(clock_, std::move(o));
     RemoteOptions ro;
     ro.repository_url = "http://127.0.0.1:" + std::to_string(server_->port());
     ro.trusted_root = Repo() / "metadata" / "1.root.json";

@@ -57,7 +57,7 @@ class NoSleep final : public health::Sleeper {
 class FleetAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     engine_ = std::make_unique<engine::Engine>(engine::Layout(dir_.path()), *store_, runtime_,

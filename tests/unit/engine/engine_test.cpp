@@ -30,7 +30,7 @@ Json ExecCheck() {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;
