@@ -134,8 +134,10 @@ TEST_F(FleetE2e, ADeploymentWithRetryBadTriesAReleaseMarkedBadOnceMore) {
       << history.dump(2);
   EXPECT_NE(Ferry({"why", "web"}).out.find("retried: operator (deployment " + d4 + ")"),
             std::string::npos);
-  // Once only: further polls leave it alone.
-  std::this_thread::sleep_for(2500ms);
+  // Once only: further polls leave it alone. Two more polls seen by the server, and a poll
+  // interval for anything they started to show.
+  const std::size_t polls = ServerRequests("GET", "/v1/device/assignment");
+  ASSERT_TRUE(WaitForServerRequests("GET", "/v1/device/assignment", polls, 3, 30s)) << ServerLog();
   auto check = Ferry({"--json", "check"});
   EXPECT_TRUE(Json::parse(check.out)["queued"].empty()) << check.out;
   EXPECT_EQ(Page(), "version 1.0.0");
