@@ -104,15 +104,7 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
   }
   auto store = store::OpenStateStore(db, clock_);
   ASSERT_TRUE(store) << store.error().String();
-  auto resume = update::MakeStateStoreResume(**store);
-  auto options = Options();
-  options.resume_store = resume.get();
-  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
-  ASSERT_TRUE(r) << r.error().String();
-  EXPECT_EQ(ReadAll(partial_), blob_);
-  EXPECT_EQ(r->resumed_from, kept);
-  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
-  EXPECT_EQ(r->restarts, 0u);
+  ASSERT_NO_FATAL_FAILURE(FetchResumingFrom(**store, kept));
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record);
   EXPECT_FALSE(*record) << "a finished download leaves no record";
@@ -140,15 +132,7 @@ TEST_F(FetchTest, ResumesAfterTheFetchingProcessIsKilled) {
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record && *record) << "the validator is recorded before the first body byte";
   EXPECT_FALSE((*record)->validator.empty());
-  auto resume = update::MakeStateStoreResume(**store);
-  auto options = Options();
-  options.resume_store = resume.get();
-  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
-  ASSERT_TRUE(r) << r.error().String();
-  EXPECT_EQ(ReadAll(partial_), blob_);
-  EXPECT_EQ(r->resumed_from, kept);
-  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
-  EXPECT_EQ(r->restarts, 0u);
+  FetchResumingFrom(**store, kept);
 }
 
 TEST_F(FetchTest, AFullDiskFailsAtOnceWithNoSpace) {
