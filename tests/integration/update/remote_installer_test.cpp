@@ -18,6 +18,7 @@
 #include "server_process.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/outbox.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::update {
@@ -133,15 +134,6 @@ class RemoteInstallerTest : public ::testing::Test {
     return !stdfs::exists(dir, ec) || stdfs::is_empty(dir, ec);
   }
 
-  std::vector<std::string> EventKinds() {
-    std::vector<std::string> kinds;
-    auto events = store_->PendingEvents(1000);
-    for (const auto& e : *events) {
-      kinds.push_back(e.kind);
-    }
-    return kinds;
-  }
-
   testing::TempDir work_;
   testing::TempDir state_;
   ManualClock clock_;
@@ -178,7 +170,7 @@ TEST_F(RemoteInstallerTest, InstallsAFullLayerThenOnlyADelta) {
   EXPECT_EQ(CurrentVersion(), "2.0.0");
   EXPECT_TRUE(Empty(state_ / "blobs" / "sha256"));
   EXPECT_TRUE(Empty(state_ / "blobs" / "partial"));
-  const auto kinds = EventKinds();
+  const auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "downloading"), 2)
       << ::testing::PrintToString(kinds);
   auto events = store_->PendingEvents(100);
