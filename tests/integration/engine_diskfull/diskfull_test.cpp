@@ -79,7 +79,7 @@ class DiskFullTest : public ::testing::Test {
     engine_.reset();
     reporter_.reset();
     store_.reset();
-    auto s = store::OpenStateStore(Layout(state_).database());
+    auto s = store::OpenStateStore(Layout(state_).database(), clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     reporter_ = std::make_unique<report::OutboxReporter>(*store_);

@@ -19,6 +19,7 @@
 #include "server_process.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/outbox.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::update {
@@ -34,7 +35,7 @@ class RemoteInstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);
-    auto s = store::OpenStateStore(state_ / "state.db");
+    auto s = store::OpenStateStore(state_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     engine::EngineOptions options;
@@ -104,7 +105,7 @@ class RemoteInstallerTest : public ::testing::Test {
       sleeps_.push_back(d);
     };
     o.seed = 7;
-    blobs_ = fetch::MakeCurlBlobFetcher(std::move(o));
+    blobs_ = fetch::MakeCurlBlobFetcher(clock_, std::move(o));
     RemoteOptions ro;
     ro.repository_url = "http://127.0.0.1:" + std::to_string(server_->port());
     ro.trusted_root = Repo() / "metadata" / "1.root.json";
@@ -133,15 +134,6 @@ class RemoteInstallerTest : public ::testing::Test {
   bool Empty(const stdfs::path& dir) {
     std::error_code ec;
     return !stdfs::exists(dir, ec) || stdfs::is_empty(dir, ec);
-  }
-
-  std::vector<std::string> EventKinds() {
-    std::vector<std::string> kinds;
-    auto events = store_->PendingEvents(1000);
-    for (const auto& e : *events) {
-      kinds.push_back(e.kind);
-    }
-    return kinds;
   }
 
   testing::TempDir work_;
@@ -181,7 +173,7 @@ TEST_F(RemoteInstallerTest, InstallsAFullLayerThenOnlyADelta) {
   EXPECT_EQ(CurrentVersion(), "2.0.0");
   EXPECT_TRUE(Empty(state_ / "blobs" / "sha256"));
   EXPECT_TRUE(Empty(state_ / "blobs" / "partial"));
-  const auto kinds = EventKinds();
+  const auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "downloading"), 2)
       << ::testing::PrintToString(kinds);
   auto events = store_->PendingEvents(100);

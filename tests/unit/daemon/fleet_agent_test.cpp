@@ -52,7 +52,7 @@ class FakeClient final : public fleetclient::FleetClient {
 class FleetAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     reporter_ = std::make_unique<report::OutboxReporter>(*store_);

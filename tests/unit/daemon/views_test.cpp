@@ -15,9 +15,12 @@ using Json = nlohmann::json;
 
 class ViewsTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_.path() / "state.db", store_)); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_.path() / "state.db", clock_, store_));
+  }
 
   testing::TempDir dir_;
+  SystemClock clock_;
   std::unique_ptr<store::StateStore> store_;
 };
 

@@ -12,6 +12,7 @@
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/outbox.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
@@ -31,7 +32,7 @@ Json ExecCheck() {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;
@@ -80,15 +81,6 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(store_->SetRevisionState(to, store::RevisionState::kTrial));
   }
 
-  std::vector<std::string> EventKinds() {
-    std::vector<std::string> kinds;
-    auto events = store_->PendingEvents(1000);
-    for (const auto& e : *events) {
-      kinds.push_back(e.kind);
-    }
-    return kinds;
-  }
-
   testing::TempDir dir_;
   testing::TempDir work_;
   testing::ReleaseBuilder builder_{work_.path()};
@@ -119,7 +111,8 @@ TEST_F(EngineTest, FirstInstallIsStagedStartedAndCommitted) {
   EXPECT_EQ(container->spec.args, (std::vector<std::string>{"/bin/app"}));
   EXPECT_EQ(store_->GetRevision(rev)->state, store::RevisionState::kCommitted);
   EXPECT_EQ(store_->GetApp("web")->current_revision, rev);
-  EXPECT_EQ(EventKinds(), (std::vector<std::string>{"staging", "switching", "trial", "committed"}));
+  EXPECT_EQ(testing::PendingEventKinds(*store_),
+            (std::vector<std::string>{"staging", "switching", "trial", "committed"}));
   auto steps = store_->ListSteps(rev);
   ASSERT_TRUE(steps);
   ASSERT_EQ(steps->size(), 3u);
@@ -251,7 +244,7 @@ TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial
   EXPECT_EQ(bad.reason, "probation: crash loop: ended 3 times");
   EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);
-  EXPECT_EQ(EventKinds().back(), "rolled-back");
+  EXPECT_EQ(testing::PendingEventKinds(*store_).back(), "rolled-back");
   EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
 }
 
@@ -390,7 +383,7 @@ TEST_F(EngineTest, FailingHealthCheckRollsBackAndMarksTheRevisionBad) {
   ASSERT_TRUE(running);
   EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
   EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v3))), std::nullopt);
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(kinds.back(), "rolled-back");
   EXPECT_TRUE(store_->UnfinishedJournal()->empty());
 
@@ -435,7 +428,7 @@ TEST_F(EngineTest, SameReleaseTwiceIsAlreadyInstalled) {
   auto r = Install(v1);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->outcome, Outcome::kAlreadyInstalled);
-  EXPECT_EQ(EventKinds().back(), "already-installed");
+  EXPECT_EQ(testing::PendingEventKinds(*store_).back(), "already-installed");
 }
 
 TEST_F(EngineTest, UnsignedDowngradeIsRefusedAndSignedOneIsInstalled) {
@@ -652,7 +645,7 @@ TEST_F(EngineTest, AStopRequestBeforeTheSwitchAbandonsTheInstallAndTheNextOneSuc
           << "a layer stopped half-way was left behind: " << e.path();
     }
   }
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "switching"), 1) << "only v1 switched";
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 0);
   auto again = Install(v2);
@@ -691,7 +684,7 @@ TEST_F(EngineTest, ACurrentRevisionThatCannotStartAtThreeBootsFallsBackToThePrev
     EXPECT_NE(v2_record.reason.find("could not start at 3 boots"), std::string::npos)
         << v2_record.reason;
   }
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 2);
   EXPECT_EQ(kinds.back(), "rolled-back");
 }

@@ -198,7 +198,7 @@ class HostileReleaseTest : public ::testing::TestWithParam<HostileRelease> {
  protected:
   void SetUp() override {
     stdfs::create_directories(dir_ / "state");
-    auto s = store::OpenStateStore(dir_ / "state" / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state" / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;

@@ -191,7 +191,7 @@ class HostileStackTest : public ::testing::TestWithParam<Param> {
       }
     }
     stdfs::create_directories(dir_ / "state");
-    auto s = store::OpenStateStore(dir_ / "state" / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state" / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ferry/core/clock.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::report {
@@ -14,7 +15,7 @@ using Json = nlohmann::json;
 class OutboxReporterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     reporter_ = std::make_unique<OutboxReporter>(*store_);
@@ -26,6 +27,7 @@ class OutboxReporterTest : public ::testing::Test {
     return events ? *events : std::vector<store::OutboxEvent>{};
   }
 
+  ManualClock clock_;
   testing::TempDir dir_;
   std::unique_ptr<store::StateStore> store_;
   std::unique_ptr<OutboxReporter> reporter_;
