@@ -49,13 +49,14 @@ namespace {
 namespace asio = boost::asio;
 using Json = control::Json;
 
-runtime::RuncConfig RuntimeConfig(const config::Config& c, const CancelToken* stop) {
+runtime::RuncConfig RuntimeConfig(const config::Config& c, const engine::Layout& layout,
+                                  const CancelToken* stop) {
   runtime::RuncConfig r;
   r.cancel = stop;
   r.binary = c.runtime.runc;
   r.root = c.runtime.root;
-  r.state_dir = c.state_dir;
-  r.log_dir = engine::Layout(c.state_dir).logs();
+  r.state_dir = layout.root();
+  r.log_dir = layout.logs();
   r.log_max_bytes = c.runtime.log_max_bytes;
   r.cgroups_parent = c.runtime.cgroup_parent;
   return r;
@@ -94,10 +95,11 @@ Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
   return Fail(Errc::kInvalidArgument, "control_group '" + name + "' is not a group on this system");
 }
 
-// One ferryd per state directory: an exclusive flock on state_dir/ferryd.lock, held for the
-// process's life (released by the kernel however it ends), with the holder's pid inside.
-Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
-  const auto path = dir / "ferryd.lock";
+// One ferryd per state directory: an exclusive flock on its lock file, held for the process's
+// life (released by the kernel however it ends), with the holder's pid inside.
+Result<UniqueFd> LockStateDir(const engine::Layout& layout) {
+  const std::filesystem::path& dir = layout.root();
+  const auto path = layout.lock_file();
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) {
     return Fail(ErrnoError("open " + path.string()));
@@ -140,19 +142,19 @@ constexpr std::chrono::seconds kIdleRelease{2};
 
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
-             std::optional<gid_t> control_group)
+  DaemonImpl(config::Config config, engine::Layout layout, std::unique_ptr<store::StateStore> store,
+             UniqueFd state_lock, std::optional<gid_t> control_group)
       : config_(std::move(config)),
+        layout_(std::move(layout)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
         store_(std::move(store)),
         clock_(io_),
         signals_(io_, SIGTERM, SIGINT),
         started_(std::chrono::steady_clock::now()),
-        runtime_(RuntimeConfig(config_, &cancel_)),
-        engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
-                EngineOptions(config_, &cancel_)),
-        offline_(engine_, *store_, engine::Layout(config_.state_dir), clock_,
+        runtime_(RuntimeConfig(config_, layout_, &cancel_)),
+        engine_(layout_, *store_, runtime_, clock_, sleeper_, EngineOptions(config_, &cancel_)),
+        offline_(engine_, *store_, layout_, clock_,
                  update::OfflineOptions{config_.trusted_root, config_.limits}),
         supervisor_(
             clock_, runtime_, *store_,
@@ -193,8 +195,7 @@ class DaemonImpl final : public Daemon {
       blob_options.clock = &clock_;
       blob_fetcher_ = fetch::MakeCurlBlobFetcher(std::move(blob_options));
       installer_ = std::make_unique<update::RemoteInstaller>(
-          engine_, *store_, engine::Layout(config_.state_dir), *metadata_http_, *blob_fetcher_,
-          clock_,
+          engine_, *store_, layout_, *metadata_http_, *blob_fetcher_, clock_,
           update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
     }
     if (!config_.server_url.empty() && installer_) {
@@ -416,7 +417,7 @@ class DaemonImpl final : public Daemon {
            if (!request) {
              return Fail(request.error());
            }
-           return ReadAppLogs(*store_, engine::Layout(config_.state_dir), *request);
+           return ReadAppLogs(*store_, layout_, *request);
          })},
         {"revert", OnWorker("revert", [this](const Json& p) -> Result<Json> { return Revert(p); })},
         {"install",
@@ -803,7 +804,8 @@ class DaemonImpl final : public Daemon {
   }
 
   config::Config config_;
-  UniqueFd state_lock_;  // held while ferryd runs
+  const engine::Layout layout_;  // every path under config_.state_dir
+  UniqueFd state_lock_;          // held while ferryd runs
   std::optional<gid_t> control_group_;
   std::unique_ptr<store::StateStore> store_;
   asio::io_context io_;
@@ -847,18 +849,19 @@ Result<std::unique_ptr<Daemon>> CreateDaemon(const config::Config& config) {
     return Fail(group.error().WithContext("control socket"));
   }
   // Before anything in the directory is opened: two agents would corrupt each other's work.
-  auto lock = LockStateDir(config.state_dir);
+  engine::Layout layout(config.state_dir);
+  auto lock = LockStateDir(layout);
   if (!lock) {
     return Fail(lock.error());
   }
-  auto store = store::OpenStateStore(config.state_dir / "state.db");
+  auto store = store::OpenStateStore(layout.database());
   if (!store) {
     return Fail(store.error().WithContext("state database"));
   }
   // Writes to a peer that went away must be errors, not a signal that kills the agent.
   std::signal(SIGPIPE, SIG_IGN);
   return std::unique_ptr<Daemon>(
-      new DaemonImpl(config, std::move(*store), std::move(*lock), *group));
+      new DaemonImpl(config, std::move(layout), std::move(*store), std::move(*lock), *group));
 }
 
 }  // namespace ferry::daemon
