@@ -1,10 +1,6 @@
 #include "ferry/daemon/daemon.hpp"
 
-#include <fcntl.h>
-#include <grp.h>
-#include <sys/file.h>
 #include <systemd/sd-daemon.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -16,9 +12,7 @@
 #include <cstdlib>
 #include <future>
 #include <optional>
-#include <random>
 #include <thread>
-#include <vector>
 
 #include "app_logs.hpp"
 #include "ferry/bundle/bundle.hpp"
@@ -40,8 +34,13 @@
 #include "ferry/update/remote_installer.hpp"
 #include "ferry/update/state_store_resume.hpp"
 #include "fleet_agent.hpp"
+#include "poll_scheduler.hpp"
+#include "requests.hpp"
+#include "startup.hpp"
 #include "status.hpp"
 #include "supervisor.hpp"
+#include "views.hpp"
+#include "watchdog.hpp"
 
 namespace ferry::daemon {
 namespace {
@@ -61,74 +60,6 @@ runtime::RuncConfig RuntimeConfig(const config::Config& c, const engine::Layout&
   r.cgroups_parent = c.runtime.cgroup_parent;
   return r;
 }
-
-Json ResultJson(const engine::InstallResult& r) {
-  return Json{{"outcome", std::string(engine::OutcomeName(r.outcome))},
-              {"revision", r.revision},
-              {"reason", r.reason}};
-}
-
-Result<std::string> AppParam(const Json& params) {
-  if (!params.contains("app") || !params["app"].is_string() ||
-      !manifest::IsValidName(params["app"].get<std::string>())) {
-    return Fail(Errc::kInvalidArgument, "a valid \"app\" name is required");
-  }
-  return params["app"].get<std::string>();
-}
-
-// Resolves `control_group` (a group name or a numeric gid); nullopt when it is empty.
-Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
-  if (name.empty()) {
-    return std::optional<gid_t>();
-  }
-  std::vector<char> buf(16 * 1024);
-  group entry{};
-  group* found = nullptr;
-  const int rc = ::getgrnam_r(name.c_str(), &entry, buf.data(), buf.size(), &found);
-  if (rc == 0 && found != nullptr) {
-    return std::optional<gid_t>(found->gr_gid);
-  }
-  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos &&
-      name.size() < 10) {
-    return std::optional<gid_t>(static_cast<gid_t>(std::stoul(name)));
-  }
-  return Fail(Errc::kInvalidArgument, "control_group '" + name + "' is not a group on this system");
-}
-
-// One ferryd per state directory: an exclusive flock on its lock file, held for the process's
-// life (released by the kernel however it ends), with the holder's pid inside.
-Result<UniqueFd> LockStateDir(const engine::Layout& layout) {
-  const std::filesystem::path& dir = layout.root();
-  const auto path = layout.lock_file();
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) {
-    return Fail(ErrnoError("open " + path.string()));
-  }
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) {
-      return Fail(ErrnoError("flock " + path.string()));
-    }
-    char pid[32] = {};
-    const ssize_t n = ::pread(fd.get(), pid, sizeof(pid) - 1, 0);
-    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
-      holder.pop_back();
-    }
-    return Fail(Errc::kAlreadyExists, "state directory " + dir.string() +
-                                          " is in use by another ferryd" +
-                                          (holder.empty() ? "" : " (pid " + holder + ")") +
-                                          "; it holds " + path.string());
-  }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd.get(), 0) != 0 ||
-      ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    return Fail(ErrnoError("write " + path.string()));
-  }
-  return fd;
-}
-
-// A download whose bytes have not grown for this long shows no speed in `ferry status`.
-constexpr std::chrono::seconds kStalledAfter{2};
 
 // How long shutdown waits for the work in progress to notice the stop. Every step checks it far
 // more often than this, and a health probe or runtime command in flight is cut short by it (its
@@ -221,7 +152,13 @@ class DaemonImpl final : public Daemon {
         return SupervisionJson(it == supervised.end() ? nullptr : &it->second,
                                supervisor_.policy());
       });
+      polls_ = std::make_unique<PollScheduler>(
+          clock_, io_, *net_, *fleet_,
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.poll_interval),
+          config_.server_url);
     }
+    requests_.emplace(
+        RequestTargets{*store_, engine_, offline_, installer_.get(), fleet_.get(), cancel_});
   }
 
   Status Run() override {
@@ -266,12 +203,9 @@ class DaemonImpl final : public Daemon {
       recovering_ = false;
       ReleaseWhenIdle();
     });
-    StartWatchdog();
-    if (fleet_) {
-      // The first look soon after start (a device that was off catches up at once), jittered so
-      // that a fleet powered up together does not arrive together.
-      SchedulePoll(std::chrono::milliseconds(
-          Jitter(0, std::min<std::int64_t>(2000, PollInterval().count()))));
+    watchdog_.Start();
+    if (polls_) {
+      polls_->Start();
     }
     log::info("ferryd {} serving {} (state in {})", FERRY_VERSION, config_.socket.string(),
               config_.state_dir.string());
@@ -410,8 +344,10 @@ class DaemonImpl final : public Daemon {
         {"ping", control::Sync([](const Json&) -> Result<Json> {
            return Json{{"version", FERRY_VERSION}};
          })},
-        {"history", control::Sync([this](const Json& p) -> Result<Json> { return History(p); })},
-        {"why", control::Sync([this](const Json& p) -> Result<Json> { return Why(p); })},
+        {"history",
+         control::Sync([this](const Json& p) -> Result<Json> { return HistoryView(*store_, p); })},
+        {"why",
+         control::Sync([this](const Json& p) -> Result<Json> { return WhyView(*store_, p); })},
         {"logs", control::Sync([this](const Json& p) -> Result<Json> {
            auto request = ParseLogRequest(p);
            if (!request) {
@@ -419,12 +355,14 @@ class DaemonImpl final : public Daemon {
            }
            return ReadAppLogs(*store_, layout_, *request);
          })},
-        {"revert", OnWorker("revert", [this](const Json& p) -> Result<Json> { return Revert(p); })},
+        {"revert",
+         OnWorker("revert",
+                  [this](const Json& p) -> Result<Json> { return requests_->Revert(p); })},
         {"install",
          [this](const Json& p, control::Reply reply) {
            // Opened here, on the event loop, where the open cannot block: a refusal (a FIFO, a
            // device, a symlink) comes at once, even while the worker is busy with an update.
-           auto file = OpenBundleParam(p);
+           auto file = Requests::OpenBundle(p);
            if (!file) {
              log::warn("install: {}", file.error().message());
              reply(Fail(file.error()));
@@ -433,36 +371,37 @@ class DaemonImpl final : public Daemon {
            auto shared = std::make_shared<bundle::BundleFile>(std::move(*file));
            const bool retry_bad =
                p.contains("retry_bad") && p["retry_bad"].is_boolean() && p["retry_bad"].get<bool>();
-           if (!Waits(p)) {
+           if (!Requests::Waits(p)) {
              reply(Json{{"accepted", true}, {"bundle", shared->path().string()}});
              reply = [](const Result<Json>&) {};  // Install logs its outcome
            }
            OnWorkerThread("install " + shared->path().string(),
                           [this, shared, retry_bad, reply = std::move(reply)] {
-                            reply(Install(*shared, retry_bad));
+                            reply(requests_->Install(*shared, retry_bad));
                             supervisor_.Sync();
                             ReleaseWhenIdle();
                           });
          }},
         {"update",
          [this](const Json& p, control::Reply reply) {
-           if (auto checked = CheckUpdateParams(p); !checked) {
+           if (auto checked = requests_->CheckUpdate(p); !checked) {
              reply(Fail(checked.error()));
              return;
            }
-           if (!Waits(p)) {
+           if (!Requests::Waits(p)) {
              reply(Json{{"accepted", true},
                         {"app", p["app"].get<std::string>()},
                         {"version", p["version"].get<std::string>()}});
              reply = [](const Result<Json>&) {};  // Update logs its outcome
            }
            OnWorkerThread("update", [this, p, reply = std::move(reply)] {
-             reply(Update(p));
+             reply(requests_->Update(p));
              supervisor_.Sync();
              ReleaseWhenIdle();
            });
          }},
-        {"retry", OnWorker("retry", [this](const Json& p) -> Result<Json> { return Retry(p); })},
+        {"retry",
+         OnWorker("retry", [this](const Json& p) -> Result<Json> { return requests_->Retry(p); })},
         {"check",
          [this](const Json&, control::Reply reply) {
            if (!fleet_) {
@@ -473,7 +412,7 @@ class DaemonImpl final : public Daemon {
            // Asked for by a person: failed releases are tried again now, not after their backoff.
            asio::post(*net_, [this, reply = std::move(reply)] {
              fleet_->ResetBackoff();
-             reply(PollRound());
+             reply(polls_->Round());
            });
          }},
     };
@@ -485,280 +424,9 @@ class DaemonImpl final : public Daemon {
     if (!status) {
       return status;
     }
-    const auto in_flight = engine_.InFlight();
-    for (const auto& [name, progress] : in_flight) {
-      bool listed = false;
-      for (const auto& app : (*status)["apps"]) {
-        listed = listed || app["name"] == name;
-      }
-      if (!listed) {  // a first install, still downloading
-        (*status)["apps"].push_back(
-            Json{{"name", name}, {"current", nullptr}, {"previous", nullptr}});
-      }
-    }
-    for (auto& app : (*status)["apps"]) {
-      auto it = in_flight.find(app["name"].get<std::string>());
-      if (it == in_flight.end()) {
-        continue;
-      }
-      // A download that stopped moving (the server died, a retry waits) has no speed, whatever
-      // the last second before it measured.
-      std::uint64_t speed = it->second.bytes_per_second;
-      if (it->second.moved_at != Clock::TimePoint{} &&
-          clock_.Now() - it->second.moved_at >= kStalledAfter) {
-        speed = 0;
-      }
-      app["update"] = Json{{"step", it->second.step},
-                           {"revision", it->second.revision},
-                           {"version", it->second.version},
-                           {"bytes_done", it->second.bytes_done},
-                           {"bytes_total", it->second.bytes_total},
-                           {"bytes_per_second", speed}};
-    }
-    // What is true now, not at commit: whether the app runs, and how often it had to be restarted.
-    const auto supervised = supervisor_.Snapshot();
-    for (auto& app : (*status)["apps"]) {
-      auto it = supervised.find(app["name"].get<std::string>());
-      const Json s =
-          SupervisionJson(it == supervised.end() ? nullptr : &it->second, supervisor_.policy());
-      for (const auto& [key, value] : s.items()) {
-        app[key] = value;
-      }
-    }
+    AddUpdates(*status, engine_.InFlight(), clock_.Now());
+    AddSupervision(*status, supervisor_.Snapshot(), supervisor_.policy());
     return status;
-  }
-
-  Result<Json> History(const Json& params) {
-    auto app = AppParam(params);
-    if (!app) {
-      return Fail(app.error());
-    }
-    if (auto rec = store_->GetApp(*app); !rec) {
-      return Fail(rec.error());
-    }
-    auto revs = store_->ListRevisions(*app);
-    if (!revs) {
-      return Fail(revs.error());
-    }
-    Json out = Json::array();
-    for (const auto& r : *revs) {
-      Json steps = Json::array();
-      if (auto list = store_->ListSteps(r.id)) {
-        for (const auto& s : *list) {
-          Json step{{"step", s.step}, {"started_at", Millis(s.started_at)}};
-          step["duration_ms"] =
-              s.finished_at ? Json(Millis(*s.finished_at) - Millis(s.started_at)) : Json(nullptr);
-          steps.push_back(step);
-        }
-      }
-      out.push_back(Json{{"revision", r.id},
-                         {"version", r.version},
-                         {"state", std::string(store::ToString(r.state))},
-                         {"bad", r.bad},
-                         {"reason", r.reason},
-                         {"retried", r.retried.empty() ? Json(nullptr) : Json(r.retried)},
-                         {"manifest_digest", r.manifest_digest},
-                         {"created_at", Millis(r.created_at)},
-                         {"steps", steps}});
-    }
-    return Json{{"app", *app}, {"revisions", out}};
-  }
-
-  Result<Json> Why(const Json& params) {
-    auto app = AppParam(params);
-    if (!app) {
-      return Fail(app.error());
-    }
-    Json failure = nullptr;
-    std::int64_t failure_at = 0;
-    auto rec = store_->GetApp(*app);
-    if (!rec && !rec.error().Is(Errc::kNotFound)) {
-      return Fail(rec.error());
-    }
-    if (rec) {
-      auto revs = store_->ListRevisions(*app);
-      if (!revs) {
-        return Fail(revs.error());
-      }
-      for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
-        if (it->bad || it->state == store::RevisionState::kFailed ||
-            it->state == store::RevisionState::kRolledBack ||
-            it->state == store::RevisionState::kInterrupted) {
-          failure_at = Millis(it->updated_at);
-          failure = Json{{"revision", it->id},
-                         {"version", it->version},
-                         {"state", std::string(store::ToString(it->state))},
-                         {"bad", it->bad},
-                         {"reason", it->reason},
-                         {"retried", it->retried.empty() ? Json(nullptr) : Json(it->retried)},
-                         {"at", failure_at}};
-          break;
-        }
-      }
-    }
-    // A release that never became a revision (a blob failing its hash, a release the repository
-    // does not list, no space) is on record only as its failed event.
-    auto event = store_->LastEvent(*app, "failed");
-    if (!event) {
-      return Fail(event.error());
-    }
-    if (*event) {
-      const Json payload = Json::parse((*event)->payload, nullptr, false);
-      const std::int64_t at = Millis((*event)->created_at);
-      if (payload.is_object() && !payload.contains("revision") &&
-          (failure.is_null() || at > failure_at)) {
-        failure = Json{
-            {"revision", nullptr}, {"version", payload.value("version", "")}, {"state", "failed"},
-            {"bad", false},        {"reason", payload.value("reason", "")},   {"at", at}};
-        if (payload.contains("deployment")) {
-          failure["deployment"] = payload["deployment"];
-        }
-      }
-    }
-    if (!rec && failure.is_null()) {
-      return Fail(rec.error());
-    }
-    return Json{{"app", *app}, {"failure", failure}};
-  }
-
-  Result<Json> Revert(const Json& params) {
-    auto app = AppParam(params);
-    if (!app) {
-      return Fail(app.error());
-    }
-    std::optional<std::string> revision;
-    if (params.contains("revision") && params["revision"].is_string()) {
-      revision = params["revision"].get<std::string>();
-    }
-    auto r = engine_.Revert(*app, revision);
-    if (!r) {
-      return Fail(r.error());
-    }
-    Json out = ResultJson(*r);
-    out["app"] = *app;
-    if (auto rev = store_->GetRevision(r->revision)) {
-      out["version"] = rev->version;
-    }
-    return out;
-  }
-
-  static Result<bundle::BundleFile> OpenBundleParam(const Json& params) {
-    if (!params.contains("bundle") || !params["bundle"].is_string()) {
-      return Fail(Errc::kInvalidArgument, "\"bundle\" (a path) is required");
-    }
-    const std::filesystem::path path = params["bundle"].get<std::string>();
-    if (!path.is_absolute()) {
-      return Fail(Errc::kInvalidArgument, "the bundle path must be absolute");
-    }
-    return bundle::BundleFile::Open(path);
-  }
-
-  // Lifts the bad mark of app@version on purpose (ferry retry); the next install of it tries it.
-  Result<Json> Retry(const Json& params) {
-    auto app = AppParam(params);
-    if (!app) {
-      return Fail(app.error());
-    }
-    if (!params.contains("version") || !params["version"].is_string() ||
-        !manifest::ParseSemVer(params["version"].get<std::string>())) {
-      return Fail(Errc::kInvalidArgument, "a valid \"version\" (semver) is required");
-    }
-    const std::string version = params["version"].get<std::string>();
-    auto revisions = engine_.RetryBad(*app, version, "technician (ferry retry)");
-    if (!revisions) {
-      return Fail(revisions.error());
-    }
-    if (fleet_) {
-      fleet_->ResetBackoff();  // an assignment of it is tried at the next poll
-    }
-    return Json{{"app", *app}, {"version", version}, {"revisions", *revisions}};
-  }
-
-  Result<Json> Install(const bundle::BundleFile& file, bool retry_bad = false) {
-    engine::InstallOptions options;
-    if (retry_bad) {
-      options.retry_bad_by = "technician (ferry install --retry-bad)";
-    }
-    auto r = offline_.Install(file, options, &cancel_);
-    if (!r) {
-      log::error("install {}: {}", file.path().string(), r.error().message());
-      return Fail(r.error());
-    }
-    Json out = ResultJson(r->result);
-    out["app"] = r->app;
-    out["version"] = r->version;
-    return out;
-  }
-
-  // `"wait": false` in an install or update: reply once the request is accepted, not at its end.
-  static bool Waits(const Json& params) {
-    return !params.contains("wait") || !params["wait"].is_boolean() || params["wait"].get<bool>();
-  }
-
-  Status CheckUpdateParams(const Json& params) const {
-    if (auto app = AppParam(params); !app) {
-      return Fail(app.error());
-    }
-    if (!params.contains("version") || !params["version"].is_string() ||
-        !manifest::ParseSemVer(params["version"].get<std::string>())) {
-      return Fail(Errc::kInvalidArgument, "a valid \"version\" (semver) is required");
-    }
-    if (!installer_) {
-      return Fail(Errc::kFailedPrecondition,
-                  "no repository is configured (set server_url or repository_url in ferryd.toml)");
-    }
-    return Ok();
-  }
-
-  // Installs app@version from the repository, as a fleet assignment would (ferry update).
-  Result<Json> Update(const Json& params) {
-    if (auto checked = CheckUpdateParams(params); !checked) {
-      return Fail(checked.error());
-    }
-    const std::string app = params["app"].get<std::string>();
-    const std::string version = params["version"].get<std::string>();
-    auto r = installer_->Install(app, version, engine::InstallOptions{}, &cancel_);
-    if (!r) {
-      log::error("update {} {}: {}", app, version, r.error().message());
-      return Fail(r.error());
-    }
-    Json out = ResultJson(*r);
-    out["app"] = app;
-    out["version"] = version;
-    return out;
-  }
-
-  std::chrono::milliseconds PollInterval() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(config_.poll_interval);
-  }
-
-  std::int64_t Jitter(std::int64_t lo, std::int64_t hi) {
-    std::lock_guard lock(rng_mu_);
-    return std::uniform_int_distribution<std::int64_t>(lo, std::max(lo, hi))(rng_);
-  }
-
-  // Polls again after `delay`, on the network thread.
-  void SchedulePoll(std::chrono::milliseconds delay) {
-    clock_.After(delay, [this] {
-      asio::post(*net_, [this] {
-        (void)PollRound();
-        // Every interval ±10%, or later when the server asked for it.
-        const auto interval = PollInterval().count();
-        std::chrono::milliseconds next(Jitter(interval * 9 / 10, interval * 11 / 10));
-        if (auto wait = fleet_->RetryAfter(); wait && *wait > next) {
-          next = std::chrono::duration_cast<std::chrono::milliseconds>(*wait);
-        }
-        asio::post(io_, [this, next] { SchedulePoll(next); });
-      });
-    });
-  }
-
-  Result<Json> PollRound() {
-    auto r = fleet_->Round();
-    if (!r) {
-      log::warn("fleet server {}: {}", config_.server_url, r.error().message());
-    }
-    return r;
   }
 
   // Installs an assigned release on the worker, then reports to the server at once.
@@ -783,26 +451,6 @@ class DaemonImpl final : public Daemon {
         });
   }
 
-  static std::int64_t Millis(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  }
-
-  // Under systemd with WatchdogSec=, ping at half the interval; a wedged loop stops the pings and
-  // systemd restarts us.
-  void StartWatchdog() {
-    std::uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
-      return;
-    }
-    watchdog_interval_ = std::chrono::microseconds(usec / 2);
-    PingWatchdog();
-  }
-
-  void PingWatchdog() {
-    sd_notify(0, "WATCHDOG=1");
-    clock_.After(watchdog_interval_, [this] { PingWatchdog(); });
-  }
-
   config::Config config_;
   const engine::Layout layout_;  // every path under config_.state_dir
   UniqueFd state_lock_;          // held while ferryd runs
@@ -813,7 +461,7 @@ class DaemonImpl final : public Daemon {
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;
   std::atomic<bool> recovering_{true};  // until the start-up recovery on the worker is done
-  std::chrono::microseconds watchdog_interval_{0};
+  Watchdog watchdog_{clock_};
   runtime::RuncRuntime runtime_;
   health::RealSleeper sleeper_;
   engine::Engine engine_;
@@ -825,10 +473,10 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<fetch::BlobFetcher> blob_fetcher_;
   std::unique_ptr<update::RemoteInstaller> installer_;  // null without a repository
   std::unique_ptr<FleetAgent> fleet_;                   // null without a fleet server
+  std::unique_ptr<PollScheduler> polls_;                // null without a fleet server
+  std::optional<Requests> requests_;
   std::mutex activity_mu_;
   std::string activity_;  // what the worker runs now, for the log at shutdown
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_{std::random_device{}()};
   // One worker for everything that blocks (staging, runc, trials); updates run one at a time.
   asio::thread_pool worker_{1};
   // One thread for talking to the fleet server, so a slow server never holds up an update; none

@@ -62,4 +62,46 @@ Result<Json> BuildStatus(store::StateStore& store, const AgentInfo& agent) {
               {"apps", out_apps}};
 }
 
+void AddUpdates(Json& status, const std::map<std::string, engine::Progress>& in_flight,
+                Clock::TimePoint now) {
+  for (const auto& [name, progress] : in_flight) {
+    bool listed = false;
+    for (const auto& app : status["apps"]) {
+      listed = listed || app["name"] == name;
+    }
+    if (!listed) {  // a first install, still downloading
+      status["apps"].push_back(Json{{"name", name}, {"current", nullptr}, {"previous", nullptr}});
+    }
+  }
+  for (auto& app : status["apps"]) {
+    auto it = in_flight.find(app["name"].get<std::string>());
+    if (it == in_flight.end()) {
+      continue;
+    }
+    // A download that stopped moving (the server died, a retry waits) has no speed, whatever
+    // the last second before it measured.
+    std::uint64_t speed = it->second.bytes_per_second;
+    if (it->second.moved_at != Clock::TimePoint{} && now - it->second.moved_at >= kStalledAfter) {
+      speed = 0;
+    }
+    app["update"] = Json{{"step", it->second.step},
+                         {"revision", it->second.revision},
+                         {"version", it->second.version},
+                         {"bytes_done", it->second.bytes_done},
+                         {"bytes_total", it->second.bytes_total},
+                         {"bytes_per_second", speed}};
+  }
+}
+
+void AddSupervision(Json& status, const std::map<std::string, Supervision>& supervised,
+                    RestartPolicy policy) {
+  for (auto& app : status["apps"]) {
+    auto it = supervised.find(app["name"].get<std::string>());
+    const Json s = SupervisionJson(it == supervised.end() ? nullptr : &it->second, policy);
+    for (const auto& [key, value] : s.items()) {
+      app[key] = value;
+    }
+  }
+}
+
 }  // namespace ferry::daemon

@@ -2,11 +2,16 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "ferry/config/config.hpp"
+#include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
+#include "ferry/engine/engine.hpp"
 #include "ferry/store/state_store.hpp"
+#include "supervisor.hpp"
 
 namespace ferry::daemon {
 
@@ -20,5 +25,19 @@ struct AgentInfo {
 };
 
 Result<nlohmann::json> BuildStatus(store::StateStore& store, const AgentInfo& agent);
+
+// A download whose bytes have not grown for this long shows no speed.
+inline constexpr std::chrono::seconds kStalledAfter{2};
+
+// Adds each update in flight to `status` as its app's "update" (step, revision, version, bytes
+// and speed as of `now`); an app not yet installed (a first install, still downloading) is listed
+// without revisions.
+void AddUpdates(nlohmann::json& status, const std::map<std::string, engine::Progress>& in_flight,
+                Clock::TimePoint now);
+
+// Adds what the supervisor knows now of each app: whether it runs, and how often it had to be
+// restarted.
+void AddSupervision(nlohmann::json& status, const std::map<std::string, Supervision>& supervised,
+                    RestartPolicy policy);
 
 }  // namespace ferry::daemon
