@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -23,7 +24,30 @@ std::string Finish(EVP_MD_CTX* ctx) {
   return FormatSha256Digest({md, len});
 }
 
+bool IsLowerHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 }  // namespace
+
+Result<Digest> Digest::Parse(std::string_view text) {
+  if (text.size() != kPrefix.size() + 64 || !text.starts_with(kPrefix) ||
+      !IsLowerHex(text.substr(kPrefix.size()))) {
+    return Fail(Errc::kInvalidArgument,
+                "\"" + std::string(text.substr(0, 100)) +
+                    "\" is not a digest: sha256: followed by 64 lowercase hex digits");
+  }
+  return Digest(std::string(text));
+}
+
+Result<Digest> Digest::FromHex(std::string_view hex) {
+  if (hex.size() != 64 || !IsLowerHex(hex)) {
+    return Fail(Errc::kInvalidArgument, "\"" + std::string(hex.substr(0, 100)) +
+                                            "\" is not a sha256 digest: 64 lowercase hex digits");
+  }
+  return Digest(std::string(kPrefix) + std::string(hex));
+}
 
 std::string FormatSha256Digest(std::span<const unsigned char> hash) {
   static constexpr char kHex[] = "0123456789abcdef";

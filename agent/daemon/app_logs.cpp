@@ -150,8 +150,8 @@ Result<Json> ReadAppLogs(store::StateStore& store, const engine::Layout& layout,
     return Fail(Errc::kNotFound,
                 request.app + " runs no revision; name one with --revision (see ferry history)");
   }
-  const stdfs::path live = layout.logs() / request.app / (revision + ".log");
-  const stdfs::path rotated = layout.logs() / request.app / (revision + ".log.1");
+  const stdfs::path live = layout.app_logs(request.app) / (revision + ".log");
+  const stdfs::path rotated = layout.app_logs(request.app) / (revision + ".log.1");
   const std::uint64_t size = SizeOf(live);
   std::string text;
   std::uint64_t position = size;

@@ -49,13 +49,14 @@ namespace {
 namespace asio = boost::asio;
 using Json = control::Json;
 
-runtime::RuncConfig RuntimeConfig(const config::Config& c, const CancelToken* stop) {
+runtime::RuncConfig RuntimeConfig(const config::Config& c, const engine::Layout& layout,
+                                  const CancelToken* stop) {
   runtime::RuncConfig r;
   r.cancel = stop;
   r.binary = c.runtime.runc;
   r.root = c.runtime.root;
-  r.state_dir = c.state_dir;
-  r.log_dir = engine::Layout(c.state_dir).logs();
+  r.state_dir = layout.root();
+  r.log_dir = layout.logs();
   r.log_max_bytes = c.runtime.log_max_bytes;
   r.cgroups_parent = c.runtime.cgroup_parent;
   return r;
@@ -80,10 +81,11 @@ struct EventLoop {
 
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<EventLoop> loop,
+  DaemonImpl(config::Config config, engine::Layout layout, std::unique_ptr<EventLoop> loop,
              std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
              std::optional<gid_t> control_group)
       : config_(std::move(config)),
+        layout_(std::move(layout)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
         loop_(std::move(loop)),
@@ -93,10 +95,10 @@ class DaemonImpl final : public Daemon {
         reporter_(*store_),
         signals_(io_, SIGTERM, SIGINT),
         started_(std::chrono::steady_clock::now()),
-        runtime_(RuntimeConfig(config_, &cancel_)),
-        engine_(engine::Layout(config_.state_dir), *store_, reporter_, runtime_, clock_, sleeper_,
+        runtime_(RuntimeConfig(config_, layout_, &cancel_)),
+        engine_(layout_, *store_, reporter_, runtime_, clock_, sleeper_,
                 EngineOptions(config_, &cancel_)),
-        offline_(engine_, *store_, engine::Layout(config_.state_dir), clock_,
+        offline_(engine_, *store_, layout_, clock_,
                  update::OfflineOptions{config_.trusted_root, config_.limits}),
         supervisor_(
             clock_, runtime_, *store_,
@@ -138,8 +140,7 @@ class DaemonImpl final : public Daemon {
       blob_options.resume_store = resume_.get();
       blob_fetcher_ = fetch::MakeCurlBlobFetcher(clock_, std::move(blob_options));
       installer_ = std::make_unique<update::RemoteInstaller>(
-          engine_, reporter_, *store_, engine::Layout(config_.state_dir), *metadata_http_,
-          *blob_fetcher_, clock_,
+          engine_, reporter_, *store_, layout_, *metadata_http_, *blob_fetcher_, clock_,
           update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
     }
     if (!config_.server_url.empty() && installer_) {
@@ -365,7 +366,7 @@ class DaemonImpl final : public Daemon {
            if (!request) {
              return Fail(request.error());
            }
-           return ReadAppLogs(*store_, engine::Layout(config_.state_dir), *request);
+           return ReadAppLogs(*store_, layout_, *request);
          })},
         {"revert",
          OnWorker("revert",
@@ -464,7 +465,8 @@ class DaemonImpl final : public Daemon {
   }
 
   config::Config config_;
-  UniqueFd state_lock_;  // held while ferryd runs
+  const engine::Layout layout_;  // every path under config_.state_dir
+  UniqueFd state_lock_;          // held while ferryd runs
   std::optional<gid_t> control_group_;
   std::unique_ptr<EventLoop> loop_;
   asio::io_context& io_;
@@ -510,19 +512,20 @@ Result<std::unique_ptr<Daemon>> CreateDaemon(const config::Config& config) {
     return Fail(group.error().WithContext("control socket"));
   }
   // Before anything in the directory is opened: two agents would corrupt each other's work.
-  auto lock = LockStateDir(config.state_dir);
+  engine::Layout layout(config.state_dir);
+  auto lock = LockStateDir(layout);
   if (!lock) {
     return Fail(lock.error());
   }
   auto loop = std::make_unique<EventLoop>();
-  auto store = store::OpenStateStore(config.state_dir / "state.db", loop->clock);
+  auto store = store::OpenStateStore(layout.database(), loop->clock);
   if (!store) {
     return Fail(store.error().WithContext("state database"));
   }
   // Writes to a peer that went away must be errors, not a signal that kills the agent.
   std::signal(SIGPIPE, SIG_IGN);
-  return std::unique_ptr<Daemon>(
-      new DaemonImpl(config, std::move(loop), std::move(*store), std::move(*lock), *group));
+  return std::unique_ptr<Daemon>(new DaemonImpl(config, std::move(layout), std::move(loop),
+                                                std::move(*store), std::move(*lock), *group));
 }
 
 }  // namespace ferry::daemon

@@ -29,8 +29,9 @@ Result<std::optional<gid_t>> ControlGroup(const std::string& name) {
   return Fail(Errc::kInvalidArgument, "control_group '" + name + "' is not a group on this system");
 }
 
-Result<UniqueFd> LockStateDir(const std::filesystem::path& dir) {
-  const auto path = dir / "ferryd.lock";
+Result<UniqueFd> LockStateDir(const engine::Layout& layout) {
+  const std::filesystem::path& dir = layout.root();
+  const auto path = layout.lock_file();
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) {
     return Fail(ErrnoError("open " + path.string()));

@@ -96,10 +96,11 @@ std::string_view OutcomeName(Outcome outcome) {
 }
 
 Result<stdfs::path> DirBlobProvider::Get(const manifest::Blob& blob) {
-  if (!manifest::IsSha256Digest(blob.digest)) {
+  const auto digest = Digest::Parse(blob.digest);
+  if (!digest) {
     return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
   }
-  const stdfs::path p = dir_ / "blobs" / "sha256" / blob.digest.substr(7);
+  const stdfs::path p = layout::BlobPath(dir_ / "blobs", *digest);
   if (!Exists(p)) {
     return Fail(Errc::kNotFound, "blob " + blob.digest + " is not in " + dir_.string());
   }

@@ -10,14 +10,6 @@ std::string_view Hex(std::string_view digest) {
 
 }  // namespace
 
-std::filesystem::path Layout::layer(std::string_view diff_id) const {
-  return layers() / Hex(diff_id);
-}
-
-std::filesystem::path Layout::layer_whiteouts(std::string_view diff_id) const {
-  return layers() / (std::string(Hex(diff_id)) + ".whiteouts");
-}
-
 std::string RevisionId(std::string_view version, std::string_view manifest_digest) {
   std::string id;
   for (char c : version) {

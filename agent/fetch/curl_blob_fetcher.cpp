@@ -7,6 +7,7 @@
 #include <random>
 
 #include "blob_transfer.hpp"
+#include "ferry/core/digest.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/fetch/http_client.hpp"
 #include "partial_file.hpp"
@@ -19,14 +20,6 @@ using std::chrono::seconds;
 
 // Bytes an attempt must add to count as progress for the give-up rule.
 constexpr std::uint64_t kMinProgress = std::uint64_t{16} * 1024;
-
-bool IsDigest(std::string_view s) {
-  if (s.size() != 71 || !s.starts_with("sha256:")) {
-    return false;
-  }
-  return std::all_of(s.begin() + 7, s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 struct CurlFree {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
@@ -193,7 +186,7 @@ Result<FetchStats> CurlBlobFetcher::Fetch(const BlobRequest& request, const Prog
   if (!request.url.starts_with("http://") && !request.url.starts_with("https://")) {
     return Fail(FetchErrc::kBadUrl, what + ": only http and https are supported");
   }
-  if (!IsDigest(request.digest)) {
+  if (!Digest::Parse(request.digest)) {
     return Fail(Errc::kInvalidArgument, what + ": '" + request.digest + "' is not a sha256 digest");
   }
   std::string validator;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ferry/core/crashpoint.hpp"
+#include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
@@ -20,8 +21,6 @@ FERRY_DEFINE_CRASHPOINT(kAfterExtract, "layers.stage.after-extract");
 FERRY_DEFINE_CRASHPOINT(kAfterSync, "layers.stage.after-sync");
 FERRY_DEFINE_CRASHPOINT(kAfterWhiteoutList, "layers.stage.after-whiteout-list");
 FERRY_DEFINE_CRASHPOINT(kAfterRename, "layers.stage.after-rename");
-
-constexpr std::string_view kSha256Prefix = "sha256:";
 
 // The list file, NUL-separated, written in pieces of about a MiB: a layer may hold a million
 // whiteouts, which never are all in memory.
@@ -48,17 +47,7 @@ Status WriteWhiteoutList(const WhiteoutList& whiteouts, const fs::ChunkWriter& w
 
 }  // namespace
 
-bool IsValidDiffId(std::string_view diff_id) {
-  if (diff_id.size() != kSha256Prefix.size() + 64 || diff_id.substr(0, 7) != kSha256Prefix) {
-    return false;
-  }
-  for (const char c : diff_id.substr(kSha256Prefix.size())) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
+bool IsValidDiffId(std::string_view diff_id) { return Digest::Parse(diff_id).has_value(); }
 
 Status RemoveTree(const std::filesystem::path& path) {
   const std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : ".";
@@ -71,12 +60,13 @@ Status RemoveTree(const std::filesystem::path& path) {
 
 Result<ExtractResult> StageLayer(ByteSource& source, const std::filesystem::path& layers_dir,
                                  std::string_view expected_diff_id, const ExtractPolicy& policy) {
-  if (!IsValidDiffId(expected_diff_id)) {
+  const auto diff_id = Digest::Parse(expected_diff_id);
+  if (!diff_id) {
     return Fail(LayersErrc::kBadDiffId,
                 "diff_id \"" + std::string(expected_diff_id.substr(0, 100)) +
                     "\" is not sha256: followed by 64 lowercase hex digits");
   }
-  const std::string hex(expected_diff_id.substr(kSha256Prefix.size()));
+  const std::string hex(diff_id->hex());
   const std::string context = "staging layer " + std::string(expected_diff_id);
   const std::filesystem::path final_dir = layers_dir / hex;
   const std::filesystem::path partial = layers_dir / (hex + ".partial");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "ferry/core/digest.hpp"
+
 namespace ferry::manifest {
 namespace {
 
@@ -387,14 +389,7 @@ Json BlobJson(const Blob& b, std::string_view media_type) {
 
 }  // namespace
 
-bool IsSha256Digest(std::string_view s) {
-  constexpr std::string_view kPrefix = "sha256:";
-  if (s.size() != kPrefix.size() + 64 || s.substr(0, kPrefix.size()) != kPrefix) {
-    return false;
-  }
-  return std::all_of(s.begin() + kPrefix.size(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
+bool IsSha256Digest(std::string_view s) { return Digest::Parse(s).has_value(); }
 
 bool IsValidName(std::string_view s) {
   if (s.empty() || s.size() > 63) {

@@ -19,6 +19,7 @@
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/layout/layout.hpp"
 #include "log_rotation.hpp"
 #include "spawn.hpp"
 
@@ -260,7 +261,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
                            const stdfs::path& bundle_dir) {
   FERRY_TRY_STATUS(CheckId(id), "create");
   HostPaths host;
-  host.volumes_dir = config_.state_dir / "volumes" / spec.app;
+  host.volumes_dir = layout::Layout(config_.state_dir).volumes(spec.app);
   host.cgroups_parent = config_.cgroups_parent;
   std::error_code ec;
   host.cgroup_namespace = stdfs::exists("/proc/self/ns/cgroup", ec);

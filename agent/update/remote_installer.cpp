@@ -102,8 +102,10 @@ class RemoteInstaller::RepositorySource final : public ReleaseSource {
     std::uint64_t on_disk = 0;
     for (const auto& step : plan.steps) {
       if (step.source != LayerSource::kPresent) {
-        on_disk += FileSize(installer_.CachedPath(step.blob)) +
-                   FileSize(installer_.layout_.partial_blobs() / step.blob.digest.substr(7));
+        if (const auto digest = Digest::Parse(step.blob.digest)) {
+          on_disk += FileSize(installer_.layout_.blob(*digest)) +
+                     FileSize(installer_.layout_.partial_blob(*digest));
+        }
       }
     }
     return on_disk;
@@ -153,16 +155,13 @@ RemoteInstaller::RemoteInstaller(engine::Engine& engine, report::Reporter& repor
       clock_(clock),
       options_(std::move(options)) {}
 
-stdfs::path RemoteInstaller::CachedPath(const manifest::Blob& blob) const {
-  return layout_.blobs() / "sha256" / blob.digest.substr(7);
-}
-
 Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const std::string& app,
                                                const fetch::CancelToken* cancel) {
-  if (!manifest::IsSha256Digest(blob.digest)) {
+  const auto digest = Digest::Parse(blob.digest);
+  if (!digest) {
     return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
   }
-  const stdfs::path cached = CachedPath(blob);
+  const stdfs::path cached = layout_.blob(*digest);
   if (Exists(cached)) {
     if (VerifyFile(cached, blob.digest, blob.size)) {
       return cached;
@@ -176,10 +175,10 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
     }
   }
   fetch::BlobRequest request;
-  request.url = options_.repository_url + "/blobs/sha256/" + blob.digest.substr(7);
+  request.url = options_.repository_url + "/blobs/sha256/" + std::string(digest->hex());
   request.digest = blob.digest;
   request.size = blob.size;
-  request.partial_path = layout_.partial_blobs() / blob.digest.substr(7);
+  request.partial_path = layout_.partial_blob(*digest);
 
   // Progress adds this blob's bytes to what the release has downloaded so far.
   const auto before = reporter_.InFlight();
@@ -302,21 +301,21 @@ Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manif
 Status RemoteInstaller::CollectGarbage(bool keep_resumable) {
   std::error_code ec;
   std::uint64_t removed = 0;
-  for (const auto& dir : {layout_.blobs() / "sha256", layout_.partial_blobs()}) {
+  for (const auto& dir : {layout_.sha256_blobs(), layout_.partial_blobs()}) {
     if (!Exists(dir)) {
       continue;
     }
     for (auto it = stdfs::directory_iterator(dir, ec); !ec && it != stdfs::directory_iterator();
          it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (dir == layout_.partial_blobs()) {
+      const auto digest = Digest::FromHex(it->path().filename().string());
+      if (dir == layout_.partial_blobs() && digest) {
         // A partial download with a resume record is resumed by the next attempt.
-        auto record = store_.GetDownload("sha256:" + name);
+        auto record = store_.GetDownload(digest->str());
         if (record && *record) {
           if (keep_resumable) {
             continue;
           }
-          (void)store_.RemoveDownload("sha256:" + name);
+          (void)store_.RemoveDownload(digest->str());
         }
       }
       std::error_code rm;
@@ -348,7 +347,7 @@ Status RemoteInstaller::SweepInterruptedDownloads() {
   for (auto it = stdfs::directory_iterator(layout_.blobs(), ec);
        !ec && it != stdfs::directory_iterator(); it.increment(ec)) {
     const stdfs::path dir = it->path();
-    const bool blob_dir = dir == layout_.blobs() / "sha256" || dir == layout_.partial_blobs();
+    const bool blob_dir = dir == layout_.sha256_blobs() || dir == layout_.partial_blobs();
     if (!blob_dir || it->is_symlink() || !it->is_directory()) {
       remove(dir);
       continue;
@@ -356,20 +355,18 @@ Status RemoteInstaller::SweepInterruptedDownloads() {
     std::error_code inner;
     for (auto blob = stdfs::directory_iterator(dir, inner);
          !inner && blob != stdfs::directory_iterator(); blob.increment(inner)) {
-      const std::string name = blob->path().filename().string();
-      const std::string digest = "sha256:" + name;
-      bool keep =
-          manifest::IsSha256Digest(digest) && blob->is_regular_file() && !blob->is_symlink();
+      const auto digest = Digest::FromHex(blob->path().filename().string());
+      bool keep = digest && blob->is_regular_file() && !blob->is_symlink();
       if (keep && dir == layout_.partial_blobs()) {
-        auto record = store_.GetDownload(digest);
+        auto record = store_.GetDownload(digest->str());
         keep = record && *record;
         // No record: cut before its first record, or complete (the record goes when the last
         // byte is verified) and cut before its rename. A complete one is renamed now.
         auto hashed = keep ? Result<std::string>(std::string()) : Sha256FileDigest(blob->path());
-        if (!keep && hashed && *hashed == digest &&
-            fs::MakeDirs(layout_.blobs() / "sha256", 0700) &&
-            fs::RenameDurable(blob->path(), layout_.blobs() / "sha256" / name)) {
-          log::info("kept {}: downloaded in full before the interruption", digest);
+        if (!keep && hashed && *hashed == digest->str() &&
+            fs::MakeDirs(layout_.sha256_blobs(), 0700) &&
+            fs::RenameDurable(blob->path(), layout_.blob(*digest))) {
+          log::info("kept {}: downloaded in full before the interruption", digest->str());
           continue;
         }
       }

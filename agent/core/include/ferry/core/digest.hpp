@@ -7,10 +7,35 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ferry/core/result.hpp"
 
 namespace ferry {
+
+// A digest Ferry has checked: "sha256:" followed by exactly 64 lowercase hex digits, the only form
+// a blob, a layer's diff_id or a manifest is named by. Made only by Parse or FromHex, so its hex
+// part is safe as one file name.
+class Digest {
+ public:
+  static constexpr std::string_view kPrefix = "sha256:";
+
+  // Fails with Errc::kInvalidArgument, quoting `text` (cut to 100 characters), when it is not
+  // "sha256:" followed by exactly 64 lowercase hex digits.
+  static Result<Digest> Parse(std::string_view text);
+  // The same for the 64 hex digits alone, e.g. the name of a blob's file.
+  static Result<Digest> FromHex(std::string_view hex);
+
+  const std::string& str() const { return text_; }
+  std::string_view hex() const { return std::string_view(text_).substr(kPrefix.size()); }
+
+  friend bool operator==(const Digest&, const Digest&) = default;
+
+ private:
+  explicit Digest(std::string text) : text_(std::move(text)) {}
+
+  std::string text_;
+};
 
 std::string Sha256Digest(std::string_view bytes);
 

@@ -75,7 +75,6 @@ class RemoteInstaller {
                   const fetch::CancelToken* cancel);
   Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,
                                           const fetch::CancelToken* cancel);
-  std::filesystem::path CachedPath(const manifest::Blob& blob) const;
 
   engine::Engine& engine_;
   report::Reporter& reporter_;
