@@ -2,7 +2,20 @@
 
 #include <vector>
 
+#include "ferry/core/check.hpp"
+
 namespace ferry {
+
+Clock::TimePoint SystemClock::Now() const { return std::chrono::steady_clock::now(); }
+
+Clock::WallTime SystemClock::WallNow() const { return std::chrono::system_clock::now(); }
+
+Clock::TimerId SystemClock::After(Duration /*delay*/, std::function<void()> /*fn*/) {
+  FERRY_CHECK(!"SystemClock has no event loop to run timers on");
+  return 0;
+}
+
+void SystemClock::Cancel(TimerId /*id*/) {}
 
 ManualClock::ManualClock(WallTime wall_start)
     : now_(TimePoint(std::chrono::hours(1))), wall_(wall_start) {}

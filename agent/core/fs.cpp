@@ -7,33 +7,18 @@
 #include <cerrno>
 #include <random>
 
+#include "ferry/core/unique_fd.hpp"
+
 namespace ferry::fs {
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
+// Closes `fd` now and reports the error, which its destructor cannot.
+Status Close(UniqueFd& fd, const stdfs::path& path) {
+  if (::close(fd.Release()) != 0) {
+    return Fail(ErrnoError("close " + path.string()));
   }
-  int get() const { return fd_; }
-  // Closes now and reports the error, which a destructor cannot.
-  Status Close(const stdfs::path& path) {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) {
-      return Fail(ErrnoError("close " + path.string()));
-    }
-    return Ok();
-  }
-
- private:
-  int fd_;
-};
+  return Ok();
+}
 
 std::string TempSuffix() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -43,14 +28,14 @@ std::string TempSuffix() {
 }  // namespace
 
 Status SyncPath(const stdfs::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return Fail(ErrnoError("open " + path.string() + " for fsync"));
   }
   if (::fsync(fd.get()) != 0) {
     return Fail(ErrnoError("fsync " + path.string()));
   }
-  return fd.Close(path);
+  return Close(fd, path);
 }
 
 Status SyncParent(const stdfs::path& path) {
@@ -70,7 +55,7 @@ Status WriteFileAtomicFrom(const stdfs::path& path,
                            const std::function<Status(const ChunkWriter&)>& produce,
                            unsigned mode) {
   const stdfs::path tmp = path.string() + TempSuffix();
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     return Fail(ErrnoError("create " + tmp.string()));
   }
@@ -101,7 +86,7 @@ Status WriteFileAtomicFrom(const stdfs::path& path,
   if (::fsync(fd.get()) != 0) {
     return fail(ErrnoError("fsync " + tmp.string()));
   }
-  if (auto st = fd.Close(tmp); !st) {
+  if (auto st = Close(fd, tmp); !st) {
     return fail(st.error());
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -111,7 +96,7 @@ Status WriteFileAtomicFrom(const stdfs::path& path,
 }
 
 Result<std::string> ReadFile(const stdfs::path& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     const int err = errno;
     Error e = ErrnoError("open " + path.string(), err);

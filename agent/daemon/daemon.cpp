@@ -27,6 +27,7 @@
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/health/health_checker.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "ferry/runtime/runc_runtime.hpp"
 #include "ferry/store/state_store.hpp"
 #include "ferry/update/fetch_settings.hpp"
@@ -70,19 +71,30 @@ constexpr std::chrono::milliseconds kStopBound{700};
 // How long ferryd is left alone before it gives back what the last update or request used.
 constexpr std::chrono::seconds kIdleRelease{2};
 
+// ferryd's event loop and the clock whose timers run on it; made before the state database, which
+// reads its record times from the clock.
+struct EventLoop {
+  asio::io_context io;
+  AsioClock clock{io};
+};
+
 class DaemonImpl final : public Daemon {
  public:
-  DaemonImpl(config::Config config, std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
+  DaemonImpl(config::Config config, std::unique_ptr<EventLoop> loop,
+             std::unique_ptr<store::StateStore> store, UniqueFd state_lock,
              std::optional<gid_t> control_group)
       : config_(std::move(config)),
         state_lock_(std::move(state_lock)),
         control_group_(control_group),
+        loop_(std::move(loop)),
+        io_(loop_->io),
+        clock_(loop_->clock),
         store_(std::move(store)),
-        clock_(io_),
+        reporter_(*store_),
         signals_(io_, SIGTERM, SIGINT),
         started_(std::chrono::steady_clock::now()),
         runtime_(RuntimeConfig(config_, &cancel_)),
-        engine_(engine::Layout(config_.state_dir), *store_, runtime_, clock_, sleeper_,
+        engine_(engine::Layout(config_.state_dir), *store_, reporter_, runtime_, clock_, sleeper_,
                 EngineOptions(config_, &cancel_)),
         offline_(engine_, *store_, engine::Layout(config_.state_dir), clock_,
                  update::OfflineOptions{config_.trusted_root, config_.limits}),
@@ -107,7 +119,9 @@ class DaemonImpl final : public Daemon {
           if (auto rec = store_->GetRevision(revision)) {
             version = rec->version;
           }
-          if (auto st = engine_.RecordEvent(kind, app, version, reason, ""); !st) {
+          if (auto st = reporter_.Record(
+                  report::Event{.kind = kind, .app = app, .version = version, .reason = reason});
+              !st) {
             log::warn("{}: recording a {} event: {}", app, kind, st.error().message());
           }
         }});
@@ -122,17 +136,16 @@ class DaemonImpl final : public Daemon {
       fetch::BlobFetcherOptions blob_options;
       update::ApplyConfig(config_, blob_options);
       blob_options.resume_store = resume_.get();
-      blob_options.clock = &clock_;
-      blob_fetcher_ = fetch::MakeCurlBlobFetcher(std::move(blob_options));
+      blob_fetcher_ = fetch::MakeCurlBlobFetcher(clock_, std::move(blob_options));
       installer_ = std::make_unique<update::RemoteInstaller>(
-          engine_, *store_, engine::Layout(config_.state_dir), *metadata_http_, *blob_fetcher_,
-          clock_,
+          engine_, reporter_, *store_, engine::Layout(config_.state_dir), *metadata_http_,
+          *blob_fetcher_, clock_,
           update::RemoteOptions{config_.repository_url, config_.trusted_root, config_.limits});
     }
     if (!config_.server_url.empty() && installer_) {
       net_.emplace(1);
       fleet_ = std::make_unique<FleetAgent>(
-          *store_, engine_, config_, clock_,
+          *store_, reporter_, config_, clock_,
           [this](const std::string& token) {
             fleetclient::ClientOptions o;
             o.base_url = config_.server_url;
@@ -141,9 +154,8 @@ class DaemonImpl final : public Daemon {
             o.cert_file = config_.client_cert.string();
             o.key_file = config_.client_key.string();
             o.proxy = config_.proxy;
-            o.clock = &clock_;
             o.cancel = &cancel_;
-            return fleetclient::MakeFleetClient(std::move(o));
+            return fleetclient::MakeFleetClient(clock_, std::move(o));
           },
           [this](const fleetclient::AssignedApp& a) { QueueAssigned(a); });
       fleet_->SetSupervision([this](const std::string& app) {
@@ -320,7 +332,7 @@ class DaemonImpl final : public Daemon {
       std::lock_guard lock(activity_mu_);
       what = activity_.empty() ? "the worker" : activity_;
     }
-    for (const auto& [app, progress] : engine_.InFlight()) {
+    for (const auto& [app, progress] : reporter_.InFlight()) {
       what += " (" + app + ": " + progress.step + ")";
     }
     return what;
@@ -424,7 +436,7 @@ class DaemonImpl final : public Daemon {
     if (!status) {
       return status;
     }
-    AddUpdates(*status, engine_.InFlight(), clock_.Now());
+    AddUpdates(*status, reporter_.InFlight(), clock_.Now());
     AddSupervision(*status, supervisor_.Snapshot(), supervisor_.policy());
     return status;
   }
@@ -454,9 +466,11 @@ class DaemonImpl final : public Daemon {
   config::Config config_;
   UniqueFd state_lock_;  // held while ferryd runs
   std::optional<gid_t> control_group_;
-  std::unique_ptr<store::StateStore> store_;
-  asio::io_context io_;
-  AsioClock clock_;
+  std::unique_ptr<EventLoop> loop_;
+  asio::io_context& io_;
+  AsioClock& clock_;
+  std::unique_ptr<store::StateStore> store_;  // reads loop_'s clock
+  report::OutboxReporter reporter_;  // progress and events of every update, for status and fleet
   asio::signal_set signals_;
   std::chrono::steady_clock::time_point started_;
   std::atomic<bool> recovering_{true};  // until the start-up recovery on the worker is done
@@ -500,14 +514,15 @@ Result<std::unique_ptr<Daemon>> CreateDaemon(const config::Config& config) {
   if (!lock) {
     return Fail(lock.error());
   }
-  auto store = store::OpenStateStore(config.state_dir / "state.db");
+  auto loop = std::make_unique<EventLoop>();
+  auto store = store::OpenStateStore(config.state_dir / "state.db", loop->clock);
   if (!store) {
     return Fail(store.error().WithContext("state database"));
   }
   // Writes to a peer that went away must be errors, not a signal that kills the agent.
   std::signal(SIGPIPE, SIG_IGN);
   return std::unique_ptr<Daemon>(
-      new DaemonImpl(config, std::move(*store), std::move(*lock), *group));
+      new DaemonImpl(config, std::move(loop), std::move(*store), std::move(*lock), *group));
 }
 
 }  // namespace ferry::daemon

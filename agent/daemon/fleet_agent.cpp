@@ -66,17 +66,27 @@ std::string Truncated(std::string reason) {
   return reason;
 }
 
+// The device's answer to deployment `a`: about its version, as the device may have no revision
+// of it.
+report::Event Answer(std::string kind, const fleetclient::AssignedApp& a, std::string reason) {
+  return report::Event{.kind = std::move(kind),
+                       .app = a.app,
+                       .version = a.version,
+                       .reason = std::move(reason),
+                       .deployment = a.deployment};
+}
+
 }  // namespace
 
 std::string AssignmentKey(const fleetclient::AssignedApp& a) {
   return a.app + "@" + a.version + "#" + a.deployment;
 }
 
-FleetAgent::FleetAgent(store::StateStore& store, engine::Engine& engine,
+FleetAgent::FleetAgent(store::StateStore& store, report::Reporter& reporter,
                        const config::Config& config, const Clock& clock, ClientFactory factory,
                        InstallFn install)
     : store_(store),
-      engine_(engine),
+      reporter_(reporter),
       config_(config),
       clock_(clock),
       factory_(std::move(factory)),
@@ -240,8 +250,7 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
         first = settled_.insert(key).second;
       }
       if (first && !Answered(store_, a)) {
-        if (auto st = engine_.RecordEvent("already-installed", a.app, a.version, "", a.deployment);
-            !st) {
+        if (auto st = reporter_.Record(Answer("already-installed", a, "")); !st) {
           log::warn("{} {}: recording already-installed: {}", a.app, a.version,
                     st.error().message());
           std::lock_guard lock(mu_);
@@ -270,7 +279,7 @@ bool FleetAgent::Wanted(const fleetclient::AssignedApp& a) {
         if (first && !Answered(store_, a)) {
           log::warn("{} {} is assigned (deployment {}) but was {}", a.app, a.version, a.deployment,
                     reason);
-          (void)engine_.RecordEvent("failed", a.app, a.version, Truncated(reason), a.deployment);
+          (void)reporter_.Record(Answer("failed", a, Truncated(reason)));
         }
         return false;
       }
@@ -356,7 +365,7 @@ void FleetAgent::Finished(const fleetclient::AssignedApp& a,
               a.deployment, reason);
   }
   if (report) {
-    if (auto st = engine_.RecordEvent("failed", a.app, a.version, reason, a.deployment); !st) {
+    if (auto st = reporter_.Record(Answer("failed", a, reason)); !st) {
       log::warn("{} {}: recording the failure: {}", a.app, a.version, st.error().message());
     }
   }

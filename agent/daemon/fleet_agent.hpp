@@ -21,6 +21,7 @@
 #include "ferry/core/result.hpp"
 #include "ferry/engine/engine.hpp"
 #include "ferry/fleetclient/fleet_client.hpp"
+#include "ferry/report/reporter.hpp"
 #include "ferry/store/state_store.hpp"
 
 namespace ferry::daemon {
@@ -42,8 +43,10 @@ class FleetAgent {
   static constexpr std::chrono::seconds kRetryFirst{60};
   static constexpr std::chrono::seconds kRetryMax{3600};
 
-  // `clock` times the backoff of failed releases; it must outlive the agent.
-  FleetAgent(store::StateStore& store, engine::Engine& engine, const config::Config& config,
+  // `clock` times the backoff of failed releases; the answers to deployments that end without an
+  // install (already installed, marked bad, failed) go to `reporter`. Every reference must outlive
+  // the agent.
+  FleetAgent(store::StateStore& store, report::Reporter& reporter, const config::Config& config,
              const Clock& clock, ClientFactory factory, InstallFn install);
 
   // One round: deliver pending events, fetch the assignment (If-None-Match), queue the installs
@@ -100,7 +103,7 @@ class FleetAgent {
   void SaveBackoff(const std::string& key);
 
   store::StateStore& store_;
-  engine::Engine& engine_;
+  report::Reporter& reporter_;
   const config::Config& config_;
   const Clock& clock_;
   ClientFactory factory_;

@@ -62,7 +62,7 @@ Result<Json> BuildStatus(store::StateStore& store, const AgentInfo& agent) {
               {"apps", out_apps}};
 }
 
-void AddUpdates(Json& status, const std::map<std::string, engine::Progress>& in_flight,
+void AddUpdates(Json& status, const std::map<std::string, report::Progress>& in_flight,
                 Clock::TimePoint now) {
   for (const auto& [name, progress] : in_flight) {
     bool listed = false;

@@ -9,7 +9,7 @@
 #include "ferry/config/config.hpp"
 #include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
-#include "ferry/engine/engine.hpp"
+#include "ferry/report/reporter.hpp"
 #include "ferry/store/state_store.hpp"
 #include "supervisor.hpp"
 
@@ -32,7 +32,7 @@ inline constexpr std::chrono::seconds kStalledAfter{2};
 // Adds each update in flight to `status` as its app's "update" (step, revision, version, bytes
 // and speed as of `now`); an app not yet installed (a first install, still downloading) is listed
 // without revisions.
-void AddUpdates(nlohmann::json& status, const std::map<std::string, engine::Progress>& in_flight,
+void AddUpdates(nlohmann::json& status, const std::map<std::string, report::Progress>& in_flight,
                 Clock::TimePoint now);
 
 // Adds what the supervisor knows now of each app: whether it runs, and how often it had to be

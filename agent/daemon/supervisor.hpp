@@ -106,7 +106,7 @@ class Supervisor {
     std::function<Result<manifest::HealthCheck>(const std::string& app,
                                                 const std::string& revision)>
         health_check;
-    // Appends an event for the fleet (Engine::RecordEvent): kind, app, revision, reason.
+    // Records an event for the fleet (report::Reporter::Record): kind, app, revision, reason.
     std::function<void(const std::string& kind, const std::string& app, const std::string& revision,
                        const std::string& reason)>
         event;

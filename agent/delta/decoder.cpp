@@ -29,12 +29,12 @@ const char* const kStreamNames[format::kStreamCount] = {"commands", "meta", "dif
 
 Status Corrupt(std::string message) { return Fail(DeltaErrc::kCorrupt, std::move(message)); }
 
-Result<Fd> OpenRead(const std::filesystem::path& path, int extra_flags) {
+Result<UniqueFd> OpenRead(const std::filesystem::path& path, int extra_flags) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
   if (fd < 0) {
     return Fail(ErrnoError("open " + path.string()));
   }
-  return Fd(fd);
+  return UniqueFd(fd);
 }
 
 Result<FullHeader> ReadHeaderFd(int fd) {
@@ -276,7 +276,7 @@ class Decoder {
   }
 
   // Opens old file `index` and checks its size against the path table.
-  Result<Fd> OpenOldIndex(std::uint64_t index) {
+  Result<UniqueFd> OpenOldIndex(std::uint64_t index) {
     if (index >= old_files_.size()) {
       return Fail(DeltaErrc::kCorrupt, "old file index out of range");
     }
@@ -298,7 +298,7 @@ class Decoder {
   }
 
   // Reads an old file index from the commands and opens that file.
-  Result<std::pair<Fd, OldBytes>> OpenOld() {
+  Result<std::pair<UniqueFd, OldBytes>> OpenOld() {
     auto index = Varint();
     if (!index) {
       return Fail(index.error());
@@ -309,7 +309,7 @@ class Decoder {
     }
     const OldFile& old = old_files_[*index];
     OldBytes bytes{fd->get(), {}, old.size, old.path};
-    return std::pair<Fd, OldBytes>(std::move(*fd), std::move(bytes));
+    return std::pair<UniqueFd, OldBytes>(std::move(*fd), std::move(bytes));
   }
 
   Status Copy() {

@@ -10,23 +10,6 @@
 
 namespace ferry::delta {
 
-Fd::~Fd() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-}
-
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
 bool IsSafeRelativePath(std::string_view path) {
   if (path.empty() || path.front() == '/' || path.find('\0') != std::string_view::npos) {
     return false;
@@ -46,11 +29,11 @@ bool IsSafeRelativePath(std::string_view path) {
   return true;
 }
 
-Result<Fd> OpenBeneath(int root_fd, std::string_view path) {
+Result<UniqueFd> OpenBeneath(int root_fd, std::string_view path) {
   if (!IsSafeRelativePath(path)) {
     return Fail(DeltaErrc::kPathEscape, "old file path '" + std::string(path) + "' is not allowed");
   }
-  Fd dir;
+  UniqueFd dir;
   int at = root_fd;
   std::size_t start = 0;
   while (true) {
@@ -68,7 +51,7 @@ Result<Fd> OpenBeneath(int root_fd, std::string_view path) {
       return Fail(DeltaErrc::kOldFileMismatch,
                   "old file '" + std::string(path) + "': " + ErrnoError("open", err).message());
     }
-    Fd opened(fd);
+    UniqueFd opened(fd);
     if (last) {
       struct stat st {};
       if (::fstat(opened.get(), &st) != 0 || !S_ISREG(st.st_mode)) {

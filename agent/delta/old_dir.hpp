@@ -7,31 +7,16 @@
 #include <string_view>
 
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
 
 namespace ferry::delta {
-
-// An open file descriptor, closed by the destructor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd();
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // True when `path` is a plain relative path: non-empty components, none "." or "..", no NUL.
 bool IsSafeRelativePath(std::string_view path);
 
 // Opens the regular file `path` below the directory `root_fd`. Fails with kPathEscape for an
 // unsafe path or a symlink on the way, kOldFileMismatch when it is missing or not a regular file.
-Result<Fd> OpenBeneath(int root_fd, std::string_view path);
+Result<UniqueFd> OpenBeneath(int root_fd, std::string_view path);
 
 // Reads exactly `len` bytes at `offset`; a short file is kOldFileMismatch.
 Status PreadExact(int fd, std::uint64_t offset, std::uint8_t* out, std::size_t len,

@@ -1,7 +1,6 @@
 #include "ferry/engine/engine.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "delta_source.hpp"
 #include "ferry/core/crashpoint.hpp"
@@ -17,11 +16,11 @@ namespace ferry::engine {
 namespace {
 
 namespace stdfs = std::filesystem;
-using Json = nlohmann::json;
 
 FERRY_DEFINE_CRASHPOINT(kStageBeforeRename, "engine.stage.before-rename");
 FERRY_DEFINE_CRASHPOINT(kStageAfterRename, "engine.stage.after-rename");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterJournal, "engine.switch.after-journal");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterCreateNew, "engine.switch.after-create-new");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStopOld, "engine.switch.after-stop-old");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStartNew, "engine.switch.after-start-new");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterCurrentLink, "engine.switch.after-current-link");
@@ -80,12 +79,6 @@ Result<stdfs::path> RetireRevisionDir(const stdfs::path& dir) {
   return doomed;
 }
 
-// Stops an app's old revision, tolerating one the runtime no longer knows.
-Status StopContainer(runtime::ContainerRuntime& rt, const std::string& id,
-                     std::chrono::milliseconds grace) {
-  return rt.Stop(id, grace);
-}
-
 }  // namespace
 
 std::string_view OutcomeName(Outcome outcome) {
@@ -113,62 +106,29 @@ Result<stdfs::path> DirBlobProvider::Get(const manifest::Blob& blob) {
   return p;
 }
 
-Engine::Engine(Layout layout, store::StateStore& store, runtime::ContainerRuntime& runtime,
-               const Clock& clock, health::Sleeper& sleeper, EngineOptions options)
+Engine::Engine(Layout layout, store::StateStore& store, report::Reporter& reporter,
+               runtime::ContainerRuntime& runtime, const Clock& clock, health::Sleeper& sleeper,
+               EngineOptions options)
     : layout_(std::move(layout)),
       store_(store),
+      reporter_(reporter),
       runtime_(runtime),
       clock_(clock),
       sleeper_(sleeper),
       options_(std::move(options)) {}
 
-std::map<std::string, Progress> Engine::InFlight() const {
-  std::lock_guard lock(progress_mu_);
-  return progress_;
+Status Engine::Report(const Context& ctx, const std::string& kind, const std::string& app,
+                      const std::string& revision, const std::string& version,
+                      const std::string& reason) {
+  return reporter_.Record(report::Event{.kind = kind,
+                                        .app = app,
+                                        .revision = revision,
+                                        .version = version,
+                                        .reason = reason,
+                                        .deployment = ctx.deployment});
 }
 
-void Engine::SetProgress(const std::string& app, Progress p) {
-  std::lock_guard lock(progress_mu_);
-  progress_[app] = std::move(p);
-}
-
-void Engine::ClearProgress(const std::string& app) {
-  std::lock_guard lock(progress_mu_);
-  progress_.erase(app);
-}
-
-Status Engine::Event(const std::string& kind, const std::string& app, const std::string& revision,
-                     const std::string& version, const std::string& reason) {
-  return AppendEvent(kind, app, revision, version, reason, deployment_);
-}
-
-Status Engine::RecordEvent(const std::string& kind, const std::string& app,
-                           const std::string& version, const std::string& reason,
-                           const std::string& deployment) {
-  return AppendEvent(kind, app, "", version, reason, deployment);
-}
-
-Status Engine::AppendEvent(const std::string& kind, const std::string& app,
-                           const std::string& revision, const std::string& version,
-                           const std::string& reason, const std::string& deployment) {
-  Json payload{{"version", version}};
-  if (!revision.empty()) {
-    payload["revision"] = revision;
-  }
-  if (!reason.empty()) {
-    payload["reason"] = reason;
-  }
-  if (!deployment.empty()) {
-    payload["deployment"] = deployment;
-  }
-  auto seq = store_.AppendEvent(kind, app, payload.dump());
-  if (!seq) {
-    return Fail(seq.error());
-  }
-  log::info("{} {}: {}{}", app, revision.empty() ? version : revision, kind,
-            reason.empty() ? "" : " (" + reason + ")");
-  return Ok();
-}
+bool Engine::Updating(const std::string& app) const { return reporter_.InFlight().contains(app); }
 
 Result<manifest::Manifest> Engine::LoadRevisionManifest(const std::string& app,
                                                         const std::string& revision) {
@@ -255,8 +215,7 @@ Status Engine::AdmissibleOver(const manifest::Manifest& m, const std::string& re
 Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_view manifest_bytes,
                                       BlobProvider& blobs, const InstallOptions& options) {
   std::lock_guard run_lock(run_mu_);
-  deployment_ = options.deployment;
-  stop_requested_ = options.stop_requested;
+  const Context ctx{options.deployment, options.stop_requested};
   const std::string digest = Sha256Digest(manifest_bytes);
   const std::string revision = RevisionId(m.version.String(), digest);
   const std::string version = m.version.String();
@@ -266,7 +225,7 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
     return Fail(current.error());
   }
   if (*current == revision) {
-    if (auto st = Event("already-installed", m.app, revision, version); !st) {
+    if (auto st = Report(ctx, "already-installed", m.app, revision, version); !st) {
       return Fail(st.error());
     }
     return InstallResult{Outcome::kAlreadyInstalled, revision, "already the current revision"};
@@ -301,14 +260,14 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   if (!recorded) {
     return Fail(recorded.error());
   }
-  if (auto st = Event("staging", m.app, revision, version); !st) {
+  if (auto st = Report(ctx, "staging", m.app, revision, version); !st) {
     return Fail(st.error());
   }
-  SetProgress(m.app, Progress{"staging", revision, version, 0, 0, 0});
+  reporter_.SetProgress(m.app, report::Progress{"staging", revision, version, 0, 0, 0});
 
   auto abandon = [&]() -> Result<InstallResult> {
     // Nothing of the running revision was touched; what is staged stays for the next attempt.
-    ClearProgress(m.app);
+    reporter_.ClearProgress(m.app);
     log::warn("{} {}: ferryd is stopping; the install is abandoned before the switch", m.app,
               revision);
     (void)store_.FinishStep(revision, "staging");
@@ -319,12 +278,12 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
     }
     return Fail(Errc::kCancelled, m.app + " " + version + ": " + std::string(kStagingInterrupted));
   };
-  auto staged = Stage(m, revision, blobs);
-  if (!staged && (staged.error().Is(Errc::kCancelled) || StopRequested())) {
+  auto staged = Stage(m, revision, blobs, ctx);
+  if (!staged && (staged.error().Is(Errc::kCancelled) || ctx.StopRequested())) {
     return abandon();
   }
   if (!staged) {
-    ClearProgress(m.app);
+    reporter_.ClearProgress(m.app);
     const std::string reason = staged.error().message();
     log::error("{} {}: staging failed: {}", m.app, revision, reason);
     // Layers unpacked for this revision only: a disk filled by a failed staging is given back.
@@ -334,7 +293,7 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
     if (auto st = store_.SetRevisionState(revision, store::RevisionState::kFailed, reason); !st) {
       return Fail(st.error());
     }
-    if (auto st = Event("failed", m.app, revision, version, reason); !st) {
+    if (auto st = Report(ctx, "failed", m.app, revision, version, reason); !st) {
       return Fail(st.error());
     }
     return InstallResult{Outcome::kFailed, revision, reason};
@@ -342,16 +301,16 @@ Result<InstallResult> Engine::Install(const manifest::Manifest& m, std::string_v
   if (auto st = store_.SetRevisionState(revision, store::RevisionState::kStaged); !st) {
     return Fail(st.error());
   }
-  if (StopRequested()) {
+  if (ctx.StopRequested()) {
     return abandon();
   }
-  auto result = SwitchAndTrial(m.app, revision, *current, std::string(kJournalStep));
-  ClearProgress(m.app);
+  auto result = SwitchAndTrial(m.app, revision, *current, std::string(kJournalStep), ctx);
+  reporter_.ClearProgress(m.app);
   return result;
 }
 
 Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::string& revision,
-                                     BlobProvider& blobs) {
+                                     BlobProvider& blobs, const Context& ctx) {
   if (auto st = store_.StartStep(revision, "staging"); !st) {
     return Fail(st.error());
   }
@@ -378,21 +337,23 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   for (const auto& layer : m.layers) {
     total += layer.blob.size;
   }
-  SetProgress(m.app, Progress{"staging", revision, m.version.String(), 0, total, 0});
+  reporter_.SetProgress(m.app,
+                        report::Progress{"staging", revision, m.version.String(), 0, total, 0});
   std::uint64_t done = 0;
   for (const auto& layer : m.layers) {
-    if (StopRequested()) {
+    if (ctx.StopRequested()) {
       return Fail(Errc::kCancelled, "ferryd is stopping");
     }
     std::string stripped;
-    if (auto st = StageLayer(layer, blobs, stripped); !st) {
+    if (auto st = StageLayer(layer, blobs, ctx, stripped); !st) {
       return Fail(st.error().WithContext("layer " + layer.diff_id));
     }
     if (!stripped.empty()) {
-      (void)Event("staging", m.app, revision, m.version.String(), stripped);
+      (void)Report(ctx, "staging", m.app, revision, m.version.String(), stripped);
     }
     done += layer.blob.size;
-    SetProgress(m.app, Progress{"staging", revision, m.version.String(), done, total, 0});
+    reporter_.SetProgress(
+        m.app, report::Progress{"staging", revision, m.version.String(), done, total, 0});
   }
   if (auto st = fs::MakeDirs(layout_.revisions(m.app), 0700); !st) {
     return Fail(st.error());
@@ -465,7 +426,7 @@ std::string StrippedNote(const std::string& diff_id, const layers::ExtractResult
 
 }  // namespace
 
-Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
+Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs, const Context& ctx,
                           std::string& stripped) {
   auto known = store_.GetLayer(layer.diff_id);
   if (!known) {
@@ -490,7 +451,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
   policy.max_tar_bytes = layer.size;
   policy.declared_entries = layer.entries;
   policy.declared_unpacked_size = layer.unpacked_size;
-  policy.stop_requested = [this] { return StopRequested(); };
+  policy.stop_requested = [&ctx] { return ctx.StopRequested(); };
 
   // The cheapest source first: a delta from a layer this device already has.
   for (const auto& delta : layer.deltas) {
@@ -518,7 +479,7 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
       stripped = StrippedNote(layer.diff_id, *staged);
       return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
     }
-    if (staged.error().Is(Errc::kCancelled) || StopRequested()) {
+    if (staged.error().Is(Errc::kCancelled) || ctx.StopRequested()) {
       // The decoder may have seen the stop first: the extractor then saw a short tar.
       return Fail(Errc::kCancelled, "ferryd is stopping");
     }
@@ -543,6 +504,13 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs,
 }
 
 Status Engine::StartRevision(const std::string& app, const std::string& revision) {
+  if (auto st = CreateRevision(app, revision); !st) {
+    return st;
+  }
+  return runtime_.Start(ContainerId(app, revision));
+}
+
+Status Engine::CreateRevision(const std::string& app, const std::string& revision) {
   auto m = LoadRevisionManifest(app, revision);
   if (!m) {
     return Fail(m.error());
@@ -559,15 +527,12 @@ Status Engine::StartRevision(const std::string& app, const std::string& revision
   if (auto st = runtime_.Delete(id); !st) {
     return st;
   }
-  if (auto st = runtime_.Create(id, *spec, dir); !st) {
-    return st;
-  }
-  return runtime_.Start(id);
+  return runtime_.Create(id, *spec, dir);
 }
 
 Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::string& revision,
                                              const std::optional<std::string>& from,
-                                             const std::string& journal_step) {
+                                             const std::string& journal_step, const Context& ctx) {
   auto m = LoadRevisionManifest(app, revision);
   if (!m) {
     return Fail(m.error());
@@ -594,14 +559,14 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
       !st) {
     return Fail(st.error());
   }
-  SetProgress(app, Progress{"switching", revision, version, 0, 0, 0});
-  (void)Event("switching", app, revision, version);
+  reporter_.SetProgress(app, report::Progress{"switching", revision, version, 0, 0, 0});
+  (void)Report(ctx, "switching", app, revision, version);
   Crashpoint(kSwitchAfterJournal);
 
   auto roll_back = [&](const std::string& reason,
                        const std::string& details) -> Result<InstallResult> {
-    SetProgress(app, Progress{"rolling-back", revision, version, 0, 0, 0});
-    if (auto st = RollBack(app, revision, from, reason, details); !st) {
+    reporter_.SetProgress(app, report::Progress{"rolling-back", revision, version, 0, 0, 0});
+    if (auto st = RollBack(app, revision, from, reason, details, ctx); !st) {
       return Fail(st.error());
     }
     if (auto st = store_.FinishJournal(*journal); !st) {
@@ -610,13 +575,24 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return InstallResult{Outcome::kRolledBack, revision, reason};
   };
 
+  // All of the new revision's start that can happen while the old one still serves (its root
+  // mounted, its container created, its process not yet run), so that the app is down only from
+  // the old process's end to the new one's start. A failure here leaves the old one running.
+  if (auto st = CreateRevision(app, revision); !st) {
+    if (st.error().Is(Errc::kCancelled)) {
+      // ferryd is stopping: the journal stays open and the next start rolls back.
+      return Fail(std::move(st.error()).WithContext("creating " + revision));
+    }
+    return roll_back("could not start: " + st.error().message(), "");
+  }
+  Crashpoint(kSwitchAfterCreateNew);
   if (from) {
-    if (auto st = StopContainer(runtime_, ContainerId(app, *from), options_.stop_grace); !st) {
+    if (auto st = runtime_.StopProcess(ContainerId(app, *from), options_.stop_grace); !st) {
       log::warn("{}: stopping {} failed: {}", app, *from, st.error().message());
     }
   }
   Crashpoint(kSwitchAfterStopOld);
-  if (auto st = StartRevision(app, revision); !st) {
+  if (auto st = runtime_.Start(ContainerId(app, revision)); !st) {
     if (st.error().Is(Errc::kCancelled)) {
       // ferryd is stopping: the journal stays open and the next start rolls back.
       return Fail(std::move(st.error()).WithContext("starting " + revision));
@@ -624,6 +600,12 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return roll_back("could not start: " + st.error().message(), "");
   }
   Crashpoint(kSwitchAfterStartNew);
+  if (from) {
+    // Its process has ended: removing the container is no longer on the app's downtime.
+    if (auto st = runtime_.Delete(ContainerId(app, *from)); !st) {
+      log::warn("{}: removing the container of {}: {}", app, *from, st.error().message());
+    }
+  }
   if (auto st = fs::MakeDirs(layout_.app(app), 0700); !st) {
     return roll_back(st.error().message(), "");
   }
@@ -652,8 +634,8 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
       !st) {
     return Fail(st.error());
   }
-  SetProgress(app, Progress{"trial", revision, version, 0, 0, 0});
-  (void)Event("trial", app, revision, version);
+  reporter_.SetProgress(app, report::Progress{"trial", revision, version, 0, 0, 0});
+  (void)Report(ctx, "trial", app, revision, version);
   Crashpoint(kTrialStarted);
 
   health::HealthChecker checker(clock_, sleeper_, runtime_, options_.stop);
@@ -698,7 +680,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return Fail(st.error());
   }
   Crashpoint(kTrialAfterCommit);
-  (void)Event("committed", app, revision, version, trial.reason);
+  (void)Report(ctx, "committed", app, revision, version, trial.reason);
   if (auto st = GarbageCollect(app); !st) {
     log::warn("{}: garbage collection: {}", app, st.error().message());
   }
@@ -709,13 +691,28 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
   return InstallResult{Outcome::kCommitted, revision, trial.reason};
 }
 
-bool Engine::StopRequested() const { return stop_requested_ && stop_requested_(); }
-
 Status Engine::RollBack(const std::string& app, const std::string& failed,
                         const std::optional<std::string>& to, const std::string& reason,
-                        const std::string& details, Blame blame) {
+                        const std::string& details, const Context& ctx, Blame blame) {
   log::error("{}: rolling back {}: {}", app, failed, reason);
-  if (auto st = StopContainer(runtime_, ContainerId(app, failed), options_.stop_grace); !st) {
+  // The way back is made ready while the failed revision still runs (its root mounted, its
+  // container created), so that the app is down only from the failed process's end to the good
+  // one's start; the bookkeeping comes after. Until the state below is recorded the journal stays
+  // open, and a crash anywhere in between rolls back again at the next start.
+  bool to_running = false;
+  Status prepared = Ok();
+  if (to) {
+    // After a crash before the old revision was stopped, it still runs: keep it.
+    auto state = runtime_.State(ContainerId(app, *to));
+    to_running = state && state->status == runtime::ContainerStatus::kRunning;
+    if (!to_running) {
+      prepared = CreateRevision(app, *to);
+      if (!prepared && prepared.error().Is(Errc::kCancelled)) {
+        return Fail(std::move(prepared.error()).WithContext("rolling back " + failed));
+      }
+    }
+  }
+  if (auto st = runtime_.StopProcess(ContainerId(app, failed), options_.stop_grace); !st) {
     if (st.error().Is(Errc::kCancelled)) {
       // ferryd is stopping: nothing is recorded yet, so the next start rolls back again.
       return Fail(std::move(st.error()).WithContext("rolling back " + failed));
@@ -723,6 +720,17 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
     log::warn("{}: stopping {} failed: {}", app, failed, st.error().message());
   }
   Crashpoint(kRollbackAfterStop);
+  Status restarted = Ok();
+  if (to && !to_running) {
+    restarted = prepared ? runtime_.Start(ContainerId(app, *to)) : prepared;
+    if (!restarted) {
+      log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
+    }
+  }
+  Crashpoint(kRollbackAfterStartOld);
+  if (auto st = runtime_.Delete(ContainerId(app, failed)); !st) {
+    log::warn("{}: removing the container of {}: {}", app, failed, st.error().message());
+  }
   // Its root filesystem is not needed until someone installs it again.
   if (auto st = UnmountRevisionRootfs(layout_.revision(app, failed)); !st) {
     log::warn("{}: unmounting {}: {}", app, failed, st.error().message());
@@ -755,16 +763,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   if (auto rec = store_.GetRevision(failed)) {
     version = rec->version;
   }
-  Status restarted = Ok();
   if (to) {
-    // After a crash before the old revision was stopped, it still runs: keep it.
-    auto state = runtime_.State(ContainerId(app, *to));
-    const bool running = state && state->status == runtime::ContainerStatus::kRunning;
-    restarted = running ? Ok() : StartRevision(app, *to);
-    if (!restarted) {
-      log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
-    }
-    Crashpoint(kRollbackAfterStartOld);
     if (auto st = fs::ReplaceSymlink(layout_.current_link(app), RevisionLink(*to)); !st) {
       return st;
     }
@@ -795,7 +794,7 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   if (auto rec = store_.GetApp(app)) {
     ReleaseStrayRevisions(*rec);
   }
-  (void)Event("rolled-back", app, failed, version, full_reason);
+  (void)Report(ctx, "rolled-back", app, failed, version, full_reason);
   return restarted;
 }
 
@@ -814,7 +813,6 @@ Result<std::vector<std::string>> Engine::RetryBad(const std::string& app,
                                                   const std::string& version,
                                                   const std::string& by) {
   std::lock_guard run_lock(run_mu_);
-  deployment_.clear();
   auto revs = store_.ListRevisions(app);
   if (!revs) {
     return Fail(revs.error());
@@ -836,8 +834,6 @@ Result<std::vector<std::string>> Engine::RetryBad(const std::string& app,
 
 Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::string> revision) {
   std::lock_guard run_lock(run_mu_);
-  deployment_.clear();
-  stop_requested_ = nullptr;
   auto rec = store_.GetApp(app);
   if (!rec) {
     return Fail(rec.error());
@@ -863,8 +859,9 @@ Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::
     return Fail(Errc::kNotFound, *revision + " is no longer on disk");
   }
   Crashpoint(kRevertBeforeSwitch);
-  auto result = SwitchAndTrial(app, *revision, rec->current_revision, std::string(kRevertStep));
-  ClearProgress(app);
+  auto result =
+      SwitchAndTrial(app, *revision, rec->current_revision, std::string(kRevertStep), Context{});
+  reporter_.ClearProgress(app);
   return result;
 }
 
@@ -915,8 +912,6 @@ Status Engine::GarbageCollect(const std::string& app) {
 
 Status Engine::Recover() {
   std::lock_guard run_lock(run_mu_);
-  deployment_.clear();
-  stop_requested_ = nullptr;
   auto unfinished = store_.UnfinishedJournal();
   if (!unfinished) {
     return Fail(unfinished.error());
@@ -949,7 +944,8 @@ Status Engine::Recover() {
     }
     log::warn("{}: ferryd stopped during the {} to {}; rolling back", e.app, e.step,
               *e.to_revision);
-    if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "", blame); !st) {
+    if (auto st = RollBack(e.app, *e.to_revision, e.from_revision, reason, "", Context{}, blame);
+        !st) {
       log::error("{}: recovery: {}", e.app, st.error().message());
     }
     Crashpoint(kRecoverAfterRollback);
@@ -962,8 +958,8 @@ Status Engine::Recover() {
     if (auto st = store_.FinishJournal(e.id); !st) {
       return st;
     }
-    auto r = SwitchAndTrial(e.app, *e.to_revision, std::nullopt, e.step);
-    ClearProgress(e.app);
+    auto r = SwitchAndTrial(e.app, *e.to_revision, std::nullopt, e.step, Context{});
+    reporter_.ClearProgress(e.app);
     if (!r) {
       log::error("{}: trying {} again: {}", e.app, *e.to_revision, r.error().message());
     }
@@ -1034,7 +1030,7 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
     // Marked bad by a rollback (a probation's) that ferryd's death cut short: finish it.
     if (const auto good = LastGood(app.name, revision)) {
       log::warn("{}: {} is marked bad; going back to {}", app.name, revision, *good);
-      if (auto st = RollBack(app.name, revision, good, rec->reason, ""); !st) {
+      if (auto st = RollBack(app.name, revision, good, rec->reason, "", Context{}); !st) {
         log::error("{}: going back to {}: {}", app.name, *good, st.error().message());
       }
       return;
@@ -1074,10 +1070,9 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
              kMaxStartAttempts, what);
   const auto previous = LastGood(app.name, revision);
   if (attempt < kMaxStartAttempts || !previous) {
-    (void)AppendEvent("failed", app.name, revision, version,
-                      "could not start at boot (attempt " + std::to_string(attempt) + " of " +
-                          std::to_string(kMaxStartAttempts) + "): " + what,
-                      "");
+    (void)Report(Context{}, "failed", app.name, revision, version,
+                 "could not start at boot (attempt " + std::to_string(attempt) + " of " +
+                     std::to_string(kMaxStartAttempts) + "): " + what);
     return;
   }
   Crashpoint(kBootBeforeFallback);
@@ -1085,7 +1080,7 @@ void Engine::StartAtBoot(const store::AppRecord& app) {
   if (auto st = RollBack(
           app.name, revision, previous,
           "could not start at " + std::to_string(kMaxStartAttempts) + " boots in a row: " + what,
-          "");
+          "", Context{});
       !st) {
     log::error("{}: falling back to {}: {}", app.name, *previous, st.error().message());
   }
@@ -1108,7 +1103,7 @@ void Engine::ReleaseStrayRevisions(const store::AppRecord& app) {
     if (auto state = runtime_.State(id); state) {
       log::info("{}: removing container {} ({}): only the current revision's may be there",
                 app.name, id, runtime::StatusName(state->status));
-      if (auto st = StopContainer(runtime_, id, options_.stop_grace); !st) {
+      if (auto st = runtime_.Stop(id, options_.stop_grace); !st) {
         log::warn("{}: removing container {}: {}", app.name, id, st.error().message());
       }
     }

@@ -8,11 +8,8 @@ namespace ferry::engine {
 
 Status Engine::RestartCurrent(const std::string& app) {
   std::lock_guard run_lock(run_mu_);
-  {
-    std::lock_guard lock(progress_mu_);
-    if (progress_.contains(app)) {
-      return Fail(Errc::kUnavailable, app + " is being updated");
-    }
+  if (Updating(app)) {
+    return Fail(Errc::kUnavailable, app + " is being updated");
   }
   auto rec = store_.GetApp(app);
   if (!rec) {
@@ -33,13 +30,8 @@ Status Engine::RestartCurrent(const std::string& app) {
 Status Engine::FailProbation(const std::string& app, const std::string& revision,
                              const std::string& reason) {
   std::lock_guard run_lock(run_mu_);
-  deployment_.clear();
-  stop_requested_ = nullptr;
-  {
-    std::lock_guard lock(progress_mu_);
-    if (progress_.contains(app)) {
-      return Fail(Errc::kUnavailable, app + " is being updated");
-    }
+  if (Updating(app)) {
+    return Fail(Errc::kUnavailable, app + " is being updated");
   }
   auto rec = store_.GetApp(app);
   if (!rec) {
@@ -63,7 +55,7 @@ Status Engine::FailProbation(const std::string& app, const std::string& revision
   if (auto st = store_.SetProbation(revision, std::nullopt); !st) {
     return st;
   }
-  return RollBack(app, revision, to, "probation: " + reason, "");
+  return RollBack(app, revision, to, "probation: " + reason, "", Context{});
 }
 
 Result<manifest::HealthCheck> Engine::HealthCheckOf(const std::string& app,

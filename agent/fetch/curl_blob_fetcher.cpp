@@ -37,7 +37,8 @@ struct SlistFree {
 
 class CurlBlobFetcher final : public BlobFetcher {
  public:
-  explicit CurlBlobFetcher(BlobFetcherOptions options) : options_(std::move(options)) {
+  CurlBlobFetcher(const Clock& clock, BlobFetcherOptions options)
+      : clock_(clock), options_(std::move(options)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     rng_.seed(options_.seed != 0 ? options_.seed : std::random_device{}());
@@ -52,10 +53,7 @@ class CurlBlobFetcher final : public BlobFetcher {
                      FetchStats& stats);
   Result<FetchStats> Finish(const BlobRequest& request, PartialFile& file, FetchStats stats);
   void Sleep(milliseconds delay, const CancelToken* cancel);
-  std::chrono::system_clock::time_point WallNow() const {
-    return options_.clock != nullptr ? options_.clock->WallNow() : std::chrono::system_clock::now();
-  }
-
+  const Clock& clock_;
   BlobFetcherOptions options_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
@@ -106,7 +104,7 @@ Attempt CurlBlobFetcher::RunAttempt(CURL* c, const BlobRequest& request, Partial
   t.validator = &validator;
   t.stats = &stats;
   t.start_offset = file.size();
-  t.wall_now = WallNow();
+  t.wall_now = clock_.WallNow();
   t.recorded = t.start_offset;
 
   std::unique_ptr<curl_slist, SlistFree> headers;
@@ -313,8 +311,8 @@ Result<FetchStats> CurlBlobFetcher::Fetch(const BlobRequest& request, const Prog
 
 }  // namespace
 
-std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options) {
-  return std::make_unique<CurlBlobFetcher>(std::move(options));
+std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(const Clock& clock, BlobFetcherOptions options) {
+  return std::make_unique<CurlBlobFetcher>(clock, std::move(options));
 }
 
 }  // namespace ferry::fetch

@@ -90,7 +90,8 @@ bool HeaderSafe(std::string_view s) {
 
 class CurlFleetClient final : public FleetClient {
  public:
-  explicit CurlFleetClient(ClientOptions options) : options_(std::move(options)) {
+  CurlFleetClient(const Clock& clock, ClientOptions options)
+      : clock_(clock), options_(std::move(options)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     while (options_.base_url.ends_with('/')) {
@@ -282,9 +283,7 @@ class CurlFleetClient final : public FleetClient {
         return Fail(FleetClientErrc::kTransport, what + ": " + curl_easy_strerror(rc));
     }
     if ((reply.status == 429 || reply.status == 503) && !reply.retry_after.empty()) {
-      const auto now =
-          options_.clock != nullptr ? options_.clock->WallNow() : std::chrono::system_clock::now();
-      if (auto delay = fetch::ParseRetryAfter(reply.retry_after, now)) {
+      if (auto delay = fetch::ParseRetryAfter(reply.retry_after, clock_.WallNow())) {
         SetRetryAfter(std::min(*delay, options_.max_retry_after));
       }
     }
@@ -324,6 +323,7 @@ class CurlFleetClient final : public FleetClient {
     return Fail(code, std::move(message));
   }
 
+  const Clock& clock_;
   ClientOptions options_;
   std::mutex mu_;  // one transfer at a time on curl_, which keeps the connection between calls
   std::unique_ptr<CURL, CurlFree> curl_;
@@ -333,8 +333,8 @@ class CurlFleetClient final : public FleetClient {
 
 }  // namespace
 
-std::unique_ptr<FleetClient> MakeFleetClient(ClientOptions options) {
-  return std::make_unique<CurlFleetClient>(std::move(options));
+std::unique_ptr<FleetClient> MakeFleetClient(const Clock& clock, ClientOptions options) {
+  return std::make_unique<CurlFleetClient>(clock, std::move(options));
 }
 
 }  // namespace ferry::fleetclient

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/health/probe.hpp"
 
 namespace ferry::health {
@@ -27,22 +28,6 @@ using Millis = std::chrono::milliseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr std::size_t kMaxResponse = 4096;
-
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int MillisLeft(SteadyTime deadline) {
   const auto left =
@@ -151,7 +136,7 @@ class TcpProbe final : public Probe {
     if (!fd) {
       return Unhealthy(fd.error());
     }
-    Socket s(*fd);
+    const UniqueFd s(*fd);
     return {true, "connected to " + Endpoint(host_, port_)};
   }
 
@@ -172,7 +157,7 @@ class HttpProbe final : public Probe {
     if (!fd) {
       return Unhealthy(fd.error());
     }
-    Socket s(*fd);
+    const UniqueFd s(*fd);
     const std::string request = "GET " + target_.path +
                                 " HTTP/1.0\r\nHost: " + Endpoint(target_.host, target_.port) +
                                 "\r\nUser-Agent: ferryd-health\r\nConnection: close\r\n\r\n";

@@ -7,21 +7,10 @@
 #include <array>
 #include <cerrno>
 
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/runtime/errors.hpp"
 
 namespace ferry::runtime {
-namespace {
-
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
-
-}  // namespace
 
 Result<bool> RotateLogIfLarge(const std::filesystem::path& log, std::uint64_t max_bytes) {
   const int in = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
@@ -31,7 +20,7 @@ Result<bool> RotateLogIfLarge(const std::filesystem::path& log, std::uint64_t ma
     }
     return Fail(ErrnoError("open " + log.string()));
   }
-  FdCloser in_closer{in};
+  const UniqueFd in_closer(in);
   struct stat st {};
   if (::fstat(in, &st) != 0) {
     return Fail(ErrnoError("stat " + log.string()));
@@ -47,7 +36,7 @@ Result<bool> RotateLogIfLarge(const std::filesystem::path& log, std::uint64_t ma
   if (out < 0) {
     return Fail(ErrnoError("open " + tmp.string()));
   }
-  FdCloser out_closer{out};
+  const UniqueFd out_closer(out);
   auto offset = static_cast<off_t>(size - max_bytes);
   std::array<char, 65536> buf;
   std::uint64_t left = max_bytes;

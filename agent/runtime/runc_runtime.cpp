@@ -470,6 +470,14 @@ Status RuncRuntime::Delete(const std::string& id) {
 }
 
 Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace) {
+  if (auto st = StopProcess(id, grace); !st) {
+    return st;
+  }
+  FERRY_TRY_STATUS(Delete(id), "stopping " + id);
+  return Ok();
+}
+
+Status RuncRuntime::StopProcess(const std::string& id, std::chrono::milliseconds grace) {
   FERRY_TRY_STATUS(CheckId(id), "stop");
   auto state = State(id);
   if (!state && state.error().Is(RuntimeErrc::kNoSuchContainer)) {
@@ -492,7 +500,6 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
       }
     }
   }
-  FERRY_TRY_STATUS(Delete(id), "stopping " + id);
   return Ok();
 }
 

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/runtime/errors.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -28,25 +29,6 @@ namespace {
 // as its posix_spawn, so ReapOrphanedChildren never mistakes one for an orphan.
 std::mutex g_spawned_mu;
 std::set<pid_t> g_spawned;
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 class FileActions {
  public:
@@ -131,10 +113,10 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
     }
     return Fail(ErrnoError("pipe", saved));
   }
-  Fd out_r(out_pipe[0]);
-  Fd out_w(out_pipe[1]);
-  Fd err_r(err_pipe[0]);
-  Fd err_w(err_pipe[1]);
+  UniqueFd out_r(out_pipe[0]);
+  UniqueFd out_w(out_pipe[1]);
+  UniqueFd err_r(err_pipe[0]);
+  UniqueFd err_w(err_pipe[1]);
 
   FileActions actions;
   ::posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
@@ -160,7 +142,7 @@ Result<SpawnResult> SpawnAndWait(const std::vector<std::string>& argv,
   err_w.Reset();
 
   const int raw_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  Fd pidfd(raw_pidfd);
+  UniqueFd pidfd(raw_pidfd);
   struct Unregister {
     pid_t pid;
     ~Unregister() {

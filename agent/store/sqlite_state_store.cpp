@@ -66,12 +66,8 @@ class SqliteMetadataStore final : public trust::MetadataStore {
 
 class SqliteStateStore final : public StateStore {
  public:
-  SqliteStateStore(Database db, OpenOptions options)
-      : db_(std::move(db)), options_(std::move(options)), metadata_(*this) {
-    if (!options_.now) {
-      options_.now = [] { return std::chrono::system_clock::now(); };
-    }
-  }
+  SqliteStateStore(Database db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock), metadata_(*this) {}
 
   Status InTransaction(const std::function<Status()>& fn) override {
     std::lock_guard lock(mu_);
@@ -508,7 +504,7 @@ class SqliteStateStore final : public StateStore {
     return out;
   }
 
-  std::int64_t Now() const { return ToMillis(options_.now()); }
+  std::int64_t Now() const { return ToMillis(clock_.WallNow()); }
 
  private:
   static constexpr std::string_view kRevisionColumns =
@@ -610,7 +606,7 @@ class SqliteStateStore final : public StateStore {
   std::recursive_mutex mu_;
   int depth_ = 0;
   Database db_;
-  OpenOptions options_;
+  const Clock& clock_;
   SqliteMetadataStore metadata_;
 };
 
@@ -737,7 +733,7 @@ std::string_view ToString(LayerState s) {
 int LatestSchemaVersion() { return Migrations().back().version; }
 
 Result<std::unique_ptr<StateStore>> OpenStateStore(const std::filesystem::path& path,
-                                                   OpenOptions options) {
+                                                   const Clock& clock) {
   auto db = OpenDatabase(path);
   if (!db) {
     return Fail(db.error());
@@ -748,7 +744,7 @@ Result<std::unique_ptr<StateStore>> OpenStateStore(const std::filesystem::path& 
   if (auto st = Migrate(*db, LatestSchemaVersion()); !st) {
     return Fail(st.error());
   }
-  return std::unique_ptr<StateStore>(new SqliteStateStore(std::move(*db), std::move(options)));
+  return std::unique_ptr<StateStore>(new SqliteStateStore(std::move(*db), clock));
 }
 
 }  // namespace ferry::store

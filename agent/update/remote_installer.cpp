@@ -140,11 +140,12 @@ std::string ReleaseTarget(const std::string& app, const std::string& version) {
   return app + "/" + version + ".json";
 }
 
-RemoteInstaller::RemoteInstaller(engine::Engine& engine, store::StateStore& store,
-                                 engine::Layout layout, fetch::HttpClient& metadata,
-                                 fetch::BlobFetcher& blobs, const Clock& clock,
-                                 RemoteOptions options)
+RemoteInstaller::RemoteInstaller(engine::Engine& engine, report::Reporter& reporter,
+                                 store::StateStore& store, engine::Layout layout,
+                                 fetch::HttpClient& metadata, fetch::BlobFetcher& blobs,
+                                 const Clock& clock, RemoteOptions options)
     : engine_(engine),
+      reporter_(reporter),
       store_(store),
       layout_(std::move(layout)),
       metadata_(metadata),
@@ -181,8 +182,8 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
   request.partial_path = layout_.partial_blobs() / blob.digest.substr(7);
 
   // Progress adds this blob's bytes to what the release has downloaded so far.
-  const auto before = engine_.InFlight();
-  engine::Progress base;
+  const auto before = reporter_.InFlight();
+  report::Progress base;
   if (auto it = before.find(app); it != before.end()) {
     base = it->second;
   }
@@ -197,11 +198,11 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
           last_done = done;
           moved_at = clock_.Now();
         }
-        engine::Progress p = base;
+        report::Progress p = base;
         p.bytes_done = done_before + done;
         p.bytes_per_second = meter.Update(done);
         p.moved_at = moved_at;
-        engine_.SetProgress(app, p);
+        reporter_.SetProgress(app, p);
       },
       cancel);
   if (!fetched) {
@@ -263,10 +264,13 @@ Result<engine::InstallResult> RemoteInstaller::Install(const std::string& app,
 Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manifest& m,
                                  const std::string& app, const std::string& version,
                                  const std::string& deployment, const fetch::CancelToken* cancel) {
-  if (auto st = engine_.RecordEvent("downloading", app, version, "", deployment); !st) {
+  if (auto st = reporter_.Record(report::Event{
+          .kind = "downloading", .app = app, .version = version, .deployment = deployment});
+      !st) {
     return Fail(st.error());
   }
-  engine_.SetProgress(app, engine::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
+  reporter_.SetProgress(app,
+                        report::Progress{"downloading", "", version, 0, plan.download_bytes, 0});
   for (const auto& step : plan.steps) {
     if (step.source == LayerSource::kPresent) {
       continue;
@@ -287,7 +291,7 @@ Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manif
       }
     }
     if (!path) {
-      engine_.ClearProgress(app);
+      reporter_.ClearProgress(app);
       return Fail(path.error().WithContext(app + " " + version));
     }
   }

@@ -64,7 +64,8 @@ double Since(Clock::time_point start) {
 // options. Prints why on failure.
 bool Fetch(const ServerProcess& server, const PublishedBlob& blob, const fs::path& partial_dir,
            fs::path* partial) {
-  auto fetcher = fetch::MakeCurlBlobFetcher(fetch::BlobFetcherOptions{});
+  const SystemClock clock;
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock, fetch::BlobFetcherOptions{});
   const fetch::BlobRequest request{server.BlobUrl(blob.digest), blob.digest, blob.size,
                                    partial_dir / blob.digest.substr(7)};
   auto fetched = fetcher->Fetch(request);
@@ -84,7 +85,8 @@ int FetchWhileStaging(const ServerProcess& server, const PublishedBlob& blob,
                       const fs::path& partial_dir, const fs::path& layers_dir,
                       const std::string& diff_id, std::uint64_t tar_bytes, int run) {
   const auto start = Clock::now();
-  auto fetcher = fetch::MakeCurlBlobFetcher(fetch::BlobFetcherOptions{});
+  const SystemClock clock;
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock, fetch::BlobFetcherOptions{});
   const fetch::BlobRequest request{server.BlobUrl(blob.digest), blob.digest, blob.size,
                                    partial_dir / blob.digest.substr(7)};
   layers::GrowingFileSource growing(request.partial_path, blob.digest, blob.size);

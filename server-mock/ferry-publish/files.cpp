@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "ferry/core/fs.hpp"
@@ -78,6 +80,43 @@ Status Finish(UniqueFd& out, const std::filesystem::path& p) {
 
 constexpr std::size_t kChunk = 1 << 20;
 
+// Writes what a stream step makes from a chunk of its input.
+using ChunkWriter = std::function<Status(const char* data, std::size_t n)>;
+
+// Reads `in` in chunks of `chunk` bytes and hands each to `step` (then an empty one at the end),
+// which writes what it makes to `out`; `out` is synced and closed after the last step. Errors of
+// writing carry `what` ("compressing") as context.
+Status StreamFile(const std::filesystem::path& in, const std::filesystem::path& out,
+                  std::size_t chunk, const std::string& what,
+                  const std::function<Status(std::string_view, const ChunkWriter&)>& step) {
+  auto src = OpenRead(in);
+  if (!src) {
+    return Fail(src.error());
+  }
+  auto dst = OpenWrite(out);
+  if (!dst) {
+    return Fail(dst.error());
+  }
+  const ChunkWriter write = [&](const char* data, std::size_t n) -> Status {
+    FERRY_TRY_STATUS(WriteAll(dst->get(), data, n, out), what);
+    return Ok();
+  };
+  std::vector<char> buf(chunk);
+  while (true) {
+    auto n = ReadSome(src->get(), buf.data(), buf.size(), in);
+    if (!n) {
+      return Fail(n.error());
+    }
+    if (auto st = step(std::string_view(buf.data(), *n), write); !st) {
+      return st;
+    }
+    if (*n == 0) {
+      break;
+    }
+  }
+  return Finish(*dst, out);
+}
+
 }  // namespace
 
 Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
@@ -107,14 +146,6 @@ Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
 }
 
 Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto src = OpenRead(in);
-  if (!src) {
-    return Fail(src.error());
-  }
-  auto dst = OpenWrite(out);
-  if (!dst) {
-    return Fail(dst.error());
-  }
   std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
   if (!cctx) {
     return Fail(Errc::kIo, "zstd: cannot create a compression context");
@@ -124,15 +155,10 @@ Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path
   // A device stages a layer within the memory of this window (ferryd refuses larger ones).
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, layers::kLayerZstdWindowLog);
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-  std::vector<char> ibuf(ZSTD_CStreamInSize());
   std::vector<char> obuf(ZSTD_CStreamOutSize());
-  while (true) {
-    auto n = ReadSome(src->get(), ibuf.data(), ibuf.size(), in);
-    if (!n) {
-      return Fail(n.error());
-    }
-    const ZSTD_EndDirective mode = *n == 0 ? ZSTD_e_end : ZSTD_e_continue;
-    ZSTD_inBuffer input{ibuf.data(), *n, 0};
+  const auto compress = [&](std::string_view chunk, const ChunkWriter& write) -> Status {
+    const ZSTD_EndDirective mode = chunk.empty() ? ZSTD_e_end : ZSTD_e_continue;
+    ZSTD_inBuffer input{chunk.data(), chunk.size(), 0};
     bool done = false;
     while (!done) {
       ZSTD_outBuffer output{obuf.data(), obuf.size(), 0};
@@ -140,56 +166,46 @@ Status CompressZstd(const std::filesystem::path& in, const std::filesystem::path
       if (ZSTD_isError(rest)) {
         return Fail(Errc::kIo, std::string("zstd: ") + ZSTD_getErrorName(rest));
       }
-      FERRY_TRY_STATUS(WriteAll(dst->get(), obuf.data(), output.pos, out), "compressing");
+      if (auto st = write(obuf.data(), output.pos); !st) {
+        return st;
+      }
       done = mode == ZSTD_e_end ? rest == 0 : input.pos == input.size;
     }
-    if (*n == 0) {
-      break;
-    }
-  }
-  return Finish(*dst, out);
+    return Ok();
+  };
+  return StreamFile(in, out, ZSTD_CStreamInSize(), "compressing", compress);
 }
 
 Status DecompressZstd(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto src = OpenRead(in);
-  if (!src) {
-    return Fail(src.error());
-  }
-  auto dst = OpenWrite(out);
-  if (!dst) {
-    return Fail(dst.error());
-  }
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) {
     return Fail(Errc::kIo, "zstd: cannot create a decompression context");
   }
   // Older releases were compressed with a 2^27 window; deltas are still made from them.
   ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
-  std::vector<char> ibuf(ZSTD_DStreamInSize());
   std::vector<char> obuf(ZSTD_DStreamOutSize());
   std::size_t last = 0;
-  while (true) {
-    auto n = ReadSome(src->get(), ibuf.data(), ibuf.size(), in);
-    if (!n) {
-      return Fail(n.error());
+  const auto decompress = [&](std::string_view chunk, const ChunkWriter& write) -> Status {
+    if (chunk.empty()) {
+      if (last != 0) {
+        return Fail(Errc::kCorrupt, in.string() + ": zstd stream ends inside a frame");
+      }
+      return Ok();
     }
-    if (*n == 0) {
-      break;
-    }
-    ZSTD_inBuffer input{ibuf.data(), *n, 0};
+    ZSTD_inBuffer input{chunk.data(), chunk.size(), 0};
     while (input.pos < input.size) {
       ZSTD_outBuffer output{obuf.data(), obuf.size(), 0};
       last = ZSTD_decompressStream(dctx.get(), &output, &input);
       if (ZSTD_isError(last)) {
         return Fail(Errc::kCorrupt, in.string() + ": zstd: " + ZSTD_getErrorName(last));
       }
-      FERRY_TRY_STATUS(WriteAll(dst->get(), obuf.data(), output.pos, out), "decompressing");
+      if (auto st = write(obuf.data(), output.pos); !st) {
+        return st;
+      }
     }
-  }
-  if (last != 0) {
-    return Fail(Errc::kCorrupt, in.string() + ": zstd stream ends inside a frame");
-  }
-  return Finish(*dst, out);
+    return Ok();
+  };
+  return StreamFile(in, out, ZSTD_DStreamInSize(), "decompressing", decompress);
 }
 
 std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::string& digest) {

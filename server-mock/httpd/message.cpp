@@ -1,7 +1,5 @@
 #include "ferry/httpd/message.hpp"
 
-#include <unistd.h>
-
 namespace ferry::httpd {
 
 std::string_view Request::Param(std::string_view name) const {
@@ -11,12 +9,6 @@ std::string_view Request::Param(std::string_view name) const {
     }
   }
   return {};
-}
-
-FileHandle::Fd::~Fd() {
-  if (fd >= 0) {
-    ::close(fd);
-  }
 }
 
 std::uint64_t Response::BodySize() const {

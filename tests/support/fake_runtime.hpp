@@ -34,6 +34,9 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     }
     std::lock_guard lock(mu_);
     calls_.push_back("create " + id);
+    if (id == refused_create_) {
+      return Fail(runtime::RuntimeErrc::kRuntimeFailed, "runc create " + id + ": refused");
+    }
     if (containers_.contains(id)) {
       return Fail(runtime::RuntimeErrc::kRuntimeFailed, "container id " + id + " already exists");
     }
@@ -95,6 +98,15 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     return Ok();
   }
 
+  Status StopProcess(const std::string& id, std::chrono::milliseconds grace) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back("stop-process " + id + " " + std::to_string(grace.count()));
+    if (auto* c = FindLocked(id); c != nullptr) {
+      c->state.status = runtime::ContainerStatus::kStopped;
+    }
+    return Ok();
+  }
+
   Result<runtime::ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                                    std::chrono::milliseconds timeout) override {
     ExecHandler handler;
@@ -136,6 +148,11 @@ class FakeRuntime final : public runtime::ContainerRuntime {
       c->state = {runtime::ContainerStatus::kRunning, next_pid_++, std::nullopt};
     }
   }
+  // Create of `id` fails (as runc does for a bundle it cannot set up); empty: none.
+  void RefuseCreate(std::string id) {
+    std::lock_guard lock(mu_);
+    refused_create_ = std::move(id);
+  }
   void SetExecHandler(ExecHandler handler) {
     std::lock_guard lock(mu_);
     exec_handler_ = std::move(handler);
@@ -169,6 +186,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   int state_calls_ = 0;
   int next_pid_ = 100;
   ExecHandler exec_handler_;
+  std::string refused_create_;
 };
 
 }  // namespace ferry::testing

@@ -13,6 +13,7 @@
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
+#include "fleet_lab.hpp"
 #include "support/prerequisite.hpp"
 
 namespace ferry {
@@ -24,43 +25,7 @@ namespace stdfs = std::filesystem;
 
 using testing::BlobBytesSent;
 
-class FleetE2e : public testing::DeviceLab {
- protected:
-  std::string ServerLog() { return server_ ? server_->Log() : ""; }
-
-  // ferryd of a device provisioned on the fleet server, polling every second.
-  void StartFleetDevice(const std::map<std::string, std::string>& env = {}) {
-    if (!stdfs::exists(dir_ / "device-token")) {
-      Provision("dev-1", dir_ / "device-token");
-    }
-    StartFerryd(env, "server_url = \"" + ServerUrl() + "\"\ndevice_token_file = \"" +
-                         (dir_ / "device-token").string() + "\"\npoll_interval = \"1s\"\n");
-  }
-
-  Json Deployment(const std::string& id) {
-    auto r = Admin({"--json", "deploy", "status", id});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
-  }
-
-  std::string Deploy(const std::string& version, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--json",    "deploy", "create",   "--app", "web",
-                                     "--version", version,  "--device", "dev-1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto r = Admin(args);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
-  }
-
-  bool DeploymentReaches(const std::string& id, const std::string& state) {
-    return testing::WaitFor(
-        [&] {
-          Json d = Deployment(id);
-          return d.is_object() && d["counts"].value(state, 0) == 1;
-        },
-        60s);
-  }
-};
+using FleetE2e = testing::FleetLab;
 
 TEST_F(FleetE2e, DeployCommitThenBadReleaseRollsBackByItselfAndIsReported) {
   Release("1.0.0");
@@ -134,8 +99,10 @@ TEST_F(FleetE2e, ADeploymentWithRetryBadTriesAReleaseMarkedBadOnceMore) {
       << history.dump(2);
   EXPECT_NE(Ferry({"why", "web"}).out.find("retried: operator (deployment " + d4 + ")"),
             std::string::npos);
-  // Once only: further polls leave it alone.
-  std::this_thread::sleep_for(2500ms);
+  // Once only: further polls leave it alone. Two more polls seen by the server, and a poll
+  // interval for anything they started to show.
+  const std::size_t polls = ServerRequests("GET", "/v1/device/assignment");
+  ASSERT_TRUE(WaitForServerRequests("GET", "/v1/device/assignment", polls, 3, 30s)) << ServerLog();
   auto check = Ferry({"--json", "check"});
   EXPECT_TRUE(Json::parse(check.out)["queued"].empty()) << check.out;
   EXPECT_EQ(Page(), "version 1.0.0");

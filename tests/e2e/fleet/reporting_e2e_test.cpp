@@ -12,6 +12,7 @@
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
+#include "fleet_lab.hpp"
 
 namespace ferry {
 namespace {
@@ -29,42 +30,8 @@ std::size_t Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
-class ReportingE2e : public testing::DeviceLab {
+class ReportingE2e : public testing::FleetLab {
  protected:
-  std::string ServerLog() { return server_ ? server_->Log() : ""; }
-
-  void StartFleetDevice(const std::string& extra = "") {
-    if (!stdfs::exists(dir_ / "device-token")) {
-      Provision("dev-1", dir_ / "device-token");
-    }
-    StartFerryd({}, "server_url = \"" + ServerUrl() + "\"\ndevice_token_file = \"" +
-                        (dir_ / "device-token").string() + "\"\npoll_interval = \"1s\"\n" + extra);
-  }
-
-  Json Deployment(const std::string& id) {
-    auto r = Admin({"--json", "deploy", "status", id});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? Json::parse(r.out)["deployment"] : Json();
-  }
-
-  std::string Deploy(const std::string& version, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--json",    "deploy", "create",   "--app", "web",
-                                     "--version", version,  "--device", "dev-1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto r = Admin(args);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? Json::parse(r.out)["deployment"]["id"].get<std::string>() : "";
-  }
-
-  bool DeploymentReaches(const std::string& id, const std::string& state) {
-    return testing::WaitFor(
-        [&] {
-          Json d = Deployment(id);
-          return d.is_object() && d["counts"].value(state, 0) == 1;
-        },
-        60s);
-  }
-
   // The events of `kind` the server holds for dev-1.
   std::vector<Json> ServerEvents(const std::string& kind) {
     auto r = Admin({"--json", "devices", "show", "dev-1"});

@@ -14,6 +14,7 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -76,15 +77,17 @@ class DiskFullTest : public ::testing::Test {
 
   void OpenEngine() {
     engine_.reset();
+    reporter_.reset();
     store_.reset();
-    auto s = store::OpenStateStore(Layout(state_).database());
+    auto s = store::OpenStateStore(Layout(state_).database(), clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
     EngineOptions options;
     options.stop_grace = 1s;
     options.rootfs = rootfs_mode_;
-    engine_ =
-        std::make_unique<Engine>(Layout(state_), *store_, runtime_, clock_, sleeper_, options);
+    engine_ = std::make_unique<Engine>(Layout(state_), *store_, *reporter_, runtime_, clock_,
+                                       sleeper_, options);
   }
 
   void TearDown() override {
@@ -187,6 +190,7 @@ class DiskFullTest : public ::testing::Test {
   testing::AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -15,6 +15,7 @@
 
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "revision_rootfs.hpp"
 #include "support/advancing_sleeper.hpp"
@@ -82,6 +83,7 @@ class OverlayTest : public ::testing::Test {
   stdfs::path rev_ = dir_ / "rev";
   int counter_ = 0;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -239,14 +241,17 @@ class OverlayEngineTest : public OverlayTest {
 
   void OpenEngine(runtime::ContainerRuntime& rt) {
     engine_.reset();
+    reporter_.reset();
     store_.reset();
-    auto s = store::OpenStateStore(Layout(state_).database());
+    auto s = store::OpenStateStore(Layout(state_).database(), clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
     EngineOptions options;
     options.stop_grace = 1s;
     options.keep_revisions = 1;
-    engine_ = std::make_unique<Engine>(Layout(state_), *store_, rt, clock_, sleeper_, options);
+    engine_ = std::make_unique<Engine>(Layout(state_), *store_, *reporter_, rt, clock_, sleeper_,
+                                       options);
   }
 
   manifest::Manifest Release(const std::string& v) {

@@ -97,7 +97,8 @@ TEST_F(FerrydTest, StatusSaysWhenStartUpRecoveryIsDone) {
 TEST_F(FerrydTest, StatusShowsWhatTheDatabaseHolds) {
   {
     ASSERT_TRUE(fs::MakeDirs(state_, 0700));
-    auto store = store::OpenStateStore(state_ / "state.db");
+    const SystemClock clock;
+    auto store = store::OpenStateStore(state_ / "state.db", clock);
     ASSERT_TRUE(store) << store.error().message();
     ASSERT_TRUE((*store)->PutApp("thermostat"));
     for (auto [id, version] : {std::pair{"thermostat-1", "1.4.0"}, {"thermostat-2", "1.5.0"}}) {

@@ -27,7 +27,7 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 
 TEST_F(FetchTest, FetchesAWholeBlobAndReportsProgress) {
   Start();
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   std::uint64_t last_done = 0;
   bool monotonic = true;
   std::uint64_t last_total = 0;
@@ -49,7 +49,7 @@ TEST_F(FetchTest, FetchesAWholeBlobAndReportsProgress) {
 
 TEST_F(FetchTest, ResumesWithRangeAfterADroppedConnection) {
   Start({"drop:after=100000,path=/blobs/*,first=1"});
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   const auto r = fetcher->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
@@ -63,10 +63,11 @@ TEST_F(FetchTest, ResumesWithRangeAfterADroppedConnection) {
 
 // ferryd stops mid-transfer (cancelled, as at shutdown) and a new fetcher with a reopened database
 // picks up from the partial file and the stored validator.
-std::uint64_t FetchPartly(const fetch::BlobFetcherOptions& options,
+std::uint64_t FetchPartly(const Clock& clock, const fetch::BlobFetcherOptions& options,
                           const fetch::BlobRequest& request, std::uint64_t stop_after) {
   fetch::CancelToken cancel;
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock, options);
+  const auto r = fetcher->Fetch(
       request,
       [&](std::uint64_t done, std::uint64_t) {
         if (done >= stop_after) {
@@ -86,12 +87,12 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
   const stdfs::path db = dir_ / "state.db";
   std::uint64_t kept = 0;
   {
-    auto store = store::OpenStateStore(db);
+    auto store = store::OpenStateStore(db, clock_);
     ASSERT_TRUE(store) << store.error().String();
     auto resume = update::MakeStateStoreResume(**store);
     auto options = Options();
     options.resume_store = resume.get();
-    kept = FetchPartly(options, Request(), 100000);
+    kept = FetchPartly(clock_, options, Request(), 100000);
     ASSERT_GE(kept, 100000u);
     ASSERT_LT(kept, kBlobSize);
     auto record = (*store)->GetDownload(digest_);
@@ -101,17 +102,9 @@ TEST_F(FetchTest, ResumesAcrossARestartFromThePartialFileAndTheStoredValidator) 
     EXPECT_EQ((*record)->url, Url());
     EXPECT_FALSE((*record)->validator.empty());
   }
-  auto store = store::OpenStateStore(db);
+  auto store = store::OpenStateStore(db, clock_);
   ASSERT_TRUE(store) << store.error().String();
-  auto resume = update::MakeStateStoreResume(**store);
-  auto options = Options();
-  options.resume_store = resume.get();
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
-  ASSERT_TRUE(r) << r.error().String();
-  EXPECT_EQ(ReadAll(partial_), blob_);
-  EXPECT_EQ(r->resumed_from, kept);
-  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
-  EXPECT_EQ(r->restarts, 0u);
+  ASSERT_NO_FATAL_FAILURE(FetchResumingFrom(**store, kept));
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record);
   EXPECT_FALSE(*record) << "a finished download leaves no record";
@@ -134,20 +127,12 @@ TEST_F(FetchTest, ResumesAfterTheFetchingProcessIsKilled) {
   }
   const std::uint64_t kept = stdfs::file_size(partial_);
   ASSERT_LT(kept, kBlobSize);
-  auto store = store::OpenStateStore(db);
+  auto store = store::OpenStateStore(db, clock_);
   ASSERT_TRUE(store) << store.error().String();
   auto record = (*store)->GetDownload(digest_);
   ASSERT_TRUE(record && *record) << "the validator is recorded before the first body byte";
   EXPECT_FALSE((*record)->validator.empty());
-  auto resume = update::MakeStateStoreResume(**store);
-  auto options = Options();
-  options.resume_store = resume.get();
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
-  ASSERT_TRUE(r) << r.error().String();
-  EXPECT_EQ(ReadAll(partial_), blob_);
-  EXPECT_EQ(r->resumed_from, kept);
-  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
-  EXPECT_EQ(r->restarts, 0u);
+  FetchResumingFrom(**store, kept);
 }
 
 TEST_F(FetchTest, AFullDiskFailsAtOnceWithNoSpace) {
@@ -174,12 +159,12 @@ TEST_F(FetchTest, AFullDiskFailsAtOnceWithNoSpace) {
 
 TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
   Start({"throttle:rate=400000,path=/blobs/*"});
-  auto store = store::OpenStateStore(dir_ / "state.db");
+  auto store = store::OpenStateStore(dir_ / "state.db", clock_);
   ASSERT_TRUE(store) << store.error().String();
   auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
   options.resume_store = resume.get();
-  const std::uint64_t kept = FetchPartly(options, Request(), 100000);
+  const std::uint64_t kept = FetchPartly(clock_, options, Request(), 100000);
   ASSERT_GE(kept, 100000u);
 
   // The server's copy is replaced (same bytes, new file): its validator no longer matches the
@@ -187,7 +172,7 @@ TEST_F(FetchTest, AServerCopyReplacedSinceThePartialIsFetchedWholeAgain) {
   // rather than spliced with a body that may differ.
   stdfs::remove(repo_ / "blobs" / "blob.bin");
   WriteFile(repo_ / "blobs" / "blob.bin", blob_);
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
   EXPECT_EQ(r->resumed_from, kept);
@@ -199,7 +184,7 @@ TEST_F(FetchTest, ProgressIsRecordedInTheStoreDuringALongTransfer) {
   const std::string big = PatternBytes(9u << 20, 13);
   WriteFile(repo_ / "blobs" / "big.bin", big);
   Start();
-  auto store = store::OpenStateStore(dir_ / "state.db");
+  auto store = store::OpenStateStore(dir_ / "state.db", clock_);
   ASSERT_TRUE(store) << store.error().String();
   auto resume = update::MakeStateStoreResume(**store);
   auto options = Options();
@@ -207,22 +192,22 @@ TEST_F(FetchTest, ProgressIsRecordedInTheStoreDuringALongTransfer) {
   const std::string digest = Sha256Digest(big);
   fetch::BlobRequest request{Url("big.bin"), digest, big.size(), dir_ / "big.partial"};
   std::uint64_t seen_in_store = 0;
-  const auto r =
-      fetch::MakeCurlBlobFetcher(options)->Fetch(request, [&](std::uint64_t done, std::uint64_t) {
-        if (done >= (5u << 20) && seen_in_store == 0) {
-          auto record = (*store)->GetDownload(digest);
-          if (record && *record) {
-            seen_in_store = (*record)->bytes_done;
-          }
-        }
-      });
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, options);
+  const auto r = fetcher->Fetch(request, [&](std::uint64_t done, std::uint64_t) {
+    if (done >= (5u << 20) && seen_in_store == 0) {
+      auto record = (*store)->GetDownload(digest);
+      if (record && *record) {
+        seen_in_store = (*record)->bytes_done;
+      }
+    }
+  });
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_GE(seen_in_store, 4u << 20);
 }
 
 TEST_F(FetchTest, AServerIgnoringRangeGetsNoBytesSplicedIn) {
   Start({"drop:after=100000,path=/blobs/*,first=1", "ignore-range:path=/blobs/*"});
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   const auto r = fetcher->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
@@ -233,7 +218,7 @@ TEST_F(FetchTest, AServerIgnoringRangeGetsNoBytesSplicedIn) {
 
 TEST_F(FetchTest, AWrongContentRangeDiscardsThePartialAndRestartsFromZero) {
   Start({"drop:after=100000,path=/blobs/*,first=1", "content-range:shift=-100,path=/blobs/*"});
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   const auto r = fetcher->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
@@ -247,7 +232,7 @@ TEST_F(FetchTest, AWrongTotalInContentRangeIsRefusedToo) {
   const std::string longer = blob_ + PatternBytes(5000, 4);
   WriteFile(repo_ / "blobs" / "blob.bin", longer);
   Start({"drop:after=100000,path=/blobs/*,first=1"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
   EXPECT_EQ(r->restarts, 1u);
@@ -255,7 +240,7 @@ TEST_F(FetchTest, AWrongTotalInContentRangeIsRefusedToo) {
 
 TEST_F(FetchTest, AFlippedByteIsCaughtByTheHashAndThePartialDeleted) {
   Start({"flip:offset=5000,path=/blobs/*"});
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   const auto r = fetcher->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kDigestMismatch)) << r.error().String();
@@ -267,7 +252,7 @@ TEST_F(FetchTest, AFlippedByteIsCaughtByTheHashAndThePartialDeleted) {
 
 TEST_F(FetchTest, AFlippedByteInTheResumedPartIsCaughtToo) {
   Start({"drop:after=100000,path=/blobs/*,first=1", "flip:offset=200000,path=/blobs/*"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kDigestMismatch)) << r.error().String();
   EXPECT_FALSE(stdfs::exists(partial_));
@@ -276,7 +261,7 @@ TEST_F(FetchTest, AFlippedByteInTheResumedPartIsCaughtToo) {
 TEST_F(FetchTest, ABodyLongerThanSignedIsCutAtTheSignedLength) {
   WriteFile(repo_ / "blobs" / "blob.bin", blob_ + std::string(1 << 20, 'x'));
   Start();
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(stdfs::file_size(partial_), kBlobSize);
   EXPECT_EQ(ReadAll(partial_), blob_);
@@ -288,7 +273,7 @@ TEST_F(FetchTest, ABodyLongerThanSignedIsCutAtTheSignedLength) {
 TEST_F(FetchTest, ALongerBodyWithWrongBytesBeforeTheCutFailsTheHash) {
   WriteFile(repo_ / "blobs" / "blob.bin", PatternBytes(kBlobSize + 1000, 5));
   Start();
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kDigestMismatch)) << r.error().String();
   EXPECT_FALSE(stdfs::exists(partial_));
@@ -301,7 +286,7 @@ TEST_F(FetchTest, AServerSendingOneByteASecondHitsTheMinimumThroughputTimeout) {
   options.min_throughput_window = seconds(2);
   options.backoff.attempts = 1;
   const auto started = std::chrono::steady_clock::now();
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kTimeout)) << r.error().String();
@@ -312,7 +297,7 @@ TEST_F(FetchTest, AServerSendingOneByteASecondHitsTheMinimumThroughputTimeout) {
 
 TEST_F(FetchTest, TooManyRequestsWithRetryAfterWaitsThatLongThenSucceeds) {
   Start({"status:code=429,retry-after=7,first=2"});
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   const auto r = fetcher->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
@@ -325,7 +310,7 @@ TEST_F(FetchTest, TooManyRequestsWithRetryAfterWaitsThatLongThenSucceeds) {
 
 TEST_F(FetchTest, ServiceUnavailableWithRetryAfterWaitsThenSucceeds) {
   Start({"status:code=503,retry-after=3,first=1,path=/blobs/*"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
   ASSERT_EQ(Sleeps().size(), 1u);
@@ -336,7 +321,7 @@ TEST_F(FetchTest, AnExcessiveRetryAfterIsCappedByTheOptions) {
   Start({"status:code=503,retry-after=86400,first=1"});
   auto options = Options();
   options.max_retry_after = seconds(60);
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   ASSERT_EQ(Sleeps().size(), 1u);
   EXPECT_EQ(Sleeps()[0], seconds(60));
@@ -344,7 +329,7 @@ TEST_F(FetchTest, AnExcessiveRetryAfterIsCappedByTheOptions) {
 
 TEST_F(FetchTest, AFlappingLinkCompletesWithBackoffBetweenAttempts) {
   Start({"drop:after=40000,path=/blobs/*,first=4"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
   EXPECT_EQ(r->attempts, 5u);
@@ -361,7 +346,7 @@ TEST_F(FetchTest, AServerThatKeepsFailingIsGivenUpOnWithGrowingJitteredWaits) {
   Start({"status:code=500"});
   auto options = Options();
   options.backoff.attempts = 6;
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kHttpStatus)) << r.error().String();
   EXPECT_TRUE(Contains(r.error().message(), "HTTP 500")) << r.error().message();
@@ -378,7 +363,7 @@ TEST_F(FetchTest, AServerThatNeverLetsAResumeFinishIsGivenUpOn) {
   // Every body breaks at the same byte and Range is ignored: each attempt starts over and ends at
   // the same place, so no attempt after the first makes progress.
   Start({"drop:after=100000,path=/blobs/*", "ignore-range:path=/blobs/*"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kTransport)) << r.error().String();
   EXPECT_TRUE(Contains(r.error().message(), "giving up after 5 attempts")) << r.error().message();
@@ -390,7 +375,7 @@ TEST_F(FetchTest, AServerThatNeverLetsAResumeFinishIsGivenUpOn) {
 
 TEST_F(FetchTest, AClientErrorIsNotRetried) {
   Start({"status:code=403,path=/blobs/*"});
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kHttpStatus)) << r.error().String();
   EXPECT_TRUE(Contains(r.error().message(), "HTTP 403")) << r.error().message();
@@ -399,7 +384,7 @@ TEST_F(FetchTest, AClientErrorIsNotRetried) {
 
 TEST_F(FetchTest, NotFoundIsNotRetried) {
   Start();
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request("absent.bin"));
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request("absent.bin"));
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kNotFound)) << r.error().String();
   EXPECT_TRUE(Contains(r.error().message(), Url("absent.bin"))) << r.error().message();
@@ -409,7 +394,7 @@ TEST_F(FetchTest, NotFoundIsNotRetried) {
 TEST_F(FetchTest, ACompletePartialFileOnDiskNeedsNoRequest) {
   Start();
   WriteFile(partial_, blob_);
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(r->attempts, 0u);
   EXPECT_EQ(r->bytes_received, 0u);
@@ -418,7 +403,7 @@ TEST_F(FetchTest, ACompletePartialFileOnDiskNeedsNoRequest) {
 TEST_F(FetchTest, APartialFileLongerThanTheBlobIsDiscarded) {
   Start();
   WriteFile(partial_, blob_ + "trailing");
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(Request());
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(Request());
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_EQ(ReadAll(partial_), blob_);
   EXPECT_EQ(r->bytes_received, kBlobSize);
@@ -427,14 +412,15 @@ TEST_F(FetchTest, APartialFileLongerThanTheBlobIsDiscarded) {
 TEST_F(FetchTest, ACancelledTransferStopsAndKeepsItsBytes) {
   Start({"throttle:rate=20000,path=/blobs/*"});
   fetch::CancelToken cancel;
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(
-      Request(),
-      [&](std::uint64_t done, std::uint64_t) {
-        if (done > 0) {
-          cancel.Cancel();
-        }
-      },
-      &cancel);
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())
+                     ->Fetch(
+                         Request(),
+                         [&](std::uint64_t done, std::uint64_t) {
+                           if (done > 0) {
+                             cancel.Cancel();
+                           }
+                         },
+                         &cancel);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kCancelled)) << r.error().String();
   EXPECT_GT(stdfs::file_size(partial_), 0u);
@@ -451,7 +437,7 @@ TEST_F(FetchTest, TheRateLimitCapsTheTransferSpeed) {
   options.rate_limit = 3u << 20;  // bytes per second: the blob takes about 2 s
   fetch::BlobRequest request{Url("big.bin"), Sha256Digest(big), big.size(), dir_ / "big.partial"};
   const auto started = std::chrono::steady_clock::now();
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(request);
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(request);
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_TRUE(r) << r.error().String();
   EXPECT_GE(took, milliseconds(1000));
@@ -459,7 +445,7 @@ TEST_F(FetchTest, TheRateLimitCapsTheTransferSpeed) {
 
 TEST_F(FetchTest, AMalformedDigestOrUrlIsRefusedBeforeAnyRequest) {
   Start();
-  auto fetcher = fetch::MakeCurlBlobFetcher(Options());
+  auto fetcher = fetch::MakeCurlBlobFetcher(clock_, Options());
   auto request = Request();
   request.digest = "sha256:XYZ";
   const auto bad_digest = fetcher->Fetch(request);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/store/state_store.hpp"
 #include "ferry/update/state_store_resume.hpp"
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: fetch_blob_tool URL DIGEST SIZE PARTIAL_PATH STATE_DB\n");
     return 2;
   }
-  auto store = ferry::store::OpenStateStore(argv[5]);
+  const ferry::SystemClock clock;
+  auto store = ferry::store::OpenStateStore(argv[5], clock);
   if (!store) {
     std::fprintf(stderr, "%s\n", store.error().String().c_str());
     return 1;
@@ -22,8 +24,8 @@ int main(int argc, char** argv) {
   auto resume = ferry::update::MakeStateStoreResume(**store);
   ferry::fetch::BlobFetcherOptions options;
   options.resume_store = resume.get();
-  const auto r = ferry::fetch::MakeCurlBlobFetcher(options)->Fetch(
-      {argv[1], argv[2], std::stoull(argv[3]), argv[4]});
+  const auto r = ferry::fetch::MakeCurlBlobFetcher(clock, options)
+                     ->Fetch({argv[1], argv[2], std::stoull(argv[3]), argv[4]});
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().String().c_str());
     return r.error().Is(ferry::Errc::kNoSpace) ? 3 : 1;

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ferry/update/state_store_resume.hpp"
+
 namespace ferry::testing {
 
 std::string ReadAll(const std::filesystem::path& path) {
@@ -55,6 +57,18 @@ fetch::BlobFetcherOptions FetchTest::Options() {
     sleeps_.push_back(d);
   };
   return o;
+}
+
+void FetchTest::FetchResumingFrom(store::StateStore& store, std::uint64_t kept) {
+  auto resume = update::MakeStateStoreResume(store);
+  auto options = Options();
+  options.resume_store = resume.get();
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(Request());
+  ASSERT_TRUE(r) << r.error().String();
+  EXPECT_EQ(ReadAll(partial_), blob_);
+  EXPECT_EQ(r->resumed_from, kept);
+  EXPECT_EQ(r->bytes_received, kBlobSize - kept);
+  EXPECT_EQ(r->restarts, 0u);
 }
 
 std::vector<std::chrono::milliseconds> FetchTest::Sleeps() {

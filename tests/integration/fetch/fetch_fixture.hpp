@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/core/digest.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
+#include "ferry/store/state_store.hpp"
 #include "server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -35,7 +37,11 @@ class FetchTest : public ::testing::Test {
   // Options with short backoff and a sleeper that records each wait and returns at once.
   fetch::BlobFetcherOptions Options();
   std::vector<std::chrono::milliseconds> Sleeps();
+  // Fetches the blob with its progress kept in `store`, and checks that it resumed from the `kept`
+  // bytes of the partial file left by an interrupted fetch. Call inside ASSERT_NO_FATAL_FAILURE.
+  void FetchResumingFrom(store::StateStore& store, std::uint64_t kept);
 
+  SystemClock clock_;
   TempDir dir_;
   std::filesystem::path repo_;
   std::filesystem::path partial_;

@@ -107,11 +107,13 @@ const std::string kDigest = "sha256:" + std::string(64, 'a');
 
 TEST(RequestHeaders, TheBlobFetcherSendsTheDeviceToken) {
   TempDir dir;
+  const SystemClock clock;
   CaptureServer server;
   fetch::BlobFetcherOptions options;
   options.bearer_token = "device-token-123";
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/blobs/x";
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch({url, kDigest, 10, dir / "partial"});
+  const auto r =
+      fetch::MakeCurlBlobFetcher(clock, options)->Fetch({url, kDigest, 10, dir / "partial"});
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kNotFound)) << r.error().String();
   const std::string request = server.Request();
@@ -123,6 +125,7 @@ TEST(RequestHeaders, TheBlobFetcherSendsTheDeviceToken) {
 
 TEST(RequestHeaders, TheBlobFetcherResumesWithRangeAndNoTokenWhenNoneIsSet) {
   TempDir dir;
+  const SystemClock clock;
   CaptureServer server;
   {
     std::FILE* f = std::fopen((dir / "partial").c_str(), "wb");
@@ -130,7 +133,7 @@ TEST(RequestHeaders, TheBlobFetcherResumesWithRangeAndNoTokenWhenNoneIsSet) {
     std::fclose(f);
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/blobs/x";
-  const auto r = fetch::MakeCurlBlobFetcher({})->Fetch({url, kDigest, 10, dir / "partial"});
+  const auto r = fetch::MakeCurlBlobFetcher(clock, {})->Fetch({url, kDigest, 10, dir / "partial"});
   ASSERT_FALSE(r);
   const std::string request = server.Request();
   EXPECT_NE(request.find("\r\nRange: bytes=4-\r\n"), std::string::npos) << request;
@@ -139,11 +142,12 @@ TEST(RequestHeaders, TheBlobFetcherResumesWithRangeAndNoTokenWhenNoneIsSet) {
 
 TEST(RequestHeaders, TheBlobFetcherGoesThroughTheConfiguredProxy) {
   TempDir dir;
+  const SystemClock clock;
   CaptureServer proxy;
   fetch::BlobFetcherOptions options;
   options.proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(
-      {"http://repo.example.invalid/blobs/x", kDigest, 10, dir / "partial"});
+  const auto r = fetch::MakeCurlBlobFetcher(clock, options)
+                     ->Fetch({"http://repo.example.invalid/blobs/x", kDigest, 10, dir / "partial"});
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kNotFound)) << r.error().String();
   const std::string request = proxy.Request();
@@ -181,13 +185,12 @@ TEST(RequestHeaders, ARetryAfterDateIsReadAgainstTheConfiguredClock) {
                             "\r\nConnection: close\r\n\r\n" + body});
   std::vector<std::chrono::milliseconds> sleeps;
   fetch::BlobFetcherOptions options;
-  options.clock = &clock;
   options.sleep = [&](std::chrono::milliseconds d, const fetch::CancelToken*) {
     sleeps.push_back(d);
   };
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/blobs/x";
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(
-      {url, Sha256Digest(body), body.size(), dir / "partial"});
+  const auto r = fetch::MakeCurlBlobFetcher(clock, options)
+                     ->Fetch({url, Sha256Digest(body), body.size(), dir / "partial"});
   ASSERT_TRUE(r) << r.error().String();
   ASSERT_EQ(sleeps.size(), 1u);
   EXPECT_GE(sleeps[0], std::chrono::seconds(42));

@@ -81,7 +81,7 @@ class TlsTest : public FetchTest {
 
 TEST_F(TlsTest, ABlobFromAPeerWithAnUntrustedCertificateIsRefusedAtOnce) {
   const auto request = TlsRequest();
-  const auto r = fetch::MakeCurlBlobFetcher(Options())->Fetch(request);
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, Options())->Fetch(request);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FetchErrc::kTransport)) << r.error().String();
   EXPECT_NE(r.error().message().find("TLS peer refused"), std::string::npos) << r.error().message();
@@ -95,7 +95,7 @@ TEST_F(TlsTest, TheConfiguredCaFileMakesThePeerTrusted) {
   auto options = Options();
   options.ca_file = cert_.string();
   options.backoff.attempts = 1;
-  const auto r = fetch::MakeCurlBlobFetcher(options)->Fetch(request);
+  const auto r = fetch::MakeCurlBlobFetcher(clock_, options)->Fetch(request);
   // s_server answers with its status page, shorter than the blob: TLS got through, and the short
   // body is what fails.
   ASSERT_FALSE(r);

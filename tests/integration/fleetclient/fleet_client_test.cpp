@@ -16,6 +16,9 @@ namespace {
 using fleetclient::FleetClientErrc;
 using json = nlohmann::json;
 
+// Real time, for the clients of tests that give no Retry-After date.
+const SystemClock kSystemClock;
+
 class FleetClientTest : public FleetServerTest {
  protected:
   void Start(const std::vector<std::string>& extra = {}) { StartFleetServer(extra); }
@@ -26,7 +29,7 @@ class FleetClientTest : public FleetServerTest {
     options.token = token;
     options.connect_timeout = std::chrono::seconds(5);
     options.total_timeout = std::chrono::seconds(10);
-    return fleetclient::MakeFleetClient(std::move(options));
+    return fleetclient::MakeFleetClient(kSystemClock, std::move(options));
   }
 };
 
@@ -167,12 +170,10 @@ TEST_F(FleetClientTest, AServerThatIsDownFailsQuicklyAsTransport) {
 
 // ---- replies no real fleet server sends ----
 
-fleetclient::ClientOptions Opts(const std::string& url, const std::string& token,
-                                const Clock* clock = nullptr) {
+fleetclient::ClientOptions Opts(const std::string& url, const std::string& token) {
   fleetclient::ClientOptions options;
   options.base_url = url;
   options.token = token;
-  options.clock = clock;
   return options;
 }
 
@@ -185,7 +186,7 @@ std::string HttpReply(const std::string& status_line, const std::string& body,
 TEST(FleetClientReplies, AReplyThatIsNotJsonIsMalformed) {
   CannedServer server(HttpReply("200 OK", "<html>welcome to the captive portal</html>"));
   auto options = Opts(server.url() + "/", "fdt_x");
-  auto client = fleetclient::MakeFleetClient(options);
+  auto client = fleetclient::MakeFleetClient(kSystemClock, options);
   auto a = client->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed)) << a.error().String();
@@ -211,7 +212,7 @@ TEST(FleetClientReplies, AReplyThatIsNotJsonIsMalformed) {
 TEST(FleetClientReplies, AnAssignmentWithABadEntryIsMalformedAndNamesTheField) {
   CannedServer server(HttpReply(
       "200 OK", R"({"device":"a","apps":[{"app":"web","version":"latest","deployment":"d-1"}]})"));
-  auto a = fleetclient::MakeFleetClient(Opts(server.url(), "t"))->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed));
   EXPECT_NE(a.error().message().find("apps[0].version: \"latest\" is not semver"),
@@ -222,7 +223,7 @@ TEST(FleetClientReplies, AnAssignmentWithABadEntryIsMalformedAndNamesTheField) {
 TEST(FleetClientReplies, AnEtagThatCouldInjectAHeaderIsRefused) {
   CannedServer server(HttpReply("200 OK", R"({"device":"a","apps":[]})", "ETag: \"a b\"\r\n"));
   auto options = Opts(server.url(), "t");
-  auto client = fleetclient::MakeFleetClient(options);
+  auto client = fleetclient::MakeFleetClient(kSystemClock, options);
   auto a = client->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed)) << a.error().String();
@@ -236,13 +237,13 @@ TEST(FleetClientReplies, AHugeReplyIsCutOffAndMalformed) {
   const std::string big(3 << 20, ' ');
   // Declared: refused before the body is read.
   CannedServer declared(HttpReply("200 OK", big));
-  auto a = fleetclient::MakeFleetClient(Opts(declared.url(), "t"))->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(kSystemClock, Opts(declared.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed)) << a.error().String();
   EXPECT_NE(a.error().message().find("larger than 1048576 bytes"), std::string::npos);
   // Undeclared (read to the close): cut off as it streams in.
   CannedServer streamed("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big);
-  auto b = fleetclient::MakeFleetClient(Opts(streamed.url(), "t"))->GetAssignment("");
+  auto b = fleetclient::MakeFleetClient(kSystemClock, Opts(streamed.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(b);
   EXPECT_TRUE(b.error().Is(FleetClientErrc::kMalformed)) << b.error().String();
   EXPECT_NE(b.error().message().find("larger than 1048576 bytes"), std::string::npos);
@@ -252,7 +253,8 @@ TEST(FleetClientReplies, RedirectsAreNeverFollowed) {
   CannedServer elsewhere(HttpReply("200 OK", R"({"device":"evil","apps":[]})"));
   CannedServer redirecting(
       HttpReply("302 Found", "", "Location: " + elsewhere.url() + "/v1/device/assignment\r\n"));
-  auto a = fleetclient::MakeFleetClient(Opts(redirecting.url(), "t"))->GetAssignment("");
+  auto a =
+      fleetclient::MakeFleetClient(kSystemClock, Opts(redirecting.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed)) << a.error().String();
   EXPECT_NE(a.error().message().find("HTTP 302 (redirects are not followed)"), std::string::npos)
@@ -264,7 +266,7 @@ TEST(FleetClientReplies, ServerErrorsCarryTheirTextAndRetryAfterDates) {
   CannedServer server(HttpReply("503 Service Unavailable", R"({"error":"maintenance"})",
                                 "Retry-After: Tue, 14 Nov 2023 22:14:20 GMT\r\n"));
   ManualClock clock(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
-  auto client = fleetclient::MakeFleetClient(Opts(server.url(), "t", &clock));
+  auto client = fleetclient::MakeFleetClient(clock, Opts(server.url(), "t"));
   auto a = client->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kServer)) << a.error().String();
@@ -276,7 +278,7 @@ TEST(FleetClientReplies, ServerErrorsCarryTheirTextAndRetryAfterDates) {
 
 TEST(FleetClientReplies, AVeryLongRetryAfterIsCut) {
   CannedServer server(HttpReply("429 Too Many Requests", "{}", "Retry-After: 99999999\r\n"));
-  auto client = fleetclient::MakeFleetClient(Opts(server.url(), "t"));
+  auto client = fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), "t"));
   ASSERT_FALSE(client->GetAssignment(""));
   EXPECT_EQ(client->RetryAfter(), std::chrono::seconds(3600));
 }
@@ -285,7 +287,7 @@ TEST(FleetClientReplies, ASilentServerTimesOut) {
   CannedServer server("", /*silent=*/true);
   auto options = Opts(server.url(), "t");
   options.total_timeout = std::chrono::seconds(1);
-  auto r = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto r = fleetclient::MakeFleetClient(kSystemClock, options)->GetAssignment("");
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(FleetClientErrc::kTimeout)) << r.error().String();
 }
@@ -297,7 +299,7 @@ TEST(FleetClientReplies, TheEnvironmentsProxyIsIgnored) {
   ::setenv("HTTP_PROXY", proxy.url().c_str(), 1);
   ::setenv("ALL_PROXY", proxy.url().c_str(), 1);
   ::setenv("NO_PROXY", "", 1);
-  auto a = fleetclient::MakeFleetClient(Opts(server.url(), "t"))->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), "t"))->GetAssignment("");
   ::unsetenv("http_proxy");
   ::unsetenv("HTTP_PROXY");
   ::unsetenv("ALL_PROXY");
@@ -309,7 +311,7 @@ TEST(FleetClientReplies, TheEnvironmentsProxyIsIgnored) {
   // The configured proxy is used.
   auto options = Opts(server.url(), "t");
   options.proxy = proxy.url();
-  auto b = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto b = fleetclient::MakeFleetClient(kSystemClock, options)->GetAssignment("");
   ASSERT_TRUE(b) << b.error().String();
   EXPECT_EQ((*b)->device, "via-proxy");
 }
@@ -317,13 +319,14 @@ TEST(FleetClientReplies, TheEnvironmentsProxyIsIgnored) {
 TEST(FleetClientReplies, BadUrlsAndTokensAreRefusedBeforeSending) {
   for (const char* url :
        {"ftp://127.0.0.1/", "127.0.0.1:80", "", "http://h/x?y=1", "http://h/x#f", "http://h /x"}) {
-    auto r = fleetclient::MakeFleetClient(Opts(url, "t"))->GetAssignment("");
+    auto r = fleetclient::MakeFleetClient(kSystemClock, Opts(url, "t"))->GetAssignment("");
     ASSERT_FALSE(r) << url;
     EXPECT_TRUE(r.error().Is(FleetClientErrc::kBadUrl)) << url << ": " << r.error().String();
   }
   CannedServer server(HttpReply("200 OK", R"({"device":"a","apps":[]})"));
   for (const char* token : {"", "fdt_x\r\nX-Evil: 1"}) {
-    auto r = fleetclient::MakeFleetClient(Opts(server.url(), token))->GetAssignment("");
+    auto r =
+        fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), token))->GetAssignment("");
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().Is(Errc::kInvalidArgument)) << r.error().String();
   }

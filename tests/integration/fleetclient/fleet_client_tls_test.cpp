@@ -81,11 +81,13 @@ class FleetClientTlsTest : public FleetServerTest {
     options.total_timeout = std::chrono::seconds(10);
     return options;
   }
+
+  SystemClock clock_;
 };
 
 TEST_F(FleetClientTlsTest, TheClientWithTheCaGetsItsAssignmentOverHttps) {
   Start(false);
-  auto client = fleetclient::MakeFleetClient(Options(Provision()));
+  auto client = fleetclient::MakeFleetClient(clock_, Options(Provision()));
   auto a = client->GetAssignment("");
   ASSERT_TRUE(a) << a.error().String();
   ASSERT_TRUE(a->has_value());
@@ -103,7 +105,7 @@ TEST_F(FleetClientTlsTest, WithoutTheCaTheServerIsRefusedWithACertificateError) 
   Start(false);
   auto options = Options(Provision());
   options.ca_file.clear();  // the system's CAs do not know the test CA
-  auto a = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(clock_, options)->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kTransport)) << a.error().String();
   EXPECT_NE(a.error().message().find("TLS peer refused"), std::string::npos) << a.error().message();
@@ -112,7 +114,7 @@ TEST_F(FleetClientTlsTest, WithoutTheCaTheServerIsRefusedWithACertificateError) 
   // A CA that did not issue the server's certificate is no better.
   MakeCa("other");
   options.ca_file = Path("other.pem");
-  auto b = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto b = fleetclient::MakeFleetClient(clock_, options)->GetAssignment("");
   ASSERT_FALSE(b);
   EXPECT_NE(b.error().message().find("TLS peer refused"), std::string::npos) << b.error().message();
 }
@@ -121,7 +123,7 @@ TEST_F(FleetClientTlsTest, PlainHttpToTheHttpsPortGetsNoAnswer) {
   Start(false);
   auto options = Options(Provision());
   options.base_url = "http://127.0.0.1:" + std::to_string(server_->port());
-  auto a = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(clock_, options)->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kTransport)) << a.error().String();
 }
@@ -133,7 +135,7 @@ TEST_F(FleetClientTlsTest, MutualTlsRefusesAClientWithoutACertificate) {
   EXPECT_EQ(refused.exit_code, 3) << refused.out;
   const std::string token = Provision(/*with_cert=*/true);
 
-  auto without = fleetclient::MakeFleetClient(Options(token))->GetAssignment("");
+  auto without = fleetclient::MakeFleetClient(clock_, Options(token))->GetAssignment("");
   ASSERT_FALSE(without);
   EXPECT_TRUE(without.error().Is(FleetClientErrc::kTransport)) << without.error().String();
 
@@ -143,14 +145,14 @@ TEST_F(FleetClientTlsTest, MutualTlsRefusesAClientWithoutACertificate) {
   auto rogue_options = Options(token);
   rogue_options.cert_file = Path("rogue-client.pem");
   rogue_options.key_file = Path("rogue-client.key");
-  auto rogue = fleetclient::MakeFleetClient(rogue_options)->GetAssignment("");
+  auto rogue = fleetclient::MakeFleetClient(clock_, rogue_options)->GetAssignment("");
   ASSERT_FALSE(rogue);
   EXPECT_TRUE(rogue.error().Is(FleetClientErrc::kTransport)) << rogue.error().String();
 
   auto options = Options(token);
   options.cert_file = Path("client.pem");
   options.key_file = Path("client.key");
-  auto with = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto with = fleetclient::MakeFleetClient(clock_, options)->GetAssignment("");
   ASSERT_TRUE(with) << with.error().String();
   ASSERT_TRUE(with->has_value());
   EXPECT_EQ((*with)->device, "pump-7");
@@ -161,7 +163,7 @@ TEST_F(FleetClientTlsTest, ACertificateWithoutItsKeyIsRefusedBeforeSending) {
   auto options = Options("fdt_x");
   options.base_url = "https://127.0.0.1:1";
   options.cert_file = Path("client.pem");
-  auto a = fleetclient::MakeFleetClient(options)->GetAssignment("");
+  auto a = fleetclient::MakeFleetClient(clock_, options)->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(Errc::kInvalidArgument)) << a.error().String();
 }

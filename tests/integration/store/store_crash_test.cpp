@@ -52,7 +52,8 @@ std::pair<pid_t, int> ForkWriter(const std::filesystem::path& path,
   }
   if (pid == 0) {
     ::close(pipefd[0]);
-    auto store = OpenStateStore(path);
+    const SystemClock clock;
+    auto store = OpenStateStore(path, clock);
     if (!store) {
       ::_exit(2);
     }
@@ -97,7 +98,8 @@ TEST(StoreCrash, KillDuringWriteTransactionKeepsCommittedAndDropsUncommitted) {
   ASSERT_TRUE(WIFSIGNALED(status));
   ::close(from_child);
 
-  auto store = OpenStateStore(path);  // runs quick_check
+  const SystemClock clock;
+  auto store = OpenStateStore(path, clock);  // runs quick_check
   ASSERT_TRUE(store) << store.error().message();
   auto events = (*store)->PendingEvents(1000);
   ASSERT_TRUE(events);
@@ -139,7 +141,8 @@ TEST(StoreCrash, RandomKillsNeverLoseAnAcknowledgedCommit) {
     }
     ::close(from_child);
 
-    auto store = OpenStateStore(path);
+    const SystemClock clock;
+    auto store = OpenStateStore(path, clock);
     ASSERT_TRUE(store) << store.error().message();
     auto events = (*store)->PendingEvents(1'000'000);
     ASSERT_TRUE(events);

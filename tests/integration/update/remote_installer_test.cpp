@@ -13,11 +13,13 @@
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/fetch/curl_http_client.hpp"
 #include "ferry/manifest/manifest.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "ferry/update/state_store_resume.hpp"
 #include "server-mock/ferry-publish/repository.hpp"
 #include "server_process.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/outbox.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::update {
@@ -33,13 +35,14 @@ class RemoteInstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(Publish({"init", "--repo", Repo().string(), "--keys", Keys()}).exit_code, 0);
-    auto s = store::OpenStateStore(state_ / "state.db");
+    auto s = store::OpenStateStore(state_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     engine::EngineOptions options;
     options.stop_grace = 1s;
-    engine_ = std::make_unique<engine::Engine>(engine::Layout(state_.path()), *store_, runtime_,
-                                               clock_, sleeper_, options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<engine::Engine>(engine::Layout(state_.path()), *store_, *reporter_,
+                                               runtime_, clock_, sleeper_, options);
   }
 
   stdfs::path Repo() const { return work_ / "repo"; }
@@ -102,13 +105,13 @@ class RemoteInstallerTest : public ::testing::Test {
       sleeps_.push_back(d);
     };
     o.seed = 7;
-    blobs_ = fetch::MakeCurlBlobFetcher(std::move(o));
+    blobs_ = fetch::MakeCurlBlobFetcher(clock_, std::move(o));
     RemoteOptions ro;
     ro.repository_url = "http://127.0.0.1:" + std::to_string(server_->port());
     ro.trusted_root = Repo() / "metadata" / "1.root.json";
     ro.limits = limits_;
-    installer_ = std::make_unique<RemoteInstaller>(*engine_, *store_, engine::Layout(state_.path()),
-                                                   *http_, *blobs_, clock_, ro);
+    installer_ = std::make_unique<RemoteInstaller>(
+        *engine_, *reporter_, *store_, engine::Layout(state_.path()), *http_, *blobs_, clock_, ro);
   }
 
   Result<engine::InstallResult> Install(const std::string& version) {
@@ -133,21 +136,13 @@ class RemoteInstallerTest : public ::testing::Test {
     return !stdfs::exists(dir, ec) || stdfs::is_empty(dir, ec);
   }
 
-  std::vector<std::string> EventKinds() {
-    std::vector<std::string> kinds;
-    auto events = store_->PendingEvents(1000);
-    for (const auto& e : *events) {
-      kinds.push_back(e.kind);
-    }
-    return kinds;
-  }
-
   testing::TempDir work_;
   testing::TempDir state_;
   ManualClock clock_;
   AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<testing::ServerProcess> server_;
   std::unique_ptr<fetch::HttpClient> http_;
@@ -178,7 +173,7 @@ TEST_F(RemoteInstallerTest, InstallsAFullLayerThenOnlyADelta) {
   EXPECT_EQ(CurrentVersion(), "2.0.0");
   EXPECT_TRUE(Empty(state_ / "blobs" / "sha256"));
   EXPECT_TRUE(Empty(state_ / "blobs" / "partial"));
-  const auto kinds = EventKinds();
+  const auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "downloading"), 2)
       << ::testing::PrintToString(kinds);
   auto events = store_->PendingEvents(100);

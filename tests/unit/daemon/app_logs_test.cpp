@@ -14,7 +14,7 @@ using Json = nlohmann::json;
 class AppLogsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", store_));
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", clock_, store_));
     ASSERT_TRUE(store_->SetAppRevisions("web", "web-2", "web-1"));
   }
 
@@ -33,6 +33,7 @@ class AppLogsTest : public ::testing::Test {
 
   testing::TempDir dir_;
   engine::Layout layout_{dir_.path()};
+  ManualClock clock_;
   std::unique_ptr<store::StateStore> store_;
 };
 

@@ -5,8 +5,8 @@
 #include "ferry/core/fs.hpp"
 #include "ferry/fetch/http_client.hpp"
 #include "ferry/fleetclient/fleet_client.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "ferry/trust/error.hpp"
-#include "support/fake_runtime.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::daemon {
@@ -49,24 +49,18 @@ class FakeClient final : public fleetclient::FleetClient {
   FakeServer& s_;
 };
 
-class NoSleep final : public health::Sleeper {
- public:
-  bool SleepUntil(Clock::TimePoint) override { return true; }
-};
-
 class FleetAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
-    engine_ = std::make_unique<engine::Engine>(engine::Layout(dir_.path()), *store_, runtime_,
-                                               clock_, sleeper_, engine::EngineOptions{});
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
     config_.state_dir = dir_.path();
     config_.device_token_file = dir_ / "token";
     ASSERT_TRUE(fs::WriteFileAtomic(config_.device_token_file, "fdt_one\n"));
     agent_ = std::make_unique<FleetAgent>(
-        *store_, *engine_, config_, clock_,
+        *store_, *reporter_, config_, clock_,
         [this](const std::string& token) {
           server_.tokens.push_back(token);
           return std::make_unique<FakeClient>(server_);
@@ -108,10 +102,8 @@ class FleetAgentTest : public ::testing::Test {
 
   testing::TempDir dir_;
   ManualClock clock_;
-  NoSleep sleeper_;
-  testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   config::Config config_;
   FakeServer server_;
   std::vector<AssignedApp> queued_;
@@ -159,7 +151,7 @@ TEST_F(FleetAgentTest, TheBackoffOfAFailedReleaseSurvivesAFerrydRestart) {
   // ferryd restarts: a new agent over the same state database.
   clock_.Advance(FleetAgent::kRetryFirst / 2);
   agent_ = std::make_unique<FleetAgent>(
-      *store_, *engine_, config_, clock_,
+      *store_, *reporter_, config_, clock_,
       [this](const std::string& token) {
         server_.tokens.push_back(token);
         return std::make_unique<FakeClient>(server_);
@@ -306,8 +298,13 @@ TEST_F(FleetAgentTest, ADeploymentWithRetryBadTriesAVersionMarkedBadHereOnceMore
 }
 
 TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {
-  ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
-  ASSERT_TRUE(engine_->RecordEvent("failed", "web", "2.0.0", "no space", "d-7"));
+  ASSERT_TRUE(reporter_->Record(
+      {.kind = "downloading", .app = "web", .version = "2.0.0", .deployment = "d-7"}));
+  ASSERT_TRUE(reporter_->Record({.kind = "failed",
+                                 .app = "web",
+                                 .version = "2.0.0",
+                                 .reason = "no space",
+                                 .deployment = "d-7"}));
   Assign({});
   ASSERT_TRUE(agent_->Round());
   ASSERT_EQ(server_.events.size(), 2u);
@@ -322,7 +319,8 @@ TEST_F(FleetAgentTest, EventsGoOutInOrderWithTheirFieldsAndOnlyOnce) {
 }
 
 TEST_F(FleetAgentTest, AnUnreachableServerKeepsEventsForLater) {
-  ASSERT_TRUE(engine_->RecordEvent("downloading", "web", "2.0.0", "", "d-7"));
+  ASSERT_TRUE(reporter_->Record(
+      {.kind = "downloading", .app = "web", .version = "2.0.0", .deployment = "d-7"}));
   server_.fail_events = true;
   EXPECT_FALSE(agent_->Round());
   EXPECT_EQ(store_->PendingEvents(10)->size(), 1u);

@@ -53,7 +53,7 @@ TEST(RestartPolicyTest, DecidesByPolicyAndExit) {
 class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", store_));
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_ / "state.db", clock_, store_));
     ASSERT_TRUE(store_->SetAppRevisions("web", "web-1", std::nullopt));
     runtime_.AddRunning(Id("web-1"), 500);
   }
@@ -130,9 +130,9 @@ class SupervisorTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  ManualClock clock_;
   std::unique_ptr<store::StateStore> store_;
   testing::FakeRuntime runtime_;
-  ManualClock clock_;
   std::deque<std::function<void()>> work_;
   std::map<int, std::function<void()>> watches_;
   std::vector<std::string> restarts_asked_;

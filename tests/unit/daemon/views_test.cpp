@@ -15,9 +15,12 @@ using Json = nlohmann::json;
 
 class ViewsTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_.path() / "state.db", store_)); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(OpenWebStore(dir_.path() / "state.db", clock_, store_));
+  }
 
   testing::TempDir dir_;
+  SystemClock clock_;
   std::unique_ptr<store::StateStore> store_;
 };
 
@@ -84,8 +87,8 @@ TEST_F(ViewsTest, WhyShowsAReleaseThatFailedBeforeItBecameARevision) {
 TEST(StatusUpdates, AFirstInstallIsListedAndAStalledDownloadHasNoSpeed) {
   Json status{{"apps", Json::array({Json{{"name", "web"}, {"update", nullptr}}})}};
   const Clock::TimePoint now{std::chrono::hours(1)};
-  engine::Progress moving{"downloading", "", "2.0.0", 10, 100, 5000, now - std::chrono::seconds(1)};
-  engine::Progress stalled{"downloading", "", "1.0.0", 10, 100, 5000, now - kStalledAfter};
+  report::Progress moving{"downloading", "", "2.0.0", 10, 100, 5000, now - std::chrono::seconds(1)};
+  report::Progress stalled{"downloading", "", "1.0.0", 10, 100, 5000, now - kStalledAfter};
   AddUpdates(status, {{"web", moving}, {"radio", stalled}}, now);
   ASSERT_EQ(status["apps"].size(), 2u) << status.dump(2);
   EXPECT_EQ(status["apps"][0]["update"]["bytes_per_second"], 5000);

@@ -1,5 +1,6 @@
 // The state store the daemon's unit tests start from: the app "web" with two committed revisions,
-// web-1 (1.0.0) and web-2 (2.0.0). Call it inside ASSERT_NO_FATAL_FAILURE.
+// web-1 (1.0.0) and web-2 (2.0.0), its record times read from `clock` (which outlives the store).
+// Call it inside ASSERT_NO_FATAL_FAILURE.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,13 +9,14 @@
 #include <memory>
 #include <string>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/store/state_store.hpp"
 
 namespace ferry::daemon {
 
-inline void OpenWebStore(const std::filesystem::path& path,
+inline void OpenWebStore(const std::filesystem::path& path, const Clock& clock,
                          std::unique_ptr<store::StateStore>& store) {
-  auto s = store::OpenStateStore(path);
+  auto s = store::OpenStateStore(path, clock);
   ASSERT_TRUE(s) << s.error().message();
   store = std::move(*s);
   ASSERT_TRUE(store->PutApp("web"));

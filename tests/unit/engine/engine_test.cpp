@@ -8,9 +8,11 @@
 
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/outbox.hpp"
 #include "support/temp_dir.hpp"
 
 namespace ferry::engine {
@@ -30,7 +32,7 @@ Json ExecCheck() {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = store::OpenStateStore(dir_ / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;
@@ -38,8 +40,9 @@ class EngineTest : public ::testing::Test {
     // Mount-free, so that these tests need no root; tests/integration/engine_overlay covers the
     // overlay kind.
     options.rootfs = RootfsMode::kHardlink;
-    engine_ =
-        std::make_unique<Engine>(Layout(dir_.path()), *store_, runtime_, clock_, sleeper_, options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<Engine>(Layout(dir_.path()), *store_, *reporter_, runtime_, clock_,
+                                       sleeper_, options);
     runtime_.SetExecHandler([this](const std::string& id, const std::vector<std::string>&,
                                    std::chrono::milliseconds) -> Result<runtime::ExecResult> {
       const bool broken = id.find(broken_version_) != std::string::npos;
@@ -78,15 +81,6 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(store_->SetRevisionState(to, store::RevisionState::kTrial));
   }
 
-  std::vector<std::string> EventKinds() {
-    std::vector<std::string> kinds;
-    auto events = store_->PendingEvents(1000);
-    for (const auto& e : *events) {
-      kinds.push_back(e.kind);
-    }
-    return kinds;
-  }
-
   testing::TempDir dir_;
   testing::TempDir work_;
   testing::ReleaseBuilder builder_{work_.path()};
@@ -95,6 +89,7 @@ class EngineTest : public ::testing::Test {
   AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
   std::string broken_version_ = "no-such-version";
 };
@@ -116,7 +111,8 @@ TEST_F(EngineTest, FirstInstallIsStagedStartedAndCommitted) {
   EXPECT_EQ(container->spec.args, (std::vector<std::string>{"/bin/app"}));
   EXPECT_EQ(store_->GetRevision(rev)->state, store::RevisionState::kCommitted);
   EXPECT_EQ(store_->GetApp("web")->current_revision, rev);
-  EXPECT_EQ(EventKinds(), (std::vector<std::string>{"staging", "switching", "trial", "committed"}));
+  EXPECT_EQ(testing::PendingEventKinds(*store_),
+            (std::vector<std::string>{"staging", "switching", "trial", "committed"}));
   auto steps = store_->ListSteps(rev);
   ASSERT_TRUE(steps);
   ASSERT_EQ(steps->size(), 3u);
@@ -124,6 +120,87 @@ TEST_F(EngineTest, FirstInstallIsStagedStartedAndCommitted) {
     EXPECT_TRUE(s.finished_at.has_value()) << s.step;
   }
   EXPECT_TRUE(store_->UnfinishedJournal()->empty());
+}
+
+// The index of the first call `call` in `calls` at or after `from`, or calls.size().
+std::size_t CallIndex(const std::vector<std::string>& calls, const std::string& call,
+                      std::size_t from = 0) {
+  from = std::min(from, calls.size());
+  return static_cast<std::size_t>(
+      std::find(calls.begin() + static_cast<std::ptrdiff_t>(from), calls.end(), call) -
+      calls.begin());
+}
+
+// The app is down only between the old process's end and the new one's start: the new container
+// is created while the old one serves, and the old one is removed after the new one started.
+TEST_F(EngineTest, ASwitchCreatesTheNewContainerBeforeTheOldOneStops) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kCommitted) << r->reason;
+  const std::string old_id = ContainerId("web", Revision(v1));
+  const std::string new_id = ContainerId("web", Revision(v2));
+  const auto calls = runtime_.Calls();
+  const std::size_t create = CallIndex(calls, "create " + new_id);
+  const std::size_t stop = CallIndex(calls, "stop-process " + old_id + " 1000");
+  const std::size_t start = CallIndex(calls, "start " + new_id);
+  ASSERT_LT(start, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_LT(create, stop) << ::testing::PrintToString(calls);
+  EXPECT_LT(stop, start) << ::testing::PrintToString(calls);
+  EXPECT_LT(CallIndex(calls, "delete " + old_id, stop), calls.size())
+      << ::testing::PrintToString(calls);
+  EXPECT_GT(CallIndex(calls, "delete " + old_id, stop), start) << ::testing::PrintToString(calls);
+  EXPECT_FALSE(runtime_.Get(old_id));
+}
+
+TEST_F(EngineTest, ANewContainerThatCannotBeCreatedLeavesTheOldOneRunningUntouched) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  const std::string old_id = ContainerId("web", Revision(v1));
+  runtime_.RefuseCreate(ContainerId("web", Revision(v2)));
+  const std::size_t before = runtime_.Calls().size();
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->outcome, Outcome::kRolledBack) << r->reason;
+  EXPECT_NE(r->reason.find("refused"), std::string::npos) << r->reason;
+  const auto calls = runtime_.Calls();
+  for (std::size_t i = before; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].find(old_id), std::string::npos)
+        << "the running revision was touched: " << calls[i];
+  }
+  auto old = runtime_.Get(old_id);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
+  EXPECT_TRUE(store_->GetRevision(Revision(v2))->bad);
+}
+
+// A rollback likewise creates the good revision's container before it stops the failed one.
+TEST_F(EngineTest, ARollbackCreatesTheGoodContainerBeforeTheFailedOneStops) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  broken_version_ = "2.0.0";
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kRolledBack) << r->reason;
+  const std::string good = ContainerId("web", Revision(v1));
+  const std::string failed = ContainerId("web", Revision(v2));
+  auto calls = runtime_.Calls();
+  // From the rollback on: the failed revision's stop.
+  const std::size_t stop = CallIndex(calls, "stop-process " + failed + " 1000");
+  ASSERT_LT(stop, calls.size()) << ::testing::PrintToString(calls);
+  calls.erase(calls.begin(), calls.begin() + static_cast<std::ptrdiff_t>(stop));
+  const std::size_t start = CallIndex(calls, "start " + good);
+  ASSERT_LT(start, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_LT(start, CallIndex(calls, "delete " + failed)) << ::testing::PrintToString(calls);
+  // Its create came before the stop (so it is not in what is left).
+  EXPECT_EQ(CallIndex(calls, "create " + good), calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_EQ(runtime_.Get(good)->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_FALSE(runtime_.Get(failed));
 }
 
 TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
@@ -167,8 +244,52 @@ TEST_F(EngineTest, ACommittedUpgradeIsOnProbationAndFailingItRollsBackLikeATrial
   EXPECT_EQ(bad.reason, "probation: crash loop: ended 3 times");
   EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);
-  EXPECT_EQ(EventKinds().back(), "rolled-back");
+  EXPECT_EQ(testing::PendingEventKinds(*store_).back(), "rolled-back");
   EXPECT_FALSE(Install(v2)) << "a revision marked bad is refused like one that failed its trial";
+}
+
+TEST_F(EngineTest, AnAppWhoseUpdateIsInFlightIsLeftToItEvenBeforeTheEngineHasIt) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  ASSERT_EQ(Install(v2)->outcome, Outcome::kCommitted);
+  const std::string id = ContainerId("web", Revision(v2));
+  runtime_.Exit(id, 1);
+  // The download of the next release, reported before Install is called.
+  reporter_->SetProgress("web", report::Progress{.step = "downloading", .version = "3.0.0"});
+  EXPECT_TRUE(engine_->RestartCurrent("web").error().Is(Errc::kUnavailable));
+  EXPECT_TRUE(
+      engine_->FailProbation("web", Revision(v2), "crash loop").error().Is(Errc::kUnavailable));
+  EXPECT_NE(runtime_.Get(id)->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
+
+  reporter_->ClearProgress("web");
+  ASSERT_TRUE(engine_->RestartCurrent("web"));
+  EXPECT_EQ(runtime_.Get(id)->state.status, runtime::ContainerStatus::kRunning);
+}
+
+TEST_F(EngineTest, TheEventsOfAnInstallNameItsDeploymentAndThoseOfARevertNone) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  DirBlobProvider blobs(builder_.blob_dir());
+  InstallOptions options;
+  options.deployment = "d-7";
+  ASSERT_EQ(engine_->Install(v2, manifest::SerializeManifest(v2), blobs, options)->outcome,
+            Outcome::kCommitted);
+  ASSERT_TRUE(engine_->Revert("web", std::nullopt));
+  const auto events = store_->PendingEvents(1000);
+  ASSERT_TRUE(events);
+  std::vector<std::string> seen;
+  for (const auto& e : *events) {
+    seen.push_back(e.kind + " " + Json::parse(e.payload).value("version", "") + " " +
+                   Json::parse(e.payload).value("deployment", "-"));
+  }
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{
+                "staging 1.0.0 -", "switching 1.0.0 -", "trial 1.0.0 -", "committed 1.0.0 -",
+                "staging 2.0.0 d-7", "switching 2.0.0 d-7", "trial 2.0.0 d-7",
+                "committed 2.0.0 d-7", "switching 1.0.0 -", "trial 1.0.0 -", "committed 1.0.0 -"}));
 }
 
 TEST_F(EngineTest, ARevisionRetriedOnPurposeStartsItsNewProbationWithNoEndCounted) {
@@ -262,7 +383,7 @@ TEST_F(EngineTest, FailingHealthCheckRollsBackAndMarksTheRevisionBad) {
   ASSERT_TRUE(running);
   EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);
   EXPECT_EQ(runtime_.Get(ContainerId("web", Revision(v3))), std::nullopt);
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(kinds.back(), "rolled-back");
   EXPECT_TRUE(store_->UnfinishedJournal()->empty());
 
@@ -307,7 +428,7 @@ TEST_F(EngineTest, SameReleaseTwiceIsAlreadyInstalled) {
   auto r = Install(v1);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->outcome, Outcome::kAlreadyInstalled);
-  EXPECT_EQ(EventKinds().back(), "already-installed");
+  EXPECT_EQ(testing::PendingEventKinds(*store_).back(), "already-installed");
 }
 
 TEST_F(EngineTest, UnsignedDowngradeIsRefusedAndSignedOneIsInstalled) {
@@ -383,7 +504,8 @@ TEST_F(EngineTest, RecoveryRollsBackAnInterruptedTrialWithoutMarkingItBad) {
   InterruptTrial(Revision(v2), Revision(v1));
 
   testing::FakeRuntime after_reboot;  // a power cut emptied the runtime's state
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
   const auto v2_record = *store_->GetRevision(Revision(v2));
@@ -415,7 +537,8 @@ TEST_F(EngineTest, AnInterruptedRevertKeepsBothRevisionsToGoBackTo) {
   ASSERT_TRUE(store_->SetRevisionState(Revision(v1), store::RevisionState::kTrial));
 
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
   EXPECT_EQ(store_->GetApp("web")->previous_revision, Revision(v1))
@@ -467,7 +590,8 @@ TEST_F(EngineTest, ARevisionInterruptedMoreThanTwiceIsMarkedBad) {
     }
     InterruptTrial(Revision(v2), Revision(v1));
     testing::FakeRuntime after_reboot;
-    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                     EngineOptions{});
     ASSERT_TRUE(recovered.Recover());
     EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
     EXPECT_EQ(store_->GetRevision(Revision(v2))->bad, i > kMaxInterruptions);
@@ -482,7 +606,8 @@ TEST_F(EngineTest, AnInterruptedFirstInstallIsTriedAgainInsteadOfLeavingNothingR
   InterruptTrial(Revision(v1), std::nullopt);
 
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v1));
   EXPECT_EQ(store_->GetRevision(Revision(v1))->state, store::RevisionState::kCommitted);
@@ -520,7 +645,7 @@ TEST_F(EngineTest, AStopRequestBeforeTheSwitchAbandonsTheInstallAndTheNextOneSuc
           << "a layer stopped half-way was left behind: " << e.path();
     }
   }
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "switching"), 1) << "only v1 switched";
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 0);
   auto again = Install(v2);
@@ -540,7 +665,8 @@ TEST_F(EngineTest, ACurrentRevisionThatCannotStartAtThreeBootsFallsBackToThePrev
   for (std::uint32_t boot = 1; boot <= kMaxStartAttempts; ++boot) {
     SCOPED_TRACE("boot " + std::to_string(boot));
     testing::FakeRuntime after_reboot;
-    Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+    Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                     EngineOptions{});
     ASSERT_TRUE(recovered.Recover());
     if (boot < kMaxStartAttempts) {
       EXPECT_EQ(store_->GetApp("web")->current_revision, Revision(v2));
@@ -558,7 +684,7 @@ TEST_F(EngineTest, ACurrentRevisionThatCannotStartAtThreeBootsFallsBackToThePrev
     EXPECT_NE(v2_record.reason.find("could not start at 3 boots"), std::string::npos)
         << v2_record.reason;
   }
-  auto kinds = EventKinds();
+  auto kinds = testing::PendingEventKinds(*store_);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 2);
   EXPECT_EQ(kinds.back(), "rolled-back");
 }
@@ -569,7 +695,8 @@ TEST_F(EngineTest, ASuccessfulBootForgetsEarlierFailedStarts) {
   ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
   ASSERT_TRUE(store_->CountRevision(Revision(v1), store::RevisionCounter::kStartAttempts));
   testing::FakeRuntime after_reboot;
-  Engine recovered(Layout(dir_.path()), *store_, after_reboot, clock_, sleeper_, EngineOptions{});
+  Engine recovered(Layout(dir_.path()), *store_, *reporter_, after_reboot, clock_, sleeper_,
+                   EngineOptions{});
   ASSERT_TRUE(recovered.Recover());
   EXPECT_EQ(after_reboot.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);
@@ -634,7 +761,8 @@ TEST_F(EngineTest, RecoveryAdoptsARunningContainerAndRestartsAMissingOne) {
   EXPECT_EQ(runtime_.Calls().size(), calls_before) << "a running container is adopted as is";
 
   testing::FakeRuntime empty;
-  Engine after_power_cut(Layout(dir_.path()), *store_, empty, clock_, sleeper_, EngineOptions{});
+  Engine after_power_cut(Layout(dir_.path()), *store_, *reporter_, empty, clock_, sleeper_,
+                         EngineOptions{});
   ASSERT_TRUE(after_power_cut.Recover());
   EXPECT_EQ(empty.Get(ContainerId("web", Revision(v1)))->state.status,
             runtime::ContainerStatus::kRunning);

@@ -13,6 +13,7 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -197,14 +198,15 @@ class HostileReleaseTest : public ::testing::TestWithParam<HostileRelease> {
  protected:
   void SetUp() override {
     stdfs::create_directories(dir_ / "state");
-    auto s = store::OpenStateStore(dir_ / "state" / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state" / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;
     options.stop_grace = 1s;
     options.rootfs = RootfsMode::kHardlink;
-    engine_ = std::make_unique<Engine>(Layout(dir_ / "state"), *store_, runtime_, clock_, sleeper_,
-                                       options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<Engine>(Layout(dir_ / "state"), *store_, *reporter_, runtime_,
+                                       clock_, sleeper_, options);
     stdfs::create_directories(dir_ / "outside" / "sentineldir");
     std::ofstream(dir_ / "outside" / "sentinel") << "untouched";
     base_ = builder_.Layer({{{"bin/app", "app"}, {"www/index.html", "v1"}}, {}});
@@ -238,6 +240,7 @@ class HostileReleaseTest : public ::testing::TestWithParam<HostileRelease> {
   testing::AdvancingSleeper sleeper_{clock_};
   testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
 };
 

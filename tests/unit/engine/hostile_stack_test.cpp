@@ -18,6 +18,7 @@
 
 #include "ferry/core/fs.hpp"
 #include "ferry/engine/engine.hpp"
+#include "ferry/report/outbox_reporter.hpp"
 #include "release_builder.hpp"
 #include "support/advancing_sleeper.hpp"
 #include "support/fake_runtime.hpp"
@@ -190,15 +191,16 @@ class HostileStackTest : public ::testing::TestWithParam<Param> {
       }
     }
     stdfs::create_directories(dir_ / "state");
-    auto s = store::OpenStateStore(dir_ / "state" / "state.db");
+    auto s = store::OpenStateStore(dir_ / "state" / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
     EngineOptions options;
     options.stop_grace = 1s;
     options.rootfs =
         GetParam().kind == Kind::kOverlay ? RootfsMode::kOverlay : RootfsMode::kHardlink;
-    engine_ = std::make_unique<Engine>(Layout(dir_ / "state"), *store_, runtime_, clock_, sleeper_,
-                                       options);
+    reporter_ = std::make_unique<report::OutboxReporter>(*store_);
+    engine_ = std::make_unique<Engine>(Layout(dir_ / "state"), *store_, *reporter_, runtime_,
+                                       clock_, sleeper_, options);
     // The sentinel tree: a file, and a directory (with a `sub/`, as in the finding) whose modes
     // and owners differ from anything a layer sets.
     stdfs::create_directories(outside() / "sentineldir" / "sub");
@@ -235,6 +237,7 @@ class HostileStackTest : public ::testing::TestWithParam<Param> {
   ferry::testing::AdvancingSleeper sleeper_{clock_};
   ferry::testing::FakeRuntime runtime_;
   std::unique_ptr<store::StateStore> store_;
+  std::unique_ptr<report::OutboxReporter> reporter_;
   std::unique_ptr<Engine> engine_;
 };
 

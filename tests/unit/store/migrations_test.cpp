@@ -71,7 +71,8 @@ TEST(Migrations, EveryEarlierVersionMigratesToTheLatestAndKeepsItsData) {
         ASSERT_TRUE(db->Exec(kSampleData.at(v))) << "sample data for version " << v;
       }
     }
-    auto store = OpenStateStore(path);
+    const SystemClock clock;
+    auto store = OpenStateStore(path, clock);
     ASSERT_TRUE(store) << store.error().message();
     store->reset();
     auto db = OpenDatabase(path);
@@ -119,7 +120,8 @@ TEST(Migrations, NewerDatabaseIsRefused) {
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->Exec("PRAGMA user_version = 999"));
   }
-  auto store = OpenStateStore(dir / "state.db");
+  const SystemClock clock;
+  auto store = OpenStateStore(dir / "state.db", clock);
   ASSERT_FALSE(store);
   EXPECT_TRUE(store.error().Is(StoreErrc::kTooNew));
   EXPECT_NE(store.error().message().find("999"), std::string::npos);

@@ -11,13 +11,14 @@ using namespace std::chrono_literals;
 class StateStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = OpenStateStore(dir_ / "state.db", OpenOptions{[this] { return now_; }});
+    auto s = OpenStateStore(dir_ / "state.db", clock_);
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
   }
 
   testing::TempDir dir_;
-  WallTime now_ = WallTime(1'700'000'000s);
+  ManualClock clock_{WallTime(1'700'000'000s)};
+  const WallTime now_ = clock_.WallNow();
   std::unique_ptr<StateStore> store_;
 };
 
@@ -90,7 +91,7 @@ TEST_F(StateStoreTest, EndsWithinProbationAreCountedAcrossAReopenAndCanBeReset) 
   EXPECT_EQ(*store_->CountRevision("web-3", RevisionCounter::kProbationExits), 1u);
   EXPECT_EQ(*store_->CountRevision("web-3", RevisionCounter::kProbationExits), 2u);
   store_.reset();
-  auto s = OpenStateStore(dir_ / "state.db");
+  auto s = OpenStateStore(dir_ / "state.db", clock_);
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)->GetRevision("web-3")->probation_exits, 2u);
   EXPECT_EQ((*s)->GetRevision("web-3")->interruptions, 0u);
@@ -142,7 +143,7 @@ TEST_F(StateStoreTest, StepTimingsAreRecorded) {
   ASSERT_TRUE(store_->PutApp("web"));
   ASSERT_TRUE(store_->AddRevision(Revision("web-1", "web", "1")));
   ASSERT_TRUE(store_->StartStep("web-1", "downloading"));
-  now_ += 1500ms;
+  clock_.Advance(1500ms);
   ASSERT_TRUE(store_->FinishStep("web-1", "downloading"));
   ASSERT_TRUE(store_->StartStep("web-1", "staging"));
   auto steps = store_->ListSteps("web-1");
@@ -283,7 +284,7 @@ TEST_F(StateStoreTest, DataSurvivesReopen) {
   ASSERT_TRUE(store_->PutApp("web"));
   ASSERT_TRUE(store_->Metadata().Save("timestamp", "ts", 7, WallTime(1s)));
   store_.reset();
-  auto s = OpenStateStore(dir_ / "state.db");
+  auto s = OpenStateStore(dir_ / "state.db", clock_);
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)->ListApps()->size(), 1u);
   EXPECT_EQ(*(*s)->Metadata().Load("timestamp").value(), "ts");
@@ -296,14 +297,16 @@ TEST(OpenStateStore, GarbageFileIsRefusedWithItsName) {
     std::fputs("this is not a database, just some text that is long enough to fill a header", f);
     std::fclose(f);
   }
-  auto s = OpenStateStore(dir / "state.db");
+  const SystemClock clock;
+  auto s = OpenStateStore(dir / "state.db", clock);
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message().find("state.db"), std::string::npos) << s.error().message();
 }
 
 TEST(OpenStateStore, MissingDirectoryIsAnError) {
   testing::TempDir dir;
-  auto s = OpenStateStore(dir / "nope" / "state.db");
+  const SystemClock clock;
+  auto s = OpenStateStore(dir / "nope" / "state.db", clock);
   ASSERT_FALSE(s);
   EXPECT_TRUE(s.error().Is(StoreErrc::kOpenFailed));
 }

@@ -1,5 +1,7 @@
-// Time for domain code. Production code uses SystemClock; tests use ManualClock, whose Advance()
-// fires the timers that fall due, so no test sleeps to wait for something.
+// Time for domain code, given as a `const Clock&` (or `Clock&` where timers are set) at
+// construction. ferryd uses AsioClock (asio_clock.hpp), whose timers run on its event loop; tools
+// without an event loop use SystemClock; tests use ManualClock, whose Advance() fires the timers
+// that fall due, so no test sleeps to wait for something.
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,17 @@ class Clock {
   virtual TimerId After(Duration delay, std::function<void()> fn) = 0;
   // Cancels a timer that has not fired yet; cancelling a fired or unknown timer does nothing.
   virtual void Cancel(TimerId id) = 0;
+};
+
+// Real time for programs without an event loop (CLI tools, test harnesses): Now and WallNow read
+// std::chrono::steady_clock and system_clock. It has nothing to run timers on: After aborts through
+// FERRY_CHECK, so code that needs timers must be given an AsioClock or a ManualClock.
+class SystemClock final : public Clock {
+ public:
+  TimePoint Now() const override;
+  WallTime WallNow() const override;
+  TimerId After(Duration delay, std::function<void()> fn) override;  // aborts
+  void Cancel(TimerId id) override;                                  // does nothing
 };
 
 // A clock that moves only when told to. Thread-safe; timers fire inside Advance/Set, in due order.

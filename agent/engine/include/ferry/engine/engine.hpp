@@ -20,13 +20,16 @@
 // Persist, then act: each step is recorded in the state database before it touches files or
 // containers, and Recover() finishes or undoes whatever a crash or power cut interrupted.
 //
+// Progress and events go to the report::Reporter it is given; an update of an app is in flight
+// while that reporter has progress for it (set by the engine while it installs, or by whoever
+// downloads the release before).
+//
 // Blocking: every method runs on the caller's thread (ferryd's worker), never on the event loop.
 // Calls for one Engine are serialized internally.
 #pragma once
 
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +41,7 @@
 #include "ferry/engine/layout.hpp"
 #include "ferry/health/health_checker.hpp"
 #include "ferry/manifest/manifest.hpp"
+#include "ferry/report/reporter.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 #include "ferry/runtime/container_spec.hpp"
 #include "ferry/store/state_store.hpp"
@@ -76,17 +80,6 @@ struct InstallResult {
   Outcome outcome = Outcome::kFailed;
   std::string revision;
   std::string reason;
-};
-
-// What an update is doing right now, for `ferry status`.
-struct Progress {
-  std::string step;  // staging, switching, trial, rolling-back
-  std::string revision;
-  std::string version;
-  std::uint64_t bytes_done = 0;
-  std::uint64_t bytes_total = 0;
-  std::uint64_t bytes_per_second = 0;  // while downloading
-  Clock::TimePoint moved_at{};         // when bytes_done last grew (downloads only)
 };
 
 // Where an install comes from, carried into its events.
@@ -133,8 +126,9 @@ struct EngineOptions {
 class Engine {
  public:
   // Every reference must outlive the engine.
-  Engine(Layout layout, store::StateStore& store, runtime::ContainerRuntime& runtime,
-         const Clock& clock, health::Sleeper& sleeper, EngineOptions options);
+  Engine(Layout layout, store::StateStore& store, report::Reporter& reporter,
+         runtime::ContainerRuntime& runtime, const Clock& clock, health::Sleeper& sleeper,
+         EngineOptions options);
 
   // Installs the release `manifest` (whose signed bytes are `manifest_bytes`, already verified by
   // the trust module) with blobs from `blobs`. Refuses, before touching anything, a release marked
@@ -185,17 +179,14 @@ class Engine {
   // with its probation and liveness settings.
   Result<manifest::HealthCheck> HealthCheckOf(const std::string& app, const std::string& revision);
 
-  // Updates in flight, by app.
-  std::map<std::string, Progress> InFlight() const;
-  // Lets the caller show what it does before Install (e.g. downloading); Install replaces it.
-  void SetProgress(const std::string& app, Progress p);
-  void ClearProgress(const std::string& app);
-
-  // Appends an event to the outbox in the shape Install's events have.
-  Status RecordEvent(const std::string& kind, const std::string& app, const std::string& version,
-                     const std::string& reason, const std::string& deployment);
-
  private:
+  // What one call (an install, a revert, a recovery) carries down to the steps it runs: the
+  // deployment its events name, and when to give up. Never kept past the call.
+  struct Context {
+    std::string deployment;  // InstallOptions::deployment; empty for anything but an install
+    std::function<bool()> stop_requested;  // InstallOptions::stop_requested; empty: never
+    bool StopRequested() const { return stop_requested && stop_requested(); }
+  };
   struct Staged {
     std::string revision;
     std::filesystem::path dir;
@@ -204,21 +195,26 @@ class Engine {
   Status AdmissibleOver(const manifest::Manifest& m, const std::string& revision,
                         const std::optional<std::string>& current, bool retry_bad = false);
   Result<Staged> Stage(const manifest::Manifest& m, const std::string& revision,
-                       BlobProvider& blobs);
+                       BlobProvider& blobs, const Context& ctx);
   // Unpacks `layer` into the layer store unless it is there; `stripped` says what the extractor
   // took away (setuid/setgid bits, file capabilities), empty when nothing or already there.
-  Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs, std::string& stripped);
+  Status StageLayer(const manifest::Layer& layer, BlobProvider& blobs, const Context& ctx,
+                    std::string& stripped);
   Result<InstallResult> SwitchAndTrial(const std::string& app, const std::string& revision,
                                        const std::optional<std::string>& from,
-                                       const std::string& journal_step);
+                                       const std::string& journal_step, const Context& ctx);
+  // Mounts the revision's root, removes a stale container of it and creates its container, whose
+  // process StartRevision (or runtime_.Start) then runs.
+  Status CreateRevision(const std::string& app, const std::string& revision);
   Status StartRevision(const std::string& app, const std::string& revision);
   // Whose fault a rollback is: the revision's own (marked bad), or ferryd's stop (interrupted).
   // kInterruptedRevert: a revert, to a revision committed before, cut short (it stays committed).
   enum class Blame { kRevision, kInterrupted, kInterruptedRevert };
   Status RollBack(const std::string& app, const std::string& failed,
                   const std::optional<std::string>& to, const std::string& reason,
-                  const std::string& details, Blame blame = Blame::kRevision);
-  bool StopRequested() const;
+                  const std::string& details, const Context& ctx, Blame blame = Blame::kRevision);
+  // Whether an update of `app` is in flight (the reporter has progress for it).
+  bool Updating(const std::string& app) const;
   // Lifts the bad mark of `rev`, recording `by` in its history.
   Status MarkRetried(const store::RevisionRecord& rev, const std::string& by);
   // Recovery: starts an app's current revision, or falls back to its previous one after
@@ -227,11 +223,10 @@ class Engine {
   // Recovery: removes the containers of an app's revisions other than the current one, and
   // unmounts the root filesystems of those other than current and previous.
   void ReleaseStrayRevisions(const store::AppRecord& app);
-  Status Event(const std::string& kind, const std::string& app, const std::string& revision,
-               const std::string& version, const std::string& reason = {});
-  Status AppendEvent(const std::string& kind, const std::string& app, const std::string& revision,
-                     const std::string& version, const std::string& reason,
-                     const std::string& deployment);
+  // Records an event of `ctx`'s call (with its deployment).
+  Status Report(const Context& ctx, const std::string& kind, const std::string& app,
+                const std::string& revision, const std::string& version,
+                const std::string& reason = {});
   Result<manifest::Manifest> LoadRevisionManifest(const std::string& app,
                                                   const std::string& revision);
   std::optional<std::string> LastGood(const std::string& app, const std::string& except);
@@ -242,15 +237,12 @@ class Engine {
 
   Layout layout_;
   store::StateStore& store_;
+  report::Reporter& reporter_;
   runtime::ContainerRuntime& runtime_;
   const Clock& clock_;
   health::Sleeper& sleeper_;
   EngineOptions options_;
-  std::mutex run_mu_;       // one update or revert at a time
-  std::string deployment_;  // of the install in progress, for its events; guarded by run_mu_
-  std::function<bool()> stop_requested_;  // of the install in progress; guarded by run_mu_
-  mutable std::mutex progress_mu_;
-  std::map<std::string, Progress> progress_;
+  std::mutex run_mu_;  // one update or revert at a time
 };
 
 // The ContainerSpec of a revision of `manifest` whose root filesystem is `rootfs`.

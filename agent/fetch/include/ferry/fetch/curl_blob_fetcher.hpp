@@ -30,11 +30,12 @@ struct BlobFetcherOptions {
   BackoffPolicy backoff;
   std::chrono::seconds max_retry_after{900};  // a longer Retry-After is cut to this
   ResumeStore* resume_store = nullptr;        // not owned; null: nothing survives the call
-  const Clock* clock = nullptr;  // wall time for Retry-After dates; null: the system clock
-  SleepFn sleep;                 // null: wait on the cancel token
-  std::uint64_t seed = 0;        // jitter seed; 0: from std::random_device
+  SleepFn sleep;                              // null: wait on the cancel token
+  std::uint64_t seed = 0;                     // jitter seed; 0: from std::random_device
 };
 
-std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(BlobFetcherOptions options);
+// `clock` (not owned; outlives the fetcher) gives the wall time that Retry-After dates are read
+// against.
+std::unique_ptr<BlobFetcher> MakeCurlBlobFetcher(const Clock& clock, BlobFetcherOptions options);
 
 }  // namespace ferry::fetch

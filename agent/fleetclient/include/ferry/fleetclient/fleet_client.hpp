@@ -88,7 +88,6 @@ struct ClientOptions {
   std::chrono::seconds connect_timeout{15};
   std::chrono::seconds total_timeout{60};
   std::chrono::seconds max_retry_after{3600};  // a longer Retry-After is cut to this
-  const Clock* clock = nullptr;  // wall time for Retry-After dates; null: the system clock
   // Not owned; once cancelled, a request in progress ends within about a second and new ones
   // fail at once, with kTransport ("cancelled"). Null: never cancelled.
   const fetch::CancelToken* cancel = nullptr;
@@ -122,7 +121,9 @@ class FleetClient {
   virtual std::optional<std::chrono::seconds> RetryAfter() const = 0;
 };
 
-std::unique_ptr<FleetClient> MakeFleetClient(ClientOptions options);
+// `clock` (not owned; outlives the client) gives the wall time that Retry-After dates are read
+// against.
+std::unique_ptr<FleetClient> MakeFleetClient(const Clock& clock, ClientOptions options);
 
 }  // namespace ferry::fleetclient
 

@@ -61,6 +61,11 @@ class ContainerRuntime {
   // container is gone afterwards, whatever state it was in.
   virtual Status Stop(const std::string& id, std::chrono::milliseconds grace) = 0;
 
+  // Stop without the Delete: succeeds when the container's process has ended (or there is no such
+  // container), and leaves the stopped container for a Delete later. A switch starts the new
+  // revision between the two, so that removing the old container costs the app no downtime.
+  virtual Status StopProcess(const std::string& id, std::chrono::milliseconds grace) = 0;
+
   // Runs `argv` inside the running container (same namespaces, user, capabilities and seccomp
   // filter as its process) and waits for it up to `timeout`, killing it after that. A command that
   // runs and fails is a successful call with a non-zero exit_code; errors are for a runtime that

@@ -67,6 +67,7 @@ class RuncRuntime final : public ContainerRuntime {
   Status Kill(const std::string& id, int signal) override;
   Status Delete(const std::string& id) override;
   Status Stop(const std::string& id, std::chrono::milliseconds grace) override;
+  Status StopProcess(const std::string& id, std::chrono::milliseconds grace) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) override;
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/core/clock.hpp"
 #include "ferry/core/result.hpp"
 #include "ferry/trust/metadata_store.hpp"
 
@@ -207,15 +208,11 @@ class StateStore {
   virtual trust::MetadataStore& Metadata() = 0;
 };
 
-struct OpenOptions {
-  // Wall clock for record times; defaults to the system clock.
-  std::function<WallTime()> now;
-};
-
 // Opens (creating if needed) the database at `path`: WAL, synchronous=FULL, foreign keys on,
-// quick_check, then every pending migration in one transaction.
+// quick_check, then every pending migration in one transaction. Record times are `clock`'s wall
+// time; the clock is not owned and outlives the store.
 Result<std::unique_ptr<StateStore>> OpenStateStore(const std::filesystem::path& path,
-                                                   OpenOptions options = {});
+                                                   const Clock& clock);
 
 // The schema version this build migrates to.
 int LatestSchemaVersion();

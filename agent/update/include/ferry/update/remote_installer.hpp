@@ -17,6 +17,7 @@
 #include "ferry/engine/layout.hpp"
 #include "ferry/fetch/blob_fetcher.hpp"
 #include "ferry/fetch/http_client.hpp"
+#include "ferry/report/reporter.hpp"
 #include "ferry/store/state_store.hpp"
 #include "ferry/update/download_plan.hpp"
 
@@ -34,10 +35,11 @@ std::string ReleaseTarget(const std::string& app, const std::string& version);
 class RemoteInstaller {
  public:
   // Every reference must outlive the installer. `metadata` fetches TUF metadata and release
-  // manifests; `blobs` fetches layers and deltas.
-  RemoteInstaller(engine::Engine& engine, store::StateStore& store, engine::Layout layout,
-                  fetch::HttpClient& metadata, fetch::BlobFetcher& blobs, const Clock& clock,
-                  RemoteOptions options);
+  // manifests; `blobs` fetches layers and deltas. A download is reported to `reporter` (the
+  // `downloading` event, then progress until the engine's own), as the engine's steps are.
+  RemoteInstaller(engine::Engine& engine, report::Reporter& reporter, store::StateStore& store,
+                  engine::Layout layout, fetch::HttpClient& metadata, fetch::BlobFetcher& blobs,
+                  const Clock& clock, RemoteOptions options);
 
   // Installs `app` `version` from the repository. Errors, with nothing installed and the running
   // revision untouched:
@@ -76,6 +78,7 @@ class RemoteInstaller {
   std::filesystem::path CachedPath(const manifest::Blob& blob) const;
 
   engine::Engine& engine_;
+  report::Reporter& reporter_;
   store::StateStore& store_;
   engine::Layout layout_;
   fetch::HttpClient& metadata_;

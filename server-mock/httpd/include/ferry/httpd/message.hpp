@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "ferry/core/unique_fd.hpp"
+
 namespace ferry::httpd {
 
 namespace http = boost::beast::http;
@@ -38,21 +40,15 @@ struct Request {
   std::string_view Param(std::string_view name) const;
 };
 
-// An open file descriptor, closed when the last owner goes away.
+// An open file descriptor shared by copies of a response (a body is read while it is sent), closed
+// when the last copy goes away.
 class FileHandle {
  public:
-  explicit FileHandle(int fd) : fd_(std::make_shared<Fd>(fd)) {}
-  int get() const { return fd_->fd; }
+  explicit FileHandle(int fd) : fd_(std::make_shared<const UniqueFd>(fd)) {}
+  int get() const { return fd_->get(); }
 
  private:
-  struct Fd {
-    explicit Fd(int f) : fd(f) {}
-    ~Fd();
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int fd;
-  };
-  std::shared_ptr<Fd> fd_;
+  std::shared_ptr<const UniqueFd> fd_;
 };
 
 // `length` bytes of an open file from `offset`, read in chunks while they are sent.
