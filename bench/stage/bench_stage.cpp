@@ -41,6 +41,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -63,8 +64,23 @@ using ferry::layers::ExtractPolicy;
 constexpr double kGoalRatio = 1.3;
 constexpr double kGoalRssMb = 64;
 
+// The main checkout of the git worktree `source` (whose .git is a file "gitdir:
+// <main>/.git/worktrees/<name>"), or empty when `source` is not a worktree.
+fs::path MainCheckout(const fs::path& source) {
+  std::ifstream in(source / ".git");
+  std::string line;
+  if (!std::getline(in, line) || !line.starts_with("gitdir: ")) {
+    return {};
+  }
+  const fs::path gitdir = line.substr(8);
+  if (gitdir.parent_path().filename() != "worktrees") {
+    return {};
+  }
+  return gitdir.parent_path().parent_path().parent_path();
+}
+
 // The shared benchmark data: --delta-data, $FERRY_BENCH_DATA, or shared/bench/data next to the
-// checkout (a worktree sits one level further down).
+// checkout, or next to the main checkout when this is a worktree (as bench/delta/run finds it).
 fs::path FindDeltaData(const fs::path& given) {
   std::vector<fs::path> candidates;
   if (!given.empty()) {
@@ -73,8 +89,10 @@ fs::path FindDeltaData(const fs::path& given) {
     candidates.emplace_back(env);
   } else {
     const fs::path source = FERRY_SOURCE_DIR;
-    candidates = {source / ".." / "shared" / "bench" / "data",
-                  source / ".." / ".." / "shared" / "bench" / "data"};
+    candidates = {source / ".." / "shared" / "bench" / "data"};
+    if (const fs::path main = MainCheckout(source); !main.empty()) {
+      candidates.push_back(main / ".." / "shared" / "bench" / "data");
+    }
   }
   for (const fs::path& c : candidates) {
     std::error_code ec;

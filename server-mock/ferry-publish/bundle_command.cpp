@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -39,9 +40,12 @@ std::string ArchiveError(archive* a) {
 }
 
 // Writes the members in the given order, with fixed owner, mode and time, so a bundle of the
-// same release is always the same bytes.
+// same release is always the same bytes. A member in `loaded` is written from those bytes, not
+// from the file: timestamp.json is replaced by every release, and the bundle must hold the one
+// that names the snapshot it holds.
 Status WriteBundle(const stdfs::path& out, const std::string& bundle_json, const stdfs::path& repo,
-                   const std::vector<std::string>& members) {
+                   const std::vector<std::string>& members,
+                   const std::map<std::string, std::string>& loaded) {
   const std::string tmp = out.string() + ".partial";
   std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
                                                             archive_write_free);
@@ -68,6 +72,13 @@ Status WriteBundle(const stdfs::path& out, const std::string& bundle_json, const
   }
   std::vector<char> buf(1 << 20);
   for (const auto& name : members) {
+    if (auto it = loaded.find(name); it != loaded.end()) {
+      FERRY_TRY_STATUS(add(name, it->second.size()), "writing the bundle");
+      if (archive_write_data(a.get(), it->second.data(), it->second.size()) < 0) {
+        return Fail(Errc::kIo, name + ": " + ArchiveError(a.get()));
+      }
+      continue;
+    }
     const stdfs::path path = repo / name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -126,14 +137,16 @@ Result<manifest::Manifest> LoadRelease(const Repository& repo, const std::string
 // Warns about each role file among `members` whose signed expiry has passed: a device refuses
 // an expired timestamp, snapshot, targets or newest root, so such a bundle cannot be installed.
 void WarnExpired(const std::string& repo, const std::vector<std::string>& members,
-                 const std::string& newest_root) {
+                 const std::map<std::string, std::string>& loaded, const std::string& newest_root) {
   const auto now = std::chrono::system_clock::now();
   for (const auto& member : members) {
     const bool root = member.ends_with(".root.json");
     if (!member.starts_with("metadata/") || (root && member != newest_root)) {
       continue;
     }
-    auto text = fs::ReadFile(stdfs::path(repo) / member);
+    const auto it = loaded.find(member);
+    auto text = it != loaded.end() ? Result<std::string>(it->second)
+                                   : fs::ReadFile(stdfs::path(repo) / member);
     if (!text) {
       continue;  // WriteBundle reports it
     }
@@ -161,7 +174,7 @@ std::string BlobMember(const std::string& digest) {
 }
 
 int Run(const BundleArgs& args) {
-  auto repo = Repository::Open(args.repo, "");
+  auto repo = Repository::Open(args.repo, "", Repository::Access::kRead);
   if (!repo) {
     return Report("bundle", repo.error());
   }
@@ -220,9 +233,11 @@ int Run(const BundleArgs& args) {
   if (!args.base_version.empty()) {
     info["base_version"] = args.base_version;
   }
-  WarnExpired(args.repo, members,
+  const std::map<std::string, std::string> loaded{
+      {"metadata/timestamp.json", repo->timestamp_bytes()}};
+  WarnExpired(args.repo, members, loaded,
               "metadata/" + std::to_string(repo->root_version()) + ".root.json");
-  if (auto st = WriteBundle(args.out, info.dump(2) + "\n", args.repo, members); !st) {
+  if (auto st = WriteBundle(args.out, info.dump(2) + "\n", args.repo, members, loaded); !st) {
     return Report("bundle", st.error());
   }
   std::printf("bundle %s: %s, %zu blob(s)\n", args.out.c_str(), release.target.c_str(),

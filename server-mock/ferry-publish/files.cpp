@@ -17,6 +17,7 @@
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/byte_source.hpp"
 #include "ferry/trust/crypto.hpp"
+#include "pending_blobs.hpp"
 
 namespace ferry::publish {
 
@@ -212,7 +213,7 @@ std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::str
 }
 
 Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
-                                 const std::filesystem::path& file) {
+                                 const std::filesystem::path& file, PendingBlobs& pending) {
   auto hex = Sha256OfFile(file);
   if (!hex) {
     return Fail(hex.error());
@@ -224,6 +225,7 @@ Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
   }
   manifest::Blob blob{"sha256:" + *hex, size};
   const auto dest = BlobPath(repo, blob.digest);
+  FERRY_TRY_STATUS(pending.Add(*hex), "storing blob " + blob.digest);
   FERRY_TRY_STATUS(fs::MakeDirs(dest.parent_path()), "creating the blob store");
   // A blob already stored is kept only when its bytes still match its name (no bit rot).
   if (auto existing = Sha256OfFile(dest); existing && *existing == *hex) {
@@ -231,7 +233,7 @@ Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
     return blob;
   }
   // The work dir may sit on another filesystem: copy next to the destination, then rename.
-  const auto tmp = dest.string() + ".partial";
+  const auto tmp = dest.string() + ".partial." + std::to_string(::getpid());
   std::filesystem::copy_file(file, tmp, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) {
     return Fail(SystemError("copy " + file.string() + " to " + tmp, ec));

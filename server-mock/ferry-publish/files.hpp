@@ -11,6 +11,8 @@
 
 namespace ferry::publish {
 
+class PendingBlobs;
+
 // Lower-case hex sha256 of a file's bytes, read in chunks.
 Result<std::string> Sha256OfFile(const std::filesystem::path& path);
 
@@ -28,9 +30,10 @@ std::filesystem::path BlobPath(const std::filesystem::path& repo, const std::str
 
 // Moves `file` into the repository's blob store under its sha256 (durably; a blob already there
 // with the right content is kept, a damaged one replaced; `file` is removed) and returns its
-// digest and size.
+// digest and size. The digest is recorded in `pending` before the store is touched. Safe while
+// other releases store blobs: each writes its own temp file and renames it into place.
 Result<manifest::Blob> StoreBlob(const std::filesystem::path& repo,
-                                 const std::filesystem::path& file);
+                                 const std::filesystem::path& file, PendingBlobs& pending);
 
 // A fresh private work directory below the system temp dir, removed by the destructor.
 class WorkDir {

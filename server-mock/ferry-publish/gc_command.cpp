@@ -2,7 +2,9 @@
 //
 // Removes the blobs and deltas of DIR/blobs/sha256/ that no manifest listed in the current
 // targets references, and leftovers of interrupted writes. Nothing is removed when any manifest
-// cannot be read: a blob is deleted only when it is known to be unused.
+// cannot be read: a blob is deleted only when it is known to be unused. Blobs that a running
+// release has recorded as pending (pending_blobs.hpp), and their temp files, are kept; gc holds
+// the repository lock exclusively, so no release records a blob or writes metadata meanwhile.
 #include <memory>
 #include <set>
 #include <string>
@@ -11,6 +13,7 @@
 #include "command.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/manifest/manifest.hpp"
+#include "pending_blobs.hpp"
 #include "repository.hpp"
 
 namespace ferry::publish {
@@ -23,7 +26,7 @@ struct GcArgs {
 };
 
 int Run(const GcArgs& args) {
-  auto repo = Repository::Open(args.repo, "");
+  auto repo = Repository::Open(args.repo, "", Repository::Access::kWrite);
   if (!repo) {
     return Report("gc", repo.error());
   }
@@ -44,13 +47,26 @@ int Run(const GcArgs& args) {
       }
     }
   }
+  auto pending = BlobsOfReleasesInProgress(args.repo, args.dry_run);
+  if (!pending) {
+    return Report("gc", pending.error().WithContext("nothing removed"));
+  }
   const auto dir = std::filesystem::path(args.repo) / "blobs" / "sha256";
   std::error_code ec;
   std::vector<std::filesystem::path> unused;
+  std::size_t kept = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (!used.contains(entry.path().filename().string())) {
-      unused.push_back(entry.path());
+    const std::string name = entry.path().filename().string();
+    // A blob's temp file is named "<hex>.partial.<pid>": it belongs to the blob <hex>.
+    const std::string hex = name.substr(0, 64);
+    if (used.contains(name)) {
+      continue;
     }
+    if (pending->contains(hex)) {
+      ++kept;
+      continue;
+    }
+    unused.push_back(entry.path());
   }
   if (ec) {
     return Report("gc", SystemError("listing " + dir.string(), ec));
@@ -70,6 +86,9 @@ int Run(const GcArgs& args) {
   }
   std::printf("%s %zu unused blob(s), %llu bytes\n", args.dry_run ? "would remove" : "removed",
               unused.size(), static_cast<unsigned long long>(bytes));
+  if (kept > 0) {
+    std::printf("kept %zu file(s) of releases in progress\n", kept);
+  }
   return 0;
 }
 

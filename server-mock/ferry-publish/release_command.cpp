@@ -1,5 +1,10 @@
 // ferry-publish release --repo DIR --keys KEYDIR --app NAME --version SEMVER --image SRC
 //                       [--app-config FILE] [--keep-deltas K] [--downgrade] [--architecture A]
+//
+// The slow part (importing the image, compressing layers, encoding deltas, storing blobs) runs
+// on a snapshot of the metadata and holds no lock; only the metadata step takes the repository
+// lock, and it reads the metadata again inside it, so releases of other apps published meanwhile
+// stay in targets. The blobs are recorded as pending first, so gc leaves them alone.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -13,6 +18,8 @@
 #include "ferry/manifest/manifest.hpp"
 #include "files.hpp"
 #include "image.hpp"
+#include "pause_point.hpp"
+#include "pending_blobs.hpp"
 #include "repository.hpp"
 
 namespace ferry::publish {
@@ -60,6 +67,24 @@ bool HasLayer(const manifest::Manifest& m, const std::string& diff_id) {
                      [&](const manifest::Layer& l) { return l.diff_id == diff_id; });
 }
 
+// Whether `version` of the app may join `releases` (the app's releases, sorted by version).
+Status CheckVersion(const ReleaseArgs& args, const manifest::SemVer& version,
+                    const std::vector<Release>& releases) {
+  for (const auto& r : releases) {
+    if (r.version == version) {
+      return Fail(Errc::kAlreadyExists,
+                  args.app + " " + r.version.String() + " is already published (" + r.target + ")");
+    }
+  }
+  if (!releases.empty() && version < releases.back().version && !args.downgrade) {
+    return Fail(Errc::kFailedPrecondition, args.app + " " + version.String() +
+                                               " is lower than the newest release " +
+                                               releases.back().version.String() +
+                                               "; pass --downgrade to publish a signed revert");
+  }
+  return Ok();
+}
+
 int Run(const ReleaseArgs& args) {
   if (!manifest::IsValidName(args.app)) {
     return Report("release",
@@ -72,24 +97,13 @@ int Run(const ReleaseArgs& args) {
   if (!version) {
     return Report("release", version.error().WithContext("--version " + args.version), kExitUsage);
   }
-  auto repo = Repository::Open(args.repo, args.keys);
-  if (!repo) {
-    return Report("release", repo.error());
+  auto snapshot = Repository::Open(args.repo, args.keys, Repository::Access::kRead);
+  if (!snapshot) {
+    return Report("release", snapshot.error());
   }
-  const std::vector<Release> releases = repo->Releases(args.app);
-  for (const auto& r : releases) {
-    if (r.version == *version) {
-      return Report("release", MakeError(Errc::kAlreadyExists, args.app + " " + r.version.String() +
-                                                                   " is already published (" +
-                                                                   r.target + ")"));
-    }
-  }
-  if (!releases.empty() && *version < releases.back().version && !args.downgrade) {
-    return Report("release",
-                  MakeError(Errc::kFailedPrecondition,
-                            args.app + " " + version->String() + " is lower than the newest " +
-                                "release " + releases.back().version.String() +
-                                "; pass --downgrade to publish a signed revert"));
+  const std::vector<Release> releases = snapshot->Releases(args.app);
+  if (auto st = CheckVersion(args, *version, releases); !st) {
+    return Report("release", st.error());
   }
   AppConfig app_config;
   if (!args.app_config.empty()) {
@@ -165,6 +179,7 @@ int Run(const ReleaseArgs& args) {
     bases.push_back(std::move(*parsed));
   }
 
+  PendingBlobs pending(args.repo);
   OldLayers old_layers(args.repo, work.path());
   json layers = json::array();
   std::size_t delta_count = 0;
@@ -178,7 +193,7 @@ int Run(const ReleaseArgs& args) {
     if (auto st = CompressZstd(layer.tar, compressed); !st) {
       return Report("release", st.error().WithContext("layer " + std::to_string(i)));
     }
-    auto blob = StoreBlob(args.repo, compressed);
+    auto blob = StoreBlob(args.repo, compressed, pending);
     if (!blob) {
       return Report("release", blob.error());
     }
@@ -198,6 +213,7 @@ int Run(const ReleaseArgs& args) {
       if (!old) {
         return Report("release", old.error());
       }
+      PausePoint(kPauseBeforeDelta);
       const auto delta_file = work.path() / "delta";
       auto stats = delta::EncodeDelta(**old, layer.tar, delta_file);
       if (!stats) {
@@ -206,7 +222,7 @@ int Run(const ReleaseArgs& args) {
       if (stats->delta_size >= blob->size) {
         continue;  // a device does better downloading the full blob
       }
-      auto delta_blob = StoreBlob(args.repo, delta_file);
+      auto delta_blob = StoreBlob(args.repo, delta_file, pending);
       if (!delta_blob) {
         return Report("release", delta_blob.error());
       }
@@ -234,6 +250,15 @@ int Run(const ReleaseArgs& args) {
   }
   const std::string bytes = manifest::SerializeManifest(*parsed);
   const std::string target = ManifestTargetName(args.app, parsed->version);
+  PausePoint(kPauseBeforeMetadata);
+  auto repo = Repository::Open(args.repo, args.keys, Repository::Access::kWrite);
+  if (!repo) {
+    return Report("release", repo.error());
+  }
+  // Another release of the app may have been published since the snapshot.
+  if (auto st = CheckVersion(args, parsed->version, repo->Releases(args.app)); !st) {
+    return Report("release", st.error());
+  }
   trust::Json::Object custom;
   custom.emplace_back("app", trust::Json(args.app));
   custom.emplace_back("version", trust::Json(parsed->version.String()));

@@ -1,12 +1,9 @@
 #include "repository.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <set>
 
+#include "ferry/core/check.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/trust/crypto.hpp"
 #include "ferry/trust/metadata.hpp"
@@ -40,10 +37,13 @@ Json MetaEntry(std::uint64_t version, const std::string& bytes) {
 
 // Reads a metadata file, checks its shape as a client would, and returns its signed object.
 Result<Json> LoadSigned(const std::filesystem::path& path, std::string_view type,
-                        trust::Metadata* parsed = nullptr) {
+                        trust::Metadata* parsed = nullptr, std::string* raw = nullptr) {
   auto bytes = fs::ReadFile(path);
   if (!bytes) {
     return Fail(bytes.error());
+  }
+  if (raw != nullptr) {
+    *raw = *bytes;
   }
   auto md = trust::ParseMetadata(*bytes, type);
   if (!md) {
@@ -148,20 +148,12 @@ Result<std::string> SignDocument(const Json& signed_json,
   return trust::Serialize(Json(std::move(doc))) + "\n";
 }
 
-Status Repository::Lock() {
-  const auto path = dir_ / ".ferry-publish.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return Fail(ErrnoError("open " + path.string()));
+Status Repository::Lock(LockMode mode) {
+  auto fd = LockRepository(dir_, mode);
+  if (!fd) {
+    return Fail(fd.error());
   }
-  lock_fd_ = std::shared_ptr<int>(new int(fd), [](int* p) {
-    ::close(*p);
-    delete p;
-  });
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    return Fail(Errc::kUnavailable, "another ferry-publish is working on " + dir_.string() + " (" +
-                                        path.string() + " is locked)");
-  }
+  lock_ = std::make_shared<UniqueFd>(std::move(*fd));
   return Ok();
 }
 
@@ -214,7 +206,7 @@ Status Repository::Init(const std::filesystem::path& dir, const std::filesystem:
   Repository repo;
   repo.dir_ = dir;
   repo.keydir_ = keydir;
-  FERRY_TRY_STATUS(repo.Lock(), "init");
+  FERRY_TRY_STATUS(repo.Lock(LockMode::kExclusive), "init");
   auto loaded = LoadKeyDir(keydir);
   if (!loaded) {
     return Fail(loaded.error());
@@ -238,7 +230,7 @@ Status Repository::Init(const std::filesystem::path& dir, const std::filesystem:
 }
 
 Result<Repository> Repository::Open(const std::filesystem::path& dir,
-                                    const std::filesystem::path& keydir) {
+                                    const std::filesystem::path& keydir, Access access) {
   std::error_code ec;
   const auto meta = dir / "metadata";
   if (!std::filesystem::exists(meta / "1.root.json", ec)) {
@@ -248,7 +240,8 @@ Result<Repository> Repository::Open(const std::filesystem::path& dir,
   Repository repo;
   repo.dir_ = dir;
   repo.keydir_ = keydir;
-  if (auto st = repo.Lock(); !st) {
+  if (auto st = repo.Lock(access == Access::kWrite ? LockMode::kExclusive : LockMode::kShared);
+      !st) {
     return Fail(st.error());
   }
   std::uint64_t newest_root = 1;
@@ -270,7 +263,7 @@ Result<Repository> Repository::Open(const std::filesystem::path& dir,
   }
   repo.root_ = std::move(*root);
   trust::Metadata ts;
-  if (auto t = LoadSigned(meta / "timestamp.json", "timestamp", &ts); !t) {
+  if (auto t = LoadSigned(meta / "timestamp.json", "timestamp", &ts, &repo.timestamp_bytes_); !t) {
     return Fail(t.error());
   }
   repo.timestamp_version_ = ts.version;
@@ -301,6 +294,9 @@ Result<Repository> Repository::Open(const std::filesystem::path& dir,
       return Fail(keys.error());
     }
     repo.keys_ = std::move(*keys);
+  }
+  if (access == Access::kRead) {
+    repo.lock_.reset();
   }
   return repo;
 }
@@ -353,6 +349,7 @@ std::vector<Release> Repository::Releases(const std::string& app) const {
 
 Status Repository::AddTarget(const std::string& name, const std::string& bytes,
                              const Json& custom) {
+  FERRY_CHECK(writable());
   const std::string sha = trust::Sha256Hex(bytes);
   const auto path = dir_ / "targets" / TargetFilePath(name, sha);
   FERRY_TRY_STATUS(fs::MakeDirs(path.parent_path()), "creating " + path.parent_path().string());
@@ -401,6 +398,7 @@ Result<std::string> Repository::SignRole(const Json& signed_json, const std::str
 }
 
 Status Repository::WriteNewRoot(Json new_root, int expires_days) {
+  FERRY_CHECK(writable());
   const std::uint64_t version = root_version() + 1;
   new_root.Set("version", Int(version));
   new_root.Set("expires", Str(ExpiresIn(expires_days)));
@@ -437,6 +435,7 @@ Status Repository::WriteNewRoot(Json new_root, int expires_days) {
 }
 
 Status Repository::Commit(bool bump_targets, int timestamp_days, int expires_days) {
+  FERRY_CHECK(writable());
   const auto meta = dir_ / "metadata";
   std::string snapshot_bytes;
   if (bump_targets) {
@@ -482,6 +481,7 @@ Status Repository::Commit(bool bump_targets, int timestamp_days, int expires_day
   }
   // The timestamp is what clients fetch first: written last, it publishes everything above.
   FERRY_TRY_STATUS(fs::WriteFileAtomic(meta / "timestamp.json", *ts_bytes), "writing timestamp");
+  timestamp_bytes_ = std::move(*ts_bytes);
   return Ok();
 }
 

@@ -18,9 +18,11 @@
 #include <vector>
 
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/manifest/manifest.hpp"
 #include "ferry/trust/json.hpp"
 #include "ferry/trust/signer.hpp"
+#include "repo_lock.hpp"
 
 namespace ferry::publish {
 
@@ -57,10 +59,14 @@ class Repository {
 
   // Opens an existing repository; `keydir` may be empty for commands that do not sign. Fails
   // with kFailedPrecondition "not a Ferry repository" when DIR/metadata/1.root.json is missing.
-  // Holds an exclusive lock on DIR/.ferry-publish.lock while the object lives, so two writers
-  // (or gc and a release) never interleave; a second one fails with kUnavailable.
+  // kWrite holds the repository lock (repo_lock.hpp) exclusively while the object lives, so two
+  // writers (or gc and a release's metadata step) never interleave. kRead holds it shared only
+  // while the metadata is loaded, which gives a consistent snapshot of the roles; the object then
+  // holds no lock and must not write. Either waits for a conflicting holder and fails with
+  // kUnavailable when the wait runs out.
+  enum class Access { kRead, kWrite };
   static Result<Repository> Open(const std::filesystem::path& dir,
-                                 const std::filesystem::path& keydir);
+                                 const std::filesystem::path& keydir, Access access);
 
   const std::filesystem::path& dir() const { return dir_; }
   // The `signed` objects of the newest roles (edit targets_signed() before Commit()).
@@ -91,17 +97,21 @@ class Repository {
   void AddKey(const trust::SigningKey& key) { keys_.insert_or_assign(key.KeyId(), key); }
   std::uint64_t snapshot_version() const { return snapshot_version_; }
   std::uint64_t targets_version() const;
+  // The bytes of metadata/timestamp.json as loaded: the file itself may be replaced since.
+  const std::string& timestamp_bytes() const { return timestamp_bytes_; }
 
  private:
   Result<std::vector<trust::SigningKey>> SignersFor(const trust::Json& root,
                                                     const std::string& role) const;
   Result<std::string> SignRole(const trust::Json& signed_json, const std::string& role) const;
 
-  Status Lock();
+  Status Lock(LockMode mode);
+  bool writable() const { return lock_ != nullptr; }
 
   std::filesystem::path dir_;
   std::filesystem::path keydir_;
-  std::shared_ptr<int> lock_fd_;
+  std::shared_ptr<UniqueFd> lock_;
+  std::string timestamp_bytes_;
   std::map<std::string, trust::SigningKey> keys_;
   trust::Json root_;
   trust::Json targets_;

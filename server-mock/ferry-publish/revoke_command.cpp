@@ -21,7 +21,7 @@ int Run(const RevokeArgs& args) {
   if (auto st = CheckRole(args.role); !st) {
     return Report("revoke", st.error(), kExitUsage);
   }
-  auto repo = Repository::Open(args.repo, args.keys);
+  auto repo = Repository::Open(args.repo, args.keys, Repository::Access::kWrite);
   if (!repo) {
     return Report("revoke", repo.error());
   }

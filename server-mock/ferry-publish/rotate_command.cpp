@@ -26,7 +26,7 @@ int Run(const RotateArgs& args) {
   if (!type) {
     return Report("rotate", type.error(), kExitUsage);
   }
-  auto repo = Repository::Open(args.repo, args.keys);
+  auto repo = Repository::Open(args.repo, args.keys, Repository::Access::kWrite);
   if (!repo) {
     return Report("rotate", repo.error());
   }

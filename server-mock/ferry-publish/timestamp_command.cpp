@@ -27,7 +27,7 @@ CommandRun SetupTimestampCommand(CLI::App& sub) {
       ->capture_default_str();
   sub.add_flag("--all", args->all, "Re-sign targets and snapshot as well");
   return [args]() -> int {
-    auto repo = Repository::Open(args->repo, args->keys);
+    auto repo = Repository::Open(args->repo, args->keys, Repository::Access::kWrite);
     if (!repo) {
       return Report("timestamp", repo.error());
     }

@@ -1,9 +1,6 @@
 // Keys, verification of a tampered repository, bundles, rotation, revocation, timestamp and gc.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -287,21 +284,6 @@ TEST_F(RepositoryTest, GcRemovesOnlyUnreferencedBlobs) {
   EXPECT_FALSE(stdfs::exists(orphan));
   EXPECT_EQ(count(), before - 1);
   EXPECT_EQ(Verify().exit_code, 0);
-}
-
-TEST_F(RepositoryTest, ASecondWriterIsRefusedWhileTheRepositoryIsLocked) {
-  const auto lock = repo() / ".ferry-publish.lock";
-  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
-  auto r = Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string()});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("another ferry-publish"), std::string::npos) << r.err;
-  auto gc = Publish({"gc", "--repo", repo().string()});
-  EXPECT_EQ(gc.exit_code, 1);
-  ::close(fd);
-  EXPECT_EQ(Publish({"timestamp", "--repo", repo().string(), "--keys", keys().string()}).exit_code,
-            0);
 }
 
 }  // namespace

@@ -235,7 +235,7 @@ TEST_F(RemoteInstallerTest, ALayerWithMoreEntriesThanItsSignedManifestDeclaresIs
   {
     // Signed as declaring one entry fewer than the layer holds (a publisher bug, or a layer
     // swapped under a manifest that kept its figures).
-    auto repo = publish::Repository::Open(Repo(), Keys());
+    auto repo = publish::Repository::Open(Repo(), Keys(), publish::Repository::Access::kWrite);
     ASSERT_TRUE(repo) << repo.error().message();
     std::vector<publish::Release> releases = repo->Releases("web");
     ASSERT_EQ(releases.size(), 2u);
