@@ -24,7 +24,7 @@ std::string RenameKey(std::string_view path) {
 
 Matcher::Matcher(const OldLayer& old) : old_(old) {
   for (const auto& entry : old.files) {
-    by_hash_[std::hash<std::string_view>{}(entry.second)].push_back(&entry);
+    by_hash_[entry.second.hash].push_back(&entry);
     by_key_[RenameKey(entry.first)].push_back(&entry);
   }
 }
@@ -34,8 +34,8 @@ Matcher::Match Matcher::Find(const std::string& new_path, std::string_view new_c
     return {&it->first, &it->second, false};
   }
   if (auto it = by_hash_.find(std::hash<std::string_view>{}(new_content)); it != by_hash_.end()) {
-    for (const auto* entry : it->second) {
-      if (entry->second == new_content) {
+    for (Entry entry : it->second) {
+      if (entry->second.size == new_content.size()) {
         return {&entry->first, &entry->second, true};
       }
     }
@@ -44,11 +44,11 @@ Matcher::Match Matcher::Find(const std::string& new_path, std::string_view new_c
   if (it == by_key_.end()) {
     return {};
   }
-  const std::pair<const std::string, std::string>* best = nullptr;
-  std::size_t best_gap = 0;
-  for (const auto* entry : it->second) {
-    std::size_t a = entry->second.size(), b = new_content.size();
-    std::size_t gap = a > b ? a - b : b - a;
+  Entry best = nullptr;
+  std::uint64_t best_gap = 0;
+  for (Entry entry : it->second) {
+    std::uint64_t a = entry->second.size, b = new_content.size();
+    std::uint64_t gap = a > b ? a - b : b - a;
     if (best == nullptr || gap < best_gap) {
       best = entry;
       best_gap = gap;

@@ -21,17 +21,18 @@ class Matcher {
 
   struct Match {
     const std::string* path = nullptr;  // null: no old file fits
-    const std::string* content = nullptr;
+    const OldFile* file = nullptr;
     bool renamed = false;
   };
+  // An old file with the same content hash and size counts as identical; the caller compares the
+  // bytes. Thread-safe.
   Match Find(const std::string& new_path, std::string_view new_content) const;
 
  private:
+  using Entry = const std::pair<const std::string, OldFile>*;
   const OldLayer& old_;
-  std::unordered_map<std::size_t, std::vector<const std::pair<const std::string, std::string>*>>
-      by_hash_;
-  std::unordered_map<std::string, std::vector<const std::pair<const std::string, std::string>*>>
-      by_key_;
+  std::unordered_map<std::uint64_t, std::vector<Entry>> by_hash_;
+  std::unordered_map<std::string, std::vector<Entry>> by_key_;
 };
 
 }  // namespace ferry::delta

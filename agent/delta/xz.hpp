@@ -5,12 +5,14 @@
 #include <lzma.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ferry/core/result.hpp"
+#include "spool.hpp"
 
 namespace ferry::delta {
 
@@ -18,7 +20,39 @@ namespace ferry::delta {
 // dictionary of at most `dict_cap` bytes (smaller when the data is smaller).
 Result<std::string> XzCompress(std::string_view data, int preset, std::uint32_t dict_cap);
 
+// The same for a stream too large to hold: reads `in` (flushed) and appends the .xz stream to
+// `out` through bounded buffers. The dictionary is chosen from in.size() as above.
+Status XzCompressSpool(const Spool& in, Spool& out, int preset, std::uint32_t dict_cap);
+
+// Compresses one stream on a thread of its own while its bytes are still coming, into an .xz
+// stream appended to a Spool, with a fixed dictionary (the size is not known in advance). The
+// output depends only on the bytes, not on how they are handed over. Memory: the encoder and at
+// most 8 MiB of bytes waiting.
+class XzWriter {
+ public:
+  XzWriter(Spool out, int preset, std::uint32_t dict_size);
+  ~XzWriter();
+  XzWriter(const XzWriter&) = delete;
+  XzWriter& operator=(const XzWriter&) = delete;
+
+  // Takes the next bytes; blocks while too many wait. An error is reported by Finish.
+  void Append(std::string_view bytes);
+  // Ends the stream and hands back the compressed bytes (flushed).
+  Result<Spool> Finish();
+  std::uint64_t raw_size() const { return raw_size_; }
+
+ private:
+  struct State;
+  void Run();
+  void Push();
+
+  std::unique_ptr<State> state_;
+  std::string pending_;
+  std::uint64_t raw_size_ = 0;
+};
+
 // Size of `data` as raw LZMA2 at a fast preset: the yardstick the encoder chooses candidates by.
+// Thread-safe.
 std::uint64_t LzmaEstimate(std::string_view data);
 
 // Reads the xz stream in [offset, offset + compressed_size) of `fd`, which must decode to exactly

@@ -1,4 +1,4 @@
-// ferry-publish delta --old OLD --new NEW.tar --out FILE
+// ferry-publish delta --old OLD --new NEW.tar --out FILE [--jobs N] [--xz-preset P]
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -12,7 +12,7 @@ namespace ferry::publish {
 namespace {
 struct DeltaArgs {
   std::string old_path, new_tar, out;
-  unsigned threads = 2;
+  unsigned jobs = delta::DefaultEncodeJobs();
   int xz_preset = 9;
   bool quiet = false;
 };
@@ -23,7 +23,10 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
   sub.add_option("--old", args->old_path, "Old layer: a tar or an unpacked directory")->required();
   sub.add_option("--new", args->new_tar, "New layer tar")->required();
   sub.add_option("--out", args->out, "Delta file to write")->required();
-  sub.add_option("--threads", args->threads, "Worker threads")->capture_default_str();
+  sub.add_option("--jobs,--threads", args->jobs,
+                 "Files encoded in parallel (the delta is the same for any number)")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
   sub.add_option("--xz-preset", args->xz_preset, "xz preset of the streams (0-9)")
       ->check(CLI::Range(0, 9))
       ->capture_default_str();
@@ -37,7 +40,7 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
       return 1;
     }
     delta::EncodeOptions options;
-    options.threads = args->threads;
+    options.jobs = args->jobs;
     options.xz_preset = args->xz_preset;
     auto stats = delta::EncodeDelta(*old, args->new_tar, args->out, options);
     if (!stats) {

@@ -1,5 +1,6 @@
 // ferry-publish release --repo DIR --keys KEYDIR --app NAME --version SEMVER --image SRC
-//                       [--app-config FILE] [--keep-deltas K] [--downgrade] [--architecture A]
+//                       [--app-config FILE] [--keep-deltas K] [--jobs N] [--downgrade]
+//                       [--architecture A]
 //
 // The slow part (importing the image, compressing layers, encoding deltas, storing blobs) runs
 // on a snapshot of the metadata and holds no lock; only the metadata step takes the repository
@@ -31,11 +32,13 @@ using nlohmann::json;
 struct ReleaseArgs {
   std::string repo, keys, app, version, image, app_config, architecture, rootfs_owner;
   unsigned keep_deltas = 3;
+  unsigned jobs = delta::DefaultEncodeJobs();
   bool downgrade = false;
   bool quiet = false;
 };
 
-// The old layer tars the deltas start from, decompressed once each.
+// The old layer tars the deltas start from, decompressed once each into the work directory and
+// kept there: the encoder reads old files from them as it needs them.
 class OldLayers {
  public:
   OldLayers(const std::filesystem::path& repo, const std::filesystem::path& work)
@@ -52,8 +55,6 @@ class OldLayers {
     if (!old) {
       return Fail(old.error().WithContext("old layer " + layer.diff_id));
     }
-    std::error_code ec;
-    std::filesystem::remove(tar, ec);
     return &loaded_.emplace(layer.diff_id, std::move(*old)).first->second;
   }
 
@@ -215,7 +216,9 @@ int Run(const ReleaseArgs& args) {
       }
       PausePoint(kPauseBeforeDelta);
       const auto delta_file = work.path() / "delta";
-      auto stats = delta::EncodeDelta(**old, layer.tar, delta_file);
+      delta::EncodeOptions options;
+      options.jobs = args.jobs;
+      auto stats = delta::EncodeDelta(**old, layer.tar, delta_file, options);
       if (!stats) {
         return Report("release", stats.error().WithContext("delta from " + from.diff_id));
       }
@@ -290,6 +293,10 @@ CommandRun SetupReleaseCommand(CLI::App& sub) {
   sub.add_option("--keep-deltas", args->keep_deltas,
                  "Make deltas from the layers of this many newest releases")
       ->check(CLI::Range(0, 32))
+      ->capture_default_str();
+  sub.add_option("--jobs", args->jobs,
+                 "Files encoded in parallel per delta (the deltas are the same for any number)")
+      ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
   sub.add_option("--rootfs-owner", args->rootfs_owner,
                  "UID:GID for every file of a root filesystem directory (default: their own)");

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "delta_test_util.hpp"
 #include "ferry/delta/delta.hpp"
@@ -305,6 +306,105 @@ TEST(Delta, CommandLineApplyOfACorruptDeltaFailsAndLeavesNoOutput) {
   EXPECT_NE(dec.err.find("stream"), std::string::npos) << dec.err;
   EXPECT_FALSE(std::filesystem::exists(layers.tmp / "rebuilt.tar"));
   EXPECT_FALSE(std::filesystem::exists(layers.tmp / "rebuilt.tar.partial"));
+}
+
+// A generated pair of many files, changed the ways package updates change them: unchanged,
+// binary-patched in place, shifted by an insertion, rewritten, removed, added, renamed.
+std::pair<std::string, std::string> GeneratedPair(unsigned seed, int files) {
+  TarBuilder old_b(TarBuilder::Format::kGnu), new_b(TarBuilder::Format::kGnu);
+  for (int i = 0; i < files; ++i) {
+    const unsigned file_seed = seed * 1000 + static_cast<unsigned>(i);
+    const std::size_t size = 100 + (file_seed * 7919u) % 90000;
+    std::string old = i % 2 == 0 ? RandomBytes(size, file_seed) : Prose(size / 60 + 1, file_seed);
+    const std::string name = "usr/lib/f" + std::to_string(i) + ".so.1";
+    old_b.File(name, old);
+    std::string changed = old;
+    switch (i % 7) {
+      case 0:
+        new_b.File(name, old);
+        break;
+      case 1:
+        for (std::size_t at = 17; at < changed.size(); at += 4099) {
+          changed[at] = static_cast<char>(changed[at] ^ 0x5a);
+        }
+        new_b.File(name, changed);
+        break;
+      case 2:
+        changed.insert(changed.size() / 3, RandomBytes(333, file_seed + 1));
+        new_b.File(name, changed);
+        break;
+      case 3:
+        new_b.File(name, RandomBytes(size, file_seed + 2));
+        break;
+      case 4:
+        break;  // removed
+      case 5:
+        new_b.File("usr/lib/f" + std::to_string(i) + ".so.2", changed.substr(5));
+        break;
+      case 6:
+        new_b.File(name, changed + Prose(20, file_seed));
+        new_b.File(name + ".added", Prose(30, file_seed + 3));
+        break;
+    }
+  }
+  return {old_b.Finish(), new_b.Finish()};
+}
+
+TEST(Delta, GeneratedPairsRoundTripAndAreTheSameForAnyNumberOfJobs) {
+  for (unsigned seed : {1u, 2u, 3u}) {
+    auto [old_tar, new_tar] = GeneratedPair(seed, 60);
+    Layers layers(old_tar, new_tar);
+    auto old = delta::LoadOldLayer(layers.old_tar_path);
+    ASSERT_TRUE(old.has_value()) << old.error().String();
+    std::string first;
+    for (unsigned jobs : {1u, 4u, 3u}) {
+      delta::EncodeOptions options;
+      options.jobs = jobs;
+      auto stats = delta::EncodeDelta(*old, layers.new_tar_path, layers.delta_path, options);
+      ASSERT_TRUE(stats.has_value()) << stats.error().String();
+      EXPECT_GE(stats->unchanged, 1u);
+      EXPECT_GE(stats->zstd_patch + stats->sa_patch, 1u);
+      const std::string bytes = ReadString(layers.delta_path);
+      if (first.empty()) {
+        first = bytes;
+        auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+        ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+        EXPECT_EQ(*rebuilt, layers.new_tar) << "seed " << seed;
+      } else {
+        EXPECT_EQ(bytes, first) << "seed " << seed << ", " << jobs << " jobs";
+      }
+    }
+  }
+}
+
+TEST(Delta, OldLayerIsReadFromItsSourceWhenEncoding) {
+  auto [old_tar, new_tar] = GeneratedPair(4, 10);
+  Layers layers(old_tar, new_tar);
+  auto old = delta::LoadOldLayer(layers.old_tar_path);
+  ASSERT_TRUE(old.has_value());
+  std::filesystem::remove(layers.old_tar_path);
+  auto stats = delta::EncodeDelta(*old, layers.new_tar_path, layers.delta_path);
+  ASSERT_FALSE(stats.has_value());
+  EXPECT_TRUE(stats.error().Is(DeltaErrc::kBadInput)) << stats.error().String();
+}
+
+TEST(Delta, CommandLineDeltaIsTheSameForAnyNumberOfJobs) {
+  auto [old_tar, new_tar] = GeneratedPair(5, 30);
+  Layers layers(old_tar, new_tar);
+  std::string first;
+  for (const char* jobs : {"1", "4"}) {
+    RunResult r =
+        ferry::testing::Run({BuiltProgram("ferry-publish").string(), "delta", "--old",
+                             layers.old_tar_path.string(), "--new", layers.new_tar_path.string(),
+                             "--out", layers.delta_path.string(), "--jobs", jobs, "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string bytes = ReadString(layers.delta_path);
+    if (first.empty()) {
+      first = bytes;
+    } else {
+      EXPECT_EQ(bytes, first);
+    }
+  }
 }
 
 }  // namespace

@@ -74,20 +74,39 @@ Result<DeltaHeader> ReadDeltaHeader(const std::filesystem::path& path);
 Status ApplyDelta(const std::filesystem::path& old_dir, const std::filesystem::path& delta_path,
                   ByteSink& sink, const std::function<bool()>& stop_requested = {});
 
-// The old layer as the encoder sees it: regular files by normalized path ("usr/bin/x", no
-// leading "./" or "/"). Hardlinks of the old tar appear under each of their names.
+// One regular file of the old layer, as the encoder indexes it.
+struct OldFile {
+  std::uint64_t offset = 0;  // of its content in the old tar (0 in an unpacked directory)
+  std::uint64_t size = 0;
+  std::uint64_t hash = 0;  // of its content, to find a file that moved without changing
+};
+
+// The old layer as the encoder sees it: its regular files by normalized path ("usr/bin/x", no
+// leading "./" or "/"); hardlinks of the old tar appear under each of their names. Contents stay
+// in `source` and are read one file at a time (ReadOldFile), so the layer is never held whole.
 struct OldLayer {
-  std::map<std::string, std::string> files;
+  std::filesystem::path source;  // the old tar, or the unpacked directory
+  bool is_directory = false;
+  std::map<std::string, OldFile> files;
   Sha256 tar_sha256{};  // set when loaded from a tar
 };
 
-// Loads an old layer from a tar file or an unpacked directory (symlinks are skipped).
+// Indexes an old layer from a tar file or an unpacked directory (symlinks are skipped). It reads
+// every file once; `path` must stay in place, unchanged, until the last EncodeDelta with it.
 Result<OldLayer> LoadOldLayer(const std::filesystem::path& path);
+
+// The content of the old file `name` (an entry of layer.files). kBadInput when it cannot be read
+// whole. Thread-safe.
+Result<std::string> ReadOldFile(const OldLayer& layer, const std::string& name,
+                                const OldFile& file);
+
+// Workers for EncodeDelta by default: the number of cores.
+unsigned DefaultEncodeJobs();
 
 struct EncodeOptions {
   int xz_preset = 9;       // 0..9; the extreme flag is always set
   int zstd_level = 19;     // for zstd patch-from candidates
-  unsigned threads = 2;    // workers computing per-file candidates
+  unsigned jobs = 0;       // workers computing per-file candidates; 0: DefaultEncodeJobs()
   bool zstd_patch = true;  // consider zstd patch-from candidates
   bool sa_patch = true;    // consider suffix-array patch candidates
   bool gzip = true;        // rebuild gzip files that zlib reproduces from their content
@@ -103,7 +122,10 @@ struct EncodeStats {
 };
 
 // Writes a delta that rebuilds `new_tar` from `old` to `out` (temp file + rename). The new tar
-// may be any tar (GNU, pax, ustar); bytes it cannot parse are carried as literal bytes.
+// may be any tar (GNU, pax, ustar); bytes it cannot parse are carried as literal bytes. The delta
+// is the same, byte for byte, whatever `options.jobs`. Memory stays bounded whatever the size of
+// the layers: files are worked on a few at a time and the streams are spooled to unnamed temp
+// files in the directory of `out` before they are compressed.
 Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path& new_tar,
                                 const std::filesystem::path& out,
                                 const EncodeOptions& options = {});
