@@ -2,14 +2,13 @@
 #include "ferry/fetch/curl_http_client.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
 #include "loopback_server.hpp"
+#include "support/loopback_listener.hpp"
 
 namespace ferry::fetch {
 namespace {
@@ -66,15 +65,8 @@ TEST(CurlHttpClient, RefusesOtherSchemesAndUnreachablePeers) {
 
 TEST(CurlHttpClient, CancelEndsATransferThatNeverAnswers) {
   // A peer that accepts connections (the kernel does, into the backlog) and never replies.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+  const auto peer = ferry::testing::ListenOnLoopback();
+  const std::string url = "http://127.0.0.1:" + std::to_string(peer.port) + "/x";
 
   CancelToken cancel;
   CurlOptions options;
@@ -88,7 +80,7 @@ TEST(CurlHttpClient, CancelEndsATransferThatNeverAnswers) {
   auto body = http->Get(url, 100);
   const auto took = std::chrono::steady_clock::now() - start;
   canceller.join();
-  ::close(fd);
+  ::close(peer.fd);
   ASSERT_FALSE(body);
   EXPECT_TRUE(body.error().Is(FetchErrc::kCancelled)) << body.error().String();
   EXPECT_LT(took, std::chrono::seconds(5));

@@ -7,8 +7,8 @@
 #include <csignal>
 #include <cstdlib>
 
-#include "canned_server.hpp"
 #include "integration/server/fleet_server_test.hpp"
+#include "support/loopback_http_server.hpp"
 
 namespace ferry::testing {
 namespace {
@@ -184,7 +184,8 @@ std::string HttpReply(const std::string& status_line, const std::string& body,
 }
 
 TEST(FleetClientReplies, AReplyThatIsNotJsonIsMalformed) {
-  CannedServer server(HttpReply("200 OK", "<html>welcome to the captive portal</html>"));
+  LoopbackHttpServer server(
+      AlwaysReply(HttpReply("200 OK", "<html>welcome to the captive portal</html>")));
   auto options = Opts(server.url() + "/", "fdt_x");
   auto client = fleetclient::MakeFleetClient(kSystemClock, options);
   auto a = client->GetAssignment("");
@@ -195,23 +196,23 @@ TEST(FleetClientReplies, AReplyThatIsNotJsonIsMalformed) {
       << a.error().message();
   EXPECT_NE(a.error().message().find("not JSON"), std::string::npos);
   // What the request looked like on the wire.
-  const std::string request = server.last_request();
+  const std::string request = server.LastHead();
   EXPECT_TRUE(request.starts_with("GET /v1/device/assignment HTTP/1.1\r\n")) << request;
   EXPECT_NE(request.find("Authorization: Bearer fdt_x\r\n"), std::string::npos) << request;
 
   auto events = client->PostEvents({{1, "trial", "web", "", "", "", 0}});
   ASSERT_FALSE(events);
   EXPECT_TRUE(events.error().Is(FleetClientErrc::kMalformed));
-  EXPECT_NE(server.last_request().find("Content-Type: application/json"), std::string::npos);
+  EXPECT_NE(server.LastHead().find("Content-Type: application/json"), std::string::npos);
   auto inventory = client->PutInventory(json::object());
   ASSERT_FALSE(inventory);
   EXPECT_TRUE(inventory.error().Is(FleetClientErrc::kMalformed));
-  EXPECT_TRUE(server.last_request().starts_with("PUT /v1/device/inventory HTTP/1.1"));
+  EXPECT_TRUE(server.LastHead().starts_with("PUT /v1/device/inventory HTTP/1.1"));
 }
 
 TEST(FleetClientReplies, AnAssignmentWithABadEntryIsMalformedAndNamesTheField) {
-  CannedServer server(HttpReply(
-      "200 OK", R"({"device":"a","apps":[{"app":"web","version":"latest","deployment":"d-1"}]})"));
+  LoopbackHttpServer server(AlwaysReply(HttpReply(
+      "200 OK", R"({"device":"a","apps":[{"app":"web","version":"latest","deployment":"d-1"}]})")));
   auto a = fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed));
@@ -221,7 +222,8 @@ TEST(FleetClientReplies, AnAssignmentWithABadEntryIsMalformedAndNamesTheField) {
 }
 
 TEST(FleetClientReplies, AnEtagThatCouldInjectAHeaderIsRefused) {
-  CannedServer server(HttpReply("200 OK", R"({"device":"a","apps":[]})", "ETag: \"a b\"\r\n"));
+  LoopbackHttpServer server(
+      AlwaysReply(HttpReply("200 OK", R"({"device":"a","apps":[]})", "ETag: \"a b\"\r\n")));
   auto options = Opts(server.url(), "t");
   auto client = fleetclient::MakeFleetClient(kSystemClock, options);
   auto a = client->GetAssignment("");
@@ -236,13 +238,13 @@ TEST(FleetClientReplies, AnEtagThatCouldInjectAHeaderIsRefused) {
 TEST(FleetClientReplies, AHugeReplyIsCutOffAndMalformed) {
   const std::string big(3 << 20, ' ');
   // Declared: refused before the body is read.
-  CannedServer declared(HttpReply("200 OK", big));
+  LoopbackHttpServer declared(AlwaysReply(HttpReply("200 OK", big)));
   auto a = fleetclient::MakeFleetClient(kSystemClock, Opts(declared.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
   EXPECT_TRUE(a.error().Is(FleetClientErrc::kMalformed)) << a.error().String();
   EXPECT_NE(a.error().message().find("larger than 1048576 bytes"), std::string::npos);
   // Undeclared (read to the close): cut off as it streams in.
-  CannedServer streamed("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big);
+  LoopbackHttpServer streamed(AlwaysReply("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big));
   auto b = fleetclient::MakeFleetClient(kSystemClock, Opts(streamed.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(b);
   EXPECT_TRUE(b.error().Is(FleetClientErrc::kMalformed)) << b.error().String();
@@ -250,9 +252,9 @@ TEST(FleetClientReplies, AHugeReplyIsCutOffAndMalformed) {
 }
 
 TEST(FleetClientReplies, RedirectsAreNeverFollowed) {
-  CannedServer elsewhere(HttpReply("200 OK", R"({"device":"evil","apps":[]})"));
-  CannedServer redirecting(
-      HttpReply("302 Found", "", "Location: " + elsewhere.url() + "/v1/device/assignment\r\n"));
+  LoopbackHttpServer elsewhere(AlwaysReply(HttpReply("200 OK", R"({"device":"evil","apps":[]})")));
+  LoopbackHttpServer redirecting(AlwaysReply(
+      HttpReply("302 Found", "", "Location: " + elsewhere.url() + "/v1/device/assignment\r\n")));
   auto a =
       fleetclient::MakeFleetClient(kSystemClock, Opts(redirecting.url(), "t"))->GetAssignment("");
   ASSERT_FALSE(a);
@@ -263,8 +265,9 @@ TEST(FleetClientReplies, RedirectsAreNeverFollowed) {
 }
 
 TEST(FleetClientReplies, ServerErrorsCarryTheirTextAndRetryAfterDates) {
-  CannedServer server(HttpReply("503 Service Unavailable", R"({"error":"maintenance"})",
-                                "Retry-After: Tue, 14 Nov 2023 22:14:20 GMT\r\n"));
+  LoopbackHttpServer server(
+      AlwaysReply(HttpReply("503 Service Unavailable", R"({"error":"maintenance"})",
+                            "Retry-After: Tue, 14 Nov 2023 22:14:20 GMT\r\n")));
   ManualClock clock(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
   auto client = fleetclient::MakeFleetClient(clock, Opts(server.url(), "t"));
   auto a = client->GetAssignment("");
@@ -277,14 +280,15 @@ TEST(FleetClientReplies, ServerErrorsCarryTheirTextAndRetryAfterDates) {
 }
 
 TEST(FleetClientReplies, AVeryLongRetryAfterIsCut) {
-  CannedServer server(HttpReply("429 Too Many Requests", "{}", "Retry-After: 99999999\r\n"));
+  LoopbackHttpServer server(
+      AlwaysReply(HttpReply("429 Too Many Requests", "{}", "Retry-After: 99999999\r\n")));
   auto client = fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), "t"));
   ASSERT_FALSE(client->GetAssignment(""));
   EXPECT_EQ(client->RetryAfter(), std::chrono::seconds(3600));
 }
 
 TEST(FleetClientReplies, ASilentServerTimesOut) {
-  CannedServer server("", /*silent=*/true);
+  LoopbackHttpServer server(HoldSilently());
   auto options = Opts(server.url(), "t");
   options.total_timeout = std::chrono::seconds(1);
   auto r = fleetclient::MakeFleetClient(kSystemClock, options)->GetAssignment("");
@@ -293,8 +297,8 @@ TEST(FleetClientReplies, ASilentServerTimesOut) {
 }
 
 TEST(FleetClientReplies, TheEnvironmentsProxyIsIgnored) {
-  CannedServer proxy(HttpReply("200 OK", R"({"device":"via-proxy","apps":[]})"));
-  CannedServer server(HttpReply("200 OK", R"({"device":"direct","apps":[]})"));
+  LoopbackHttpServer proxy(AlwaysReply(HttpReply("200 OK", R"({"device":"via-proxy","apps":[]})")));
+  LoopbackHttpServer server(AlwaysReply(HttpReply("200 OK", R"({"device":"direct","apps":[]})")));
   ::setenv("http_proxy", proxy.url().c_str(), 1);
   ::setenv("HTTP_PROXY", proxy.url().c_str(), 1);
   ::setenv("ALL_PROXY", proxy.url().c_str(), 1);
@@ -323,7 +327,7 @@ TEST(FleetClientReplies, BadUrlsAndTokensAreRefusedBeforeSending) {
     ASSERT_FALSE(r) << url;
     EXPECT_TRUE(r.error().Is(FleetClientErrc::kBadUrl)) << url << ": " << r.error().String();
   }
-  CannedServer server(HttpReply("200 OK", R"({"device":"a","apps":[]})"));
+  LoopbackHttpServer server(AlwaysReply(HttpReply("200 OK", R"({"device":"a","apps":[]})")));
   for (const char* token : {"", "fdt_x\r\nX-Evil: 1"}) {
     auto r =
         fleetclient::MakeFleetClient(kSystemClock, Opts(server.url(), token))->GetAssignment("");

@@ -1,83 +1,24 @@
 // The real HTTP and TCP probes against servers on loopback (port 0).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <thread>
 
 #include "ferry/health/probe.hpp"
 #include "support/fake_runtime.hpp"
+#include "support/loopback_http_server.hpp"
 
 namespace ferry::health {
 namespace {
 
 using namespace std::chrono_literals;
+using ferry::testing::AlwaysReply;
+using ferry::testing::HoldSilently;
+using ferry::testing::LoopbackHttpServer;
 using manifest::CheckKind;
 using manifest::HealthCheck;
 
-// Accepts connections on 127.0.0.1 and answers each with `reply` (or nothing, when empty).
-class TinyServer {
- public:
-  explicit TinyServer(std::string reply) : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 8), 0);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0 || stop_) {
-          if (c >= 0) {
-            ::close(c);
-          }
-          return;
-        }
-        char buf[2048];
-        const ssize_t n = ::read(c, buf, sizeof buf);
-        if (n > 0) {
-          request_.assign(buf, static_cast<std::size_t>(n));
-        }
-        if (!reply_.empty()) {
-          EXPECT_EQ(::write(c, reply_.data(), reply_.size()), static_cast<ssize_t>(reply_.size()));
-          ::close(c);
-        } else {
-          held_.push_back(c);  // silent: keep it open until the end
-        }
-      }
-    });
-  }
-  ~TinyServer() {
-    stop_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-    for (int c : held_) {
-      ::close(c);
-    }
-  }
-  int port() const { return port_; }
-  std::string request() { return request_; }
-
- private:
-  std::string reply_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::string request_;
-  std::vector<int> held_;
-  std::thread thread_;
-};
-
 int ClosedPort() {
-  TinyServer s("x");
+  LoopbackHttpServer s(AlwaysReply("x"));
   return s.port();  // closed once the server is gone
 }
 
@@ -90,29 +31,29 @@ std::unique_ptr<Probe> Http(int port, const std::string& path = "/health") {
 }
 
 TEST(HttpProbe, HealthyOnStatusInRange) {
-  TinyServer server("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+  LoopbackHttpServer server(AlwaysReply("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"));
   const auto r = Http(server.port())->Run(2000ms);
   EXPECT_TRUE(r.healthy) << r.output;
   EXPECT_EQ(r.output, "HTTP/1.1 204 No Content");
-  EXPECT_TRUE(server.request().starts_with("GET /health HTTP/1.0\r\n")) << server.request();
+  EXPECT_TRUE(server.LastHead().starts_with("GET /health HTTP/1.0\r\n")) << server.LastHead();
 }
 
 TEST(HttpProbe, UnhealthyOnStatusOutOfRange) {
-  TinyServer server("HTTP/1.1 503 Service Unavailable\r\n\r\nbusy");
+  LoopbackHttpServer server(AlwaysReply("HTTP/1.1 503 Service Unavailable\r\n\r\nbusy"));
   const auto r = Http(server.port())->Run(2000ms);
   EXPECT_FALSE(r.healthy);
   EXPECT_NE(r.output.find("HTTP status 503 not in 200-399"), std::string::npos) << r.output;
 }
 
 TEST(HttpProbe, UnhealthyOnGarbage) {
-  TinyServer server("SSH-2.0-OpenSSH\r\n");
+  LoopbackHttpServer server(AlwaysReply("SSH-2.0-OpenSSH\r\n"));
   const auto r = Http(server.port())->Run(2000ms);
   EXPECT_FALSE(r.healthy);
   EXPECT_NE(r.output.find("not an HTTP response"), std::string::npos) << r.output;
 }
 
 TEST(HttpProbe, SilentServerTimesOut) {
-  TinyServer server("");
+  LoopbackHttpServer server(HoldSilently());
   const auto start = std::chrono::steady_clock::now();
   const auto r = Http(server.port())->Run(300ms);
   EXPECT_FALSE(r.healthy);
@@ -121,7 +62,7 @@ TEST(HttpProbe, SilentServerTimesOut) {
 }
 
 TEST(HttpProbe, StopEndsAProbeInFlightAtOnce) {
-  TinyServer server("");
+  LoopbackHttpServer server(HoldSilently());
   ferry::testing::FakeRuntime runtime;
   CancelToken stop;
   HealthCheck c;
@@ -153,7 +94,7 @@ TEST(HttpProbe, RefusedConnection) {
 
 TEST(TcpProbe, ConnectsOrReportsRefusal) {
   ferry::testing::FakeRuntime runtime;
-  TinyServer server("hello");
+  LoopbackHttpServer server(AlwaysReply("hello"));
   HealthCheck c;
   c.kind = CheckKind::kTcp;
   c.port = server.port();
