@@ -116,8 +116,14 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
         return Cancelled(last_output, probes);
       }
       ++probes;
-      last_output = Bounded(result.output);
       now = clock_.Now();
+      // A probe that failed once the trial's time, not its own timeout, ran out says nothing new
+      // about the app ("no HTTP response within 1 ms"): the reason keeps what the probe before it
+      // saw.
+      const bool cut_short = budget < ToDuration(check.timeout) && now >= deadline;
+      if (result.healthy || !cut_short || probes == 1) {
+        last_output = Bounded(result.output);
+      }
       if (result.healthy) {
         failed_in_a_row = 0;
         if (ok_in_a_row++ == 0) {

@@ -272,6 +272,24 @@ TEST_F(HealthCheckerTest, ProbeTimeoutNeverRunsPastTheDeadline) {
   EXPECT_LE(Elapsed(), 4s + 1500ms);
 }
 
+// A last probe started just before the deadline has almost no time and fails for want of it; the
+// reason names what the app answered before, not that timeout.
+TEST_F(HealthCheckerTest, ALastProbeCutShortByTheDeadlineDoesNotHideTheAppsAnswer) {
+  auto check = Http();
+  check.timeout = HealthCheck::Seconds(2);
+  check.deadline = HealthCheck::Seconds(3);
+  check.interval = HealthCheck::Seconds(1);
+  const ProbeResult no_answer{false, "no HTTP response within 500 ms"};
+  // 0 s: 500 (takes 1.5 s); 2.5 s: started with 500 ms left, which it uses up.
+  ScriptedProbe probe(clock_, {kBad, no_answer}, 1500ms);
+  const auto r = checker_.Run(check, "app-r2", &probe);
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(probe.timeouts.size(), 2u);
+  EXPECT_EQ(probe.timeouts[1], 500ms);
+  EXPECT_NE(r.reason.find("last probe: HTTP status 500"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.probes, 2);
+}
+
 TEST_F(HealthCheckerTest, CancelEndsTheTrial) {
   auto check = Http();
   ScriptedProbe probe(clock_, {kBad});
