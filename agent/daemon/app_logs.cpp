@@ -150,8 +150,8 @@ Result<Json> ReadAppLogs(store::StateStore& store, const engine::Layout& layout,
     return Fail(Errc::kNotFound,
                 request.app + " runs no revision; name one with --revision (see ferry history)");
   }
-  const stdfs::path live = layout.app_logs(request.app) / (revision + ".log");
-  const stdfs::path rotated = layout.app_logs(request.app) / (revision + ".log.1");
+  const stdfs::path live = layout.app_log(request.app, revision);
+  const stdfs::path rotated = layout.rotated_app_log(request.app, revision);
   const std::uint64_t size = SizeOf(live);
   std::string text;
   std::uint64_t position = size;

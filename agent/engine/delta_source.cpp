@@ -7,13 +7,14 @@
 #include <optional>
 #include <thread>
 
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/delta/delta.hpp"
 
 namespace ferry::engine {
 
 struct DeltaSource::State {
-  int read_fd = -1;
-  int write_fd = -1;
+  UniqueFd read_fd;
+  UniqueFd write_fd;
   std::thread producer;
   std::optional<Status> producer_result;
   std::optional<layers::FdSource> reader;
@@ -29,9 +30,9 @@ DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path de
     state_->producer_result = Fail(ErrnoError("socketpair"));
     return;
   }
-  state_->read_fd = fds[0];
-  state_->write_fd = fds[1];
-  state_->reader.emplace(state_->read_fd);
+  state_->read_fd.Reset(fds[0]);
+  state_->write_fd.Reset(fds[1]);
+  state_->reader.emplace(state_->read_fd.get());
   State* s = state_.get();
   s->producer = std::thread([s, old_dir = std::move(old_dir), delta_path = std::move(delta_path),
                              stop_requested = std::move(stop_requested)] {
@@ -39,7 +40,7 @@ DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path de
       std::size_t done = 0;
       while (done < bytes.size()) {
         const ssize_t n =
-            ::send(s->write_fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+            ::send(s->write_fd.get(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EINTR) {
             continue;
@@ -51,22 +52,17 @@ DeltaSource::DeltaSource(std::filesystem::path old_dir, std::filesystem::path de
       return Ok();
     });
     Status result = delta::ApplyDelta(old_dir, delta_path, sink, stop_requested);
-    ::shutdown(s->write_fd, SHUT_WR);
+    ::shutdown(s->write_fd.get(), SHUT_WR);
     s->producer_result = std::move(result);
   });
 }
 
 DeltaSource::~DeltaSource() {
-  if (state_->read_fd >= 0) {
-    ::shutdown(state_->read_fd, SHUT_RDWR);  // unblocks a producer still writing
+  if (state_->read_fd.valid()) {
+    ::shutdown(state_->read_fd.get(), SHUT_RDWR);  // unblocks a producer still writing
   }
   if (state_->producer.joinable()) {
     state_->producer.join();
-  }
-  for (int fd : {state_->read_fd, state_->write_fd}) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
   }
 }
 
@@ -78,8 +74,8 @@ Result<std::span<const std::byte>> DeltaSource::Next() {
 }
 
 Status DeltaSource::Finish() {
-  if (state_->read_fd >= 0) {
-    ::shutdown(state_->read_fd, SHUT_RDWR);
+  if (state_->read_fd.valid()) {
+    ::shutdown(state_->read_fd.get(), SHUT_RDWR);
   }
   if (state_->producer.joinable()) {
     state_->producer.join();

@@ -100,7 +100,7 @@ Result<stdfs::path> DirBlobProvider::Get(const manifest::Blob& blob) {
   if (!digest) {
     return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
   }
-  const stdfs::path p = layout::BlobPath(dir_ / "blobs", *digest);
+  const stdfs::path p = layout::BlobPath(layout::BundleBlobs(dir_), *digest);
   if (!Exists(p)) {
     return Fail(Errc::kNotFound, "blob " + blob.digest + " is not in " + dir_.string());
   }
@@ -133,7 +133,7 @@ bool Engine::Updating(const std::string& app) const { return reporter_.InFlight(
 
 Result<manifest::Manifest> Engine::LoadRevisionManifest(const std::string& app,
                                                         const std::string& revision) {
-  auto bytes = fs::ReadFile(layout_.revision(app, revision) / "manifest.json", 1u << 20);
+  auto bytes = fs::ReadFile(layout_.revision_manifest(app, revision), 1u << 20);
   if (!bytes) {
     return Fail(bytes.error().WithContext("revision " + revision));
   }
@@ -151,7 +151,7 @@ std::optional<std::string> Engine::LastGood(const std::string& app, const std::s
   }
   for (auto it = revs->rbegin(); it != revs->rend(); ++it) {
     if (it->id != except && !it->bad && it->state == store::RevisionState::kCommitted &&
-        Exists(layout_.revision(app, it->id) / "rootfs")) {
+        Exists(layout_.revision_rootfs(app, it->id))) {
       return it->id;
     }
   }
@@ -316,7 +316,7 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     return Fail(st.error());
   }
   const stdfs::path dir = layout_.revision(m.app, revision);
-  if (Exists(dir / "rootfs") && Exists(dir / "manifest.json") &&
+  if (Exists(layout::RevisionRootfs(dir)) && Exists(layout::RevisionManifest(dir)) &&
       RevisionRootfsHasItsLayers(layout_.layers(), dir)) {
     // Staged before (a revision reinstalled or reverted to): the tree is complete, as it was
     // renamed into place only after it was synced. Its layers are recorded again: a crash right
@@ -359,7 +359,7 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   if (auto st = fs::MakeDirs(layout_.revisions(m.app), 0700); !st) {
     return Fail(st.error());
   }
-  const stdfs::path partial = dir.string() + ".partial";
+  const stdfs::path partial = Layout::BeingStaged(dir);
   if (auto st = RemoveRevisionDir(partial); !st) {
     return Fail(st.error());
   }
@@ -383,8 +383,8 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
     (void)RemoveRevisionDir(partial);
     return Fail(st.error().WithContext("assembling the root filesystem"));
   }
-  if (auto st =
-          fs::WriteFileAtomic(partial / "manifest.json", manifest::SerializeManifest(m), 0600);
+  if (auto st = fs::WriteFileAtomic(layout::RevisionManifest(partial),
+                                    manifest::SerializeManifest(m), 0600);
       !st) {
     (void)RemoveRevisionDir(partial);
     return Fail(st.error());
@@ -517,7 +517,7 @@ Status Engine::CreateRevision(const std::string& app, const std::string& revisio
     return Fail(m.error());
   }
   const stdfs::path dir = layout_.revision(app, revision);
-  auto spec = SpecFromManifest(*m, revision, dir / "rootfs");
+  auto spec = SpecFromManifest(*m, revision, layout::RevisionRootfs(dir));
   if (!spec) {
     return Fail(spec.error());
   }
@@ -856,7 +856,7 @@ Result<InstallResult> Engine::Revert(const std::string& app, std::optional<std::
   if (target->bad) {
     return Fail(Errc::kFailedPrecondition, *revision + " was marked bad: " + target->reason);
   }
-  if (!Exists(layout_.revision(app, *revision) / "rootfs")) {
+  if (!Exists(layout_.revision_rootfs(app, *revision))) {
     return Fail(Errc::kNotFound, *revision + " is no longer on disk");
   }
   Crashpoint(kRevertBeforeSwitch);
@@ -1132,14 +1132,14 @@ void Engine::SweepApp(const std::string& app) {
        it.increment(ec)) {
     const stdfs::path p = it->path();
     const std::string name = p.filename().string();
-    if (name.ends_with(".partial") || name.ends_with(Layout::kBeingRemovedSuffix)) {
+    if (name.ends_with(Layout::kBeingStagedSuffix) || name.ends_with(Layout::kBeingRemovedSuffix)) {
       if (auto st = RemoveRevisionDir(p); !st) {
         log::warn("{}: removing {}: {}", app, p.string(), st.error().message());
       }
       continue;
     }
     SweepTempFiles(p);
-    SweepTempFiles(p / "overlay");
+    SweepTempFiles(layout::RevisionOverlay(p));
   }
   SweepTempFiles(revisions);
   SweepTempFiles(layout_.app(app));

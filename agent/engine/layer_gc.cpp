@@ -69,7 +69,7 @@ Status FinishRemovals(const stdfs::path& dir) {
   for (auto it = stdfs::directory_iterator(dir, ec); !ec && it != stdfs::directory_iterator();
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.ends_with(Layout::kBeingRemovedSuffix) || name.ends_with(".partial")) {
+    if (name.ends_with(Layout::kBeingRemovedSuffix) || name.ends_with(Layout::kBeingStagedSuffix)) {
       if (auto st = layers::RemoveTree(it->path()); !st) {
         return st;
       }

@@ -9,9 +9,12 @@
 #include <cerrno>
 #include <mutex>
 
+#include "ferry/core/check.hpp"
+#include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
 #include "ferry/layers/extract.hpp"
+#include "ferry/layout/layout.hpp"
 
 namespace ferry::engine {
 namespace {
@@ -22,10 +25,12 @@ namespace stdfs = std::filesystem;
 std::atomic<bool> g_overlay_unusable{false};
 std::once_flag g_overlay_logged;
 
-stdfs::path OverlayDir(const stdfs::path& dir) { return dir / "overlay"; }
-stdfs::path LayersFile(const stdfs::path& dir) { return OverlayDir(dir) / "layers"; }
-stdfs::path UpperDir(const stdfs::path& dir) { return OverlayDir(dir) / "upper"; }
-stdfs::path WorkDir(const stdfs::path& dir) { return OverlayDir(dir) / "work"; }
+// A layer named in a layers file, whose hex was checked when the file was read.
+stdfs::path LayerDir(const stdfs::path& layers_dir, std::string_view hex) {
+  auto diff_id = Digest::FromHex(hex);
+  FERRY_CHECK(diff_id.has_value());
+  return layout::LayerPath(layers_dir, *diff_id);
+}
 
 bool IsHex64(std::string_view s) {
   if (s.size() != 64) {
@@ -48,7 +53,8 @@ bool IsDir(const stdfs::path& p) {
 bool IsMounted(const stdfs::path& dir) {
   struct stat parent {};
   struct stat mp {};
-  if (::lstat(dir.c_str(), &parent) != 0 || ::lstat((dir / "rootfs").c_str(), &mp) != 0) {
+  if (::lstat(dir.c_str(), &parent) != 0 ||
+      ::lstat(layout::RevisionRootfs(dir).c_str(), &mp) != 0) {
     return false;
   }
   return S_ISDIR(mp.st_mode) && mp.st_dev != parent.st_dev;
@@ -61,10 +67,10 @@ std::string MountOptions(const stdfs::path& layers_dir, const std::vector<std::s
                          const stdfs::path& dir) {
   std::string lower;
   for (auto it = hexes.rbegin(); it != hexes.rend(); ++it) {
-    lower += (lower.empty() ? "" : ":") + (layers_dir / *it).string();
+    lower += (lower.empty() ? "" : ":") + LayerDir(layers_dir, *it).string();
   }
-  return "lowerdir=" + lower + ",upperdir=" + UpperDir(dir).string() +
-         ",workdir=" + WorkDir(dir).string();
+  return "lowerdir=" + lower + ",upperdir=" + layout::RevisionOverlayUpper(dir).string() +
+         ",workdir=" + layout::RevisionOverlayWork(dir).string();
 }
 
 // Why overlay cannot serve these layers as they are unpacked, or empty when it can.
@@ -106,7 +112,7 @@ std::string OverlayObstacle(const std::vector<RootfsLayer>& layers, const stdfs:
 }
 
 Result<std::vector<std::string>> ReadLayersFile(const stdfs::path& dir) {
-  auto text = fs::ReadFile(LayersFile(dir), 64u << 10);
+  auto text = fs::ReadFile(layout::RevisionOverlayLayers(dir), 64u << 10);
   if (!text) {
     return Fail(text.error());
   }
@@ -120,13 +126,13 @@ Result<std::vector<std::string>> ReadLayersFile(const stdfs::path& dir) {
     const std::string line = text->substr(start, end - start);
     start = end + 1;
     if (!IsHex64(line)) {
-      return Fail(Errc::kCorrupt,
-                  LayersFile(dir).string() + ": not a layer: '" + line.substr(0, 80) + "'");
+      return Fail(Errc::kCorrupt, layout::RevisionOverlayLayers(dir).string() + ": not a layer: '" +
+                                      line.substr(0, 80) + "'");
     }
     hexes.push_back(line);
   }
   if (hexes.empty()) {
-    return Fail(Errc::kCorrupt, LayersFile(dir).string() + " lists no layers");
+    return Fail(Errc::kCorrupt, layout::RevisionOverlayLayers(dir).string() + " lists no layers");
   }
   return hexes;
 }
@@ -134,13 +140,13 @@ Result<std::vector<std::string>> ReadLayersFile(const stdfs::path& dir) {
 Status Mount(const stdfs::path& layers_dir, const std::vector<std::string>& hexes,
              const stdfs::path& dir) {
   for (const auto& hex : hexes) {
-    if (!IsDir(layers_dir / hex)) {
+    if (!IsDir(LayerDir(layers_dir, hex))) {
       return Fail(Errc::kNotFound, "layer " + hex + " of " + dir.filename().string() +
                                        " is missing from " + layers_dir.string());
     }
   }
   const std::string options = MountOptions(layers_dir, hexes, dir);
-  const stdfs::path target = dir / "rootfs";
+  const stdfs::path target = layout::RevisionRootfs(dir);
   if (::mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
     return Fail(ErrnoError("mounting an overlay on " + target.string()));
   }
@@ -168,17 +174,17 @@ Status TryOverlay(const std::vector<RootfsLayer>& layers, const stdfs::path& dir
     list += hexes.back() + "\n";
   }
   list.pop_back();
-  if (::mkdir(OverlayDir(dir).c_str(), 0700) != 0) {
-    return Fail(ErrnoError("mkdir " + OverlayDir(dir).string()));
+  if (::mkdir(layout::RevisionOverlay(dir).c_str(), 0700) != 0) {
+    return Fail(ErrnoError("mkdir " + layout::RevisionOverlay(dir).string()));
   }
   // The upper dir's mode is the root's mode.
-  for (const auto& d : {UpperDir(dir), WorkDir(dir)}) {
+  for (const auto& d : {layout::RevisionOverlayUpper(dir), layout::RevisionOverlayWork(dir)}) {
     if (::mkdir(d.c_str(), 0755) != 0) {
       return Fail(ErrnoError("mkdir " + d.string()));
     }
   }
-  if (::mkdir((dir / "rootfs").c_str(), 0755) != 0) {
-    return Fail(ErrnoError("mkdir " + (dir / "rootfs").string()));
+  if (::mkdir(layout::RevisionRootfs(dir).c_str(), 0755) != 0) {
+    return Fail(ErrnoError("mkdir " + layout::RevisionRootfs(dir).string()));
   }
   if (auto st = Mount(layers.front().dir.parent_path(), hexes, dir); !st) {
     mount_refused = true;
@@ -188,7 +194,7 @@ Status TryOverlay(const std::vector<RootfsLayer>& layers, const stdfs::path& dir
     return st;
   }
   // Written last: a folder with this file is an overlay revision.
-  if (auto st = fs::WriteFileAtomic(LayersFile(dir), list, 0600); !st) {
+  if (auto st = fs::WriteFileAtomic(layout::RevisionOverlayLayers(dir), list, 0600); !st) {
     return st;
   }
   return SyncTree(dir);
@@ -198,7 +204,7 @@ Status RemoveOverlaySkeleton(const stdfs::path& dir) {
   if (auto st = UnmountRevisionRootfs(dir); !st) {
     return st;
   }
-  for (const auto& p : {OverlayDir(dir), dir / "rootfs"}) {
+  for (const auto& p : {layout::RevisionOverlay(dir), layout::RevisionRootfs(dir)}) {
     if (auto st = layers::RemoveTree(p); !st) {
       return st;
     }
@@ -234,7 +240,7 @@ void ResetOverlayProbeForTesting() { g_overlay_unusable = false; }
 
 Result<RootfsKind> BuildRevisionRootfs(const std::vector<RootfsLayer>& layers,
                                        const stdfs::path& dir, bool writable, RootfsMode mode) {
-  const stdfs::path rootfs = dir / "rootfs";
+  const stdfs::path rootfs = layout::RevisionRootfs(dir);
   if (auto st = CheckLayerStack(layers); !st) {
     return Fail(st.error());
   }
@@ -278,7 +284,8 @@ Result<RootfsKind> BuildRevisionRootfs(const std::vector<RootfsLayer>& layers,
 
 RootfsKind RevisionRootfsKind(const stdfs::path& dir) {
   std::error_code ec;
-  return stdfs::exists(LayersFile(dir), ec) ? RootfsKind::kOverlay : RootfsKind::kHardlink;
+  return stdfs::exists(layout::RevisionOverlayLayers(dir), ec) ? RootfsKind::kOverlay
+                                                               : RootfsKind::kHardlink;
 }
 
 bool RevisionRootfsHasItsLayers(const stdfs::path& layers_dir, const stdfs::path& dir) {
@@ -290,7 +297,7 @@ bool RevisionRootfsHasItsLayers(const stdfs::path& layers_dir, const stdfs::path
     return false;
   }
   for (const auto& hex : *hexes) {
-    if (!IsDir(layers_dir / hex)) {
+    if (!IsDir(LayerDir(layers_dir, hex))) {
       return false;
     }
   }
@@ -309,7 +316,7 @@ Status MountRevisionRootfs(const stdfs::path& layers_dir, const stdfs::path& dir
 }
 
 Status UnmountRevisionRootfs(const stdfs::path& dir) {
-  const stdfs::path target = dir / "rootfs";
+  const stdfs::path target = layout::RevisionRootfs(dir);
   // Mounted twice (by hand, or a race with another mounter) unwinds too; bounded all the same.
   for (int i = 0; i < 8 && IsMounted(dir); ++i) {
     if (::umount2(target.c_str(), UMOUNT_NOFOLLOW) == 0) {

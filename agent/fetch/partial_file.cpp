@@ -26,22 +26,8 @@ Error FileError(std::string_view what, const std::filesystem::path& path, int er
 
 }  // namespace
 
-PartialFile::PartialFile(std::filesystem::path path, int fd)
-    : path_(std::move(path)), fd_(fd), hash_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {}
-
-PartialFile::PartialFile(PartialFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      fd_(other.fd_),
-      size_(other.size_),
-      hash_(std::move(other.hash_)) {
-  other.fd_ = -1;
-}
-
-PartialFile::~PartialFile() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-}
+PartialFile::PartialFile(std::filesystem::path path, UniqueFd fd)
+    : path_(std::move(path)), fd_(std::move(fd)), hash_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {}
 
 Status PartialFile::ResetHash() {
   if (!hash_ || EVP_DigestInit_ex(hash_.get(), EVP_sha256(), nullptr) != 1) {
@@ -55,7 +41,7 @@ Result<PartialFile> PartialFile::Open(const std::filesystem::path& path, std::ui
   if (fd < 0) {
     return Fail(FileError("opening", path, errno));
   }
-  PartialFile file(path, fd);
+  PartialFile file(path, UniqueFd(fd));
   FERRY_TRY_STATUS(file.ResetHash(), "partial file");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -96,14 +82,14 @@ Result<PartialFile> PartialFile::Open(const std::filesystem::path& path, std::ui
 
 Status PartialFile::Append(std::string_view data) {
   while (!data.empty()) {
-    const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(size_));
+    const ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(), static_cast<off_t>(size_));
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       const int err = errno;
       // Never leave bytes on disk that the hash does not cover.
-      (void)::ftruncate(fd_, static_cast<off_t>(size_));
+      (void)::ftruncate(fd_.get(), static_cast<off_t>(size_));
       return Fail(FileError("writing", path_, err));
     }
     const auto written = static_cast<std::size_t>(n);
@@ -117,7 +103,7 @@ Status PartialFile::Append(std::string_view data) {
 }
 
 Status PartialFile::Truncate() {
-  if (::ftruncate(fd_, 0) != 0) {
+  if (::ftruncate(fd_.get(), 0) != 0) {
     return Fail(FileError("truncating", path_, errno));
   }
   size_ = 0;
@@ -136,17 +122,14 @@ std::string PartialFile::Digest() const {
 }
 
 Status PartialFile::Sync() {
-  if (::fsync(fd_) != 0) {
+  if (::fsync(fd_.get()) != 0) {
     return Fail(FileError("fsync of", path_, errno));
   }
   return fs::SyncParent(path_);
 }
 
 Status PartialFile::Remove() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  fd_.Reset();
   if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
     return Fail(FileError("deleting", path_, errno));
   }

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
 
 namespace ferry::fetch {
 
@@ -21,9 +22,8 @@ class PartialFile {
   // the hash always covers exactly what is on disk.
   static Result<PartialFile> Open(const std::filesystem::path& path, std::uint64_t max_size);
 
-  PartialFile(PartialFile&& other) noexcept;
+  PartialFile(PartialFile&& other) noexcept = default;
   PartialFile& operator=(PartialFile&&) = delete;
-  ~PartialFile();
 
   std::uint64_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
@@ -40,11 +40,11 @@ class PartialFile {
   Status Remove();
 
  private:
-  PartialFile(std::filesystem::path path, int fd);
+  PartialFile(std::filesystem::path path, UniqueFd fd);
   Status ResetHash();
 
   std::filesystem::path path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   std::uint64_t size_ = 0;
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> hash_;
 };

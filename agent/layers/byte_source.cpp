@@ -26,17 +26,11 @@ Result<std::span<const std::byte>> FdSource::Next() {
 FileSource::FileSource(const std::filesystem::path& path, std::size_t chunk_size)
     : path_(path),
       fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)),
-      open_errno_(fd_ < 0 ? errno : 0),
-      inner_(fd_, chunk_size) {}
-
-FileSource::~FileSource() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-}
+      open_errno_(fd_.valid() ? 0 : errno),
+      inner_(fd_.get(), chunk_size) {}
 
 Result<std::span<const std::byte>> FileSource::Next() {
-  if (fd_ < 0) {
+  if (!fd_.valid()) {
     return Fail(ErrnoError("open " + path_.string(), open_errno_));
   }
   auto chunk = inner_.Next();

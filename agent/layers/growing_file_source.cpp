@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "ferry/core/unique_fd.hpp"
+
 namespace ferry::layers {
 
 struct GrowingFileSource::State {
@@ -18,7 +20,7 @@ struct GrowingFileSource::State {
   std::string digest;
   std::uint64_t size = 0;
   std::vector<std::byte> buffer;
-  int fd = -1;
+  UniqueFd fd;
   std::uint64_t offset = 0;  // bytes handed out
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> sha{EVP_MD_CTX_new(), EVP_MD_CTX_free};
   std::optional<Error> failed;  // final: every later Next() returns it
@@ -48,11 +50,7 @@ GrowingFileSource::GrowingFileSource(std::filesystem::path path, std::string dig
   }
 }
 
-GrowingFileSource::~GrowingFileSource() {
-  if (state_->fd >= 0) {
-    ::close(state_->fd);
-  }
-}
+GrowingFileSource::~GrowingFileSource() = default;
 
 void GrowingFileSource::Grew(std::uint64_t bytes) {
   std::lock_guard lock(state_->mu);
@@ -118,9 +116,9 @@ Result<std::span<const std::byte>> GrowingFileSource::Next() {
     s.at_end = true;
     return std::span<const std::byte>();
   }
-  if (s.fd < 0) {
-    s.fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (s.fd < 0) {
+  if (!s.fd.valid()) {
+    s.fd.Reset(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!s.fd.valid()) {
       return s.Fail(ErrnoError("opening " + s.path.string()));
     }
   }
@@ -128,7 +126,7 @@ Result<std::span<const std::byte>> GrowingFileSource::Next() {
       static_cast<std::size_t>(std::min<std::uint64_t>(available - s.offset, s.buffer.size()));
   ssize_t n = 0;
   do {
-    n = ::pread(s.fd, s.buffer.data(), want, static_cast<off_t>(s.offset));
+    n = ::pread(s.fd.get(), s.buffer.data(), want, static_cast<off_t>(s.offset));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     return s.Fail(ErrnoError("reading " + s.path.string()));

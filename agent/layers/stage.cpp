@@ -13,6 +13,7 @@
 #include "ferry/core/unique_fd.hpp"
 #include "ferry/layers/beneath.hpp"
 #include "ferry/layers/extract.hpp"
+#include "ferry/layout/layout.hpp"
 
 namespace ferry::layers {
 namespace {
@@ -66,11 +67,10 @@ Result<ExtractResult> StageLayer(ByteSource& source, const std::filesystem::path
                 "diff_id \"" + std::string(expected_diff_id.substr(0, 100)) +
                     "\" is not sha256: followed by 64 lowercase hex digits");
   }
-  const std::string hex(diff_id->hex());
   const std::string context = "staging layer " + std::string(expected_diff_id);
-  const std::filesystem::path final_dir = layers_dir / hex;
-  const std::filesystem::path partial = layers_dir / (hex + ".partial");
-  const std::filesystem::path whiteout_list = layers_dir / (hex + ".whiteouts");
+  const std::filesystem::path final_dir = layout::LayerPath(layers_dir, *diff_id);
+  const std::filesystem::path partial = layout::LayerStagingPath(layers_dir, *diff_id);
+  const std::filesystem::path whiteout_list = layout::LayerWhiteoutsPath(layers_dir, *diff_id);
 
   FERRY_TRY_STATUS(fs::MakeDirs(layers_dir), context);
   struct stat st {};

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "ferry/core/unique_fd.hpp"
+#include "ferry/layout/layout.hpp"
 #include "ferry/runtime/errors.hpp"
 
 namespace ferry::runtime {
@@ -30,7 +31,7 @@ Result<bool> RotateLogIfLarge(const std::filesystem::path& log, std::uint64_t ma
     return false;
   }
   // Logs are diagnostics, not state: no fsync, a crash may lose the rotated copy.
-  const std::filesystem::path rotated = log.string() + ".1";
+  const std::filesystem::path rotated = layout::RotatedLogPath(log);
   const std::filesystem::path tmp = log.string() + ".1.tmp";
   const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (out < 0) {

@@ -285,8 +285,9 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
     }
   }
   FERRY_TRY_STATUS(fs::MakeDirs(bundle_dir), "bundle");
-  FERRY_TRY_STATUS(fs::WriteFileAtomic(bundle_dir / "config.json", config->dump(2), 0600),
-                   "writing config.json");
+  FERRY_TRY_STATUS(
+      fs::WriteFileAtomic(layout::RevisionBundleConfig(bundle_dir), config->dump(2), 0600),
+      "writing config.json");
 
   // runc writes the pid file through an O_EXCL temp file named ".<name>" next to it: a power cut
   // in between leaves that name behind and fails every later create. So both names live in the
@@ -294,7 +295,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   // the names older versions left in the persistent bundle dir go too.
   FERRY_TRY_STATUS(fs::MakeDirs(config_.root, 0700), "runtime state dir");
   const stdfs::path pid_file = config_.root / (id + ".pid");
-  const stdfs::path runc_log = bundle_dir / "runtime.log";
+  const stdfs::path runc_log = layout::RevisionRuntimeLog(bundle_dir);
   for (const auto& stale :
        {pid_file, config_.root / ("." + id + ".pid"), bundle_dir / "container.pid",
         bundle_dir / ".container.pid", runc_log}) {
@@ -302,7 +303,8 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
       return Fail(SystemError("remove " + stale.string(), ec));
     }
   }
-  const stdfs::path log_path = config_.log_dir / spec.app / (spec.revision + ".log");
+  const stdfs::path log_path =
+      layout::AppLogPath(layout::AppLogsDir(config_.log_dir, spec.app), spec.revision);
   FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
   const int log_fd =
       ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -572,7 +574,7 @@ Status RuncRuntime::RotateLogs() {
   for (const auto& app : stdfs::directory_iterator(config_.log_dir, ec)) {
     std::error_code app_ec;
     for (const auto& file : stdfs::directory_iterator(app.path(), app_ec)) {
-      if (file.path().extension() == ".log") {
+      if (file.path().extension() == layout::kAppLogExtension) {
         if (auto r = RotateLogIfLarge(file.path(), config_.log_max_bytes); !r) {
           return Fail(r.error());
         }

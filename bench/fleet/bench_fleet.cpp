@@ -36,6 +36,8 @@
 #include <thread>
 #include <vector>
 
+#include "ferry/core/unique_fd.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -56,14 +58,13 @@ pid_t server_pid = -1;
 class Conn {
  public:
   explicit Conn(int port) : port_(port) {}
-  ~Conn() { Close(); }
 
   // Sends one request; returns the status and fills `body` and `etag`. 0 on a transport error.
   int Request(const std::string& method, const std::string& path, const std::string& token,
               const std::string& body, const std::string& if_none_match, std::string& out_body,
               std::string& out_etag) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      if (fd_ < 0 && !Connect()) {
+      if (!fd_.valid() && !Connect()) {
         return 0;
       }
       std::string req = method + " " + path + " HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer " +
@@ -88,30 +89,25 @@ class Conn {
 
  private:
   bool Connect() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    fd_.Reset(::socket(AF_INET, SOCK_STREAM, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(port_));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       Close();
       return false;
     }
     int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     buffer_.clear();
     return true;
   }
-  void Close() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
+  void Close() { fd_.Reset(); }
   bool SendAll(const std::string& data) {
     std::size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      const ssize_t n = ::send(fd_.get(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
       if (n <= 0) {
         return false;
       }
@@ -121,7 +117,7 @@ class Conn {
   }
   bool Fill() {
     char buf[16384];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
     if (n <= 0) {
       return false;
     }
@@ -168,7 +164,7 @@ class Conn {
   }
 
   int port_;
-  int fd_ = -1;
+  ferry::UniqueFd fd_;
   std::string buffer_;
 };
 

@@ -97,27 +97,23 @@ bool IfRangeHolds(std::string_view value, const std::string& etag, std::time_t m
 
 Result<std::shared_ptr<StaticFiles>> StaticFiles::Open(const std::filesystem::path& root,
                                                        Confinement confinement) {
-  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
     return Fail(MakeError(HttpdErrc::kBadRoot, ErrnoError("open " + root.string()).message()));
   }
   char real[PATH_MAX];
   if (::realpath(root.c_str(), real) == nullptr) {
-    const Error error = ErrnoError("realpath " + root.string());
-    ::close(fd);
-    return Fail(MakeError(HttpdErrc::kBadRoot, error.message()));
+    return Fail(MakeError(HttpdErrc::kBadRoot, ErrnoError("realpath " + root.string()).message()));
   }
-  return std::shared_ptr<StaticFiles>(new StaticFiles(fd, real, confinement));
+  return std::shared_ptr<StaticFiles>(new StaticFiles(std::move(fd), real, confinement));
 }
-
-StaticFiles::~StaticFiles() { ::close(root_fd_); }
 
 int StaticFiles::OpenBeneath(const std::string& relative) const {
   if (confinement_ == Confinement::kKernel && openat2_works.load(std::memory_order_relaxed)) {
     struct open_how how {};
     how.flags = static_cast<std::uint64_t>(kOpenFlags);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long fd = ::syscall(SYS_openat2, root_fd_, relative.c_str(), &how, sizeof how);
+    const long fd = ::syscall(SYS_openat2, root_fd_.get(), relative.c_str(), &how, sizeof how);
     if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) {
       return static_cast<int>(fd);
     }

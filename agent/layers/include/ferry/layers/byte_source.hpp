@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
 
 namespace ferry::layers {
 
@@ -38,14 +39,13 @@ class FdSource final : public ByteSource {
 class FileSource final : public ByteSource {
  public:
   explicit FileSource(const std::filesystem::path& path, std::size_t chunk_size = 256 * 1024);
-  ~FileSource() override;
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
   Result<std::span<const std::byte>> Next() override;
 
  private:
   std::filesystem::path path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   int open_errno_ = 0;
   FdSource inner_;
 };

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ferry/core/result.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/httpd/router.hpp"
 
 namespace ferry::httpd {
@@ -26,7 +27,6 @@ class StaticFiles {
   // Fails with kBadRoot when it cannot be opened.
   static Result<std::shared_ptr<StaticFiles>> Open(const std::filesystem::path& root,
                                                    Confinement confinement = Confinement::kKernel);
-  ~StaticFiles();
   StaticFiles(const StaticFiles&) = delete;
   StaticFiles& operator=(const StaticFiles&) = delete;
 
@@ -34,11 +34,11 @@ class StaticFiles {
   Response Serve(const Request& request, std::string_view raw_path) const;
 
  private:
-  StaticFiles(int root_fd, std::string root_real, Confinement confinement)
-      : root_fd_(root_fd), root_real_(std::move(root_real)), confinement_(confinement) {}
+  StaticFiles(UniqueFd root_fd, std::string root_real, Confinement confinement)
+      : root_fd_(std::move(root_fd)), root_real_(std::move(root_real)), confinement_(confinement) {}
   int OpenBeneath(const std::string& relative) const;  // fd, or -1 with errno set
 
-  int root_fd_;
+  UniqueFd root_fd_;
   std::string root_real_;  // canonical root, for the realpath fallback
   Confinement confinement_;
 };
