@@ -81,6 +81,8 @@ TEST(WriteTreeTar, SameTreeSameBytesAndAChangedTimeShows) {
     Touch(tmp / dir / "bin" / "tool", std::string(100000, 't'), 6000);
     stdfs::create_symlink("tool", tmp / dir / "bin" / "alias");
     struct timespec t[2] = {{7000, 0}, {7000, 0}};
+    // The link's own time too: made a second apart, the two links would differ in it.
+    ::utimensat(AT_FDCWD, (tmp / dir / "bin" / "alias").c_str(), t, AT_SYMLINK_NOFOLLOW);
     for (const char* sub : {"etc", "bin"}) {
       ::utimensat(AT_FDCWD, (tmp / dir / sub).c_str(), t, 0);
     }
