@@ -43,33 +43,28 @@ Status Spool::Append(std::string_view bytes) {
     buf_ += bytes;
     return Ok();
   }
-  std::string_view rest = bytes;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return Fail(ErrnoError("writing a temp file"));
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Ok();
+  return WriteAll(bytes);
 }
 
 Status Spool::Flush() {
-  std::string_view rest = buf_;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
+  if (auto st = WriteAll(buf_); !st) {
+    return st;
+  }
+  buf_.clear();
+  return Ok();
+}
+
+Status Spool::WriteAll(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n <= 0) {
       return Fail(ErrnoError("writing a temp file"));
     }
-    rest.remove_prefix(static_cast<std::size_t>(n));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  buf_.clear();
   return Ok();
 }
 

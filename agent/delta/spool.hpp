@@ -27,6 +27,8 @@ class Spool {
   Status ReadAt(std::uint64_t offset, std::span<std::uint8_t> out) const;
 
  private:
+  // Writes all of `bytes` to the temp file.
+  Status WriteAll(std::string_view bytes);
   UniqueFd fd_;
   std::string buf_;
   std::uint64_t size_ = 0;
