@@ -476,6 +476,14 @@ class Decoder {
       return Corrupt("cannot set up inflate");
     }
     std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&zs, inflateEnd);
+    // The trailer's size field (mod 2^32) sizes the buffer: grown step by step, it would take up
+    // to twice the content. Only a hint; the limit below still applies.
+    if (size >= 18) {
+      std::uint8_t isize[4];
+      FERRY_TRY_STATUS(PreadExact(fd, size - 4, isize, sizeof(isize), name), "reading old gzip");
+      out.reserve(static_cast<std::size_t>(
+          std::min<std::uint64_t>(format::GetLe(isize, 4), kMaxGzipContent)));
+    }
     std::uint64_t in_pos = 0;
     int ret = Z_OK;
     while (ret != Z_STREAM_END) {
@@ -536,7 +544,9 @@ class Decoder {
       FERRY_TRY_STATUS(InflateOld(fd->get(), file.size, file.path, old_content), "old gzip");
       old = OldBytes{-1, old_content, old_content.size(), file.path};
     }
+    // Reserved whole: grown step by step, the vector would take up to twice the content.
     std::vector<std::uint8_t> content;
+    content.reserve(static_cast<std::size_t>(*inner_len));
     BufferWriter content_out(content, *inner_len);
     switch (*inner_kind) {
       case format::kFull:

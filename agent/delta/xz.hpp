@@ -25,12 +25,15 @@ Result<std::string> XzCompress(std::string_view data, int preset, std::uint32_t 
 Status XzCompressSpool(const Spool& in, Spool& out, int preset, std::uint32_t dict_cap);
 
 // Compresses one stream on a thread of its own while its bytes are still coming, into an .xz
-// stream appended to a Spool, with a fixed dictionary (the size is not known in advance). The
-// output depends only on the bytes, not on how they are handed over. Memory: the encoder and at
-// most 8 MiB of bytes waiting.
+// stream appended to a Spool, with a fixed dictionary (the size is not known in advance). With a
+// `block_size`, the stream is cut into xz blocks of that many bytes, compressed by up to
+// `threads` threads at once; 0: one block, one thread. The output depends only on the bytes and
+// the block size, not on how they are handed over nor on the number of threads. Memory: the
+// encoders, twice a block for each thread, and at most 8 MiB of bytes waiting.
 class XzWriter {
  public:
-  XzWriter(Spool out, int preset, std::uint32_t dict_size);
+  XzWriter(Spool out, int preset, std::uint32_t dict_size, unsigned threads = 1,
+           std::uint64_t block_size = 0);
   ~XzWriter();
   XzWriter(const XzWriter&) = delete;
   XzWriter& operator=(const XzWriter&) = delete;

@@ -171,6 +171,30 @@ TEST(Delta, GzipFilesArePatchedThroughTheirContent) {
   EXPECT_EQ(*rebuilt, layers.new_tar);
 }
 
+// A zstd patch makes the decoder hold its old file and a window as large as the new file; past
+// 8 MiB together the encoder patches with the suffix array instead, read through small windows.
+TEST(Delta, LargeFilesArePatchedWithinTheDecodersMemoryBudget) {
+  auto edited = [](std::string data) {
+    for (std::size_t i = 4096; i < data.size(); i += 300007) {
+      data[i] = static_cast<char>(data[i] ^ 0x5a);
+    }
+    return data;
+  };
+  const std::string old_large = RandomBytes(5u << 20, 21), old_small = RandomBytes(1u << 20, 22);
+  TarBuilder old_b(TarBuilder::Format::kGnu);
+  old_b.File("usr/lib/large.so", old_large).File("usr/lib/small.so", old_small);
+  TarBuilder new_b(TarBuilder::Format::kGnu);
+  new_b.File("usr/lib/large.so", edited(old_large)).File("usr/lib/small.so", edited(old_small));
+  Layers layers(old_b.Finish(), new_b.Finish());
+  delta::EncodeStats stats = layers.Encode(layers.old_tar_path);
+  EXPECT_EQ(stats.zstd_patch, 1u);
+  EXPECT_EQ(stats.sa_patch, 1u);
+  EXPECT_LT(stats.delta_size, 64u << 10);
+  auto rebuilt = ApplyToString(layers.old_dir, layers.delta_path);
+  ASSERT_TRUE(rebuilt.has_value()) << rebuilt.error().String();
+  EXPECT_EQ(*rebuilt, layers.new_tar);
+}
+
 TEST(Delta, OldGzipThatNoLongerInflatesIsAMismatch) {
   TempDir gz_tmp;
   TarBuilder old_b(TarBuilder::Format::kGnu);
