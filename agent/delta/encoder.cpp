@@ -519,8 +519,8 @@ Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path
         const GzipPlan& g = *c.gzip;
         // The old path record, when new, must come before the record that uses it.
         std::uint64_t old_plus_one = g.with_old ? ref_old(c.match) + 1 : 0;
-        cmd.push_back(
-            static_cast<char>(g.block_ends.empty() ? format::kGzip : format::kGzipBlocks));
+        cmd.push_back(static_cast<char>(g.block_ends.empty() ? std::uint8_t{format::kGzip}
+                                                             : format::kGzipBlocks));
         format::PutVarint(cmd, old_plus_one);
         format::PutVarint(cmd, r.size);
         format::PutVarint(cmd, g.header_len);

@@ -32,17 +32,17 @@ inline constexpr std::uint64_t kDecoderMemSlack = 1u << 20;
 
 enum Op : std::uint8_t {
   kEnd = 0,
-  kLiteral = 1,     // len: bytes from kMeta
-  kFull = 2,        // len: bytes from kData
-  kCopy = 3,        // old, len: the old file as is
-  kZstdPatch = 4,   // old, new_len, frame_len: a zstd frame in kData, old file as prefix
-  kSaPatch = 5,     // old, new_len, n, n × (add, copy, zigzag seek)
-  kOldPath = 6,     // size, path_len, path: defines the next old file index
-  kGzip = 7,        // old + 1 (0: none), new_len, header_len, level, mem_level, content_len,
-                    // content type (kFull, kZstdPatch or kSaPatch) and that type's fields
-  kGzipBlocks = 8,  // as kGzip, with `count` and `count` block lengths before the content type
-                    // (format version 2)
+  kLiteral = 1,    // len: bytes from kMeta
+  kFull = 2,       // len: bytes from kData
+  kCopy = 3,       // old, len: the old file as is
+  kZstdPatch = 4,  // old, new_len, frame_len: a zstd frame in kData, old file as prefix
+  kSaPatch = 5,    // old, new_len, n, n × (add, copy, zigzag seek)
+  kOldPath = 6,    // size, path_len, path: defines the next old file index
+  kGzip = 7,       // old + 1 (0: none), new_len, header_len, level, mem_level, content_len,
+                   // content type (kFull, kZstdPatch or kSaPatch) and that type's fields
 };
+// As kGzip, with `count` and `count` block lengths before the content type (format version 2).
+inline constexpr std::uint8_t kGzipBlocks = 8;
 
 inline constexpr std::size_t kMaxPathLen = 4096;
 inline constexpr std::uint64_t kMaxOldFiles = 1u << 20;
