@@ -194,7 +194,7 @@ Result<Choice> Choose(const OldLayer& old, const Matcher& matcher, const std::st
   if (options.gzip) {
     std::optional<GzipMember> member = ReproducibleGzip(content);
     std::vector<std::uint64_t> block_ends;
-    if (!member) {
+    if (!member && options.max_version >= format::kVersionGzipBlocks) {
       if (auto blocks = ReproducibleGzipBlocks(content)) {
         member = std::move(blocks->member);
         block_ends = std::move(blocks->block_ends);

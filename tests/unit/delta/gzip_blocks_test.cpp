@@ -55,7 +55,8 @@ class GzipBlocks : public ::testing::Test {
 
   // Encodes old -> new (tars built from the given files) and returns the delta file's bytes.
   std::string Encode(const std::vector<std::pair<std::string, std::string>>& old_files,
-                     const std::vector<std::pair<std::string, std::string>>& new_files) {
+                     const std::vector<std::pair<std::string, std::string>>& new_files,
+                     const delta::EncodeOptions& options = {}) {
     TarBuilder old_b(TarBuilder::Format::kGnu), new_b(TarBuilder::Format::kGnu);
     for (const auto& [path, data] : old_files) {
       old_b.File(path, data);
@@ -70,7 +71,7 @@ class GzipBlocks : public ::testing::Test {
     ExtractTar(tmp_ / "old.tar", old_dir_);
     auto old = delta::LoadOldLayer(tmp_ / "old.tar");
     EXPECT_TRUE(old.has_value());
-    auto stats = delta::EncodeDelta(*old, tmp_ / "new.tar", tmp_ / "delta", {});
+    auto stats = delta::EncodeDelta(*old, tmp_ / "new.tar", tmp_ / "delta", options);
     EXPECT_TRUE(stats.has_value()) << stats.error().String();
     return ReadString(tmp_ / "delta");
   }
@@ -155,6 +156,17 @@ TEST_F(GzipBlocks, DeltaWithoutSplitGzipStaysVersion1) {
   std::string delta =
       Encode({{"a/doc.gz", GnuGzip(Prose(300, 1))}, {"a/text", Prose(50, 2)}},
              {{"a/doc.gz", GnuGzip(Prose(3, 2) + Prose(300, 1))}, {"a/text", Prose(51, 2)}});
+  EXPECT_EQ(VersionOf(delta), format::kVersion);
+  EXPECT_TRUE(Apply(delta).has_value());
+}
+
+TEST_F(GzipBlocks, Version1IsWrittenWhenAsked) {
+  const std::string old_log = SplitProne(3000, 8);
+  const std::string new_log = SplitProne(40, 9) + old_log;
+  delta::EncodeOptions options;
+  options.max_version = format::kVersion;
+  std::string delta = Encode({{"doc/changelog.gz", GnuGzip(old_log)}},
+                             {{"doc/changelog.gz", GnuGzip(new_log)}}, options);
   EXPECT_EQ(VersionOf(delta), format::kVersion);
   EXPECT_TRUE(Apply(delta).has_value());
 }
