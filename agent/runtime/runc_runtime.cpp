@@ -19,6 +19,7 @@
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/layout/layout.hpp"
 #include "log_rotation.hpp"
 #include "spawn.hpp"
@@ -102,22 +103,37 @@ bool MentionsMissing(const std::string& message) {
          message.find("not found") != std::string::npos;
 }
 
-// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited), or until `cancel`
-// (when given and it has its eventfd) is cancelled.
-bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
-                 const CancelToken* cancel = nullptr) {
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    return errno == ESRCH;
-  }
+// Waits up to `timeout` for the process of `pidfd` to exit (a zombie counts as exited), or until
+// `cancel` (when given and it has its eventfd) is cancelled.
+bool WaitForPidfd(int pidfd, std::chrono::milliseconds timeout, const CancelToken* cancel) {
   const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
   pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
   int rc = 0;
   do {
     rc = ::poll(p, cancel_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
   } while (rc < 0 && errno == EINTR);
-  ::close(pidfd);
   return rc > 0 && p[0].revents != 0;
+}
+
+// The same for process `pid`.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
+                 const CancelToken* cancel = nullptr) {
+  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) {
+    return errno == ESRCH;
+  }
+  return WaitForPidfd(pidfd.get(), timeout, cancel);
+}
+
+// Sends `signal` to the process of `pidfd`; false when it has already exited.
+Result<bool> SignalPidfd(int pidfd, int signal, const std::string& id) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) == 0) {
+    return true;
+  }
+  if (errno == ESRCH) {
+    return false;
+  }
+  return Fail(ErrnoError("signalling the process of " + id));
 }
 
 Result<ContainerStatus> ParseStatus(const std::string& s) {
@@ -480,8 +496,66 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
   return Ok();
 }
 
+int RuncRuntime::OpenTrackedPidfd(const std::string& id, bool& exited) {
+  exited = false;
+  std::lock_guard lock(mu_);
+  auto it = tracked_.find(id);
+  if (it == tracked_.end() || it->second.pid <= 0) {
+    return -1;
+  }
+  ReapLocked(it->second);
+  if (it->second.exit_code) {
+    exited = true;
+    return -1;
+  }
+  if (it->second.pid <= 0) {
+    return -1;
+  }
+  // Opened under the lock that every reap of this pid takes, and while it is our unreaped child:
+  // it cannot be another process that got the number again.
+  return static_cast<int>(::syscall(SYS_pidfd_open, it->second.pid, 0));
+}
+
+Status RuncRuntime::StopTracked(const std::string& id, int pidfd, std::chrono::milliseconds grace) {
+  // What `runc kill` does (a signal to the container's first process), without its process start
+  // on the way of a switch or a rollback.
+  Crashpoint(kKillBefore);
+  auto signalled = SignalPidfd(pidfd, SIGTERM, id);
+  Crashpoint(kKillAfter);
+  if (!signalled) {
+    return Fail(signalled.error().WithContext("stopping " + id));
+  }
+  if (!*signalled || WaitForPidfd(pidfd, grace, config_.cancel)) {
+    return Ok();
+  }
+  if (config_.cancel != nullptr && config_.cancel->cancelled()) {
+    // ferryd is stopping: the container has its SIGTERM; the next start finishes the job.
+    return Fail(Errc::kCancelled, "stopping " + id + ": ferryd is stopping");
+  }
+  log::info("runtime: {} ignored SIGTERM for {} ms, sending SIGKILL", id, grace.count());
+  Crashpoint(kKillBefore);
+  signalled = SignalPidfd(pidfd, SIGKILL, id);
+  Crashpoint(kKillAfter);
+  if (!signalled) {
+    return Fail(signalled.error().WithContext("stopping " + id));
+  }
+  if (*signalled && !WaitForPidfd(pidfd, kKillWait, nullptr)) {
+    return Fail(RuntimeErrc::kTimeout, "stopping " + id + ": still running after SIGKILL");
+  }
+  return Ok();
+}
+
 Status RuncRuntime::StopProcess(const std::string& id, std::chrono::milliseconds grace) {
   FERRY_TRY_STATUS(CheckId(id), "stop");
+  bool exited = false;
+  const UniqueFd pidfd(OpenTrackedPidfd(id, exited));
+  if (exited) {
+    return Ok();
+  }
+  if (pidfd.valid()) {
+    return StopTracked(id, pidfd.get(), grace);
+  }
+  // Not created by this ferryd (it restarted since): runc knows the process.
   auto state = State(id);
   if (!state && state.error().Is(RuntimeErrc::kNoSuchContainer)) {
     return Ok();

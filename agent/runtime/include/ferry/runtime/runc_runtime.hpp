@@ -88,6 +88,11 @@ class RuncRuntime final : public ContainerRuntime {
   Result<std::string> RunRuntime(std::vector<std::string> argv, const std::string& id,
                                  int stdio_fd = -1);
   void ReapLocked(Tracked& t);
+  // A pidfd (the caller closes it) of the first process of container `id` when this object
+  // created it and has not reaped it, else -1; `exited` when it has reaped it.
+  int OpenTrackedPidfd(const std::string& id, bool& exited);
+  // StopProcess by that pidfd: SIGTERM, `grace`, SIGKILL.
+  Status StopTracked(const std::string& id, int pidfd, std::chrono::milliseconds grace);
   void ReapOrphansLocked();
   void LogLoop();
 
