@@ -168,7 +168,7 @@ class DaemonImpl final : public Daemon {
       polls_ = std::make_unique<PollScheduler>(
           clock_, io_, *net_, *fleet_,
           std::chrono::duration_cast<std::chrono::milliseconds>(config_.poll_interval),
-          config_.server_url);
+          config_.server_url, [this] { AfterTalkingToServer(); });
     }
     requests_.emplace(
         RequestTargets{*store_, engine_, offline_, installer_.get(), fleet_.get(), cancel_});
@@ -302,6 +302,14 @@ class DaemonImpl final : public Daemon {
     });
   }
 
+  // Between polls minutes apart, nothing of a poll is kept: its connection is closed and what it
+  // faulted in (the code of curl, TLS and JSON) is given back once ferryd is left alone. On the
+  // network thread.
+  void AfterTalkingToServer() {
+    fleet_->CloseConnection();
+    ReleaseWhenIdle();
+  }
+
   // Ends the work in progress at its next check (a tar entry or 4 MiB of unpacking, 128 KiB of
   // hashing, a trial's wait, a download's progress tick) or at once (a health probe's connect or
   // read, a runc command or exec'd probe command, killed and reaped); what it leaves is resumed
@@ -425,7 +433,9 @@ class DaemonImpl final : public Daemon {
            // Asked for by a person: failed releases are tried again now, not after their backoff.
            asio::post(*net_, [this, reply = std::move(reply)] {
              fleet_->ResetBackoff();
-             reply(polls_->Round());
+             auto round = polls_->Round();
+             fleet_->CloseConnection();
+             reply(std::move(round));
            });
          }},
     };
@@ -460,6 +470,7 @@ class DaemonImpl final : public Daemon {
             if (auto i = fleet_->SendInventory(false); !i) {
               log::warn("fleet server {}: {}", config_.server_url, i.error().message());
             }
+            AfterTalkingToServer();
           });
         });
   }
