@@ -281,7 +281,10 @@ class DaemonImpl final : public Daemon {
 
   // An update verifies, decompresses and unpacks with large transient buffers and code (TLS, zstd,
   // libarchive) the agent does not need while it waits: give both back between updates.
-  static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
+  static void ReleaseMemory() {
+    (void)ReleaseIdleMemory();
+    ReleaseUnusedStack();
+  }
 
   // Gives memory back once ferryd has been left alone for kIdleRelease after an update, a request
   // or recovery: what they faulted in (the code of SQLite, of the status report, of the reply)
@@ -298,6 +301,7 @@ class DaemonImpl final : public Daemon {
         std::lock_guard relock(idle_mu_);
         idle_release_.reset();
       }
+      ReleaseUnusedStack();  // the event loop's
       OnWorkerThread("giving memory back", [] { ReleaseMemory(); });
     });
   }
@@ -307,6 +311,7 @@ class DaemonImpl final : public Daemon {
   // network thread.
   void AfterTalkingToServer() {
     fleet_->CloseConnection();
+    ReleaseUnusedStack();  // what curl and TLS used of the network thread's
     ReleaseWhenIdle();
   }
 

@@ -22,6 +22,7 @@
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/core/memory.hpp"
 #include "ferry/layout/layout.hpp"
 #include "log_rotation.hpp"
 #include "spawn.hpp"
@@ -665,6 +666,7 @@ void RuncRuntime::LogLoop() {
         return;
       }
     }
+    ReleaseUnusedStack();
     if (!WaitForLogWrite()) {
       return;
     }
