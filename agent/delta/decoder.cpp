@@ -17,6 +17,7 @@
 #include "ferry/delta/delta.hpp"
 #include "format.hpp"
 #include "gzip.hpp"
+#include "gzip_blocks.hpp"
 #include "header.hpp"
 #include "old_dir.hpp"
 #include "xz.hpp"
@@ -188,7 +189,13 @@ class Decoder {
           FERRY_TRY_STATUS(DefineOldPath(), "old path record");
           break;
         case format::kGzip:
-          FERRY_TRY_STATUS(Gzip(), "gzip record");
+          FERRY_TRY_STATUS(Gzip(false), "gzip record");
+          break;
+        case format::kGzipBlocks:
+          if (header_.version < format::kVersionGzipBlocks) {
+            return Corrupt("gzip-blocks record in a version 1 delta");
+          }
+          FERRY_TRY_STATUS(Gzip(true), "gzip-blocks record");
           break;
         default:
           return Corrupt("unknown record type " + std::to_string(*op));
@@ -504,7 +511,7 @@ class Decoder {
     return Ok();
   }
 
-  Status Gzip() {
+  Status Gzip(bool with_blocks) {
     auto old_plus_one = Varint();
     auto new_len = old_plus_one ? Length() : old_plus_one;
     auto header_len = new_len ? Varint() : new_len;
@@ -513,6 +520,10 @@ class Decoder {
     auto inner_len = mem_level ? Varint() : mem_level;
     if (!inner_len) {
       return Fail(inner_len.error());
+    }
+    std::vector<std::uint64_t> block_ends;
+    if (with_blocks) {
+      FERRY_TRY_STATUS(GzipBlockEnds(*inner_len, block_ends), "gzip block ends");
     }
     auto inner_kind = Byte();
     if (!inner_kind) {
@@ -571,13 +582,40 @@ class Decoder {
     std::vector<std::uint8_t> header(*header_len);
     FERRY_TRY_STATUS(S(format::kMeta).Read(header), "gzip header");
     FERRY_TRY_STATUS(emit(header), "gzip header");
-    FERRY_TRY_STATUS(
-        DeflateRaw(content, static_cast<int>(*level), static_cast<int>(*mem_level), emit),
-        "compressing gzip content");
+    FERRY_TRY_STATUS(with_blocks ? DeflateRawBlocks(content, static_cast<int>(*level),
+                                                    static_cast<int>(*mem_level), block_ends, emit)
+                                 : DeflateRaw(content, static_cast<int>(*level),
+                                              static_cast<int>(*mem_level), emit),
+                     "compressing gzip content");
     auto trailer = GzipTrailer(content);
     FERRY_TRY_STATUS(emit(trailer), "gzip trailer");
     if (written != *new_len) {
       return Corrupt("gzip member shorter than the record's length");
+    }
+    return Ok();
+  }
+
+  // `count`, then `count` block lengths, each at least 1, together less than `content_len`.
+  Status GzipBlockEnds(std::uint64_t content_len, std::vector<std::uint64_t>& ends) {
+    auto count = Varint();
+    if (!count) {
+      return Fail(count.error());
+    }
+    if (*count == 0 || *count > kMaxGzipBlocks) {
+      return Corrupt("gzip block count " + std::to_string(*count) + " out of range");
+    }
+    ends.reserve(static_cast<std::size_t>(*count));
+    std::uint64_t at = 0;
+    for (std::uint64_t i = 0; i < *count; ++i) {
+      auto len = Varint();
+      if (!len) {
+        return Fail(len.error());
+      }
+      if (*len == 0 || *len >= content_len - at) {
+        return Corrupt("gzip block ends past the content");
+      }
+      at += *len;
+      ends.push_back(at);
     }
     return Ok();
   }

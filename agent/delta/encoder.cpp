@@ -19,6 +19,7 @@
 #include "ferry/delta/delta.hpp"
 #include "format.hpp"
 #include "gzip.hpp"
+#include "gzip_blocks.hpp"
 #include "header.hpp"
 #include "input_file.hpp"
 #include "mapped_file.hpp"
@@ -52,6 +53,7 @@ struct GzipPlan {
   std::string content;
   bool with_old = false;
   Payload inner;
+  std::vector<std::uint64_t> block_ends;  // non-empty: a GZIP_BLOCKS record
 };
 
 struct Choice {
@@ -190,15 +192,29 @@ Result<Choice> Choose(const OldLayer& old, const Matcher& matcher, const std::st
   }
   choice.plain = BestPayload(old_data ? &*old_data : nullptr, content, options);
   if (options.gzip) {
-    if (auto member = ReproducibleGzip(content)) {
+    std::optional<GzipMember> member = ReproducibleGzip(content);
+    std::vector<std::uint64_t> block_ends;
+    if (!member && options.max_version >= format::kVersionGzipBlocks) {
+      if (auto blocks = ReproducibleGzipBlocks(content)) {
+        member = std::move(blocks->member);
+        block_ends = std::move(blocks->block_ends);
+      }
+    }
+    if (member) {
       std::optional<std::string> old_content;
       if (old_data) {
         old_content = Gunzip(*old_data, kMaxGzipContent);
       }
       std::string_view old_view = old_content ? std::string_view(*old_content) : std::string_view();
-      GzipPlan plan{member->header_len,         member->level,           member->mem_level,
-                    std::move(member->content), old_content.has_value(), {}};
+      GzipPlan plan{member->header_len,
+                    member->level,
+                    member->mem_level,
+                    std::move(member->content),
+                    old_content.has_value(),
+                    {},
+                    {}};
       plan.inner = BestPayload(old_content ? &old_view : nullptr, plan.content, options);
+      plan.block_ends = std::move(block_ends);
       if (plan.inner.cost + plan.header_len < choice.plain.cost) {
         choice.gzip = std::move(plan);
         choice.plain = {};
@@ -464,6 +480,7 @@ Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path
   EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr);
   std::unordered_map<std::string, std::uint64_t> old_index;
   std::string cmd;
+  std::uint32_t version = format::kVersion;
   auto ref_old = [&](const Matcher::Match& m) {
     auto [it, added] = old_index.try_emplace(*m.path, old_index.size());
     if (added) {
@@ -502,13 +519,23 @@ Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path
         const GzipPlan& g = *c.gzip;
         // The old path record, when new, must come before the record that uses it.
         std::uint64_t old_plus_one = g.with_old ? ref_old(c.match) + 1 : 0;
-        cmd.push_back(static_cast<char>(format::kGzip));
+        cmd.push_back(static_cast<char>(g.block_ends.empty() ? std::uint8_t{format::kGzip}
+                                                             : format::kGzipBlocks));
         format::PutVarint(cmd, old_plus_one);
         format::PutVarint(cmd, r.size);
         format::PutVarint(cmd, g.header_len);
         format::PutVarint(cmd, static_cast<std::uint64_t>(g.level));
         format::PutVarint(cmd, static_cast<std::uint64_t>(g.mem_level));
         format::PutVarint(cmd, g.content.size());
+        if (!g.block_ends.empty()) {
+          version = format::kVersionGzipBlocks;
+          format::PutVarint(cmd, g.block_ends.size());
+          std::uint64_t at = 0;
+          for (std::uint64_t end : g.block_ends) {
+            format::PutVarint(cmd, end - at);
+            at = end;
+          }
+        }
         cmd.push_back(static_cast<char>(OpOf(g.inner.kind)));
         EmitBody(g.inner, g.content, cmd, streams);
         streams.Put(format::kCommands, cmd);
@@ -551,6 +578,7 @@ Result<EncodeStats> EncodeDelta(const OldLayer& old, const std::filesystem::path
   }
 
   FullHeader header;
+  header.version = version;
   header.info.new_size = tar.size();
   unsigned int sha_len = 0;
   EVP_DigestFinal_ex(sha.get(), header.info.new_sha256.data(), &sha_len);

@@ -10,6 +10,10 @@ namespace ferry::delta::format {
 
 inline constexpr char kMagic[8] = {'F', 'E', 'R', 'R', 'Y', 'D', 'L', 'T'};
 inline constexpr std::uint32_t kVersion = 1;
+// Version 2 adds the GZIP_BLOCKS record; an encoder writes it only for a delta that uses one, so
+// that devices with a version 1 decoder take every other delta.
+inline constexpr std::uint32_t kVersionGzipBlocks = 2;
+inline constexpr std::uint32_t kMaxVersion = kVersionGzipBlocks;
 inline constexpr std::size_t kStreamCount = 4;
 inline constexpr std::size_t kHeaderBodySize = 88 + kStreamCount * 16;  // before the checksum
 inline constexpr std::size_t kHeaderSize = kHeaderBodySize + 32;
@@ -37,6 +41,8 @@ enum Op : std::uint8_t {
   kGzip = 7,       // old + 1 (0: none), new_len, header_len, level, mem_level, content_len,
                    // content type (kFull, kZstdPatch or kSaPatch) and that type's fields
 };
+// As kGzip, with `count` and `count` block lengths before the content type (format version 2).
+inline constexpr std::uint8_t kGzipBlocks = 8;
 
 inline constexpr std::size_t kMaxPathLen = 4096;
 inline constexpr std::uint64_t kMaxOldFiles = 1u << 20;

@@ -15,7 +15,7 @@ Sha256 Sha256Of(const void* data, std::size_t len) {
 
 std::string EncodeHeader(const FullHeader& header) {
   std::string out(format::kMagic, sizeof(format::kMagic));
-  format::PutLe(out, format::kVersion, 4);
+  format::PutLe(out, header.version, 4);
   format::PutLe(out, format::kStreamCount, 4);
   format::PutLe(out, header.info.new_size, 8);
   out.append(reinterpret_cast<const char*>(header.info.new_sha256.data()), 32);
@@ -42,13 +42,14 @@ Result<FullHeader> DecodeHeader(const std::uint8_t* bytes, std::size_t len,
     return Fail(DeltaErrc::kCorrupt, "delta header checksum mismatch");
   }
   std::uint64_t version = format::GetLe(bytes + 8, 4);
-  if (version != format::kVersion) {
+  if (version < format::kVersion || version > format::kMaxVersion) {
     return Fail(DeltaErrc::kUnsupported, "delta format version " + std::to_string(version));
   }
   if (format::GetLe(bytes + 12, 4) != format::kStreamCount) {
     return Fail(DeltaErrc::kCorrupt, "delta stream count is not 4");
   }
   FullHeader header;
+  header.version = static_cast<std::uint32_t>(version);
   header.info.new_size = format::GetLe(bytes + 16, 8);
   std::memcpy(header.info.new_sha256.data(), bytes + 24, 32);
   std::memcpy(header.info.old_sha256.data(), bytes + 56, 32);

@@ -16,6 +16,7 @@ struct StreamExtent {
 };
 
 struct FullHeader {
+  std::uint32_t version = format::kVersion;
   DeltaHeader info;
   std::array<StreamExtent, format::kStreamCount> streams{};
 };

@@ -7,6 +7,7 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/engine/unpack_layer.hpp"
 #include "ferry/layers/extract.hpp"
 #include "ferry/manifest/health_check.hpp"
 #include "layer_gc.hpp"
@@ -406,27 +407,6 @@ Result<Engine::Staged> Engine::Stage(const manifest::Manifest& m, const std::str
   return Staged{revision, dir};
 }
 
-namespace {
-
-// What the extractor took away from a layer instead of refusing it, for the history; empty when
-// nothing was.
-std::string StrippedNote(const std::string& diff_id, const layers::ExtractResult& r) {
-  std::string what;
-  const auto files = [](std::uint64_t n) {
-    return std::to_string(n) + (n == 1 ? " file" : " files");
-  };
-  if (r.set_id_stripped > 0) {
-    what = "setuid/setgid bits of " + files(r.set_id_stripped);
-  }
-  if (r.capabilities_stripped > 0) {
-    what += (what.empty() ? "" : " and ") + std::string("file capabilities of ") +
-            files(r.capabilities_stripped);
-  }
-  return what.empty() ? what : "layer " + diff_id + ": stripped " + what;
-}
-
-}  // namespace
-
 Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs, const Context& ctx,
                           std::string& stripped) {
   auto known = store_.GetLayer(layer.diff_id);
@@ -495,13 +475,12 @@ Status Engine::StageLayer(const manifest::Layer& layer, BlobProvider& blobs, con
     return st;
   }
   layers::FileSource file(*path);
-  layers::ZstdSource tar(file);
-  auto staged = layers::StageLayer(tar, layout_.layers(), layer.diff_id, policy);
-  if (!staged) {
-    return Fail(staged.error());
+  auto note = UnpackLayer(store_, layout_, layer, file, policy.stop_requested);
+  if (!note) {
+    return Fail(note.error());
   }
-  stripped = StrippedNote(layer.diff_id, *staged);
-  return store_.PutLayer(layer.diff_id, store::LayerState::kComplete, layer.size);
+  stripped = std::move(*note);
+  return Ok();
 }
 
 Status Engine::StartRevision(const std::string& app, const std::string& revision) {

@@ -119,7 +119,18 @@ Result<std::span<const std::byte>> GrowingFileSource::Next() {
   if (!s.fd.valid()) {
     s.fd.Reset(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!s.fd.valid()) {
-      return s.Fail(ErrnoError("opening " + s.path.string()));
+      const int err = errno;
+      Error error = ErrnoError("opening " + s.path.string(), err);
+      if (err == ENOENT) {
+        // Written to, then gone: the writer removes its file when the download fails its digest
+        // check, before it reports that. Its error, once reported, is the one that says why.
+        std::unique_lock lock(s.mu);
+        s.changed.wait(lock, [&] { return s.finished.has_value(); });
+        if (!*s.finished) {
+          error = s.finished->error();
+        }
+      }
+      return s.Fail(std::move(error));
     }
   }
   const std::size_t want =

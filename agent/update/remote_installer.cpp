@@ -11,8 +11,10 @@
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/engine/unpack_layer.hpp"
 #include "ferry/update/admission.hpp"
 #include "ferry/update/download_plan.hpp"
+#include "ferry/update/fetch_while_unpacking.hpp"
 #include "release_pipeline.hpp"
 
 namespace ferry::update {
@@ -23,6 +25,7 @@ namespace stdfs = std::filesystem;
 FERRY_DEFINE_CRASHPOINT(kDownloadBeforeRename, "update.download.before-rename");
 FERRY_DEFINE_CRASHPOINT(kDownloadAfterRename, "update.download.after-rename");
 FERRY_DEFINE_CRASHPOINT(kDownloadedAll, "update.download.complete");
+FERRY_DEFINE_CRASHPOINT(kDownloadUnpacked, "update.download.unpacked");
 
 bool Exists(const stdfs::path& p) {
   std::error_code ec;
@@ -156,7 +159,9 @@ RemoteInstaller::RemoteInstaller(engine::Engine& engine, report::Reporter& repor
       options_(std::move(options)) {}
 
 Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const std::string& app,
-                                               const fetch::CancelToken* cancel) {
+                                               const fetch::CancelToken* cancel,
+                                               const manifest::Layer* unpack,
+                                               std::string* stripped) {
   const auto digest = Digest::Parse(blob.digest);
   if (!digest) {
     return Fail(Errc::kInvalidArgument, "not a sha256 digest: " + blob.digest);
@@ -190,22 +195,47 @@ Result<stdfs::path> RemoteInstaller::FetchBlob(const manifest::Blob& blob, const
   const std::uint64_t done_before = base.bytes_done;
   std::uint64_t last_done = 0;
   Clock::TimePoint moved_at = clock_.Now();
-  auto fetched = blobs_.Fetch(
-      request,
-      [&](std::uint64_t done, std::uint64_t) {
-        if (done != last_done) {
-          last_done = done;
-          moved_at = clock_.Now();
-        }
-        report::Progress p = base;
-        p.bytes_done = done_before + done;
-        p.bytes_per_second = meter.Update(done);
-        p.moved_at = moved_at;
-        reporter_.SetProgress(app, p);
-      },
-      cancel);
+  const fetch::ProgressFn progress = [&](std::uint64_t done, std::uint64_t) {
+    if (done != last_done) {
+      last_done = done;
+      moved_at = clock_.Now();
+    }
+    report::Progress p = base;
+    p.bytes_done = done_before + done;
+    p.bytes_per_second = meter.Update(done);
+    p.moved_at = moved_at;
+    reporter_.SetProgress(app, p);
+  };
+  Result<fetch::FetchStats> fetched = std::unexpected(MakeError(Errc::kIo, "not fetched"));
+  if (unpack == nullptr) {
+    fetched = blobs_.Fetch(request, progress, cancel);
+  } else {
+    const auto stop = [cancel] { return cancel != nullptr && cancel->cancelled(); };
+    std::string note;
+    auto both = FetchWhileUnpacking(
+        blobs_, request, progress, cancel, [&](layers::ByteSource& bytes) -> Status {
+          auto unpacked = engine::UnpackLayer(store_, layout_, *unpack, bytes, stop);
+          if (!unpacked) {
+            return Fail(unpacked.error());
+          }
+          note = std::move(*unpacked);
+          return Ok();
+        });
+    fetched = std::move(both.fetched);
+    if (fetched && both.unpacked) {
+      // The layer is complete in the store; the verified blob is still the partial file.
+      Crashpoint(kDownloadUnpacked);
+      if (stripped != nullptr) {
+        *stripped = std::move(note);
+      }
+    } else if (fetched && !stop()) {
+      // The engine unpacks it from the file at staging, and says why if it fails again there.
+      log::warn("{}: unpacking {} while it downloaded failed ({}); it is unpacked from the file",
+                app, blob.digest, both.unpacked.error().message());
+    }
+  }
   if (!fetched) {
-    return Fail(fetched.error());
+    return Fail(fetched.error().WithContext("blob " + blob.digest));
   }
   Crashpoint(kDownloadBeforeRename);
   if (auto st = fs::RenameDurable(request.partial_path, cached); !st) {
@@ -274,7 +304,16 @@ Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manif
     if (step.source == LayerSource::kPresent) {
       continue;
     }
-    auto path = FetchBlob(step.blob, app, cancel);
+    const manifest::Layer* full_layer = nullptr;
+    for (const auto& l : m.layers) {
+      if (l.diff_id == step.diff_id && step.source == LayerSource::kFullBlob) {
+        full_layer = &l;
+        break;
+      }
+    }
+    // A full layer is unpacked into the layer store as it arrives; the engine finds it complete.
+    std::string stripped;
+    auto path = FetchBlob(step.blob, app, cancel, full_layer, &stripped);
     if (!path && step.source == LayerSource::kDelta &&
         !path.error().Is(fetch::FetchErrc::kCancelled) &&
         (path.error().Is(fetch::FetchErrc::kNotFound) ||
@@ -284,10 +323,19 @@ Status RemoteInstaller::Download(const DownloadPlan& plan, const manifest::Manif
                 path.error().message());
       for (const auto& layer : m.layers) {
         if (layer.diff_id == step.diff_id) {
-          path = FetchBlob(layer.blob, app, cancel);
+          path = FetchBlob(layer.blob, app, cancel, &layer, &stripped);
           break;
         }
       }
+    }
+    if (!stripped.empty()) {
+      // Said once, as the engine says it of a layer it unpacks at staging.
+      log::warn("{} {}: {}", app, version, stripped);
+      (void)reporter_.Record(report::Event{.kind = "staging",
+                                           .app = app,
+                                           .version = version,
+                                           .reason = stripped,
+                                           .deployment = deployment});
     }
     if (!path) {
       reporter_.ClearProgress(app);

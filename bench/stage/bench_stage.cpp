@@ -10,12 +10,14 @@
 //          against `zstd -d | tee >(sha256sum) | tar -x`. Ferry runs three ways: one thread; with
 //          zstd on a read-ahead thread (ReadAheadSource); and the whole StageLayer (read-ahead,
 //          syncfs, durable rename).
-// network  the same blob served by ferry-server on 127.0.0.1 (port 0). Ferry fetches it as ferryd
-//          does (BlobFetcher: partial file, sha256 while writing, fsync) and then StageLayer
-//          unpacks it into a layers folder; a second Ferry row stages from the partial file while
-//          the fetcher still writes it (GrowingFileSource). The peer is `curl | tee >(sha256sum)
-//          | zstd -d | tee >(sha256sum) | tar -x` with both sums checked. Goal: <= 1.3x the
-//          pipeline's time, <= 64 MB peak RSS.
+// network  the same blob served by ferry-server on 127.0.0.1 (port 0). The row that counts is
+//          ferryd's own path for a full layer (RemoteInstaller: update::FetchWhileUnpacking with
+//          engine::UnpackLayerBlob): the fetcher writes the partial file (sha256 while writing,
+//          fsync) while the layer is unpacked from it as it grows (GrowingFileSource, zstd on a
+//          read-ahead thread), renamed into place only once the whole blob verified. The row
+//          before it fetches to the end and then stages from the file, as ferryd did before issue
+//          #19. The peer is `curl | tee >(sha256sum) | zstd -d | tee >(sha256sum) | tar -x` with
+//          both sums checked. Goal (issue #19): <= 0.5x the pipeline's time, <= 64 MB peak RSS.
 // delta    the shared Debian security update (shared/bench/data, or --delta-data, or
 //          $FERRY_BENCH_DATA): v1 staged first, then Ferry fetches its delta to v2 (ferry-publish
 //          delta's encoder, in-process), rebuilds the v2 tar from the unpacked v1 layer
@@ -62,6 +64,7 @@ using ferry::bench::Row;
 using ferry::layers::ExtractPolicy;
 
 constexpr double kGoalRatio = 1.3;
+constexpr double kGoalNetworkRatio = 0.5;
 constexpr double kGoalRssMb = 64;
 
 // The main checkout of the git worktree `source` (whose .git is a file "gitdir:
@@ -287,10 +290,10 @@ int main(int argc, char** argv) {
     ferry::bench::PrintRow(network.pipeline);
     ferry::bench::PrintRow(network.ferry);
     ferry::bench::PrintRow(network.overlapped);
-    ferry::bench::PrintVerdict("network, fetch then stage", network.ferry, network.pipeline,
-                               kGoalRatio, kGoalRssMb);
-    ferry::bench::PrintVerdict("network, stage while fetching", network.overlapped,
-                               network.pipeline, kGoalRatio, kGoalRssMb);
+    ferry::bench::PrintVerdict("network, fetch then stage (before #19)", network.ferry,
+                               network.pipeline, kGoalNetworkRatio, kGoalRssMb);
+    ferry::bench::PrintVerdict("network, ferryd: unpack while fetching", network.overlapped,
+                               network.pipeline, kGoalNetworkRatio, kGoalRssMb);
   }
   if (delta_ran) {
     std::printf("delta: %d runs each (Debian security update v1 -> v2, from 127.0.0.1):\n", runs);

@@ -7,14 +7,14 @@
 #include <chrono>
 #include <cstdio>
 #include <system_error>
-#include <thread>
 
 #include "agent/engine/delta_source.hpp"
 #include "ferry/core/digest.hpp"
 #include "ferry/delta/delta.hpp"
+#include "ferry/engine/unpack_layer.hpp"
 #include "ferry/fetch/curl_blob_fetcher.hpp"
 #include "ferry/layers/extract.hpp"
-#include "ferry/layers/growing_file_source.hpp"
+#include "ferry/update/fetch_while_unpacking.hpp"
 #include "server_process.hpp"
 
 namespace ferry::bench {
@@ -56,6 +56,17 @@ layers::ExtractPolicy StagePolicy(std::uint64_t tar_bytes) {
   return policy;
 }
 
+// The manifest's view of the bench's layer: its blob and the tar's size as the signed limit.
+manifest::Layer AsManifestLayer(const PublishedBlob& blob, const std::string& diff_id,
+                                std::uint64_t tar_bytes) {
+  manifest::Layer layer;
+  layer.diff_id = diff_id;
+  layer.size = tar_bytes;
+  layer.blob.digest = blob.digest;
+  layer.blob.size = blob.size;
+  return layer;
+}
+
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -77,10 +88,12 @@ bool Fetch(const ServerProcess& server, const PublishedBlob& blob, const fs::pat
   return true;
 }
 
-// The child's part for the overlapped run: StageLayer reads the partial file as the fetcher
-// writes it; the layer is renamed into place only once the fetcher verified the blob and the bytes
-// unpacked hash to it. If that fails for a reason of the download (it started over), the layer is
-// staged again from the finished file, as a caller must.
+// The child's part for the overlapped run, ferryd's path for a full layer (RemoteInstaller's
+// FetchBlob): update::FetchWhileUnpacking runs the fetcher on a thread while
+// engine::UnpackLayerBlob (what engine::UnpackLayer runs, without its two SQLite records) unpacks
+// the partial file as it grows; the layer is renamed into place only once the fetcher verified the
+// blob and the bytes unpacked hash to it. If that fails for a reason of the download (it started
+// over), the layer is unpacked again from the finished file, as the engine then does at staging.
 int FetchWhileStaging(const ServerProcess& server, const PublishedBlob& blob,
                       const fs::path& partial_dir, const fs::path& layers_dir,
                       const std::string& diff_id, std::uint64_t tar_bytes, int run) {
@@ -89,42 +102,39 @@ int FetchWhileStaging(const ServerProcess& server, const PublishedBlob& blob,
   auto fetcher = fetch::MakeCurlBlobFetcher(clock, fetch::BlobFetcherOptions{});
   const fetch::BlobRequest request{server.BlobUrl(blob.digest), blob.digest, blob.size,
                                    partial_dir / blob.digest.substr(7)};
-  layers::GrowingFileSource growing(request.partial_path, blob.digest, blob.size);
-  Status fetched = Ok();
+  const manifest::Layer layer = AsManifestLayer(blob, diff_id, tar_bytes);
   double fetch_seconds = 0;
-  std::thread download([&] {
-    auto result =
-        fetcher->Fetch(request, [&](std::uint64_t done, std::uint64_t) { growing.Grew(done); });
-    fetched = result ? Ok() : Status(std::unexpected(result.error()));
-    fetch_seconds = Since(start);
-    growing.Finish(fetched);
-  });
-  Result<layers::ExtractResult> staged = [&] {
-    layers::ZstdSource zstd(growing);
-    layers::ReadAheadSource source(zstd);
-    return layers::StageLayer(source, layers_dir, diff_id, StagePolicy(tar_bytes));
-  }();
-  download.join();
-  if (!fetched) {
-    std::fprintf(stderr, "fetch: %s\n", fetched.error().message().c_str());
+  auto both = update::FetchWhileUnpacking(
+      *fetcher, request,
+      [&](std::uint64_t done, std::uint64_t total) {
+        if (done == total) {
+          fetch_seconds = Since(start);
+        }
+      },
+      nullptr,
+      [&](layers::ByteSource& bytes) -> Status {
+        auto staged = engine::UnpackLayerBlob(bytes, layers_dir, layer, {});
+        return staged ? Ok() : Status(std::unexpected(staged.error()));
+      });
+  if (!both.fetched) {
+    std::fprintf(stderr, "fetch: %s\n", both.fetched.error().message().c_str());
     return 1;
   }
   bool again = false;
-  if (!staged) {
+  if (!both.unpacked) {
     again = true;
     std::printf("  overlapped staging failed (%s); staging from the finished file\n",
-                staged.error().message().c_str());
+                both.unpacked.error().message().c_str());
     layers::FileSource file(request.partial_path);
-    layers::ZstdSource zstd(file);
-    layers::ReadAheadSource source(zstd);
-    staged = layers::StageLayer(source, layers_dir, diff_id, StagePolicy(tar_bytes));
+    auto staged = engine::UnpackLayerBlob(file, layers_dir, layer, {});
     if (!staged) {
       std::fprintf(stderr, "stage: %s\n", staged.error().message().c_str());
       return 1;
     }
   }
   std::printf(
-      "  ferry overlapped run %d: fetch + verify + fsync done at %.2fs, staged at %.2fs%s\n",
+      "  ferry overlapped run %d: last byte received at %.2fs, verified, fsynced and staged at "
+      "%.2fs%s\n",
       run + 1, fetch_seconds, Since(start), again ? " (staged twice)" : "");
   return 0;
 }
@@ -179,7 +189,7 @@ bool RunLayerLeg(const fs::path& dir, const fs::path& blob_file, const std::stri
     return false;
   }
   result->ferry.name = "ferry fetch, then StageLayer (read-ahead)";
-  result->overlapped.name = "ferry fetch || StageLayer from the growing file";
+  result->overlapped.name = "ferry as ferryd: fetch || unpack the growing file";
   result->pipeline.name = "curl | tee(sha256) | zstd -d | tee(sha256) | tar -x";
   for (int run = 0; run < runs; ++run) {
     Clean({partial_dir, layers_dir, shell_out});

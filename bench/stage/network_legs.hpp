@@ -1,7 +1,8 @@
 // The network legs of bench_stage: a blob served by ferry-server on 127.0.0.1, fetched and staged
-// by Ferry the way ferryd does it (BlobFetcher to a partial file with the digest check, then
-// StageLayer into a layers folder), next to the curl | zstd -d | tee | tar pipeline on the same
-// blob, with the same checks (sha256 of the compressed stream and of the tar).
+// by Ferry the way ferryd does it (a full layer: update::FetchWhileUnpacking with
+// engine::UnpackLayerBlob; a delta: BlobFetcher, then DeltaSource and StageLayer), next to the
+// curl | zstd -d | tee | tar pipeline on the same blob, with the same checks (sha256 of the
+// compressed stream and of the tar).
 #pragma once
 
 #include <filesystem>
@@ -12,14 +13,14 @@
 namespace ferry::bench {
 
 struct LegResult {
-  Row ferry;       // fetch to the end, then stage from the file
-  Row overlapped;  // stage from the partial file while the fetcher writes it (layer leg only)
+  Row ferry;       // fetch to the end, then stage from the file (ferryd before issue #19)
+  Row overlapped;  // ferryd's path: unpack the partial file while the fetcher writes it (layer leg)
   Row pipeline;
 };
 
 // A full layer: `blob` is the zstd-compressed tar whose sha256 is `diff_id`. Ferry runs twice:
-// fetch then stage, and stage while fetching (GrowingFileSource fed by the fetcher's progress,
-// falling back to staging from the finished file if the download started over). Works in `dir`
+// fetch then stage, and as ferryd does (FetchWhileUnpacking, UnpackLayerBlob; unpacked again from
+// the finished file if the download started over). Works in `dir`
 // (a repository, partial files, layers and extraction folders below it), `runs` runs each.
 // Returns false when the leg could not be set up (it says why).
 bool RunLayerLeg(const std::filesystem::path& dir, const std::filesystem::path& blob,

@@ -1,4 +1,5 @@
 // ferry-publish delta --old OLD --new NEW.tar --out FILE [--jobs N] [--xz-preset P]
+//                     [--max-format-version V]
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -14,6 +15,7 @@ struct DeltaArgs {
   std::string old_path, new_tar, out;
   unsigned jobs = delta::DefaultEncodeJobs();
   int xz_preset = 9;
+  std::uint32_t max_version = 2;
   bool quiet = false;
 };
 }  // namespace
@@ -30,6 +32,10 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
   sub.add_option("--xz-preset", args->xz_preset, "xz preset of the streams (0-9)")
       ->check(CLI::Range(0, 9))
       ->capture_default_str();
+  sub.add_option("--max-format-version", args->max_version,
+                 "Newest delta format version to write (1: for devices that decode only version 1)")
+      ->check(CLI::Range(1u, 2u))
+      ->capture_default_str();
   sub.add_flag("-q,--quiet", args->quiet, "Print nothing on success");
   return [args]() -> int {
     auto start = std::chrono::steady_clock::now();
@@ -42,6 +48,7 @@ CommandRun SetupDeltaCommand(CLI::App& sub) {
     delta::EncodeOptions options;
     options.jobs = args->jobs;
     options.xz_preset = args->xz_preset;
+    options.max_version = args->max_version;
     auto stats = delta::EncodeDelta(*old, args->new_tar, args->out, options);
     if (!stats) {
       std::fprintf(stderr, "ferry-publish delta: %s\n", stats.error().String().c_str());

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <string_view>
 
 #include "device_lab.hpp"
 #include "ferry/core/fs.hpp"
@@ -243,18 +244,23 @@ TEST_P(FetchAndStageCrashE2e, RestartResumesTheDownloadAndTheUpdateCompletes) {
   auto again = Ferry({"update", "web", "1.0.0"});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err << Log();
   EXPECT_EQ(Page(), "version 1.0.0");
-  EXPECT_EQ(BlobBytesSent(ServerLog()), before) << "the blob was on disk already";
+  if (!std::string_view(GetParam()).starts_with("layers.")) {
+    EXPECT_EQ(BlobBytesSent(ServerLog()), before) << "the blob was on disk already";
+  }
+  // The layer is unpacked while its blob arrives, so a kill inside the extraction (layers.*) may
+  // come before the last byte: the next attempt then resumes the download from its last record.
   ExpectOracleHolds();
   EXPECT_TRUE(stdfs::is_empty(dir_ / "state/blobs/sha256"));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Points, FetchAndStageCrashE2e,
-    ::testing::Values("update.download.before-rename", "update.download.after-rename",
-                      "update.download.complete", "layers.extract.after-entry",
-                      "layers.extract.before-drain", "layers.stage.after-extract",
-                      "layers.stage.after-sync", "layers.stage.after-rename",
-                      "engine.stage.before-rename", "engine.stage.after-rename"),
+    ::testing::Values("update.download.unpacked", "update.download.before-rename",
+                      "update.download.after-rename", "update.download.complete",
+                      "layers.extract.after-entry", "layers.extract.before-drain",
+                      "layers.stage.after-extract", "layers.stage.after-sync",
+                      "layers.stage.after-rename", "engine.stage.before-rename",
+                      "engine.stage.after-rename"),
     [](const auto& param_info) {
       std::string name = param_info.param;
       for (char& c : name) {

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ferry/core/digest.hpp"
 #include "ferry/core/fs.hpp"
@@ -131,6 +132,16 @@ class RemoteInstallerTest : public ::testing::Test {
 
   std::uint64_t BlobBytes() { return testing::BlobBytesSent(server_->Log()); }
 
+  // The names in the layer store (layers, their whiteout lists, anything left behind).
+  std::set<std::string> LayerStore() {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : stdfs::directory_iterator(state_ / "layers", ec)) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
+  }
+
   bool Empty(const stdfs::path& dir) {
     std::error_code ec;
     return !stdfs::exists(dir, ec) || stdfs::is_empty(dir, ec);
@@ -217,13 +228,22 @@ TEST_F(RemoteInstallerTest, ACorruptBlobIsRefusedAndTheRunningRevisionStays) {
   Release("2.0.0");
   Serve();
   ASSERT_TRUE(Install("1.0.0"));
+  const std::set<std::string> layers_before = LayerStore();
+  const std::size_t layer_records_before = store_->ListLayers().value().size();
   Serve({"flip:offset=10,path=/blobs/*"});
   auto r = Install("2.0.0");
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().Is(fetch::FetchErrc::kDigestMismatch)) << r.error().message();
+  EXPECT_NE(r.error().message().find("web 2.0.0: blob sha256:"), std::string::npos)
+      << r.error().message();
   EXPECT_EQ(CurrentVersion(), "1.0.0");
   EXPECT_FALSE(stdfs::exists(state_ / "apps/web/revisions" / "2.0.0"));
   EXPECT_TRUE(Empty(state_ / "blobs" / "partial")) << "the bad bytes are discarded";
+  // The full layer was being unpacked as it arrived: nothing of it is left or recorded.
+  EXPECT_EQ(LayerStore(), layers_before);
+  auto records = store_->ListLayers();
+  ASSERT_TRUE(records);
+  EXPECT_EQ(records->size(), layer_records_before);
   auto running = runtime_.Get(engine::ContainerId("web", *store_->GetApp("web")->current_revision));
   ASSERT_TRUE(running);
   EXPECT_EQ(running->state.status, runtime::ContainerStatus::kRunning);

@@ -110,6 +110,9 @@ struct EncodeOptions {
   bool zstd_patch = true;  // consider zstd patch-from candidates
   bool sa_patch = true;    // consider suffix-array patch candidates
   bool gzip = true;        // rebuild gzip files that zlib reproduces from their content
+  // Newest format version to write: 1 leaves out GZIP_BLOCKS records, for devices whose ferryd
+  // decodes version 1 only (they refuse a newer delta and download the full layer instead).
+  std::uint32_t max_version = 2;
 };
 
 // What the encoder chose, for reports and benchmarks.

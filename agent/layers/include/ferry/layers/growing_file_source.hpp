@@ -36,9 +36,10 @@ class GrowingFileSource final : public ByteSource {
   void Finish(Status status);
 
   // Blocks until bytes past those already read are written, or Finish() is called. Fails with
-  // the writer's error, with Errc::kCorrupt when the writer started over or when the bytes read
-  // do not hash to the digest, or with an errno error. Returns end of stream only after
-  // Finish(Ok) and a matching hash of all `size` bytes.
+  // the writer's error (also when the file is gone before it was opened, as after a digest
+  // mismatch: then it waits for Finish() to learn why), with Errc::kCorrupt when the writer started
+  // over or when the bytes read do not hash to the digest, or with an errno error. Returns end of
+  // stream only after Finish(Ok) and a matching hash of all `size` bytes.
   Result<std::span<const std::byte>> Next() override;
 
  private:

@@ -73,8 +73,15 @@ class RemoteInstaller {
   Status Download(const DownloadPlan& plan, const manifest::Manifest& manifest,
                   const std::string& app, const std::string& version, const std::string& deployment,
                   const fetch::CancelToken* cancel);
+  // Downloads `blob` into blobs/sha256 (unless it is there). With `unpack`, the full blob of that
+  // layer, the layer is unpacked into the layer store while the blob arrives (FetchWhileUnpacking,
+  // engine::UnpackLayer), and `stripped` (may be null) says what the extractor stripped; if the
+  // unpacking fails while the download succeeds, the blob is kept for the engine to unpack from
+  // the file at staging.
   Result<std::filesystem::path> FetchBlob(const manifest::Blob& blob, const std::string& app,
-                                          const fetch::CancelToken* cancel);
+                                          const fetch::CancelToken* cancel,
+                                          const manifest::Layer* unpack = nullptr,
+                                          std::string* stripped = nullptr);
 
   engine::Engine& engine_;
   report::Reporter& reporter_;
