@@ -6,6 +6,23 @@ find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(CURL REQUIRED)
 find_package(LibArchive REQUIRED)
+# libarchive is linked from its static archive when installed (libarchive-dev ships it): Ferry
+# uses its tar reader and writer and a few filters, and the shared library would load libxml2 and
+# ICU (for xar, a format Ferry never reads), libacl and libbz2 into every ferryd, some 200 KiB of
+# relocated data an idle agent keeps for nothing (bench/idle). Its own dependencies are linked
+# --as-needed, so a program gets only those the parts it uses need.
+find_library(FERRY_LIBARCHIVE_STATIC NAMES libarchive.a)
+if(FERRY_LIBARCHIVE_STATIC)
+  set(archive_deps)
+  foreach(dep nettle acl lzma zstd lz4 bz2 z xml2)
+    # Some have no development symlink (libacl, liblz4): their run-time names do as well.
+    find_library(FERRY_ARCHIVE_DEP_${dep} NAMES ${dep} lib${dep}.so.1 REQUIRED)
+    list(APPEND archive_deps ${FERRY_ARCHIVE_DEP_${dep}})
+  endforeach()
+  set_target_properties(LibArchive::LibArchive PROPERTIES
+    IMPORTED_LOCATION ${FERRY_LIBARCHIVE_STATIC}
+    INTERFACE_LINK_LIBRARIES "-Wl,--push-state,--as-needed;${archive_deps};-Wl,--pop-state")
+endif()
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
