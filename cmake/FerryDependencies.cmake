@@ -14,14 +14,24 @@ find_package(LibArchive REQUIRED)
 find_library(FERRY_LIBARCHIVE_STATIC NAMES libarchive.a)
 if(FERRY_LIBARCHIVE_STATIC)
   set(archive_deps)
+  set(archive_missing)
   foreach(dep nettle acl lzma zstd lz4 bz2 z xml2)
-    # Some have no development symlink (libacl, liblz4): their run-time names do as well.
-    find_library(FERRY_ARCHIVE_DEP_${dep} NAMES ${dep} lib${dep}.so.1 REQUIRED)
-    list(APPEND archive_deps ${FERRY_ARCHIVE_DEP_${dep}})
+    find_library(FERRY_ARCHIVE_DEP_${dep} NAMES ${dep})
+    if(FERRY_ARCHIVE_DEP_${dep})
+      list(APPEND archive_deps ${FERRY_ARCHIVE_DEP_${dep}})
+    else()
+      list(APPEND archive_missing ${dep})
+    endif()
   endforeach()
-  set_target_properties(LibArchive::LibArchive PROPERTIES
-    IMPORTED_LOCATION ${FERRY_LIBARCHIVE_STATIC}
-    INTERFACE_LINK_LIBRARIES "-Wl,--push-state,--as-needed;${archive_deps};-Wl,--pop-state")
+  if(archive_missing)
+    # scripts/install-deps installs them; without them the shared library is the one that links.
+    message(WARNING "libarchive is linked as a shared library: no development library for "
+                    "${archive_missing} (scripts/install-deps installs them)")
+  else()
+    set_target_properties(LibArchive::LibArchive PROPERTIES
+      IMPORTED_LOCATION ${FERRY_LIBARCHIVE_STATIC}
+      INTERFACE_LINK_LIBRARIES "-Wl,--push-state,--as-needed;${archive_deps};-Wl,--pop-state")
+  endif()
 endif()
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
