@@ -1,8 +1,11 @@
 #include "ferry/core/memory.hpp"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -43,6 +46,30 @@ ReleasedMemory ReleaseIdleMemory() {
   released.paged_out = any_ok;
 #endif
   return released;
+}
+
+void ReleaseUnusedStack() {
+  pthread_attr_t attr;
+  if (::pthread_getattr_np(::pthread_self(), &attr) != 0) {
+    return;
+  }
+  void* lowest = nullptr;
+  std::size_t size = 0;
+  const bool known = ::pthread_attr_getstack(&attr, &lowest, &size) == 0;
+  ::pthread_attr_destroy(&attr);
+  if (!known) {
+    return;
+  }
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // The stack grows down: nothing below this frame is in use. One page is left for madvise's own
+  // call.
+  volatile char here = 0;
+  const auto low = reinterpret_cast<std::uintptr_t>(lowest);
+  const auto high = (reinterpret_cast<std::uintptr_t>(&here) - page) & ~(page - 1);
+  if (high > low) {
+    // The main thread's stack may not be mapped that far down: the mapped part is released.
+    (void)::madvise(lowest, high - low, MADV_DONTNEED);
+  }
 }
 
 }  // namespace ferry

@@ -168,7 +168,7 @@ class DaemonImpl final : public Daemon {
       polls_ = std::make_unique<PollScheduler>(
           clock_, io_, *net_, *fleet_,
           std::chrono::duration_cast<std::chrono::milliseconds>(config_.poll_interval),
-          config_.server_url);
+          config_.server_url, [this] { AfterTalkingToServer(); });
     }
     requests_.emplace(
         RequestTargets{*store_, engine_, offline_, installer_.get(), fleet_.get(), cancel_});
@@ -281,7 +281,10 @@ class DaemonImpl final : public Daemon {
 
   // An update verifies, decompresses and unpacks with large transient buffers and code (TLS, zstd,
   // libarchive) the agent does not need while it waits: give both back between updates.
-  static void ReleaseMemory() { (void)ReleaseIdleMemory(); }
+  static void ReleaseMemory() {
+    (void)ReleaseIdleMemory();
+    ReleaseUnusedStack();
+  }
 
   // Gives memory back once ferryd has been left alone for kIdleRelease after an update, a request
   // or recovery: what they faulted in (the code of SQLite, of the status report, of the reply)
@@ -298,8 +301,18 @@ class DaemonImpl final : public Daemon {
         std::lock_guard relock(idle_mu_);
         idle_release_.reset();
       }
+      ReleaseUnusedStack();  // the event loop's
       OnWorkerThread("giving memory back", [] { ReleaseMemory(); });
     });
+  }
+
+  // Between polls minutes apart, nothing of a poll is kept: its connection is closed and what it
+  // faulted in (the code of curl, TLS and JSON) is given back once ferryd is left alone. On the
+  // network thread.
+  void AfterTalkingToServer() {
+    fleet_->CloseConnection();
+    ReleaseUnusedStack();  // what curl and TLS used of the network thread's
+    ReleaseWhenIdle();
   }
 
   // Ends the work in progress at its next check (a tar entry or 4 MiB of unpacking, 128 KiB of
@@ -425,7 +438,9 @@ class DaemonImpl final : public Daemon {
            // Asked for by a person: failed releases are tried again now, not after their backoff.
            asio::post(*net_, [this, reply = std::move(reply)] {
              fleet_->ResetBackoff();
-             reply(polls_->Round());
+             auto round = polls_->Round();
+             fleet_->CloseConnection();
+             reply(std::move(round));
            });
          }},
     };
@@ -460,6 +475,7 @@ class DaemonImpl final : public Daemon {
             if (auto i = fleet_->SendInventory(false); !i) {
               log::warn("fleet server {}: {}", config_.server_url, i.error().message());
             }
+            AfterTalkingToServer();
           });
         });
   }

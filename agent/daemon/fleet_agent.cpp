@@ -151,6 +151,12 @@ Status FleetAgent::EnsureClient() {
   return Ok();
 }
 
+void FleetAgent::CloseConnection() {
+  if (client_) {
+    client_->CloseConnection();
+  }
+}
+
 std::optional<std::chrono::seconds> FleetAgent::RetryAfter() const {
   std::lock_guard lock(mu_);
   return retry_after_;

@@ -76,6 +76,11 @@ class FleetAgent {
   using SupervisionFn = std::function<nlohmann::json(const std::string& app)>;
   void SetSupervision(SupervisionFn fn) { supervision_ = std::move(fn); }
 
+  // Closes the client's connection to the server, which at poll intervals of minutes would only
+  // hold TLS state and buffers until the server drops it; the next request opens one. Call it on
+  // the thread that talks to the server, after a round.
+  void CloseConnection();
+
   // Forgets every backoff, so that the next round tries failed releases at once (`ferry check`).
   void ResetBackoff();
 

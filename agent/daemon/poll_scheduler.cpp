@@ -11,13 +11,14 @@ namespace asio = boost::asio;
 
 PollScheduler::PollScheduler(Clock& clock, asio::io_context& io, asio::thread_pool& net,
                              FleetAgent& fleet, std::chrono::milliseconds interval,
-                             std::string server_url)
+                             std::string server_url, std::function<void()> after_round)
     : clock_(clock),
       io_(io),
       net_(net),
       fleet_(fleet),
       interval_(interval),
-      server_url_(std::move(server_url)) {}
+      server_url_(std::move(server_url)),
+      after_round_(std::move(after_round)) {}
 
 void PollScheduler::Start() {
   // A device that was off catches up at once.
@@ -33,6 +34,7 @@ void PollScheduler::Schedule(std::chrono::milliseconds delay) {
   clock_.After(delay, [this] {
     asio::post(net_, [this] {
       (void)Round();
+      after_round_();
       const auto interval = interval_.count();
       std::chrono::milliseconds next(Jitter(interval * 9 / 10, interval * 11 / 10));
       if (auto wait = fleet_.RetryAfter(); wait && *wait > next) {

@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -21,9 +22,11 @@ namespace ferry::daemon {
 class PollScheduler {
  public:
   // Every reference must outlive the scheduler. Timers are armed on `clock` (driven by `io`),
-  // polls run on `net`.
+  // polls run on `net`, and so does `after_round` after each scheduled poll (to give back what
+  // the poll used).
   PollScheduler(Clock& clock, boost::asio::io_context& io, boost::asio::thread_pool& net,
-                FleetAgent& fleet, std::chrono::milliseconds interval, std::string server_url);
+                FleetAgent& fleet, std::chrono::milliseconds interval, std::string server_url,
+                std::function<void()> after_round);
 
   // Arms the first poll. Call once, on the event loop.
   void Start();
@@ -41,6 +44,7 @@ class PollScheduler {
   FleetAgent& fleet_;
   std::chrono::milliseconds interval_;
   std::string server_url_;
+  std::function<void()> after_round_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
 };

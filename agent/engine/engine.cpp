@@ -26,6 +26,7 @@ FERRY_DEFINE_CRASHPOINT(kSwitchAfterStopOld, "engine.switch.after-stop-old");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterStartNew, "engine.switch.after-start-new");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterCurrentLink, "engine.switch.after-current-link");
 FERRY_DEFINE_CRASHPOINT(kSwitchAfterLink, "engine.switch.after-link");
+FERRY_DEFINE_CRASHPOINT(kSwitchAfterStandby, "engine.switch.after-standby");
 FERRY_DEFINE_CRASHPOINT(kTrialStarted, "engine.trial.started");
 FERRY_DEFINE_CRASHPOINT(kTrialBeforeCommit, "engine.trial.before-commit");
 FERRY_DEFINE_CRASHPOINT(kTrialAfterCommit, "engine.trial.after-commit");
@@ -490,6 +491,15 @@ Status Engine::StartRevision(const std::string& app, const std::string& revision
   return runtime_.Start(ContainerId(app, revision));
 }
 
+std::optional<std::string> Engine::TakeStandby(const std::string& app) {
+  std::lock_guard lock(standby_mu_);
+  auto node = standbys_.extract(app);
+  if (node.empty()) {
+    return std::nullopt;
+  }
+  return std::move(node.mapped());
+}
+
 Status Engine::CreateRevision(const std::string& app, const std::string& revision) {
   auto m = LoadRevisionManifest(app, revision);
   if (!m) {
@@ -518,6 +528,7 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return Fail(m.error());
   }
   const std::string version = m->version.String();
+  (void)TakeStandby(app);
   // The manifest's parser checked the health check; none is the process check.
   const manifest::HealthCheck check = m->config.health.value_or(manifest::HealthCheck{});
 
@@ -599,6 +610,22 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     }
   }
   Crashpoint(kSwitchAfterLink);
+  if (from) {
+    // The way back, ready before the trial starts (so that the trial's deadline is not spent on
+    // it): the previous revision's container created, not started. A rollback then only stops the
+    // failed process and starts this one; a commit removes it. Without it a rollback creates the
+    // container itself, as after a crash, so a failure here costs time only.
+    if (auto st = CreateRevision(app, *from); st) {
+      std::lock_guard lock(standby_mu_);
+      standbys_[app] = *from;
+    } else if (st.error().Is(Errc::kCancelled)) {
+      // ferryd is stopping: the journal stays open and the next start rolls back.
+      return Fail(std::move(st.error()).WithContext("preparing " + *from + " as the way back"));
+    } else {
+      log::warn("{}: preparing {} as the way back: {}", app, *from, st.error().message());
+    }
+  }
+  Crashpoint(kSwitchAfterStandby);
   if (auto st = store_.InTransaction([&]() -> Status {
         if (auto s = store_.SetAppRevisions(app, revision, from); !s) {
           return s;
@@ -660,6 +687,13 @@ Result<InstallResult> Engine::SwitchAndTrial(const std::string& app, const std::
     return Fail(st.error());
   }
   Crashpoint(kTrialAfterCommit);
+  if (const auto standby = TakeStandby(app)) {
+    // Never started: nothing of it needs a grace period.
+    if (auto st = runtime_.Delete(ContainerId(app, *standby)); !st) {
+      log::warn("{}: removing the standby container of {}: {}", app, *standby,
+                st.error().message());
+    }
+  }
   (void)Report(ctx, "committed", app, revision, version, trial.reason);
   if (auto st = GarbageCollect(app); !st) {
     log::warn("{}: garbage collection: {}", app, st.error().message());
@@ -681,7 +715,9 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   // open, and a crash anywhere in between rolls back again at the next start.
   bool to_running = false;
   Status prepared = Ok();
-  if (to) {
+  const auto standby = TakeStandby(app);
+  const bool from_standby = to && standby == *to;
+  if (to && !from_standby) {
     // After a crash before the old revision was stopped, it still runs: keep it.
     auto state = runtime_.State(ContainerId(app, *to));
     to_running = state && state->status == runtime::ContainerStatus::kRunning;
@@ -703,6 +739,15 @@ Status Engine::RollBack(const std::string& app, const std::string& failed,
   Status restarted = Ok();
   if (to && !to_running) {
     restarted = prepared ? runtime_.Start(ContainerId(app, *to)) : prepared;
+    if (!restarted && from_standby && !restarted.error().Is(Errc::kCancelled)) {
+      // The standby is gone or broken: the way back without it.
+      log::warn("{}: starting the standby container of {}: {}", app, *to,
+                restarted.error().message());
+      restarted = CreateRevision(app, *to);
+      if (restarted) {
+        restarted = runtime_.Start(ContainerId(app, *to));
+      }
+    }
     if (!restarted) {
       log::error("{}: could not start {} again: {}", app, *to, restarted.error().message());
     }

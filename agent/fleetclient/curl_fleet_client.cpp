@@ -159,6 +159,11 @@ class CurlFleetClient final : public FleetClient {
     return Ok();
   }
 
+  void CloseConnection() override {
+    std::lock_guard lock(mu_);
+    curl_.reset();
+  }
+
   std::optional<std::chrono::seconds> RetryAfter() const override {
     std::lock_guard lock(retry_mu_);
     return retry_after_;

@@ -34,6 +34,13 @@ TrialResult Failed(std::string reason, const std::string& last_output, int probe
   return {false, false, std::move(reason), last_output, probes};
 }
 
+std::string DeadlineReason(const HealthCheck& check, int ok_in_a_row, int probes,
+                           const std::string& last_output) {
+  return fmt::format("{} check did not pass within {} ({} of {} successes); last probe: {}",
+                     KindName(check.kind), SecondsText(check.deadline), ok_in_a_row,
+                     check.successes, probes == 0 ? "none" : last_output);
+}
+
 TrialResult Cancelled(const std::string& last_output, int probes) {
   return {false, true, "trial cancelled", last_output, probes};
 }
@@ -75,6 +82,11 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
   Clock::TimePoint healthy_since{};  // the first success of the current streak
 
   for (;;) {
+    if (probing && first_pid && clock_.Now() >= deadline) {
+      // The verdict is failure whatever the container's state: a rollback waits for no runtime
+      // call (it checks the failed container itself).
+      return Failed(DeadlineReason(check, ok_in_a_row, probes, last_output), last_output, probes);
+    }
     // The container first: a crash or restart fails the trial whatever the probes say.
     auto state = runtime_.State(container_id);
     if (!state && state.error().Is(Errc::kCancelled)) {
@@ -154,11 +166,7 @@ TrialResult HealthChecker::Run(const HealthCheck& check, const std::string& cont
       next_probe = now + ToDuration(check.interval);
     }
     if (now >= deadline) {
-      return Failed(fmt::format("{} check did not pass within {} ({} of {} successes); last "
-                                "probe: {}",
-                                KindName(check.kind), SecondsText(check.deadline), ok_in_a_row,
-                                check.successes, probes == 0 ? "none" : last_output),
-                    last_output, probes);
+      return Failed(DeadlineReason(check, ok_in_a_row, probes, last_output), last_output, probes);
     }
     Clock::TimePoint wake = std::min({now + kStatePoll, deadline, probing ? next_probe : up_until});
     if (!sleeper_.SleepUntil(std::max(wake, now))) {

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -19,6 +22,8 @@
 #include "ferry/core/crashpoint.hpp"
 #include "ferry/core/fs.hpp"
 #include "ferry/core/log.hpp"
+#include "ferry/core/memory.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/layout/layout.hpp"
 #include "log_rotation.hpp"
 #include "spawn.hpp"
@@ -102,22 +107,37 @@ bool MentionsMissing(const std::string& message) {
          message.find("not found") != std::string::npos;
 }
 
-// Waits up to `timeout` for process `pid` to exit (a zombie counts as exited), or until `cancel`
-// (when given and it has its eventfd) is cancelled.
-bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
-                 const CancelToken* cancel = nullptr) {
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    return errno == ESRCH;
-  }
+// Waits up to `timeout` for the process of `pidfd` to exit (a zombie counts as exited), or until
+// `cancel` (when given and it has its eventfd) is cancelled.
+bool WaitForPidfd(int pidfd, std::chrono::milliseconds timeout, const CancelToken* cancel) {
   const int cancel_fd = cancel != nullptr ? cancel->wait_fd() : -1;
   pollfd p[2] = {{pidfd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
   int rc = 0;
   do {
     rc = ::poll(p, cancel_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
   } while (rc < 0 && errno == EINTR);
-  ::close(pidfd);
   return rc > 0 && p[0].revents != 0;
+}
+
+// The same for process `pid`.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout,
+                 const CancelToken* cancel = nullptr) {
+  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) {
+    return errno == ESRCH;
+  }
+  return WaitForPidfd(pidfd.get(), timeout, cancel);
+}
+
+// Sends `signal` to the process of `pidfd`; false when it has already exited.
+Result<bool> SignalPidfd(int pidfd, int signal, const std::string& id) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) == 0) {
+    return true;
+  }
+  if (errno == ESRCH) {
+    return false;
+  }
+  return Fail(ErrnoError("signalling the process of " + id));
 }
 
 Result<ContainerStatus> ParseStatus(const std::string& s) {
@@ -200,6 +220,13 @@ RuncRuntime::RuncRuntime(RuncConfig config) : config_(std::move(config)) {
         "cap swap use");
   }
   if (config_.log_check_interval.count() > 0) {
+    log_watch_ = UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    log_stop_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!log_watch_.valid() || !log_stop_.valid()) {
+      log::warn("runtime: cannot watch container logs ({}); checking them every {} ms",
+                std::strerror(errno), config_.log_check_interval.count());
+      log_watch_.Reset();
+    }
     log_thread_ = std::thread([this] { LogLoop(); });
   }
 }
@@ -210,6 +237,10 @@ RuncRuntime::~RuncRuntime() {
     stopping_ = true;
   }
   stop_cv_.notify_all();
+  if (log_stop_.valid()) {
+    const std::uint64_t one = 1;
+    (void)!::write(log_stop_.get(), &one, sizeof one);
+  }
   if (log_thread_.joinable()) {
     log_thread_.join();
   }
@@ -306,6 +337,7 @@ Status RuncRuntime::Create(const std::string& id, const ContainerSpec& spec,
   const stdfs::path log_path =
       layout::AppLogPath(layout::AppLogsDir(config_.log_dir, spec.app), spec.revision);
   FERRY_TRY_STATUS(fs::MakeDirs(log_path.parent_path(), 0750), "log dir");
+  WatchLogs(log_path.parent_path());
   const int log_fd =
       ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (log_fd < 0) {
@@ -480,8 +512,66 @@ Status RuncRuntime::Stop(const std::string& id, std::chrono::milliseconds grace)
   return Ok();
 }
 
+int RuncRuntime::OpenTrackedPidfd(const std::string& id, bool& exited) {
+  exited = false;
+  std::lock_guard lock(mu_);
+  auto it = tracked_.find(id);
+  if (it == tracked_.end() || it->second.pid <= 0) {
+    return -1;
+  }
+  ReapLocked(it->second);
+  if (it->second.exit_code) {
+    exited = true;
+    return -1;
+  }
+  if (it->second.pid <= 0) {
+    return -1;
+  }
+  // Opened under the lock that every reap of this pid takes, and while it is our unreaped child:
+  // it cannot be another process that got the number again.
+  return static_cast<int>(::syscall(SYS_pidfd_open, it->second.pid, 0));
+}
+
+Status RuncRuntime::StopTracked(const std::string& id, int pidfd, std::chrono::milliseconds grace) {
+  // What `runc kill` does (a signal to the container's first process), without its process start
+  // on the way of a switch or a rollback.
+  Crashpoint(kKillBefore);
+  auto signalled = SignalPidfd(pidfd, SIGTERM, id);
+  Crashpoint(kKillAfter);
+  if (!signalled) {
+    return Fail(signalled.error().WithContext("stopping " + id));
+  }
+  if (!*signalled || WaitForPidfd(pidfd, grace, config_.cancel)) {
+    return Ok();
+  }
+  if (config_.cancel != nullptr && config_.cancel->cancelled()) {
+    // ferryd is stopping: the container has its SIGTERM; the next start finishes the job.
+    return Fail(Errc::kCancelled, "stopping " + id + ": ferryd is stopping");
+  }
+  log::info("runtime: {} ignored SIGTERM for {} ms, sending SIGKILL", id, grace.count());
+  Crashpoint(kKillBefore);
+  signalled = SignalPidfd(pidfd, SIGKILL, id);
+  Crashpoint(kKillAfter);
+  if (!signalled) {
+    return Fail(signalled.error().WithContext("stopping " + id));
+  }
+  if (*signalled && !WaitForPidfd(pidfd, kKillWait, nullptr)) {
+    return Fail(RuntimeErrc::kTimeout, "stopping " + id + ": still running after SIGKILL");
+  }
+  return Ok();
+}
+
 Status RuncRuntime::StopProcess(const std::string& id, std::chrono::milliseconds grace) {
   FERRY_TRY_STATUS(CheckId(id), "stop");
+  bool exited = false;
+  const UniqueFd pidfd(OpenTrackedPidfd(id, exited));
+  if (exited) {
+    return Ok();
+  }
+  if (pidfd.valid()) {
+    return StopTracked(id, pidfd.get(), grace);
+  }
+  // Not created by this ferryd (it restarted since): runc knows the process.
   auto state = State(id);
   if (!state && state.error().Is(RuntimeErrc::kNoSuchContainer)) {
     return Ok();
@@ -590,19 +680,70 @@ stdfs::path RuncRuntime::LogPath(const std::string& id) const {
   return it == tracked_.end() ? stdfs::path() : it->second.log_path;
 }
 
-void RuncRuntime::LogLoop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    stop_cv_.wait_for(lock, config_.log_check_interval, [this] { return stopping_; });
-    if (stopping_) {
-      break;
+void RuncRuntime::WatchLogs(const stdfs::path& app_log_dir) {
+  // One-shot: the first write wakes the log thread, later ones cost nothing until it re-arms.
+  if (log_watch_.valid()) {
+    (void)::inotify_add_watch(log_watch_.get(), app_log_dir.c_str(), IN_MODIFY | IN_ONESHOT);
+  }
+}
+
+void RuncRuntime::WatchAllLogs() {
+  std::error_code ec;
+  // Every app's logs, including those of containers started before ferryd last restarted.
+  for (const auto& app : stdfs::directory_iterator(config_.log_dir, ec)) {
+    if (app.is_directory(ec)) {
+      WatchLogs(app.path());
     }
-    ReapOrphansLocked();
-    lock.unlock();
+  }
+}
+
+bool RuncRuntime::WaitForLogWrite() {
+  std::array<pollfd, 2> fds{{{log_stop_.get(), POLLIN, 0}, {log_watch_.get(), POLLIN, 0}}};
+  const int timeout =
+      log_watch_.valid() ? -1 : static_cast<int>(config_.log_check_interval.count());
+  for (;;) {
+    const int n = ::poll(fds.data(), log_watch_.valid() ? 2 : 1, timeout);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n > 0 && (fds[0].revents & POLLIN) != 0) {
+      return false;
+    }
+    break;
+  }
+  if (log_watch_.valid()) {
+    alignas(inotify_event) std::array<char, 4096> events;
+    while (::read(log_watch_.get(), events.data(), events.size()) > 0) {
+    }
+  }
+  std::lock_guard lock(mu_);
+  return !stopping_;
+}
+
+void RuncRuntime::LogLoop() {
+  // Nothing here runs on a timer while the apps are quiet: the thread sleeps in WaitForLogWrite
+  // until one writes. Arming before the check means that what is written during the check and
+  // the pause after it (and the check's own rotation, once) wakes the thread again: nothing
+  // written is left unchecked.
+  for (;;) {
+    WatchAllLogs();
+    {
+      std::lock_guard lock(mu_);
+      ReapOrphansLocked();
+    }
     if (auto r = RotateLogs(); !r) {
       log::warn("runtime: log rotation: {}", r.error().String());
     }
-    lock.lock();
+    {
+      std::unique_lock lock(mu_);
+      if (stop_cv_.wait_for(lock, config_.log_check_interval, [this] { return stopping_; })) {
+        return;
+      }
+    }
+    ReleaseUnusedStack();
+    if (!WaitForLogWrite()) {
+      return;
+    }
   }
 }
 

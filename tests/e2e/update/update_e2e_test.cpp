@@ -284,25 +284,24 @@ TEST_P(CrashE2e, RestartRollsBackAnInterruptedUpdate) {
   ExpectOracleHolds();
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, CrashE2e,
-                         ::testing::Combine(::testing::Values("engine.switch.after-journal",
-                                                              "engine.switch.after-create-new",
-                                                              "engine.switch.after-stop-old",
-                                                              "engine.switch.after-start-new",
-                                                              "engine.switch.after-link",
-                                                              "engine.trial.started",
-                                                              "engine.trial.before-commit"),
-                                            ::testing::Bool()),
-                         [](const auto& param_info) {
-                           std::string name = std::get<0>(param_info.param);
-                           for (char& c : name) {
-                             if (c == '.' || c == '-') {
-                               c = '_';
-                             }
-                           }
-                           return name +
-                                  (std::get<1>(param_info.param) ? "_PowerCut" : "_ProcessCrash");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Points, CrashE2e,
+    ::testing::Combine(::testing::Values("engine.switch.after-journal",
+                                         "engine.switch.after-create-new",
+                                         "engine.switch.after-stop-old",
+                                         "engine.switch.after-start-new",
+                                         "engine.switch.after-link", "engine.switch.after-standby",
+                                         "engine.trial.started", "engine.trial.before-commit"),
+                       ::testing::Bool()),
+    [](const auto& param_info) {
+      std::string name = std::get<0>(param_info.param);
+      for (char& c : name) {
+        if (c == '.' || c == '-') {
+          c = '_';
+        }
+      }
+      return name + (std::get<1>(param_info.param) ? "_PowerCut" : "_ProcessCrash");
+    });
 
 // ferryd killed at each step of garbage collection (after a commit): the removal is finished
 // at the next start (the oracle finds nothing left over), and a later release that needs a

@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ferry/core/json_depth.hpp"
 #include "support/temp_dir.hpp"
@@ -92,6 +96,52 @@ TEST(ParseBoundedJson, RefusesOversizedAndDeepTextBeforeParsing) {
   const auto junk = ParseBoundedJson("{nope", JsonBounds{});
   ASSERT_FALSE(junk.has_value());
   EXPECT_TRUE(junk.error().Is(Errc::kInvalidArgument));
+}
+
+// Fills 512 KiB of stack below the caller's frame, so that those pages are resident.
+[[gnu::noinline]] long DeepWork() {
+  volatile char buffer[512 << 10];
+  for (std::size_t i = 0; i < sizeof buffer; i += 4096) {
+    buffer[i] = static_cast<char>(i);
+  }
+  return buffer[4096];
+}
+
+// Resident pages of the calling thread's stack, from mincore.
+std::size_t ResidentStackPages() {
+  pthread_attr_t attr;
+  ::pthread_getattr_np(::pthread_self(), &attr);
+  void* low = nullptr;
+  std::size_t size = 0;
+  ::pthread_attr_getstack(&attr, &low, &size);
+  ::pthread_attr_destroy(&attr);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in(size / page);
+  if (::mincore(low, size, in.data()) != 0) {
+    return 0;
+  }
+  std::size_t n = 0;
+  for (auto v : in) {
+    n += v & 1u;
+  }
+  return n;
+}
+
+TEST(ReleaseUnusedStack, GivesBackWhatDeepWorkLeftAndTheThreadGoesOn) {
+  std::size_t before = 0;
+  std::size_t after = 0;
+  long again = 0;
+  std::thread t([&] {
+    (void)DeepWork();
+    before = ResidentStackPages();
+    ReleaseUnusedStack();
+    after = ResidentStackPages();
+    again = DeepWork();  // the stack grows there again as usual
+  });
+  t.join();
+  EXPECT_GE(before, 128u);
+  EXPECT_LT(after, before - 100) << "the pages below the frame are given back";
+  EXPECT_EQ(again, 4096 % 256);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ struct FakeServer {
   std::vector<std::string> etags_asked;
   std::vector<std::string> tokens;
   bool fail_events = false;
+  int connections_closed = 0;
 };
 
 class FakeClient final : public fleetclient::FleetClient {
@@ -44,6 +45,7 @@ class FakeClient final : public fleetclient::FleetClient {
     return Ok();
   }
   std::optional<std::chrono::seconds> RetryAfter() const override { return std::nullopt; }
+  void CloseConnection() override { ++s_.connections_closed; }
 
  private:
   FakeServer& s_;
@@ -126,6 +128,20 @@ TEST_F(FleetAgentTest, QueuesWhatDiffersFromWhatRunsOnce) {
   ASSERT_TRUE(agent_->Round());
   EXPECT_EQ(queued_.size(), 1u);
   EXPECT_EQ(server_.etags_asked, (std::vector<std::string>{"", "\"e1\""}));
+}
+
+TEST_F(FleetAgentTest, ClosingTheConnectionBetweenRoundsKeepsWhatTheServerKnows) {
+  Installed("web", "1.0.0");
+  Assign({kWeb2});
+  ASSERT_TRUE(agent_->Round());
+  agent_->CloseConnection();
+  EXPECT_EQ(server_.connections_closed, 1);
+  // The same client asks again with its etag, and the unchanged inventory is not sent again.
+  server_.assignment.reset();
+  ASSERT_TRUE(agent_->Round());
+  EXPECT_EQ(server_.tokens.size(), 1u);
+  EXPECT_EQ(server_.etags_asked, (std::vector<std::string>{"", "\"e1\""}));
+  EXPECT_EQ(server_.inventories.size(), 1u);
 }
 
 TEST_F(FleetAgentTest, ARefusedReleaseIsReportedOnceAndNotRetriedBeforeItsBackoff) {

@@ -203,6 +203,32 @@ TEST_F(EngineTest, ARollbackCreatesTheGoodContainerBeforeTheFailedOneStops) {
   EXPECT_FALSE(runtime_.Get(failed));
 }
 
+// The good revision's container is made during the switch, before the trial: after a failed
+// trial the way back is only the failed process's stop and the standby's start.
+TEST_F(EngineTest, ARollbackAfterAFailedTrialOnlyStopsTheFailedOneAndStartsTheStandby) {
+  const auto v1 = Version("1.0.0");
+  const auto v2 = Version("2.0.0");
+  ASSERT_EQ(Install(v1)->outcome, Outcome::kCommitted);
+  broken_version_ = "2.0.0";
+  auto r = Install(v2);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->outcome, Outcome::kRolledBack) << r->reason;
+  const std::string good = ContainerId("web", Revision(v1));
+  const std::string failed = ContainerId("web", Revision(v2));
+  const auto calls = runtime_.Calls();
+  const std::size_t started = CallIndex(calls, "start " + failed);
+  const std::size_t standby = CallIndex(calls, "create " + good, started);
+  const std::size_t stop = CallIndex(calls, "stop-process " + failed + " 1000", started);
+  ASSERT_LT(stop, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_LT(standby, stop) << ::testing::PrintToString(calls);
+  // Made before the trial's probes, not on the way back.
+  EXPECT_LT(CallIndex(calls, "exec " + failed, standby), stop) << ::testing::PrintToString(calls);
+  ASSERT_LT(stop + 1, calls.size()) << ::testing::PrintToString(calls);
+  EXPECT_EQ(calls[stop + 1], "start " + good) << ::testing::PrintToString(calls);
+  EXPECT_EQ(runtime_.Get(good)->state.status, runtime::ContainerStatus::kRunning);
+  EXPECT_FALSE(runtime_.Get(failed));
+}
+
 TEST_F(EngineTest, UpgradeKeepsThePreviousRevisionAndSharesLayers) {
   const auto v1 = Version("1.0.0");
   const auto v2 = Version("2.0.0");

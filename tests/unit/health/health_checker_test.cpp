@@ -167,6 +167,21 @@ TEST_F(HealthCheckerTest, FailsAtTheDeadline) {
   EXPECT_EQ(r.probes, 10);  // at 0..9 s: none is started at the deadline
 }
 
+// Past the deadline nothing can pass any more: the rollback waits for no further runtime call.
+TEST_F(HealthCheckerTest, AtTheDeadlineAProbingTrialFailsWithoutAskingTheRuntimeAgain) {
+  auto check = Http();
+  check.deadline = HealthCheck::Seconds(10);
+  ScriptedProbe probe(clock_, {kBad});
+  int calls_at_deadline = -1;
+  clock_.After(10s, [&] { calls_at_deadline = runtime_.StateCalls(); });
+  const auto r = checker_.Run(check, "app-r2", &probe);
+  EXPECT_FALSE(r.passed);
+  EXPECT_NE(r.reason.find("did not pass within 10s"), std::string::npos) << r.reason;
+  EXPECT_EQ(Elapsed(), 10s);
+  EXPECT_GT(calls_at_deadline, 0);
+  EXPECT_EQ(runtime_.StateCalls(), calls_at_deadline);
+}
+
 TEST_F(HealthCheckerTest, FailuresDuringStartPeriodDoNotCount) {
   auto check = Http();
   check.failures = 2;

@@ -19,4 +19,9 @@ struct ReleasedMemory {
 // memory is never touched. Best effort: errors are ignored.
 ReleasedMemory ReleaseIdleMemory();
 
+// Gives the kernel back the pages of the calling thread's stack below the frame it runs in
+// (MADV_DONTNEED: they read as zeros when the stack grows there again), as glibc does for a thread
+// that ends. For a thread about to wait for long after deep work. Best effort.
+void ReleaseUnusedStack();
+
 }  // namespace ferry

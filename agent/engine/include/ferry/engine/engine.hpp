@@ -30,6 +30,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -207,6 +208,8 @@ class Engine {
   // process StartRevision (or runtime_.Start) then runs.
   Status CreateRevision(const std::string& app, const std::string& revision);
   Status StartRevision(const std::string& app, const std::string& revision);
+  // The standby of `app` (see standbys_), forgotten as it is taken; nullopt when there is none.
+  std::optional<std::string> TakeStandby(const std::string& app);
   // Whose fault a rollback is: the revision's own (marked bad), or ferryd's stop (interrupted).
   // kInterruptedRevert: a revert, to a revision committed before, cut short (it stays committed).
   enum class Blame { kRevision, kInterrupted, kInterruptedRevert };
@@ -243,6 +246,11 @@ class Engine {
   health::Sleeper& sleeper_;
   EngineOptions options_;
   std::mutex run_mu_;  // one update or revert at a time
+  // Per app, the revision whose container this ferryd created, not started, during a trial: the
+  // way back, so that a rollback only stops the failed process and starts this one. Lost with
+  // ferryd; a container it leaves is removed or created anew by recovery like any other.
+  std::mutex standby_mu_;
+  std::map<std::string, std::string> standbys_;
 };
 
 // The ContainerSpec of a revision of `manifest` whose root filesystem is `rootfs`.

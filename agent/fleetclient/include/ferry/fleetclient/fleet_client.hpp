@@ -99,7 +99,7 @@ struct ClientOptions {
 // "GET https://fleet/v1/device/assignment: HTTP 401: unknown token".
 //
 // Thread-safe: calls from several threads take turns (one transfer at a time, on a connection kept
-// open between calls). RetryAfter() never waits for a transfer.
+// open between calls until CloseConnection()). RetryAfter() never waits for a transfer.
 class FleetClient {
  public:
   virtual ~FleetClient() = default;
@@ -119,6 +119,10 @@ class FleetClient {
   // The delay the server asked for with Retry-After on the last reply, when that reply was a 429
   // or 503 with a valid Retry-After (cut to max_retry_after); nullopt otherwise.
   virtual std::optional<std::chrono::seconds> RetryAfter() const = 0;
+
+  // Closes the connection kept open between calls and frees what it holds (TLS state, buffers);
+  // the next call opens a new one. Waits for a transfer in progress. Never fails.
+  virtual void CloseConnection() = 0;
 };
 
 // `clock` (not owned; outlives the client) gives the wall time that Retry-After dates are read

@@ -8,10 +8,12 @@
 // ferryd restarts while the container keeps running; a file never blocks and outlives ferryd.
 // Disk use is bounded by copy-and-truncate rotation: when the file passes `log_max_bytes`, its
 // last `log_max_bytes` bytes go to <revision>.log.1 and the file is truncated in place (O_APPEND
-// writers continue at the new end). Rotation runs every `log_check_interval` on a thread of this
-// object and at every State call, so the bound is 2 × log_max_bytes plus what the container writes
-// in one interval. Lines written between the copy and the truncation are lost; that is the price of
-// never blocking the app.
+// writers continue at the new end). Rotation runs at every State call and on a thread of this
+// object that sleeps until a container writes to its log (a one-shot inotify watch on each app's
+// log directory), then checks at most once per `log_check_interval`: an app that writes nothing
+// never wakes ferryd, and the bound is 2 × log_max_bytes plus what the container writes in one
+// interval. Lines written between the copy and the truncation are lost; that is the price of never
+// blocking the app.
 //
 // Exit status: runc does not report it, so this object makes its process a child subreaper
 // (PR_SET_CHILD_SUBREAPER) and the container's first process, orphaned when `runc create` exits,
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "ferry/core/cancel_token.hpp"
+#include "ferry/core/unique_fd.hpp"
 #include "ferry/runtime/container_runtime.hpp"
 
 namespace ferry::runtime {
@@ -44,8 +47,10 @@ struct RuncConfig {
   std::filesystem::path state_dir;  // Ferry's state dir: volumes/<app>/<name> live here
   std::filesystem::path log_dir;    // container logs: <log_dir>/<app>/<revision>.log
   std::uint64_t log_max_bytes = 1u << 20;
-  std::chrono::milliseconds log_check_interval{2000};  // 0: only at State calls and RotateLogs
-  std::chrono::milliseconds command_timeout{30000};    // bound for every runtime command
+  // The least time between two checks of the log thread; 0: no log thread, rotation only at State
+  // calls and RotateLogs.
+  std::chrono::milliseconds log_check_interval{2000};
+  std::chrono::milliseconds command_timeout{30000};  // bound for every runtime command
   std::string cgroups_parent = "/ferry";
   // ferryd's stop: a runtime command or exec'd command still running when it is cancelled is
   // killed and reaped (the call fails with Errc::kCancelled), and so is every later one. Null:
@@ -88,8 +93,16 @@ class RuncRuntime final : public ContainerRuntime {
   Result<std::string> RunRuntime(std::vector<std::string> argv, const std::string& id,
                                  int stdio_fd = -1);
   void ReapLocked(Tracked& t);
+  // A pidfd (the caller closes it) of the first process of container `id` when this object
+  // created it and has not reaped it, else -1; `exited` when it has reaped it.
+  int OpenTrackedPidfd(const std::string& id, bool& exited);
+  // StopProcess by that pidfd: SIGTERM, `grace`, SIGKILL.
+  Status StopTracked(const std::string& id, int pidfd, std::chrono::milliseconds grace);
   void ReapOrphansLocked();
   void LogLoop();
+  void WatchLogs(const std::filesystem::path& app_log_dir);
+  void WatchAllLogs();
+  bool WaitForLogWrite();
 
   RuncConfig config_;
   bool swap_limit_ = true;
@@ -98,6 +111,8 @@ class RuncRuntime final : public ContainerRuntime {
   std::mutex log_mu_;  // one rotation at a time
   std::condition_variable stop_cv_;
   bool stopping_ = false;
+  UniqueFd log_watch_;  // inotify: one-shot IN_MODIFY on each app's log directory
+  UniqueFd log_stop_;   // eventfd: the destructor wakes the log thread
   std::thread log_thread_;
 };
 
