@@ -90,12 +90,22 @@ def read_pid(path):
 
 
 def pid_alive(pid):
-    """Whether `pid` runs (a zombie strace has not reaped yet does not)."""
+    """Whether any thread of process `pid` runs. A killed process's leader turns zombie before its
+    other threads have ended (strace handles each thread's exit), and until the last one has, the
+    process still holds its files, ferryd's state-directory lock with them; a zombie strace has not
+    reaped yet, with no thread left, does not run."""
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
         return False
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
 
 
 def stop_strace(device, pid):
