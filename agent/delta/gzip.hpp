@@ -29,6 +29,10 @@ struct GzipMember {
   std::string content;
 };
 
+// Length of the gzip header (with its optional fields) at the start of `file`, or 0 when it is
+// not one or the header is longer than kMaxGzipHeader.
+std::size_t GzipHeaderLength(std::string_view file);
+
 // Recognizes a single-member gzip file that zlib reproduces, with content of at most
 // kMaxGzipContent bytes; nullopt otherwise.
 std::optional<GzipMember> ReproducibleGzip(std::string_view file);

@@ -13,38 +13,6 @@ namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;
 
-// Length of the gzip header at the start of `file`, or 0 when it is not one.
-std::size_t HeaderLength(std::string_view file) {
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(file[i]); };
-  if (file.size() < 18 || byte(0) != 0x1f || byte(1) != 0x8b || byte(2) != 8) {
-    return 0;
-  }
-  unsigned flags = byte(3);
-  if ((flags & 0xe0) != 0) {
-    return 0;
-  }
-  std::size_t pos = 10;
-  if ((flags & 4) != 0) {  // FEXTRA
-    if (pos + 2 > file.size()) {
-      return 0;
-    }
-    pos += 2 + (byte(pos) | (std::size_t{byte(pos + 1)} << 8));
-  }
-  for (unsigned flag : {8u, 16u}) {  // FNAME, FCOMMENT
-    if ((flags & flag) != 0) {
-      std::size_t end = pos < file.size() ? file.find('\0', pos) : std::string_view::npos;
-      if (end == std::string_view::npos) {
-        return 0;
-      }
-      pos = end + 1;
-    }
-  }
-  if ((flags & 2) != 0) {  // FHCRC
-    pos += 2;
-  }
-  return pos <= kMaxGzipHeader && pos < file.size() ? pos : 0;
-}
-
 struct Inflated {
   std::string content;
   std::size_t used = 0;
@@ -94,7 +62,7 @@ std::optional<Inflated> InflateWithBlocks(std::string_view body) {
 }  // namespace
 
 std::optional<GzipBlockMember> ReproducibleGzipBlocks(std::string_view file) {
-  const std::size_t header = HeaderLength(file);
+  const std::size_t header = GzipHeaderLength(file);
   if (header == 0) {
     return std::nullopt;
   }
