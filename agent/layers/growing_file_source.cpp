@@ -81,7 +81,10 @@ Result<std::span<const std::byte>> GrowingFileSource::Next() {
   std::optional<Status> finished;
   {
     std::unique_lock lock(s.mu);
-    s.changed.wait(lock, [&] { return s.restarted || s.written > s.offset || s.finished; });
+    // Bytes past the signed size are not waited for: until the writer reports how its download
+    // ended, there is nothing more to read.
+    s.changed.wait(
+        lock, [&] { return s.restarted || std::min(s.written, s.size) > s.offset || s.finished; });
     if (s.restarted) {
       return s.Fail(MakeError(Errc::kCorrupt, s.path.string() +
                                                   ": the download started over while it was "

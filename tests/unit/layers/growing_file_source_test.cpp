@@ -106,6 +106,24 @@ TEST(GrowingFileSource, EndOfStreamWaitsForTheWriterToFinish) {
   EXPECT_TRUE(last->empty());
 }
 
+TEST(GrowingFileSource, BytesPastTheSignedSizeWaitForTheWriterToSayHowItEnded) {
+  // A server sends a longer body than the signed blob: the signed size is read, and then the end
+  // is the writer's to tell, not the source's to guess.
+  ferry::testing::TempDir dir;
+  const std::string data = Pattern(30'000);
+  GrowingFile file(dir.path() / "blob");
+  file.Append(data);
+  GrowingFileSource source(file.path(), Digest(data.substr(0, 20'000)), 20'000);
+  source.Grew(data.size());
+  EXPECT_EQ(Drain(source, nullptr, 20'000), data.substr(0, 20'000));
+  auto end = std::async(std::launch::async, [&] { return source.Next(); });
+  EXPECT_EQ(end.wait_for(100ms), std::future_status::timeout);
+  source.Finish(Fail(Errc::kCorrupt, "GET blob: 30000 bytes, not the signed 20000"));
+  auto last = end.get();
+  ASSERT_FALSE(last);
+  EXPECT_EQ(last.error().message(), "GET blob: 30000 bytes, not the signed 20000");
+}
+
 TEST(GrowingFileSource, TheWritersErrorComesAfterTheBytesWritten) {
   ferry::testing::TempDir dir;
   const std::string data = Pattern(50'000);
