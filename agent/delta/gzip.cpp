@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "ferry/delta/delta.hpp"
+#include "gzip_blocks.hpp"
 
 namespace ferry::delta {
 namespace {
@@ -124,39 +125,7 @@ std::optional<GzipMember> ReproducibleGzip(std::string_view file) {
 
 Status DeflateRaw(std::span<const std::uint8_t> data, int level, int mem_level,
                   const std::function<Status(std::span<const std::uint8_t>)>& emit) {
-  z_stream zs{};
-  if (deflateInit2(&zs, level, Z_DEFLATED, -15, mem_level, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return Fail(DeltaErrc::kCorrupt, "bad deflate parameters");
-  }
-  std::vector<std::uint8_t> buf(kChunk);
-  std::size_t pos = 0;
-  int ret = Z_OK;
-  Status st = Ok();
-  while (st && ret != Z_STREAM_END) {
-    std::size_t n = std::min(kChunk, data.size() - pos);
-    zs.next_in = const_cast<Bytef*>(data.data() + pos);
-    zs.avail_in = static_cast<uInt>(n);
-    int flush = pos + n == data.size() ? Z_FINISH : Z_NO_FLUSH;
-    do {
-      zs.next_out = buf.data();
-      zs.avail_out = static_cast<uInt>(buf.size());
-      ret = deflate(&zs, flush);
-      if (ret == Z_STREAM_ERROR) {
-        st = Fail(DeltaErrc::kCorrupt, "deflate failed");
-        break;
-      }
-      std::size_t produced = buf.size() - zs.avail_out;
-      if (produced > 0) {
-        st = emit({buf.data(), produced});
-      }
-    } while (st && zs.avail_out == 0);
-    pos += n;
-    if (flush == Z_FINISH && ret != Z_STREAM_END && st) {
-      st = Fail(DeltaErrc::kCorrupt, "deflate did not finish");
-    }
-  }
-  deflateEnd(&zs);
-  return st;
+  return DeflateRawBlocks(data, level, mem_level, {}, emit);
 }
 
 std::array<std::uint8_t, 8> GzipTrailer(std::span<const std::uint8_t> data) {
